@@ -1,0 +1,4 @@
+//! Everything that touches the machine, behind small functions and types.
+
+pub mod probe;
+pub mod scan;
