@@ -1,4 +1,7 @@
 //! Everything that touches the machine, behind small functions and types.
 
+pub mod atomic;
+pub mod lock;
+pub mod mount;
 pub mod probe;
 pub mod scan;

@@ -1,0 +1,463 @@
+//! The flow engine: a pure state machine over a flow's steps.
+//!
+//! `update` takes a message (a step finished, the operator confirmed, Ctrl-C) and returns
+//! the effects the front end must carry out (run a step, ask, finish). It never does I/O,
+//! so every path through a flow can be tested without a machine.
+
+pub mod inspect;
+
+use crate::report::{RunStatus, StepStatus};
+
+/// The flows lifeboat knows, each with its fixed list of steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    Inspect,
+}
+
+impl FlowKind {
+    /// The flow's id as the command line and the JSON events name it.
+    pub fn id(self) -> &'static str {
+        match self {
+            FlowKind::Inspect => "inspect",
+        }
+    }
+
+    /// The steps, in the order they run.
+    pub fn steps(self) -> &'static [StepDef] {
+        match self {
+            FlowKind::Inspect => inspect::STEPS,
+        }
+    }
+}
+
+/// A step as a flow declares it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StepDef {
+    /// Stable id (DESIGN.md "Step ids").
+    pub id: &'static str,
+    pub title: &'static str,
+    /// What it checks or does, and why: shown beside the step.
+    pub explains: &'static str,
+    /// A cleanup step (such as `unmount`) runs even after an earlier step failed,
+    /// was refused, was not confirmed or was interrupted.
+    pub cleanup: bool,
+}
+
+/// Where a step stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepState {
+    Pending,
+    Running,
+    NeedsConfirmation(String),
+    Passed(String),
+    Warning(String),
+    Failed(String),
+    Skipped(String),
+    Refused(String),
+}
+
+impl StepState {
+    /// The status name the events use.
+    pub fn status(&self) -> StepStatus {
+        match self {
+            StepState::Pending => StepStatus::Pending,
+            StepState::Running => StepStatus::Running,
+            StepState::NeedsConfirmation(_) => StepStatus::NeedsConfirmation,
+            StepState::Passed(_) => StepStatus::Passed,
+            StepState::Warning(_) => StepStatus::Warning,
+            StepState::Failed(_) => StepStatus::Failed,
+            StepState::Skipped(_) => StepStatus::Skipped,
+            StepState::Refused(_) => StepStatus::Refused,
+        }
+    }
+
+    /// The message that goes with the state (empty while pending or running).
+    pub fn message(&self) -> &str {
+        match self {
+            StepState::Pending | StepState::Running => "",
+            StepState::NeedsConfirmation(m)
+            | StepState::Passed(m)
+            | StepState::Warning(m)
+            | StepState::Failed(m)
+            | StepState::Skipped(m)
+            | StepState::Refused(m) => m,
+        }
+    }
+}
+
+/// How a step's run ended, as its runner reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed(String),
+    Warning(String),
+    Failed(String),
+    /// A check that protects data said no (exit 3).
+    Refused(String),
+    Skipped(String),
+    /// The step would change something; the question to put to the operator.
+    NeedsConfirmation(String),
+    /// The step stopped because of Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// What can happen to a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Start,
+    /// The running step finished.
+    Finished(Outcome),
+    Confirmed,
+    Declined,
+    /// Ctrl-C or SIGTERM while no step was running.
+    Cancel,
+}
+
+/// What the front end must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Run step `step`; `confirmed` once the operator (or `--yes`) agreed to its change.
+    Run { step: usize, confirmed: bool },
+    /// Put the step's question to the operator, then send `Confirmed` or `Declined`.
+    AskConfirmation { step: usize, question: String },
+    /// The flow is over.
+    Finish(RunStatus),
+}
+
+/// One step of a running flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub def: &'static StepDef,
+    pub state: StepState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ready,
+    Running(usize),
+    Confirming(usize),
+    Done(RunStatus),
+}
+
+/// A flow in progress: its steps and what has happened so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    pub kind: FlowKind,
+    pub steps: Vec<Step>,
+    assume_yes: bool,
+    phase: Phase,
+    /// Set by the first thing that stops the flow; cleanup steps still run after it.
+    ending: Option<(RunStatus, &'static str)>,
+}
+
+impl Flow {
+    /// A new flow with every step pending. `assume_yes` answers every confirmation (`--yes`).
+    pub fn new(kind: FlowKind, assume_yes: bool) -> Flow {
+        Flow {
+            kind,
+            steps: kind
+                .steps()
+                .iter()
+                .map(|def| Step {
+                    def,
+                    state: StepState::Pending,
+                })
+                .collect(),
+            assume_yes,
+            phase: Phase::Ready,
+            ending: None,
+        }
+    }
+
+    /// The final status once the flow is over.
+    pub fn result(&self) -> Option<RunStatus> {
+        match self.phase {
+            Phase::Done(status) => Some(status),
+            Phase::Ready | Phase::Running(_) | Phase::Confirming(_) => None,
+        }
+    }
+
+    /// The step running or awaiting confirmation, if any.
+    pub fn current(&self) -> Option<usize> {
+        match self.phase {
+            Phase::Running(i) | Phase::Confirming(i) => Some(i),
+            Phase::Ready | Phase::Done(_) => None,
+        }
+    }
+
+    /// Apply `msg`; return what the front end must do. Messages that do not fit the
+    /// current phase change nothing.
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match (self.phase, msg) {
+            (Phase::Ready, Msg::Start) => self.advance(0),
+            (Phase::Ready, Msg::Cancel) => self.stop_and_advance(0, RunStatus::Interrupted),
+            (Phase::Running(i), Msg::Finished(outcome)) => self.finished(i, outcome),
+            (Phase::Confirming(i), Msg::Confirmed) => {
+                self.steps[i].state = StepState::Running;
+                self.phase = Phase::Running(i);
+                vec![Effect::Run {
+                    step: i,
+                    confirmed: true,
+                }]
+            }
+            (Phase::Confirming(i), Msg::Declined) => {
+                self.steps[i].state = StepState::Skipped("not confirmed: nothing was changed".into());
+                self.ending.get_or_insert((RunStatus::Stopped, self.steps[i].def.id));
+                self.advance(i + 1)
+            }
+            (Phase::Confirming(i), Msg::Cancel) => {
+                self.steps[i].state = StepState::Skipped("interrupted before confirmation".into());
+                self.stop_and_advance(i + 1, RunStatus::Interrupted)
+            }
+            (Phase::Ready, Msg::Finished(_) | Msg::Confirmed | Msg::Declined)
+            | (Phase::Running(_), Msg::Start | Msg::Confirmed | Msg::Declined | Msg::Cancel)
+            | (Phase::Confirming(_), Msg::Start | Msg::Finished(_))
+            | (Phase::Done(_), _) => Vec::new(),
+        }
+    }
+
+    fn finished(&mut self, i: usize, outcome: Outcome) -> Vec<Effect> {
+        let id = self.steps[i].def.id;
+        let (state, stop) = match outcome {
+            Outcome::Passed(m) => (StepState::Passed(m), None),
+            Outcome::Warning(m) => (StepState::Warning(m), None),
+            Outcome::Skipped(m) => (StepState::Skipped(m), None),
+            Outcome::Failed(m) => (StepState::Failed(m), Some(RunStatus::Failed)),
+            Outcome::Refused(m) => (StepState::Refused(m), Some(RunStatus::Refused)),
+            Outcome::Interrupted => (
+                StepState::Failed("interrupted".into()),
+                Some(RunStatus::Interrupted),
+            ),
+            Outcome::NeedsConfirmation(question) => {
+                if self.assume_yes {
+                    return vec![Effect::Run {
+                        step: i,
+                        confirmed: true,
+                    }];
+                }
+                self.steps[i].state = StepState::NeedsConfirmation(question.clone());
+                self.phase = Phase::Confirming(i);
+                return vec![Effect::AskConfirmation { step: i, question }];
+            }
+        };
+        self.steps[i].state = state;
+        if let Some(status) = stop {
+            self.ending.get_or_insert((status, id));
+        }
+        self.advance(i + 1)
+    }
+
+    fn stop_and_advance(&mut self, from: usize, status: RunStatus) -> Vec<Effect> {
+        self.ending.get_or_insert((status, "interrupt"));
+        self.advance(from)
+    }
+
+    /// Run the next step from `from` on; once the flow has been stopped only cleanup
+    /// steps run and the others are marked skipped with the reason.
+    fn advance(&mut self, from: usize) -> Vec<Effect> {
+        for i in from..self.steps.len() {
+            let runs = match self.ending {
+                None => true,
+                Some(_) => self.steps[i].def.cleanup,
+            };
+            if runs {
+                self.steps[i].state = StepState::Running;
+                self.phase = Phase::Running(i);
+                return vec![Effect::Run {
+                    step: i,
+                    confirmed: false,
+                }];
+            }
+            self.steps[i].state = StepState::Skipped(self.skip_reason());
+        }
+        let status = self.ending.map_or(RunStatus::Passed, |(status, _)| status);
+        self.phase = Phase::Done(status);
+        vec![Effect::Finish(status)]
+    }
+
+    fn skip_reason(&self) -> String {
+        match self.ending {
+            Some((RunStatus::Interrupted, _)) => "not run: the flow was interrupted".into(),
+            Some((RunStatus::Stopped, id)) => format!("not run: {id} was not confirmed"),
+            Some((RunStatus::Refused, id)) => format!("not run: {id} refused to go on"),
+            Some((RunStatus::Failed | RunStatus::Passed, id)) => format!("not run: {id} failed"),
+            None => String::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_all(flow: &mut Flow, outcomes: &mut dyn FnMut(usize, bool) -> Outcome) -> Vec<usize> {
+        let mut ran = Vec::new();
+        let mut effects = flow.update(Msg::Start);
+        while let Some(effect) = effects.pop() {
+            effects = match effect {
+                Effect::Run { step, confirmed } => {
+                    ran.push(step);
+                    flow.update(Msg::Finished(outcomes(step, confirmed)))
+                }
+                Effect::AskConfirmation { .. } => flow.update(Msg::Declined),
+                Effect::Finish(_) => Vec::new(),
+            };
+        }
+        ran
+    }
+
+    fn index(id: &str) -> usize {
+        inspect::STEPS.iter().position(|s| s.id == id).unwrap()
+    }
+
+    #[test]
+    fn every_step_runs_in_order_when_all_pass() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        let ran = run_all(&mut flow, &mut |_, _| Outcome::Passed("ok".into()));
+        assert_eq!(ran, (0..inspect::STEPS.len()).collect::<Vec<_>>());
+        assert_eq!(flow.result(), Some(RunStatus::Passed));
+    }
+
+    #[test]
+    fn a_warning_does_not_stop_the_flow() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        run_all(&mut flow, &mut |_, _| Outcome::Warning("hmm".into()));
+        assert_eq!(flow.result(), Some(RunStatus::Passed));
+    }
+
+    #[test]
+    fn a_failure_skips_the_rest_but_cleanup_still_runs() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        let failing = index("check-layout");
+        let ran = run_all(&mut flow, &mut |i, _| {
+            if i == failing {
+                Outcome::Failed("broken".into())
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        assert_eq!(ran, vec![0, 1, 2, failing, index("unmount")]);
+        assert_eq!(flow.result(), Some(RunStatus::Failed));
+        assert_eq!(
+            flow.steps[index("measure")].state,
+            StepState::Skipped("not run: check-layout failed".into())
+        );
+    }
+
+    #[test]
+    fn a_refusal_ends_with_refused() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        run_all(&mut flow, &mut |i, _| {
+            if i == index("identify-volume") {
+                Outcome::Refused("blank".into())
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        assert_eq!(flow.result(), Some(RunStatus::Refused));
+        assert_eq!(flow.steps[index("mount-readonly")].state.status(), StepStatus::Skipped);
+    }
+
+    #[test]
+    fn an_unconfirmed_change_stops_the_flow_without_running_it() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        let asking = index("mount-readonly");
+        let mut confirmed_runs = 0;
+        run_all(&mut flow, &mut |i, confirmed| {
+            if confirmed {
+                confirmed_runs += 1;
+            }
+            if i == asking && !confirmed {
+                Outcome::NeedsConfirmation("mount?".into())
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        assert_eq!(confirmed_runs, 0);
+        assert_eq!(flow.result(), Some(RunStatus::Stopped));
+        assert_eq!(flow.steps[index("unmount")].state.status(), StepStatus::Passed);
+    }
+
+    #[test]
+    fn assume_yes_runs_the_change_confirmed() {
+        let mut flow = Flow::new(FlowKind::Inspect, true);
+        let asking = index("mount-readonly");
+        let mut confirmed_runs = Vec::new();
+        run_all(&mut flow, &mut |i, confirmed| {
+            if confirmed {
+                confirmed_runs.push(i);
+            }
+            if i == asking && !confirmed {
+                Outcome::NeedsConfirmation("mount?".into())
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        assert_eq!(confirmed_runs, vec![asking]);
+        assert_eq!(flow.result(), Some(RunStatus::Passed));
+    }
+
+    #[test]
+    fn confirmation_then_yes_runs_the_step() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        flow.update(Msg::Start);
+        let effects = flow.update(Msg::Finished(Outcome::NeedsConfirmation("go?".into())));
+        assert_eq!(
+            effects,
+            vec![Effect::AskConfirmation {
+                step: 0,
+                question: "go?".into()
+            }]
+        );
+        assert_eq!(flow.update(Msg::Start), vec![]);
+        assert_eq!(
+            flow.update(Msg::Confirmed),
+            vec![Effect::Run {
+                step: 0,
+                confirmed: true
+            }]
+        );
+    }
+
+    #[test]
+    fn an_interrupted_step_ends_interrupted_after_cleanup() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        let measuring = index("measure");
+        let ran = run_all(&mut flow, &mut |i, _| {
+            if i == measuring {
+                Outcome::Interrupted
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        assert_eq!(ran.last(), Some(&index("unmount")));
+        assert_eq!(flow.result(), Some(RunStatus::Interrupted));
+    }
+
+    #[test]
+    fn cancel_while_asking_skips_the_step_and_cleans_up() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        flow.update(Msg::Start);
+        flow.update(Msg::Finished(Outcome::NeedsConfirmation("go?".into())));
+        let effects = flow.update(Msg::Cancel);
+        assert_eq!(
+            effects,
+            vec![Effect::Run {
+                step: index("unmount"),
+                confirmed: false
+            }]
+        );
+        flow.update(Msg::Finished(Outcome::Skipped("nothing mounted".into())));
+        assert_eq!(flow.result(), Some(RunStatus::Interrupted));
+    }
+
+    #[test]
+    fn messages_after_the_end_change_nothing() {
+        let mut flow = Flow::new(FlowKind::Inspect, false);
+        run_all(&mut flow, &mut |_, _| Outcome::Passed(String::new()));
+        let before = flow.clone();
+        for msg in [Msg::Start, Msg::Cancel, Msg::Confirmed, Msg::Declined] {
+            assert!(flow.update(msg).is_empty());
+        }
+        assert_eq!(flow, before);
+    }
+}

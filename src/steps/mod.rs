@@ -1,0 +1,106 @@
+//! Step runners: the code that checks or does what a step of a flow stands for.
+//! They do their I/O through `exec/` and report through a [`StepContext`].
+
+pub mod find_volume;
+pub mod identify;
+pub mod inspect;
+pub mod layout;
+pub mod measure;
+pub mod readonly_mount;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::flow::Outcome;
+use crate::journal::{Journal, JournalError};
+use crate::report::{Event, PlannedStep, Stream, Unit};
+
+/// Where events go: the headless printer, the transcript, the TUI's channel.
+/// Steps emit from worker threads too, hence `Sync`.
+pub trait EventSink: Sync {
+    fn emit(&self, event: &Event);
+}
+
+/// A flow's step runners, driven step by step by the front end.
+pub trait Runner {
+    /// Every step with the exact actions it will take, for the plan event and `--dry-run`.
+    fn plan(&self) -> Vec<PlannedStep>;
+    /// Run the step `id`. `confirmed` once the operator agreed to its change.
+    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome;
+    /// Flow-specific facts for the summary event.
+    fn details(&self) -> serde_json::Map<String, serde_json::Value>;
+    /// The same facts as lines for people (the headless summary on stdout).
+    fn human_summary(&self) -> Vec<String>;
+}
+
+/// The journal of the run, shared by the driver and the steps that record mounts.
+/// Without a state directory (`--dry-run`) it is kept in memory only.
+pub struct JournalHandle {
+    state_dir: Option<PathBuf>,
+    journal: Mutex<Journal>,
+}
+
+impl JournalHandle {
+    pub fn new(journal: Journal, state_dir: Option<PathBuf>) -> JournalHandle {
+        JournalHandle {
+            state_dir,
+            journal: Mutex::new(journal),
+        }
+    }
+
+    /// Change the journal and write it to disk before returning.
+    pub fn update(&self, change: impl FnOnce(&mut Journal)) -> Result<(), JournalError> {
+        let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut journal);
+        match &self.state_dir {
+            Some(dir) => journal.save(dir),
+            None => Ok(()),
+        }
+    }
+
+    /// A copy of the journal as it stands.
+    pub fn snapshot(&self) -> Journal {
+        self.journal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+/// What a running step may use: the event sink, the cancel flag, the journal.
+pub struct StepContext<'a> {
+    pub flow: &'static str,
+    pub step: &'static str,
+    pub sink: &'a dyn EventSink,
+    pub cancel: &'a AtomicBool,
+    pub dry_run: bool,
+    pub journal: &'a JournalHandle,
+}
+
+impl StepContext<'_> {
+    /// A line of output for the operator (already escaped where it comes from outside).
+    pub fn output(&self, line: impl Into<String>) {
+        self.sink.emit(&Event::Output {
+            flow: self.flow,
+            step: self.step,
+            stream: Stream::Stdout,
+            line: line.into(),
+        });
+    }
+
+    pub fn progress(&self, done: u64, total: Option<u64>, unit: Unit) {
+        self.sink.emit(&Event::Progress {
+            flow: self.flow,
+            step: self.step,
+            done,
+            total,
+            unit,
+        });
+    }
+
+    /// Has Ctrl-C or SIGTERM asked the run to stop?
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
