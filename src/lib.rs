@@ -4,10 +4,18 @@
 //! The crate is a pure core (`flow`) with effects at the edge (`exec`, `steps`, the
 //! front ends).
 
+pub mod app;
+pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod driver;
 pub mod escape;
 pub mod exec;
 pub mod flow;
+pub mod frontend;
 pub mod journal;
 pub mod report;
 pub mod sandbox;
+pub mod session;
+pub mod steps;
+pub mod transcript;

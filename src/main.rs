@@ -1,1 +1,11 @@
-fn main() {}
+//! `lifeboat`: parse the command line, run, exit with the contract's code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use nixos_lifeboat::{app, cli::Cli};
+
+fn main() -> ExitCode {
+    let code = app::run(Cli::parse());
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

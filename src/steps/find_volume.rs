@@ -19,7 +19,7 @@ pub enum Source {
 }
 
 /// The device to work on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FoundVolume {
     pub path: PathBuf,
     pub source: Source,
@@ -85,7 +85,8 @@ fn existing(cfg: &Config, path: &Path, source: Source) -> Result<FoundVolume, Ou
 fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
     let dir = &cfg.discovery.by_id_dir;
     let pattern = &cfg.discovery.pattern;
-    let candidates = probe::discover(dir, &|name| cfg.discovery_matches(name)).map_err(|e| {
+    let whole_disk = |name: &str| cfg.discovery_matches(name) && !is_partition_link(name);
+    let candidates = probe::discover(dir, &whole_disk).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             Outcome::Failed(format!(
                 "{} does not exist, so no volume can be discovered. udev creates it: is udev \
@@ -120,6 +121,13 @@ fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
     }
 }
 
+/// udev names a partition's link after its disk plus `-partN`
+/// (`scsi-0HC_Volume_1-part1`); discovery looks for whole volumes.
+fn is_partition_link(name: &str) -> bool {
+    name.rsplit_once("-part")
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn describe(candidates: &[Candidate]) -> String {
     candidates
         .iter()
@@ -145,4 +153,18 @@ pub fn describe_found(found: &FoundVolume, resolved: &Path) -> String {
         Source::Discovered => "discovered",
     };
     format!("{} -> {} ({how})", shown(&found.path), shown(&resolved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_partition_link;
+
+    #[test]
+    fn partition_links_are_recognised() {
+        assert!(is_partition_link("scsi-0HC_Volume_1-part1"));
+        assert!(is_partition_link("scsi-0HC_Volume_1-part12"));
+        assert!(!is_partition_link("scsi-0HC_Volume_1"));
+        assert!(!is_partition_link("scsi-0HC_Volume_1-part"));
+        assert!(!is_partition_link("scsi-0HC_Volume_party"));
+    }
 }

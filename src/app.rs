@@ -1,0 +1,159 @@
+//! From a parsed command line to an exit code: load the config, open the session, pick
+//! the front end, run the flow.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::cli::{Cli, Command, Options};
+use crate::config::Config;
+use crate::driver::Driver;
+use crate::flow::{Flow, FlowKind, Msg};
+use crate::frontend::headless::{HumanSink, JsonSink, Tee};
+use crate::report::RunStatus;
+use crate::session::Session;
+use crate::steps::inspect::InspectRunner;
+use crate::steps::{EventSink, Runner};
+
+/// Exit code for usage and config errors.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Run what the command line asks for; return the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let options = cli.options;
+    match cli.command {
+        None => not_built(
+            "the terminal wizard",
+            "run a flow headless instead, e.g. `lifeboat inspect --headless`",
+        ),
+        Some(Command::Predestroy) => not_built("lifeboat predestroy", ""),
+        Some(Command::Recover) => not_built("lifeboat recover", ""),
+        Some(Command::Verify) => not_built("lifeboat verify", ""),
+        Some(Command::Inspect { device }) => match load_config(&options) {
+            Ok(cfg) => inspect(&options, cfg, device),
+            Err(code) => code,
+        },
+        Some(Command::Demo { clean, dir }) => crate::demo::run(&options, clean, &dir),
+    }
+}
+
+fn not_built(what: &str, instead: &str) -> i32 {
+    eprintln!("lifeboat: {what} is not built yet. {instead}");
+    EXIT_USAGE
+}
+
+/// The config the options point at; a bad one is reported (file, line, key) as exit 2.
+pub fn load_config(options: &Options) -> Result<Config, i32> {
+    Config::locate_and_load(options.config.as_deref())
+        .map(|(cfg, _)| cfg)
+        .map_err(|e| {
+            eprintln!("lifeboat: bad config: {e}");
+            EXIT_USAGE
+        })
+}
+
+/// `lifeboat inspect [DEVICE]` with the given config.
+pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
+    let session = match Session::open(&cfg.state.dir, FlowKind::Inspect.id(), options.dry_run) {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("lifeboat: {e}");
+            return RunStatus::Failed.exit_code();
+        }
+    };
+    let device = if options.resume {
+        match resumed_device(&session, FlowKind::Inspect) {
+            Ok(recorded) => device.or(recorded),
+            Err(code) => return code,
+        }
+    } else {
+        device
+    };
+    let mut runner = InspectRunner::new(cfg, device);
+    run_flow(options, FlowKind::Inspect, &mut runner, &session)
+}
+
+/// The device the journal's run of `kind` worked on; a journal of another flow, or none,
+/// is a usage error that says what to run instead.
+fn resumed_device(session: &Session, kind: FlowKind) -> Result<Option<PathBuf>, i32> {
+    match &session.previous {
+        None => {
+            eprintln!("lifeboat: nothing to resume: no run is recorded in the journal");
+            Err(EXIT_USAGE)
+        }
+        Some(previous) if previous.flow != kind.id() => {
+            eprintln!(
+                "lifeboat: the journal records a {0} run; continue it with `lifeboat {0} --resume`",
+                previous.flow
+            );
+            Err(EXIT_USAGE)
+        }
+        Some(previous) => Ok(previous.device.clone()),
+    }
+}
+
+/// Ctrl-C, SIGTERM and SIGHUP ask the running step to stop (it cleans up and the run
+/// exits 130); a second one ends the process at once.
+fn cancel_on_signals() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        // Registration fails only for forbidden signals, which these are not.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&cancel));
+        let _ = signal_hook::flag::register(signal, Arc::clone(&cancel));
+    }
+    cancel
+}
+
+/// Drive `runner` through `kind` with the front end the options choose.
+fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session: &Session) -> i32 {
+    let json = options.json;
+    if !json && !options.headless && std::io::stdout().is_terminal() {
+        eprintln!("lifeboat: the terminal wizard is not built yet; running headless.");
+    }
+    let human = HumanSink::new();
+    let printer: &dyn EventSink = if json { &JsonSink } else { &human };
+    let mut sinks = vec![printer];
+    if let Some(transcript) = &session.transcript {
+        sinks.push(transcript);
+    }
+    let tee = Tee(sinks);
+    let cancel = cancel_on_signals();
+    let driver = Driver {
+        sink: &tee,
+        journal: &session.journal,
+        cancel: &cancel,
+        dry_run: options.dry_run,
+    };
+    let mut flow = Flow::new(kind, options.yes);
+    let status = driver.drive(&mut flow, runner, &mut |step, question| {
+        if !json {
+            eprintln!("    {step} needs confirmation: {question}\n    Run again with --yes to allow it.");
+        }
+        Msg::Declined
+    });
+    if !json {
+        print_summary(runner, status, session);
+    }
+    status.exit_code()
+}
+
+fn print_summary(runner: &dyn Runner, status: RunStatus, session: &Session) {
+    let mut out = runner.human_summary();
+    let word = serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    out.push(format!("Result  {word}"));
+    if let Some(transcript) = &session.transcript {
+        out.push(format!(
+            "Transcript  {}",
+            crate::escape::shown(transcript.path())
+        ));
+    }
+    println!("{}", out.join("\n"));
+}

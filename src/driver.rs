@@ -1,0 +1,145 @@
+//! Runs a flow: feeds the engine's effects to the runner and the runner's outcomes back
+//! to the engine, reporting every change as an event and recording it in the journal.
+//! The same loop serves every front end; only `ask` and the sink differ.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::flow::{Effect, Flow, Msg, Outcome};
+use crate::report::{Event, RunStatus, StepSummary};
+use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
+
+/// What the driver needs besides the flow and its runner.
+pub struct Driver<'a> {
+    pub sink: &'a dyn EventSink,
+    pub journal: &'a JournalHandle,
+    pub cancel: &'a AtomicBool,
+    pub dry_run: bool,
+}
+
+impl Driver<'_> {
+    /// Run the flow to its end. `ask` puts a confirmation question to the operator and
+    /// answers with `Confirmed`, `Declined` or `Cancel`.
+    pub fn drive(
+        &self,
+        flow: &mut Flow,
+        runner: &mut dyn Runner,
+        ask: &mut dyn FnMut(&str, &str) -> Msg,
+    ) -> RunStatus {
+        let started = Instant::now();
+        let flow_id = flow.kind.id();
+        self.sink.emit(&Event::Plan {
+            flow: flow_id,
+            dry_run: self.dry_run,
+            steps: runner.plan(),
+        });
+        let mut durations = vec![Duration::ZERO; flow.steps.len()];
+        let mut effects = flow.update(Msg::Start);
+        loop {
+            let Some(effect) = effects.pop() else {
+                // The engine always ends with Finish; an empty list would be a bug there.
+                return RunStatus::Failed;
+            };
+            effects = match effect {
+                Effect::Run { step, confirmed } => {
+                    self.report_step(flow, step);
+                    let def = flow.steps[step].def;
+                    let ctx = StepContext {
+                        flow: flow_id,
+                        step: def.id,
+                        sink: self.sink,
+                        cancel: self.cancel,
+                        dry_run: self.dry_run,
+                        journal: self.journal,
+                    };
+                    let timer = Instant::now();
+                    let outcome = if self.cancel.load(Ordering::Relaxed) && !def.cleanup {
+                        Outcome::Interrupted
+                    } else {
+                        runner.run(def.id, confirmed, &ctx)
+                    };
+                    durations[step] += timer.elapsed();
+                    let next = flow.update(Msg::Finished(outcome));
+                    self.report_step(flow, step);
+                    next
+                }
+                Effect::AskConfirmation { step, question } => {
+                    self.report_step(flow, step);
+                    let msg = if self.cancel.load(Ordering::Relaxed) {
+                        Msg::Cancel
+                    } else {
+                        ask(flow.steps[step].def.id, &question)
+                    };
+                    let next = flow.update(msg);
+                    self.report_step(flow, step);
+                    next
+                }
+                Effect::Finish(status) => {
+                    self.finish(flow, runner, status, &durations, started.elapsed());
+                    return status;
+                }
+            };
+        }
+    }
+
+    /// Emit the step's current state and record it in the journal.
+    fn report_step(&self, flow: &Flow, index: usize) {
+        let step = &flow.steps[index];
+        let (status, message) = (step.state.status(), step.state.message());
+        self.sink.emit(&Event::Step {
+            flow: flow.kind.id(),
+            step: step.def.id,
+            status,
+            message: message.to_string(),
+        });
+        self.record(flow, |j| j.record_step(step.def.id, status, message));
+    }
+
+    fn finish(
+        &self,
+        flow: &Flow,
+        runner: &dyn Runner,
+        status: RunStatus,
+        durations: &[Duration],
+        total: Duration,
+    ) {
+        self.record(flow, |j| j.finished = Some(status));
+        let steps = flow
+            .steps
+            .iter()
+            .zip(durations)
+            .map(|(step, took)| StepSummary {
+                id: step.def.id,
+                status: step.state.status(),
+                message: step.state.message().to_string(),
+                duration_ms: millis(*took),
+            })
+            .collect();
+        self.sink.emit(&Event::Summary {
+            flow: flow.kind.id(),
+            status,
+            dry_run: self.dry_run,
+            duration_ms: millis(total),
+            steps,
+            details: runner.details(),
+        });
+    }
+
+    /// Journal updates that fail are reported but do not stop a flow: what needs the
+    /// journal for safety (mount records) checks its own writes.
+    fn record(&self, flow: &Flow, change: impl FnOnce(&mut crate::journal::Journal)) {
+        if let Err(e) = self.journal.update(change) {
+            let step = flow.current().map_or("summary", |i| flow.steps[i].def.id);
+            self.sink.emit(&Event::Output {
+                flow: flow.kind.id(),
+                step,
+                stream: crate::report::Stream::Stderr,
+                line: e.to_string(),
+            });
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

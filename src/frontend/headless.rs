@@ -1,0 +1,127 @@
+//! The headless front end: `--json` prints one event per line on stdout; `--headless`
+//! prints progress for people on stderr and a summary on stdout. Confirmations are
+//! answered by `--yes` only: without it a run stops at the first change (exit 4).
+
+use std::io::{self, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::report::{Event, StepStatus};
+use crate::steps::EventSink;
+
+/// JSON lines on stdout: the contract of DESIGN.md.
+pub struct JsonSink;
+
+impl EventSink for JsonSink {
+    fn emit(&self, event: &Event) {
+        let mut out = io::stdout().lock();
+        // stdout gone (a closed pipe) must not stop the flow: the transcript still has it.
+        let _ = serde_json::to_writer(&mut out, event);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
+    }
+}
+
+/// Lines for people on stderr; progress at most once a second.
+pub struct HumanSink {
+    last_progress: Mutex<Option<Instant>>,
+}
+
+impl HumanSink {
+    pub fn new() -> HumanSink {
+        HumanSink {
+            last_progress: Mutex::new(None),
+        }
+    }
+
+    fn progress_due(&self) -> bool {
+        let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+}
+
+impl Default for HumanSink {
+    fn default() -> Self {
+        HumanSink::new()
+    }
+}
+
+impl EventSink for HumanSink {
+    fn emit(&self, event: &Event) {
+        let text = match event {
+            Event::Plan {
+                flow,
+                dry_run,
+                steps,
+            } => {
+                let mut text = format!(
+                    "lifeboat {flow}{}: {} steps\n",
+                    if *dry_run { " (dry run: nothing will change)" } else { "" },
+                    steps.len()
+                );
+                for step in steps {
+                    text.push_str(&format!("  {:<18} {}\n", step.id, step.title));
+                    for action in &step.actions {
+                        text.push_str(&format!("  {:<18}   will {}\n", "", action.describe()));
+                    }
+                }
+                text
+            }
+            Event::Step {
+                step,
+                status,
+                message,
+                ..
+            } => match status {
+                StepStatus::Running => format!("==> {step}\n"),
+                StepStatus::Pending => return,
+                other => format!("    {}: {message}\n", status_word(*other)),
+            },
+            Event::Output { line, .. } => format!("    | {line}\n"),
+            Event::Progress {
+                done, total, unit, ..
+            } => {
+                if !self.progress_due() {
+                    return;
+                }
+                let unit = serde_json::to_value(unit)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                match total {
+                    Some(total) => format!("    ... {done} of {total} {unit}\n"),
+                    None => format!("    ... {done} {unit}\n"),
+                }
+            }
+            Event::Summary { .. } => return,
+        };
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+fn status_word(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Passed => "ok",
+        StepStatus::Warning => "warning",
+        StepStatus::Failed => "FAILED",
+        StepStatus::Refused => "REFUSED",
+        StepStatus::Skipped => "skipped",
+        StepStatus::NeedsConfirmation => "needs confirmation",
+        StepStatus::Pending | StepStatus::Running => "",
+    }
+}
+
+/// Sends every event to several sinks (the printer and the transcript).
+pub struct Tee<'a>(pub Vec<&'a dyn EventSink>);
+
+impl EventSink for Tee<'_> {
+    fn emit(&self, event: &Event) {
+        for sink in &self.0 {
+            sink.emit(event);
+        }
+    }
+}
