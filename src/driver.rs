@@ -53,6 +53,7 @@ impl Driver<'_> {
                         journal: self.journal,
                     };
                     let timer = Instant::now();
+                    crate::faults::before_step(def.id, self.cancel);
                     let outcome = if self.cancel.load(Ordering::Relaxed) && !def.cleanup {
                         Outcome::Interrupted
                     } else {

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod driver;
 pub mod escape;
 pub mod exec;
+pub mod faults;
 pub mod flow;
 pub mod frontend;
 pub mod journal;

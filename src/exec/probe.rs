@@ -588,13 +588,13 @@ mod tests {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// True when every tool is installed; otherwise says which test is skipped and why.
-    fn have(tools: &[&str]) -> bool {
+    /// Every tool must be installed: scripts/test.sh installs their Debian packages.
+    fn require(tools: &[&str]) {
         let missing: Vec<_> = tools.iter().filter(|t| tool(t).is_none()).collect();
-        if !missing.is_empty() {
-            eprintln!("skipped: {missing:?} not installed");
-        }
-        missing.is_empty()
+        assert!(
+            missing.is_empty(),
+            "{missing:?} not installed: run the tests through scripts/test.sh, which installs them"
+        );
     }
 
     fn s(path: &Path) -> &str {
@@ -800,9 +800,7 @@ mod tests {
         ours: &str,
         blkid_tag: (&str, &str),
     ) {
-        if !have(tools) {
-            return;
-        }
+        require(tools);
         let dir = tempfile::tempdir().unwrap();
         let img = sparse(dir.path(), size);
         make(dir.path(), &img);

@@ -64,6 +64,10 @@ impl InspectRunner {
             Ok(found) => {
                 let resolved = found.path.canonicalize().unwrap_or_else(|_| found.path.clone());
                 let message = find_volume::describe_found(&found, &resolved);
+                let device = found.path.clone();
+                if let Err(e) = ctx.journal.update(|j| j.device = Some(device)) {
+                    ctx.output(format!("{e} (--resume will not know the device)"));
+                }
                 self.found = Some(found);
                 Outcome::Passed(message)
             }
