@@ -76,6 +76,12 @@ fn loops_of(image: &Path) -> Vec<String> {
     .collect()
 }
 
+/// The backing file of a loop device, if it has one (`/dev/loop3` -> `/sys/block/loop3/...`).
+fn backing_file(device: &str) -> Option<String> {
+    let name = device.strip_prefix("/dev/").unwrap();
+    fs::read_to_string(format!("/sys/block/{name}/loop/backing_file")).ok()
+}
+
 fn needs_recovery(image: &Path) -> bool {
     run("dumpe2fs", &["-h", path_str(image)])
         .lines()
@@ -288,10 +294,21 @@ fn clean_unmounts_detaches_and_removes_and_can_run_twice() {
     assert_eq!(loops_of(&sandbox.image).len(), 2);
     assert_eq!(mounts_under(&sandbox.dir), [sandbox.mountpoint.as_path()]);
 
+    let devices = loops_of(&sandbox.image);
+
     Sandbox::clean(&sandbox.dir).unwrap();
     assert!(!sandbox.dir.exists());
     assert_eq!(mounts_under(&sandbox.dir), Vec::<PathBuf>::new());
-    assert_eq!(loops_of(&sandbox.image), Vec::<String>::new());
+    for device in &devices {
+        let backing = backing_file(device);
+        // Detached, or already reused by another test's image.
+        assert!(
+            !backing
+                .as_ref()
+                .is_some_and(|b| b.starts_with(path_str(&sandbox.image))),
+            "{device} still attached to {backing:?}"
+        );
+    }
     Sandbox::clean(&sandbox.dir).unwrap();
 }
 
