@@ -126,8 +126,8 @@ pub enum SandboxError {
     Unmount { path: PathBuf, source: Errno },
     #[error("{}: still mounted after unmounting; nothing was removed", path.display())]
     StillMounted { path: PathBuf },
-    #[error("{}: {message}", image.display())]
-    Unexpected { image: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Unexpected { path: PathBuf, message: String },
     #[error("{error}; cleaning up after it also failed: {cleanup}")]
     CleanupFailed {
         error: Box<SandboxError>,
@@ -268,7 +268,7 @@ impl Sandbox {
             },
         };
         let body = toml::to_string(&config).map_err(|error| SandboxError::Unexpected {
-            image: self.image.clone(),
+            path: self.config_path.clone(),
             message: format!("cannot write the config: {error}"),
         })?;
         let text = format!(
@@ -461,7 +461,7 @@ fn make_seed(dir: &Path, image: &Path, spec: &VolumeSpec) -> Result<(), SandboxE
 /// changes the device (the superblock and that block are written) but not the files.
 fn leave_journal_unreplayed(dir: &Path, image: &Path) -> Result<(), SandboxError> {
     let unexpected = |message: String| SandboxError::Unexpected {
-        image: image.to_path_buf(),
+        path: image.to_path_buf(),
         message,
     };
     let header = run(Command::new("dumpe2fs").arg("-h").arg(image), b"")?;
