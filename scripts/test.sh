@@ -7,8 +7,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages the tests drive (losetup and mount come from `mount` on Debian).
-packages=(e2fsprogs util-linux mount nix-bin tmux openssh-server rsync)
+# Debian packages the tests drive (losetup and mount come from `mount` on Debian), and the
+# tools that make the other filesystems and signatures the device probe is checked against.
+packages=(e2fsprogs util-linux mount nix-bin tmux openssh-server rsync
+    dosfstools xfsprogs btrfs-progs squashfs-tools cryptsetup-bin xorriso fdisk)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg -s "$package" 2>/dev/null | grep -q '^Status: install ok installed'; then

@@ -117,7 +117,7 @@ fn inspect_reports_identity_layout_and_sizes_equal_to_du() {
     assert_eq!(volume["device"], device);
     assert_eq!(volume["resolved"], loop_dev);
     assert_eq!(volume["fs_type"], "ext4");
-    assert_eq!(volume["uuid"], command_stdout(&["blkid", "-s", "UUID", "-o", "value", loop_dev]));
+    assert_eq!(volume["uuid"], command_stdout(&["blkid", "-p", "-s", "UUID", "-o", "value", loop_dev]));
     assert_eq!(volume["label"], "lifeboat-demo");
     assert_eq!(
         volume["size_bytes"].as_u64().unwrap(),
@@ -273,6 +273,7 @@ fn no_candidate_and_no_by_id_directory_are_explained() {
 #[test]
 fn dry_run_shows_the_mount_and_mounts_nothing() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
+    let mountpoint_existed = sandbox.mountpoint.exists();
     let run = run_json(&sandbox.config_path, &["inspect", "--dry-run"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let plan = &run.events[0];
@@ -293,8 +294,9 @@ fn dry_run_shows_the_mount_and_mounts_nothing() {
         serde_json::json!(["ro", "nosuid", "nodev", "noexec", "noload"])
     );
     assert!(run.step("mount-readonly").1.starts_with("dry run: would mount"));
-    assert!(!sandbox.mountpoint.exists(), "dry run created the mount point");
-    assert!(!sandbox.state_dir.exists(), "dry run wrote state");
+    assert_eq!(sandbox.mountpoint.exists(), mountpoint_existed, "dry run created the mount point");
+    assert!(!sandbox.state_dir.join("journal.json").exists(), "dry run wrote a journal");
+    assert!(!sandbox.state_dir.join("transcripts").exists(), "dry run wrote a transcript");
     assert_untouched(&sandbox, &hash);
 }
 
