@@ -54,7 +54,10 @@ pub enum ProbeError {
     #[error("{path}: not a block device ({kind})")]
     NotBlockDevice { path: PathBuf, kind: String },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Classify the first bytes of a device (at least 128 KiB when the device has them). Pure.
