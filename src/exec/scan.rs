@@ -1,9 +1,32 @@
 //! Parallel size walk of a mounted tree, with the semantics of `du -sB1 -x`.
-//! (interface stub: being implemented)
+//!
+//! One walk feeds every row. Each directory is a work item that a pool of threads opens with
+//! `openat` relative to its parent's descriptor, lists with raw `getdents64`, and `fstatat`s
+//! entry by entry (never following symlinks). Subdirectories are not stat'ed by the lister:
+//! the worker that opens one `fstat`s it, so the stats of a huge directory spread over the pool.
+//!
+//! Each inode is counted once per row, like `du` does per argument: only inodes with more than
+//! one link are remembered, in a set keyed by (device, inode, row). A row keeps to the device of
+//! its own entry (`du -x` from that entry), so a mount point below a row counts in no row above it.
+//!
+//! Descriptors stay bounded: a directory's descriptor lives only while some of its
+//! subdirectories wait to be opened, and past a budget (half the soft `RLIMIT_NOFILE`) children
+//! are reopened by their path from the root instead, in `openat2` chunks that refuse symlinks.
+//! Nothing recurses, so depth only costs the memory of the pending items' name chains.
 
-use std::ffi::OsStr;
+use std::collections::HashSet;
+use std::ffi::{CStr, OsStr};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 
 /// Disk usage of one reported entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +43,10 @@ pub struct SizeRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanReport {
     /// One row per top-level entry of the root, and one per entry under `expand` when given.
+    /// Sorted by path (component-wise, so `qwe/nix` follows `qwe`).
     pub rows: Vec<SizeRow>,
     /// Entries that could not be read (path relative to root, and why); the scan goes on past them.
+    /// A directory that cannot be opened still counts itself, as with `du`. Sorted by path.
     pub unreadable: Vec<(PathBuf, String)>,
 }
 
@@ -30,16 +55,815 @@ pub enum ScanError {
     #[error("scan cancelled")]
     Cancelled,
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Walk `root` without following symlinks or leaving its filesystem.
-/// `progress` gets the running count of inodes seen (called from worker threads, throttled).
+/// `progress` gets the running count of inodes counted in the top-level rows (called from
+/// worker threads, at most about every 50 ms, and once at the end with the final count).
 pub fn scan(
-    _root: &Path,
-    _expand: Option<&OsStr>,
-    _progress: &(dyn Fn(u64) + Sync),
-    _cancel: &AtomicBool,
+    root: &Path,
+    expand: Option<&OsStr>,
+    progress: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
 ) -> Result<ScanReport, ScanError> {
-    todo!()
+    scan_tuned(root, expand, progress, cancel, Tuning::default())
+}
+
+/// Knobs the tests turn; `scan` uses the defaults.
+#[derive(Debug, Clone, Copy)]
+struct Tuning {
+    /// Worker threads. Cold caches want more blocking lookups in flight than there are cores.
+    threads: usize,
+    /// Directory descriptors that may be kept open for pending children.
+    fd_budget: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Tuning {
+            threads: (cores * THREADS_PER_CORE).max(2),
+            fd_budget: usize::try_from(open_files_limit() / 2)
+                .unwrap_or(usize::MAX)
+                .min(8192),
+        }
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, or the traditional 1024 when it cannot be read.
+fn open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we pass and reads nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc == 0 { limit.rlim_cur } else { 1024 }
+}
+
+const THREADS_PER_CORE: usize = 4;
+/// Bytes handed to one `getdents64` call.
+const DIRENT_BUF: usize = 64 * 1024;
+/// Longest path given to one `openat2` when reopening by path (PATH_MAX is 4096 with the NUL).
+const PATH_CHUNK: usize = 4000;
+const PROGRESS_EVERY_MS: u64 = 50;
+const LINK_SHARDS: usize = 64;
+const DT_DIR: u8 = 4;
+
+fn scan_tuned(
+    root: &Path,
+    expand: Option<&OsStr>,
+    progress: &(dyn Fn(u64) + Sync),
+    cancel: &AtomicBool,
+    tuning: Tuning,
+) -> Result<ScanReport, ScanError> {
+    let io_err = |errno: Errno| ScanError::Io {
+        path: root.to_path_buf(),
+        source: errno.into(),
+    };
+    let root_fd = nix::fcntl::open(root, DIR_FLAGS, Mode::empty()).map_err(io_err)?;
+    let shared = Shared {
+        root: Arc::new(DirFd {
+            fd: root_fd,
+            hold: Hold::Root,
+        }),
+        budget: Arc::new(FdBudget {
+            held: AtomicUsize::new(0),
+            limit: tuning.fd_budget,
+        }),
+        links: LinkSet::new(),
+        cancel,
+        progress: Progress::new(progress),
+    };
+
+    // The root and the expanded directory are listed here, alone, because their entries make rows.
+    let mut rows = Vec::new();
+    let mut first = Worker::new(&shared);
+    let root_dir = Arc::clone(&shared.root);
+    first
+        .list(
+            &root_dir,
+            None,
+            Rows::default(),
+            Some(Split::new(&mut rows, true)),
+        )
+        .map_err(io_err)?;
+    if let Some(name) = expand {
+        let found = first.stack.iter().position(|item| {
+            item.node.parent.is_none() && item.node.name.to_bytes() == name.as_bytes()
+        });
+        if let Some(pos) = found {
+            let item = first.stack.swap_remove(pos);
+            first.visit(item, Some(Split::new(&mut rows, false)));
+        }
+    }
+    shared.progress.add(std::mem::take(&mut first.counted));
+
+    let pool = Pool::new(tuning.threads, std::mem::take(&mut first.stack));
+    let mut workers = run_pool(&shared, &pool).map_err(|e| ScanError::Io {
+        path: root.to_path_buf(),
+        source: e,
+    })?;
+    if cancel.load(Relaxed) {
+        return Err(ScanError::Cancelled);
+    }
+    workers.push(first);
+    let report = merge(rows, workers);
+    progress(shared.progress.total.load(Relaxed));
+    Ok(report)
+}
+
+/// Start the workers over `pool` and wait for them all; a thread that cannot start stops the rest.
+fn run_pool<'s>(shared: &'s Shared<'s>, pool: &Pool) -> std::io::Result<Vec<Worker<'s>>> {
+    std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(pool.threads);
+        let mut failure = None;
+        for i in 0..pool.threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("scan-{i}"))
+                .spawn_scoped(scope, move || {
+                    let mut worker = Worker::new(shared);
+                    worker.run(pool);
+                    worker
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    pool.stop();
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let workers = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        failure.map_or(Ok(workers), Err)
+    })
+}
+
+/// Add up the workers' totals row by row and put rows and errors in path order.
+fn merge(paths: Vec<PathBuf>, workers: Vec<Worker<'_>>) -> ScanReport {
+    let mut totals = vec![Totals::default(); paths.len()];
+    let mut unreadable = Vec::new();
+    for worker in workers {
+        for (sum, part) in totals.iter_mut().zip(&worker.totals) {
+            sum.bytes += part.bytes;
+            sum.files += part.files;
+        }
+        unreadable.extend(worker.unreadable);
+    }
+    let mut rows: Vec<SizeRow> = paths
+        .into_iter()
+        .zip(totals)
+        .map(|(path, t)| SizeRow {
+            path,
+            bytes: t.bytes,
+            files: t.files,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    unreadable.sort();
+    ScanReport { rows, unreadable }
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+const PATH_FLAGS: OFlag = OFlag::O_PATH
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// State every worker reads.
+struct Shared<'a> {
+    root: Arc<DirFd>,
+    budget: Arc<FdBudget>,
+    links: LinkSet,
+    cancel: &'a AtomicBool,
+    progress: Progress<'a>,
+}
+
+/// Counts descriptors kept open for pending children, so wide or deep trees cannot exhaust them.
+struct FdBudget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl FdBudget {
+    fn try_reserve(&self) -> bool {
+        if self.held.fetch_add(1, Relaxed) < self.limit {
+            true
+        } else {
+            self.held.fetch_sub(1, Relaxed);
+            false
+        }
+    }
+}
+
+/// Whether a directory descriptor may be handed to its children.
+enum Hold {
+    Root,
+    Reserved(Arc<FdBudget>),
+    Private,
+}
+
+/// An open directory; children open relative to it while it is shared.
+struct DirFd {
+    fd: OwnedFd,
+    hold: Hold,
+}
+
+impl DirFd {
+    fn for_children(self: &Arc<Self>) -> Option<Arc<Self>> {
+        match self.hold {
+            Hold::Private => None,
+            Hold::Root | Hold::Reserved(_) => Some(Arc::clone(self)),
+        }
+    }
+}
+
+impl Drop for DirFd {
+    fn drop(&mut self) {
+        if let Hold::Reserved(budget) = &self.hold {
+            budget.held.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+/// A directory's name and its parent's, for error paths and for reopening by path.
+struct PathNode {
+    parent: Option<Arc<PathNode>>,
+    name: Box<CStr>,
+}
+
+impl PathNode {
+    /// Names from the root's child down to this node.
+    fn chain(&self) -> Vec<&CStr> {
+        let mut names = Vec::new();
+        let mut node = Some(self);
+        while let Some(n) = node {
+            names.push(&*n.name);
+            node = n.parent.as_deref();
+        }
+        names.reverse();
+        names
+    }
+}
+
+/// Unlink the chain iteratively: a directory 10,000 levels down must not drop recursively.
+impl Drop for PathNode {
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(node) = next.and_then(Arc::into_inner) {
+            let mut node = node;
+            next = node.parent.take();
+        }
+    }
+}
+
+/// Path relative to the root of `name` inside the directory `node` (the root when `None`).
+fn relative_path(node: Option<&PathNode>, name: Option<&CStr>) -> PathBuf {
+    let mut path = PathBuf::new();
+    for part in node
+        .map(PathNode::chain)
+        .unwrap_or_default()
+        .into_iter()
+        .chain(name)
+    {
+        path.push(OsStr::from_bytes(part.to_bytes()));
+    }
+    path
+}
+
+/// A directory waiting to be opened, listed and counted.
+struct Item {
+    node: Arc<PathNode>,
+    /// Open relative to this; `None` when the parent's descriptor was not kept (reopen by path).
+    parent: Option<Arc<DirFd>>,
+    rows: Rows,
+}
+
+/// A row an entry counts toward, and the device `du -x` keeps to for it (set by the row's own entry).
+#[derive(Clone, Copy, Default)]
+struct RowRef {
+    id: u32,
+    dev: Option<u64>,
+    top: bool,
+}
+
+/// The rows an entry counts toward: its top-level row and, under `expand`, its second-level row.
+#[derive(Clone, Copy, Default)]
+struct Rows {
+    refs: [RowRef; 2],
+    len: usize,
+}
+
+impl Rows {
+    fn with(mut self, id: u32, top: bool) -> Self {
+        if let Some(slot) = self.refs.get_mut(self.len) {
+            *slot = RowRef { id, dev: None, top };
+            self.len += 1;
+        }
+        self
+    }
+
+    /// The rows an entry on `dev` stays in; a row that has no device yet takes this one.
+    fn on_dev(self, dev: u64) -> Self {
+        let mut kept = Rows::default();
+        for r in self.iter() {
+            if r.dev.is_none_or(|d| d == dev) {
+                kept.refs[kept.len] = RowRef {
+                    dev: Some(dev),
+                    ..r
+                };
+                kept.len += 1;
+            }
+        }
+        kept
+    }
+
+    fn iter(&self) -> impl Iterator<Item = RowRef> + '_ {
+        self.refs.iter().take(self.len).copied()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// While listing the root or the expanded directory: every entry starts a row.
+struct Split<'p> {
+    paths: &'p mut Vec<PathBuf>,
+    top: bool,
+}
+
+impl<'p> Split<'p> {
+    fn new(paths: &'p mut Vec<PathBuf>, top: bool) -> Self {
+        Split { paths, top }
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Totals {
+    bytes: u64,
+    files: u64,
+}
+
+/// Inodes with several links already counted, per row, like `du`'s hash of (device, inode).
+struct LinkSet {
+    shards: Vec<Mutex<HashSet<(u64, u64, u32), BuildHasherDefault<FxHasher>>>>,
+}
+
+impl LinkSet {
+    fn new() -> Self {
+        LinkSet {
+            shards: (0..LINK_SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// True the first time this inode is seen for this row.
+    fn insert(&self, dev: u64, ino: u64, row: u32) -> bool {
+        let mix = (ino ^ u64::from(row)).wrapping_mul(FX_SEED) >> 58;
+        let shard = &self.shards[usize::try_from(mix).unwrap_or(0) % LINK_SHARDS];
+        lock(shard).insert((dev, ino, row))
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+/// The multiply-rotate hash rustc uses: the keys are integers, SipHash would be wasted on them.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(FX_SEED);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Throttled progress: a shared total, reported by whichever worker first sees 50 ms pass.
+struct Progress<'a> {
+    report: &'a (dyn Fn(u64) + Sync),
+    total: AtomicU64,
+    last_ms: AtomicU64,
+    start: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(report: &'a (dyn Fn(u64) + Sync)) -> Self {
+        Progress {
+            report,
+            total: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
+            start: Instant::now(),
+        }
+    }
+
+    fn add(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.total.fetch_add(n, Relaxed);
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.last_ms.load(Relaxed);
+        if now >= last + PROGRESS_EVERY_MS
+            && self
+                .last_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+        {
+            (self.report)(self.total.load(Relaxed));
+        }
+    }
+}
+
+/// The shared queue idle workers take from, and busy workers give to when someone is idle.
+struct Pool {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    idle: AtomicUsize,
+    threads: usize,
+}
+
+struct Queue {
+    items: Vec<Item>,
+    idle: usize,
+    done: bool,
+}
+
+impl Pool {
+    fn new(threads: usize, items: Vec<Item>) -> Self {
+        Pool {
+            queue: Mutex::new(Queue {
+                items,
+                idle: 0,
+                done: false,
+            }),
+            wake: Condvar::new(),
+            idle: AtomicUsize::new(0),
+            threads: threads.max(1),
+        }
+    }
+
+    /// Block until there is work, or return `None` once every worker is idle and the queue empty.
+    fn take(&self) -> Option<Item> {
+        let mut queue = lock(&self.queue);
+        loop {
+            if queue.done {
+                return None;
+            }
+            if let Some(item) = queue.items.pop() {
+                return Some(item);
+            }
+            queue.idle += 1;
+            self.idle.store(queue.idle, Relaxed);
+            if queue.idle == self.threads {
+                queue.done = true;
+                self.wake.notify_all();
+                return None;
+            }
+            queue = self
+                .wake
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.idle -= 1;
+            self.idle.store(queue.idle, Relaxed);
+        }
+    }
+
+    fn wants_work(&self) -> bool {
+        self.idle.load(Relaxed) > 0
+    }
+
+    /// Move the older half of a worker's stack (the larger subtrees, usually) to the queue.
+    fn give(&self, stack: &mut Vec<Item>) {
+        let half = stack.len() / 2;
+        let mut queue = lock(&self.queue);
+        queue.items.extend(stack.drain(..half));
+        self.wake.notify_all();
+    }
+
+    fn stop(&self) {
+        lock(&self.queue).done = true;
+        self.wake.notify_all();
+    }
+}
+
+/// One thread's part of the walk: its pending directories and its own totals, merged at the end.
+struct Worker<'s> {
+    shared: &'s Shared<'s>,
+    stack: Vec<Item>,
+    totals: Vec<Totals>,
+    unreadable: Vec<(PathBuf, String)>,
+    buf: Vec<u8>,
+    /// Inodes counted in top-level rows since the last progress report.
+    counted: u64,
+}
+
+impl<'s> Worker<'s> {
+    fn new(shared: &'s Shared<'s>) -> Self {
+        Worker {
+            shared,
+            stack: Vec::new(),
+            totals: Vec::new(),
+            unreadable: Vec::new(),
+            buf: vec![0; DIRENT_BUF],
+            counted: 0,
+        }
+    }
+
+    fn run(&mut self, pool: &Pool) {
+        while let Some(item) = self.stack.pop().or_else(|| pool.take()) {
+            self.visit(item, None);
+            self.shared.progress.add(std::mem::take(&mut self.counted));
+            if self.shared.cancel.load(Relaxed) {
+                pool.stop();
+                return;
+            }
+            if self.stack.len() > 1 && pool.wants_work() {
+                pool.give(&mut self.stack);
+            }
+        }
+    }
+
+    /// Open a pending directory, count it, and list it (pushing its subdirectories).
+    fn visit(&mut self, item: Item, split: Option<Split<'_>>) {
+        let opened = self.open(&item).and_then(|fd| Ok((fstat(&fd)?, fd)));
+        let (st, fd) = match opened {
+            Ok(found) => found,
+            Err(errno) => return self.unopenable(&item, errno),
+        };
+        let rows = item.rows.on_dev(st.st_dev);
+        if rows.is_empty() {
+            return;
+        }
+        self.count(&st, rows);
+        let hold = if self.shared.budget.try_reserve() {
+            Hold::Reserved(Arc::clone(&self.shared.budget))
+        } else {
+            Hold::Private
+        };
+        let dir = Arc::new(DirFd { fd, hold });
+        if let Err(errno) = self.list(&dir, Some(&item.node), rows, split) {
+            self.note(relative_path(Some(&item.node), None), errno);
+        }
+    }
+
+    fn open(&self, item: &Item) -> nix::Result<OwnedFd> {
+        self.in_parent(item, |dir, name| {
+            openat(dir, name, DIR_FLAGS, Mode::empty())
+        })
+    }
+
+    /// A directory that would not open still counts itself when it can be stat'ed (as `du` does);
+    /// one that turned into something else meanwhile is simply counted as what it is now.
+    fn unopenable(&mut self, item: &Item, open_error: Errno) {
+        let path = || relative_path(Some(&item.node), None);
+        match self.in_parent(item, |dir, name| {
+            fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+        }) {
+            Ok(st) => {
+                let rows = item.rows.on_dev(st.st_dev);
+                if !rows.is_empty() {
+                    self.count(&st, rows);
+                }
+                if is_dir(&st) {
+                    self.note(path(), open_error);
+                }
+            }
+            Err(errno) => self.note(path(), errno),
+        }
+    }
+
+    /// Run `f` on the item's parent directory and its name, reopening the parent by path if needed.
+    fn in_parent<T>(
+        &self,
+        item: &Item,
+        f: impl FnOnce(BorrowedFd<'_>, &CStr) -> nix::Result<T>,
+    ) -> nix::Result<T> {
+        let name = &*item.node.name;
+        match (&item.parent, &item.node.parent) {
+            (Some(dir), _) => f(dir.fd.as_fd(), name),
+            (None, None) => f(self.shared.root.fd.as_fd(), name),
+            (None, Some(parent)) => {
+                let dir = open_by_path(self.shared.root.fd.as_fd(), parent)?;
+                f(dir.as_fd(), name)
+            }
+        }
+    }
+
+    /// List `dir`, counting its non-directories and pushing its subdirectories.
+    fn list(
+        &mut self,
+        dir: &Arc<DirFd>,
+        node: Option<&Arc<PathNode>>,
+        rows: Rows,
+        mut split: Option<Split<'_>>,
+    ) -> nix::Result<()> {
+        let children_parent = dir.for_children();
+        let mut buf = std::mem::take(&mut self.buf);
+        let result = loop {
+            if self.shared.cancel.load(Relaxed) {
+                break Ok(());
+            }
+            let len = match getdents(dir.fd.as_fd(), &mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(len) => len,
+                Err(errno) => break Err(errno),
+            };
+            for (name, d_type) in Dirents::new(buf.get(..len).unwrap_or_default()) {
+                if matches!(name.to_bytes(), b"." | b"..") {
+                    continue;
+                }
+                let rows = match split.as_mut() {
+                    Some(s) => {
+                        let id = u32::try_from(s.paths.len()).unwrap_or(u32::MAX);
+                        s.paths.push(relative_path(node.map(|n| &**n), Some(name)));
+                        rows.with(id, s.top)
+                    }
+                    None => rows,
+                };
+                self.entry(dir, node, name, d_type, rows, &children_parent);
+            }
+        };
+        self.buf = buf;
+        result
+    }
+
+    /// Count one listed entry, or queue it when it is a directory.
+    fn entry(
+        &mut self,
+        dir: &DirFd,
+        node: Option<&Arc<PathNode>>,
+        name: &CStr,
+        d_type: u8,
+        rows: Rows,
+        children_parent: &Option<Arc<DirFd>>,
+    ) {
+        let push = |stack: &mut Vec<Item>| {
+            stack.push(Item {
+                node: Arc::new(PathNode {
+                    parent: node.cloned(),
+                    name: name.into(),
+                }),
+                parent: children_parent.clone(),
+                rows,
+            });
+        };
+        if d_type == DT_DIR {
+            return push(&mut self.stack);
+        }
+        match fstatat(dir.fd.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Ok(st) if is_dir(&st) => push(&mut self.stack),
+            Ok(st) => {
+                let rows = rows.on_dev(st.st_dev);
+                if !rows.is_empty() {
+                    self.count(&st, rows);
+                }
+            }
+            Err(errno) => self.note(relative_path(node.map(|n| &**n), Some(name)), errno),
+        }
+    }
+
+    /// Add an inode to each of its rows, once per row for inodes with several links.
+    fn count(&mut self, st: &FileStat, rows: Rows) {
+        let bytes = u64::try_from(st.st_blocks).unwrap_or(0) * 512;
+        let linked = st.st_nlink > 1 && !is_dir(st);
+        for row in rows.iter() {
+            if linked && !self.shared.links.insert(st.st_dev, st.st_ino, row.id) {
+                continue;
+            }
+            let index = usize::try_from(row.id).unwrap_or(usize::MAX);
+            if index >= self.totals.len() {
+                self.totals.resize(index + 1, Totals::default());
+            }
+            let t = &mut self.totals[index];
+            t.bytes += bytes;
+            t.files += 1;
+            self.counted += u64::from(row.top);
+        }
+    }
+
+    fn note(&mut self, path: PathBuf, errno: Errno) {
+        self.unreadable.push((path, errno.desc().to_string()));
+    }
+}
+
+fn is_dir(st: &FileStat) -> bool {
+    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR
+}
+
+/// Reopen a directory (as an `O_PATH` handle) by its path from the root, a chunk at a time so no
+/// single path exceeds PATH_MAX, refusing symlinks on the way.
+fn open_by_path(root: BorrowedFd<'_>, node: &PathNode) -> nix::Result<OwnedFd> {
+    let mut base: Option<OwnedFd> = None;
+    let mut path = Vec::with_capacity(PATH_CHUNK + 256);
+    for name in node.chain() {
+        if !path.is_empty() && path.len() + 1 + name.to_bytes().len() > PATH_CHUNK {
+            let from = base.as_ref().map_or(root, |fd| fd.as_fd());
+            base = Some(open_chunk(from, &mut path)?);
+            path.clear();
+        }
+        if !path.is_empty() {
+            path.push(b'/');
+        }
+        path.extend_from_slice(name.to_bytes());
+    }
+    open_chunk(base.as_ref().map_or(root, |fd| fd.as_fd()), &mut path)
+}
+
+fn open_chunk(from: BorrowedFd<'_>, path: &mut Vec<u8>) -> nix::Result<OwnedFd> {
+    path.push(0);
+    let how = OpenHow::new()
+        .flags(PATH_FLAGS)
+        .resolve(ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let opened = CStr::from_bytes_with_nul(path)
+        .map_err(|_| Errno::EINVAL)
+        .and_then(|cpath| openat2(from, cpath, how));
+    path.pop();
+    opened
+}
+
+/// Fill `buf` with the next batch of `linux_dirent64` records; 0 at the end of the directory.
+fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which we own mutably.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            dir.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    Errno::result(n).map(|n| usize::try_from(n).unwrap_or(0))
+}
+
+/// The records of a `getdents64` batch as (name, `d_type`), parsed from bytes without unsafe.
+struct Dirents<'b> {
+    buf: &'b [u8],
+}
+
+impl<'b> Dirents<'b> {
+    fn new(buf: &'b [u8]) -> Self {
+        Dirents { buf }
+    }
+}
+
+impl<'b> Iterator for Dirents<'b> {
+    type Item = (&'b CStr, u8);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
+        let reclen = usize::from(u16::from_ne_bytes([*self.buf.get(16)?, *self.buf.get(17)?]));
+        let record = self.buf.get(..reclen)?;
+        self.buf = self.buf.get(reclen..)?;
+        let d_type = *record.get(18)?;
+        let name = CStr::from_bytes_until_nul(record.get(19..)?).ok()?;
+        Some((name, d_type))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dirents_parser_stops_on_truncated_records() {
+        let mut rec = vec![0u8; 24];
+        rec[16..18].copy_from_slice(&24u16.to_ne_bytes());
+        rec[18] = DT_DIR;
+        rec[19..22].copy_from_slice(b"abc");
+        let mut two = rec.clone();
+        two.extend_from_slice(&rec[..20]);
+        let names: Vec<_> = Dirents::new(&two).map(|(n, t)| (n.to_owned(), t)).collect();
+        assert_eq!(names, vec![(c"abc".to_owned(), DT_DIR)]);
+    }
 }
