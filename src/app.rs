@@ -132,7 +132,9 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
     let mut flow = Flow::new(kind, options.yes);
     let status = driver.drive(&mut flow, runner, &mut |step, question| {
         if !json {
-            eprintln!("    {step} needs confirmation: {question}\n    Run again with --yes to allow it.");
+            eprintln!(
+                "    {step} needs confirmation: {question}\n    Run again with --yes to allow it."
+            );
         }
         Msg::Declined
     });

@@ -78,7 +78,10 @@ mod tests {
         let cli = Cli::try_parse_from(["lifeboat", "--json", "inspect", "/dev/sdb", "--dry-run"])
             .unwrap();
         assert!(cli.options.json && cli.options.dry_run);
-        assert!(matches!(cli.command, Some(Command::Inspect { device: Some(_) })));
+        assert!(matches!(
+            cli.command,
+            Some(Command::Inspect { device: Some(_) })
+        ));
         let cli = Cli::try_parse_from(["lifeboat", "recover", "-c", "/x.toml", "--yes"]).unwrap();
         assert_eq!(cli.options.config, Some(PathBuf::from("/x.toml")));
         assert!(cli.options.yes);

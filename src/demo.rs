@@ -22,7 +22,10 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
     if clean {
         return match Sandbox::clean(dir) {
             Ok(()) => {
-                println!("Removed the practice sandbox {} and its loop device.", shown(dir));
+                println!(
+                    "Removed the practice sandbox {} and its loop device.",
+                    shown(dir)
+                );
                 0
             }
             Err(e) => {

@@ -48,7 +48,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_unchanged() {
-        assert_eq!(escape_bytes("qwe/nix/store/é".as_bytes()), "qwe/nix/store/é");
+        assert_eq!(
+            escape_bytes("qwe/nix/store/é".as_bytes()),
+            "qwe/nix/store/é"
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn fault_specs_parse() {
         assert_eq!(parse("pause:measure"), Some(Fault::Pause("measure".into())));
-        assert_eq!(parse("panic:check-layout"), Some(Fault::Panic("check-layout".into())));
+        assert_eq!(
+            parse("panic:check-layout"),
+            Some(Fault::Panic("check-layout".into()))
+        );
         assert_eq!(parse("explode:measure"), None);
         assert_eq!(parse("measure"), None);
     }

@@ -8,11 +8,26 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Action {
-    Command { argv: Vec<String> },
-    Git { op: String, url: String, path: String },
-    Mount { device: String, target: String, options: Vec<String> },
-    Write { path: String },
-    Move { from: String, to: String },
+    Command {
+        argv: Vec<String>,
+    },
+    Git {
+        op: String,
+        url: String,
+        path: String,
+    },
+    Mount {
+        device: String,
+        target: String,
+        options: Vec<String>,
+    },
+    Write {
+        path: String,
+    },
+    Move {
+        from: String,
+        to: String,
+    },
 }
 
 impl Action {

@@ -44,7 +44,10 @@ impl Session {
         if dry_run {
             let previous = Journal::load(state_dir).ok().flatten();
             let mut journal = Journal::new(flow, run_id, None);
-            journal.mounts = previous.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
+            journal.mounts = previous
+                .as_ref()
+                .map(|p| p.mounts.clone())
+                .unwrap_or_default();
             return Ok(Session {
                 journal: JournalHandle::new(journal, None),
                 transcript: None,
@@ -63,7 +66,10 @@ impl Session {
         let lock = RunLock::acquire(state_dir)?;
         let previous = Journal::load(state_dir)?;
         let mut journal = Journal::new(flow, run_id.clone(), None);
-        journal.mounts = previous.as_ref().map(|p| p.mounts.clone()).unwrap_or_default();
+        journal.mounts = previous
+            .as_ref()
+            .map(|p| p.mounts.clone())
+            .unwrap_or_default();
         journal.save(state_dir)?;
         let transcript = TranscriptSink::create(state_dir, &run_id, flow).map_err(|source| {
             SessionError::Transcript {

@@ -29,7 +29,10 @@ impl TranscriptSink {
     /// A new transcript for run `run_id` of `flow` (private: it names the machine's paths).
     pub fn create(state_dir: &Path, run_id: &str, flow: &str) -> io::Result<TranscriptSink> {
         let dir = state_dir.join("transcripts");
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)?;
         let path = dir.join(format!("{run_id}-{flow}.jsonl"));
         let file = OpenOptions::new()
             .write(true)
@@ -96,8 +99,10 @@ mod tests {
         let path = sink.path().to_path_buf();
         drop(sink);
         let text = fs::read_to_string(path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["line"], "hello");
         assert_eq!(lines[1]["status"], "passed");

@@ -11,7 +11,9 @@ use std::process::{Child, Command, Output, Stdio};
 
 use nixos_lifeboat::sandbox::{VolumeContents, VolumeSpec};
 use serde_json::Value;
-use support::{TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file};
+use support::{
+    TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file,
+};
 
 /// A finished run of the binary with its JSON events.
 struct Run {
@@ -80,13 +82,25 @@ fn sandbox(contents: VolumeContents) -> (TestSandbox, String) {
 
 /// The device is byte for byte what it was and nothing is mounted in the sandbox.
 fn assert_untouched(sandbox: &TestSandbox, hash_before: &str) {
-    assert_eq!(sha256_file(&sandbox.image), hash_before, "the device changed");
-    assert_eq!(mounts_under(&sandbox.dir), Vec::<PathBuf>::new(), "a mount was left behind");
+    assert_eq!(
+        sha256_file(&sandbox.image),
+        hash_before,
+        "the device changed"
+    );
+    assert_eq!(
+        mounts_under(&sandbox.dir),
+        Vec::<PathBuf>::new(),
+        "a mount was left behind"
+    );
 }
 
 fn command_stdout(argv: &[&str]) -> String {
     let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
-    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -109,7 +123,11 @@ fn inspect_reports_identity_layout_and_sizes_equal_to_du() {
     assert_untouched(&sandbox, &hash);
 
     assert_eq!(run.events[0]["event"], "plan");
-    assert!(run.events.iter().any(|e| e["event"] == "progress" && e["unit"] == "files"));
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e["event"] == "progress" && e["unit"] == "files")
+    );
     let summary = run.summary();
     assert_eq!(summary["status"], "passed");
     let volume = &summary["volume"];
@@ -117,17 +135,31 @@ fn inspect_reports_identity_layout_and_sizes_equal_to_du() {
     assert_eq!(volume["device"], device);
     assert_eq!(volume["resolved"], loop_dev);
     assert_eq!(volume["fs_type"], "ext4");
-    assert_eq!(volume["uuid"], command_stdout(&["blkid", "-p", "-s", "UUID", "-o", "value", loop_dev]));
+    assert_eq!(
+        volume["uuid"],
+        command_stdout(&["blkid", "-p", "-s", "UUID", "-o", "value", loop_dev])
+    );
     assert_eq!(volume["label"], "lifeboat-demo");
     assert_eq!(
         volume["size_bytes"].as_u64().unwrap(),
-        command_stdout(&["blockdev", "--getsize64", loop_dev]).parse::<u64>().unwrap()
+        command_stdout(&["blockdev", "--getsize64", loop_dev])
+            .parse::<u64>()
+            .unwrap()
     );
     assert!(volume["used_bytes"].as_u64().unwrap() > 0);
 
     let checks = summary["layout"]["checks"].as_array().unwrap();
     let status_of = |id: &str| checks.iter().find(|c| c["id"] == id).unwrap()["status"].clone();
-    for id in ["home", "ssh", "projects", "config", "nix-store", "nix-db", "docker", "config-backup"] {
+    for id in [
+        "home",
+        "ssh",
+        "projects",
+        "config",
+        "nix-store",
+        "nix-db",
+        "docker",
+        "config-backup",
+    ] {
         assert_eq!(status_of(id), "found", "{id}: {checks:?}");
     }
     assert_eq!(status_of("recovery-card"), "absent");
@@ -147,8 +179,14 @@ fn inspect_reports_identity_layout_and_sizes_equal_to_du() {
     for row in tree {
         let path = row["path"].as_str().unwrap();
         let (bytes, files) = du(&view.join(path));
-        if (row["bytes"].as_u64().unwrap(), row["files"].as_u64().unwrap()) != (bytes, files) {
-            mismatches.push(format!("{path}: lifeboat {row} du {bytes} bytes {files} files"));
+        if (
+            row["bytes"].as_u64().unwrap(),
+            row["files"].as_u64().unwrap(),
+        ) != (bytes, files)
+        {
+            mismatches.push(format!(
+                "{path}: lifeboat {row} du {bytes} bytes {files} files"
+            ));
         }
     }
     command_stdout(&["umount", view.to_str().unwrap()]);
@@ -175,7 +213,10 @@ fn a_blank_device_is_refused_and_left_untouched() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let (status, message) = run.step("identify-volume");
     assert_eq!(status, "refused");
-    assert!(message.contains("no filesystem") && message.contains("never formats"), "{message}");
+    assert!(
+        message.contains("no filesystem") && message.contains("never formats"),
+        "{message}"
+    );
     assert_eq!(run.step("mount-readonly").0, "skipped");
     assert_eq!(run.summary()["status"], "refused");
     assert_untouched(&sandbox, &hash);
@@ -188,7 +229,10 @@ fn another_filesystem_is_refused_and_left_untouched() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let (status, message) = run.step("identify-volume");
     assert_eq!(status, "refused");
-    assert!(message.contains("holds ext2") && message.contains("not ext4"), "{message}");
+    assert!(
+        message.contains("holds ext2") && message.contains("not ext4"),
+        "{message}"
+    );
     assert_untouched(&sandbox, &hash);
 }
 
@@ -196,18 +240,27 @@ fn another_filesystem_is_refused_and_left_untouched() {
 fn a_missing_device_gets_a_clear_message() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let missing = sandbox.by_id_dir.join("scsi-0HC_Volume_999");
-    let run = run_json(&sandbox.config_path, &["inspect", missing.to_str().unwrap()]);
+    let run = run_json(
+        &sandbox.config_path,
+        &["inspect", missing.to_str().unwrap()],
+    );
     assert_eq!(run.code, 1, "{}", run.stderr);
     let (status, message) = run.step("find-volume");
     assert_eq!(status, "failed");
-    assert!(message.contains("does not exist") && message.contains("attached"), "{message}");
+    assert!(
+        message.contains("does not exist") && message.contains("attached"),
+        "{message}"
+    );
     assert_untouched(&sandbox, &hash);
 }
 
 #[test]
 fn a_regular_file_is_refused_as_not_a_block_device() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
-    let run = run_json(&sandbox.config_path, &["inspect", sandbox.image.to_str().unwrap()]);
+    let run = run_json(
+        &sandbox.config_path,
+        &["inspect", sandbox.image.to_str().unwrap()],
+    );
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.step("identify-volume").1.contains("not a block device"));
     assert_untouched(&sandbox, &hash);
@@ -251,7 +304,10 @@ fn several_candidates_are_listed_and_none_is_guessed() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     let message = run.step("find-volume").1;
     assert!(message.contains("2 volumes match"), "{message}");
-    assert!(message.contains("scsi-0HC_Volume_2") && !message.contains("part1"), "{message}");
+    assert!(
+        message.contains("scsi-0HC_Volume_2") && !message.contains("part1"),
+        "{message}"
+    );
     assert_untouched(&sandbox, &hash);
 }
 
@@ -293,10 +349,24 @@ fn dry_run_shows_the_mount_and_mounts_nothing() {
         action["options"],
         serde_json::json!(["ro", "nosuid", "nodev", "noexec", "noload"])
     );
-    assert!(run.step("mount-readonly").1.starts_with("dry run: would mount"));
-    assert_eq!(sandbox.mountpoint.exists(), mountpoint_existed, "dry run created the mount point");
-    assert!(!sandbox.state_dir.join("journal.json").exists(), "dry run wrote a journal");
-    assert!(!sandbox.state_dir.join("transcripts").exists(), "dry run wrote a transcript");
+    assert!(
+        run.step("mount-readonly")
+            .1
+            .starts_with("dry run: would mount")
+    );
+    assert_eq!(
+        sandbox.mountpoint.exists(),
+        mountpoint_existed,
+        "dry run created the mount point"
+    );
+    assert!(
+        !sandbox.state_dir.join("journal.json").exists(),
+        "dry run wrote a journal"
+    );
+    assert!(
+        !sandbox.state_dir.join("transcripts").exists(),
+        "dry run wrote a transcript"
+    );
     assert_untouched(&sandbox, &hash);
 }
 
@@ -304,7 +374,11 @@ fn dry_run_shows_the_mount_and_mounts_nothing() {
 fn a_bad_config_is_exit_2_with_file_line_and_key() {
     let (sandbox, _) = sandbox(VolumeContents::Seed);
     let bad = sandbox.dir.join("bad.toml");
-    fs::write(&bad, "user = \"qwe\"\n\n[inspect]\nmountpoint = \"mnt/data\"\n").unwrap();
+    fs::write(
+        &bad,
+        "user = \"qwe\"\n\n[inspect]\nmountpoint = \"mnt/data\"\n",
+    )
+    .unwrap();
     let run = run_json(&bad, &["inspect"]);
     assert_eq!(run.code, 2);
     assert!(run.events.is_empty());
@@ -314,7 +388,11 @@ fn a_bad_config_is_exit_2_with_file_line_and_key() {
     fs::write(&bad, "[inspect]\nmountpoint = \"/mnt\"\ncolour = 1\n").unwrap();
     let run = run_json(&bad, &["inspect"]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains(":3:") && run.stderr.contains("colour"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(":3:") && run.stderr.contains("colour"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -329,18 +407,29 @@ fn an_already_mounted_volume_is_inspected_in_place_and_stays_mounted() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.step("mount-readonly").1.contains("already mounted"));
     assert_eq!(run.step("unmount").0, "skipped");
-    assert_eq!(run.summary()["volume"]["mounted_at"], home.to_str().unwrap());
-    assert!(!sandbox.mountpoint.exists() || fs::read_dir(&sandbox.mountpoint).unwrap().next().is_none());
+    assert_eq!(
+        run.summary()["volume"]["mounted_at"],
+        home.to_str().unwrap()
+    );
+    assert_eq!(run.summary()["volume"]["in_place"], true);
+    assert!(
+        !sandbox.mountpoint.exists() || fs::read_dir(&sandbox.mountpoint).unwrap().next().is_none()
+    );
 }
 
 #[test]
 fn the_headless_summary_names_the_volume_and_its_sizes() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
-    let out = lifeboat(&sandbox.config_path, &["inspect", "--headless"]).output().unwrap();
+    let out = lifeboat(&sandbox.config_path, &["inspect", "--headless"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(stdout.contains("ext4") && stdout.contains("qwe/nix") && stdout.contains("Result  passed"), "{stdout}");
+    assert!(
+        stdout.contains("ext4") && stdout.contains("qwe/nix") && stdout.contains("Result  passed"),
+        "{stdout}"
+    );
     assert!(stderr.contains("==> mount-readonly"), "{stderr}");
     assert!(!stdout.contains('\u{1b}') && !stderr.contains('\u{1b}'));
     assert_untouched(&sandbox, &hash);
@@ -358,7 +447,8 @@ fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
     let mut events = Vec::new();
     for line in lines.by_ref() {
         let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        let reached = event["event"] == "step" && event["step"] == step && event["status"] == "running";
+        let reached =
+            event["event"] == "step" && event["step"] == step && event["status"] == "running";
         events.push(event);
         if reached {
             // Keep draining stdout in the background so the run never blocks on it.
@@ -377,7 +467,10 @@ fn signal(child: &Child, signal: nix::sys::signal::Signal) {
 #[test]
 fn sigint_and_sigterm_mid_run_unmount_and_exit_130() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
-    for sig in [nix::sys::signal::Signal::SIGINT, nix::sys::signal::Signal::SIGTERM] {
+    for sig in [
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGTERM,
+    ] {
         let (mut child, _) = start_paused(&sandbox.config_path, "measure");
         assert_eq!(mounts_under(&sandbox.dir), vec![sandbox.mountpoint.clone()]);
         signal(&child, sig);
@@ -397,10 +490,13 @@ fn a_killed_run_leaves_a_mount_that_the_next_run_undoes() {
 
     let run = run_json(&sandbox.config_path, &["inspect"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let undone = run
-        .events
-        .iter()
-        .any(|e| e["event"] == "output" && e["line"].as_str().unwrap().contains("undid the read-only mount"));
+    let undone = run.events.iter().any(|e| {
+        e["event"] == "output"
+            && e["line"]
+                .as_str()
+                .unwrap()
+                .contains("undid the read-only mount")
+    });
     assert!(undone, "{:?}", run.events);
     assert_untouched(&sandbox, &hash);
 }
@@ -422,7 +518,10 @@ fn a_panic_mid_run_still_unmounts() {
 fn resume_continues_with_the_device_of_the_interrupted_run() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let config = discovery_config(&sandbox);
-    let mut cmd = lifeboat(&config, &["inspect", "--json", sandbox.by_id_link.to_str().unwrap()]);
+    let mut cmd = lifeboat(
+        &config,
+        &["inspect", "--json", sandbox.by_id_link.to_str().unwrap()],
+    );
     let mut child = cmd
         .env("LIFEBOAT_FAULT", "pause:measure")
         .stdout(Stdio::null())
@@ -457,7 +556,11 @@ fn a_second_run_while_one_holds_the_lock_is_turned_away() {
     let (mut child, _) = start_paused(&sandbox.config_path, "measure");
     let run = run_json(&sandbox.config_path, &["inspect"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("another lifeboat run"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("another lifeboat run"),
+        "{}",
+        run.stderr
+    );
     signal(&child, nix::sys::signal::Signal::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert_untouched(&sandbox, &hash);
@@ -469,11 +572,14 @@ fn the_transcript_and_journal_record_the_run() {
     let run = run_json(&sandbox.config_path, &["inspect"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let journal: Value =
-        serde_json::from_str(&fs::read_to_string(sandbox.state_dir.join("journal.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs::read_to_string(sandbox.state_dir.join("journal.json")).unwrap())
+            .unwrap();
     assert_eq!(journal["flow"], "inspect");
     assert_eq!(journal["finished"], "passed");
     assert_eq!(journal["mounts"], serde_json::json!([]));
-    let transcripts: Vec<_> = fs::read_dir(sandbox.state_dir.join("transcripts")).unwrap().collect();
+    let transcripts: Vec<_> = fs::read_dir(sandbox.state_dir.join("transcripts"))
+        .unwrap()
+        .collect();
     assert_eq!(transcripts.len(), 1);
     let text = fs::read_to_string(transcripts[0].as_ref().unwrap().path()).unwrap();
     let events = text.lines().count();
@@ -497,8 +603,15 @@ fn demo_builds_inspects_and_cleans_its_sandbox() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.summary()["volume"]["fs_type"], "ext4");
     let out = demo(&["--clean"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!sandbox_dir.exists());
     let losetup = command_stdout(&["losetup", "-a"]);
-    assert!(!losetup.contains(sandbox_dir.to_str().unwrap()), "{losetup}");
+    assert!(
+        !losetup.contains(sandbox_dir.to_str().unwrap()),
+        "{losetup}"
+    );
 }

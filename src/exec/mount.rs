@@ -60,7 +60,8 @@ pub struct ReadOnlyMount {
 impl ReadOnlyMount {
     /// Mount `device` (filesystem `fs_type`) read-only at `target`.
     pub fn mount(device: &Path, target: &Path, fs_type: &str) -> Result<ReadOnlyMount, MountError> {
-        let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let flags =
+            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         let data = no_replay_option(fs_type);
         nix::mount::mount(Some(device), target, Some(fs_type), flags, data).map_err(|errno| {
             MountError::Mount {
@@ -129,7 +130,13 @@ mod tests {
             ["ro", "nosuid", "nodev", "noexec", "noload"]
         );
         assert_eq!(inspection_options("xfs").last().unwrap(), "norecovery");
-        assert_eq!(inspection_options("btrfs").last().unwrap(), "rescue=nologreplay");
-        assert_eq!(inspection_options("ext2"), ["ro", "nosuid", "nodev", "noexec"]);
+        assert_eq!(
+            inspection_options("btrfs").last().unwrap(),
+            "rescue=nologreplay"
+        );
+        assert_eq!(
+            inspection_options("ext2"),
+            ["ro", "nosuid", "nodev", "noexec"]
+        );
     }
 }

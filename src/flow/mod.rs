@@ -200,8 +200,10 @@ impl Flow {
                 }]
             }
             (Phase::Confirming(i), Msg::Declined) => {
-                self.steps[i].state = StepState::Skipped("not confirmed: nothing was changed".into());
-                self.ending.get_or_insert((RunStatus::Stopped, self.steps[i].def.id));
+                self.steps[i].state =
+                    StepState::Skipped("not confirmed: nothing was changed".into());
+                self.ending
+                    .get_or_insert((RunStatus::Stopped, self.steps[i].def.id));
                 self.advance(i + 1)
             }
             (Phase::Confirming(i), Msg::Cancel) => {
@@ -354,7 +356,10 @@ mod tests {
             }
         });
         assert_eq!(flow.result(), Some(RunStatus::Refused));
-        assert_eq!(flow.steps[index("mount-readonly")].state.status(), StepStatus::Skipped);
+        assert_eq!(
+            flow.steps[index("mount-readonly")].state.status(),
+            StepStatus::Skipped
+        );
     }
 
     #[test]
@@ -374,7 +379,10 @@ mod tests {
         });
         assert_eq!(confirmed_runs, 0);
         assert_eq!(flow.result(), Some(RunStatus::Stopped));
-        assert_eq!(flow.steps[index("unmount")].state.status(), StepStatus::Passed);
+        assert_eq!(
+            flow.steps[index("unmount")].state.status(),
+            StepStatus::Passed
+        );
     }
 
     #[test]

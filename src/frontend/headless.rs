@@ -60,7 +60,11 @@ impl EventSink for HumanSink {
             } => {
                 let mut text = format!(
                     "lifeboat {flow}{}: {} steps\n",
-                    if *dry_run { " (dry run: nothing will change)" } else { "" },
+                    if *dry_run {
+                        " (dry run: nothing will change)"
+                    } else {
+                        ""
+                    },
                     steps.len()
                 );
                 for step in steps {

@@ -72,7 +72,7 @@ fn existing(cfg: &Config, path: &Path, source: Source) -> Result<FoundVolume, Ou
             "{whose}{} does not exist. Is the volume attached to this server (hcloud volume attach \
              --server NAME VOLUME)? By-id links appear a moment after attaching, from udev. `lsblk` \
              lists the disks this machine has.",
-            shown(&path)
+            shown(path)
         )));
     }
     Ok(FoundVolume {
@@ -92,10 +92,10 @@ fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
                 "{} does not exist, so no volume can be discovered. udev creates it: is udev \
                  running (a rescue system may lack it)? Name the device instead: lifeboat \
                  inspect /dev/sdb (lsblk lists the disks).",
-                shown(&dir)
+                shown(dir)
             ))
         } else {
-            Outcome::Failed(format!("cannot read {}: {e}", shown(&dir)))
+            Outcome::Failed(format!("cannot read {}: {e}", shown(dir)))
         }
     })?;
     match candidates.as_slice() {
@@ -103,7 +103,7 @@ fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
             "no volume found: nothing in {} matches {pattern}. Is the volume attached to this \
              server (hcloud volume attach --server NAME VOLUME)? udev adds the link a moment \
              after attaching. Or name the device: lifeboat inspect /dev/sdb (lsblk lists the disks).",
-            shown(&dir)
+            shown(dir)
         ))),
         [one] => Ok(FoundVolume {
             path: one.link.clone(),
@@ -114,7 +114,7 @@ fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
             "{} volumes match {pattern} in {}: {}. lifeboat will not guess which one holds your \
              data: name it, e.g. lifeboat inspect {}",
             several.len(),
-            shown(&dir),
+            shown(dir),
             describe(several),
             shown(&several[0].link)
         ))),
@@ -141,7 +141,9 @@ fn matching_volume(cfg: &Config, path: &Path) -> Option<VolumeConfig> {
     let resolved = path.canonicalize().ok();
     cfg.volumes
         .iter()
-        .find(|v| v.device == path || (resolved.is_some() && v.device.canonicalize().ok() == resolved))
+        .find(|v| {
+            v.device == path || (resolved.is_some() && v.device.canonicalize().ok() == resolved)
+        })
         .cloned()
 }
 
@@ -152,7 +154,7 @@ pub fn describe_found(found: &FoundVolume, resolved: &Path) -> String {
         Source::Configured => "from the config",
         Source::Discovered => "discovered",
     };
-    format!("{} -> {} ({how})", shown(&found.path), shown(&resolved))
+    format!("{} -> {} ({how})", shown(&found.path), shown(resolved))
 }
 
 #[cfg(test)]

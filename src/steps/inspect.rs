@@ -28,6 +28,8 @@ pub struct InspectRunner {
     found: Option<FoundVolume>,
     probe: Option<DeviceProbe>,
     view: Option<VolumeView>,
+    /// Where the volume was read, and whether in place; kept after `unmount`.
+    read_at: Option<(PathBuf, bool)>,
     used_bytes: Option<u64>,
     layout: Option<LayoutReport>,
     tree: Option<Vec<TreeRow>>,
@@ -41,6 +43,7 @@ impl InspectRunner {
             found: None,
             probe: None,
             view: None,
+            read_at: None,
             used_bytes: None,
             layout: None,
             tree: None,
@@ -62,7 +65,10 @@ impl InspectRunner {
         }
         match find_volume::find(&self.cfg, self.device_arg.as_deref()) {
             Ok(found) => {
-                let resolved = found.path.canonicalize().unwrap_or_else(|_| found.path.clone());
+                let resolved = found
+                    .path
+                    .canonicalize()
+                    .unwrap_or_else(|_| found.path.clone());
                 let message = find_volume::describe_found(&found, &resolved);
                 let device = found.path.clone();
                 if let Err(e) = ctx.journal.update(|j| j.device = Some(device)) {
@@ -100,6 +106,7 @@ impl InspectRunner {
         ) {
             Ok((view, message)) => {
                 self.used_bytes = used_bytes(&view.root);
+                self.read_at = Some((view.root.clone(), view.in_place()));
                 self.view = Some(view);
                 Outcome::Passed(message)
             }
@@ -277,13 +284,25 @@ impl InspectRunner {
     fn planned_mount(&self) -> Option<Action> {
         let found = find_volume::find(&self.cfg, self.device_arg.as_deref()).ok();
         let device = match &found {
-            Some(found) => found.path.canonicalize().unwrap_or_else(|_| found.path.clone()),
-            None => self.cfg.discovery.by_id_dir.join(&self.cfg.discovery.pattern),
+            Some(found) => found
+                .path
+                .canonicalize()
+                .unwrap_or_else(|_| found.path.clone()),
+            None => self
+                .cfg
+                .discovery
+                .by_id_dir
+                .join(&self.cfg.discovery.pattern),
         };
         let already = std::fs::metadata(&device)
             .ok()
             .filter(|m| m.file_type().is_block_device())
-            .map(|m| (nix::sys::stat::major(m.rdev()) as u32, nix::sys::stat::minor(m.rdev()) as u32))
+            .map(|m| {
+                (
+                    nix::sys::stat::major(m.rdev()) as u32,
+                    nix::sys::stat::minor(m.rdev()) as u32,
+                )
+            })
             .and_then(|dev| readonly_mount::existing_mount(dev).ok().flatten());
         if already.is_some() {
             return None;
@@ -312,7 +331,8 @@ impl InspectRunner {
             "fs_size_bytes": fs.fs_size_bytes,
             "used_bytes": self.used_bytes.unwrap_or(fs.used_bytes),
             "needs_recovery": fs.needs_recovery,
-            "mounted_at": self.view.as_ref().map(|v| shown(&v.root)),
+            "mounted_at": self.read_at.as_ref().map(|(root, _)| shown(root)),
+            "in_place": self.read_at.as_ref().map(|(_, in_place)| *in_place),
         }))
     }
 }

@@ -98,8 +98,16 @@ pub fn check(root: &Path, want: &Expectations) -> LayoutReport {
     }
     checks.push(check_config_backup(root, &home));
     let lifeboat_dir = home.join(".lifeboat");
-    checks.push(optional(root, "persistence-marker", &lifeboat_dir.join("persistence-marker")));
-    checks.push(optional(root, "recovery-card", &lifeboat_dir.join("recovery.toml")));
+    checks.push(optional(
+        root,
+        "persistence-marker",
+        &lifeboat_dir.join("persistence-marker"),
+    ));
+    checks.push(optional(
+        root,
+        "recovery-card",
+        &lifeboat_dir.join("recovery.toml"),
+    ));
     LayoutReport {
         user: Some(user),
         user_from,
@@ -143,9 +151,12 @@ fn mode(meta: &Metadata) -> u32 {
 fn directory(root: &Path, id: &'static str, rel: &Path) -> Check {
     match stat(root, rel) {
         Some(meta) if meta.is_dir() => item(id, rel, Status::Found, ""),
-        Some(meta) if meta.file_type().is_symlink() => {
-            item(id, rel, Status::Wrong, "a symlink, not a directory (not followed)")
-        }
+        Some(meta) if meta.file_type().is_symlink() => item(
+            id,
+            rel,
+            Status::Wrong,
+            "a symlink, not a directory (not followed)",
+        ),
         Some(_) => item(id, rel, Status::Wrong, "not a directory"),
         None => item(id, rel, Status::Missing, "not on the volume"),
     }
@@ -238,7 +249,12 @@ fn check_store(root: &Path, store: &Path) -> Check {
         .flatten()
         .filter(|e| e.file_name() != ".links")
         .count();
-    item("nix-store", store, Status::Found, format!("{paths} store paths"))
+    item(
+        "nix-store",
+        store,
+        Status::Found,
+        format!("{paths} store paths"),
+    )
 }
 
 fn check_nix_db(root: &Path, db: &Path) -> Check {
@@ -312,8 +328,11 @@ mod tests {
         fs::write(root.join("qwe/nix/var/nix/db/db.sqlite"), "x").unwrap();
         fs::set_permissions(root.join("qwe/.ssh"), fs::Permissions::from_mode(0o700)).unwrap();
         fs::write(root.join("qwe/.ssh/id_ed25519"), "key").unwrap();
-        fs::set_permissions(root.join("qwe/.ssh/id_ed25519"), fs::Permissions::from_mode(0o600))
-            .unwrap();
+        fs::set_permissions(
+            root.join("qwe/.ssh/id_ed25519"),
+            fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
     }
 
     fn want() -> Expectations {
@@ -338,7 +357,15 @@ mod tests {
         assert_eq!(report.user_from, "volume");
         assert_eq!(report.problems().count(), 0, "{report:?}");
         assert_eq!(status(&report, "persistence-marker"), Status::Absent);
-        assert!(report.checks.iter().find(|c| c.id == "nix-store").unwrap().detail.starts_with("1 "));
+        assert!(
+            report
+                .checks
+                .iter()
+                .find(|c| c.id == "nix-store")
+                .unwrap()
+                .detail
+                .starts_with("1 ")
+        );
     }
 
     #[test]
@@ -368,7 +395,11 @@ mod tests {
         .unwrap();
         let report = check(dir.path(), &want());
         assert_eq!(status(&report, "ssh"), Status::Wrong);
-        fs::set_permissions(dir.path().join("qwe/.ssh"), fs::Permissions::from_mode(0o777)).unwrap();
+        fs::set_permissions(
+            dir.path().join("qwe/.ssh"),
+            fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
         assert_eq!(status(&check(dir.path(), &want()), "ssh"), Status::Wrong);
     }
 
@@ -378,7 +409,10 @@ mod tests {
         seed(dir.path());
         fs::remove_dir(dir.path().join("qwe/projects")).unwrap();
         symlink("/", dir.path().join("qwe/projects")).unwrap();
-        assert_eq!(status(&check(dir.path(), &want()), "projects"), Status::Wrong);
+        assert_eq!(
+            status(&check(dir.path(), &want()), "projects"),
+            Status::Wrong
+        );
     }
 
     #[test]

@@ -51,7 +51,10 @@ impl JournalHandle {
 
     /// Change the journal and write it to disk before returning.
     pub fn update(&self, change: impl FnOnce(&mut Journal)) -> Result<(), JournalError> {
-        let mut journal = self.journal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut journal = self
+            .journal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         change(&mut journal);
         match &self.state_dir {
             Some(dir) => journal.save(dir),

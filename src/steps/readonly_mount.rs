@@ -209,7 +209,10 @@ fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
             .create(target)
             .map(|()| ctx.output(format!("created the mount point {}", shown(target))))
             .map_err(|e| {
-                Outcome::Failed(format!("cannot create the mount point {}: {e}", shown(target)))
+                Outcome::Failed(format!(
+                    "cannot create the mount point {}: {e}",
+                    shown(target)
+                ))
             }),
         Err(e) => Err(Outcome::Failed(format!("{}: {e}", shown(target)))),
     }
@@ -217,17 +220,22 @@ fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
 
 fn explain_mount_error(err: &MountError, device: &Path) -> String {
     let hint = match err {
-        MountError::Mount { errno: Errno::EPERM | Errno::EACCES, .. } => {
-            "Mounting needs root: run lifeboat as root.".to_string()
-        }
-        MountError::Mount { errno: Errno::EINVAL | Errno::EUCLEAN, .. } => format!(
+        MountError::Mount {
+            errno: Errno::EPERM | Errno::EACCES,
+            ..
+        } => "Mounting needs root: run lifeboat as root.".to_string(),
+        MountError::Mount {
+            errno: Errno::EINVAL | Errno::EUCLEAN,
+            ..
+        } => format!(
             "The kernel refused the filesystem: it may be damaged. `e2fsck -n {}` checks it \
              without changing anything.",
             shown(device)
         ),
-        MountError::Mount { errno: Errno::ENODEV, .. } => {
-            "This kernel lacks the filesystem's driver.".to_string()
-        }
+        MountError::Mount {
+            errno: Errno::ENODEV,
+            ..
+        } => "This kernel lacks the filesystem's driver.".to_string(),
         _ => String::new(),
     };
     format!("{err}. {hint}").trim_end().to_string()
