@@ -6,6 +6,7 @@ pub mod identify;
 pub mod inspect;
 pub mod layout;
 pub mod measure;
+pub mod on_volume;
 pub mod readonly_mount;
 
 use std::path::PathBuf;
