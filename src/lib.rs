@@ -5,6 +5,7 @@
 //! front ends).
 
 pub mod app;
+pub mod card;
 pub mod cli;
 pub mod config;
 pub mod demo;
