@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{Config, VolumeConfig};
+
 /// Bumped when the card changes incompatibly.
 pub const FORMAT: u32 = 1;
 
@@ -106,11 +108,92 @@ impl RecoveryCard {
         if card.format != FORMAT {
             return Err(CardError::Format {
                 path: path.to_path_buf(),
-                detail: format!("format {} (this lifeboat reads format {FORMAT})", card.format),
+                detail: format!(
+                    "format {} (this lifeboat reads format {FORMAT})",
+                    card.format
+                ),
             });
         }
         Ok(card)
     }
+}
+
+/// The card under `volume_root` (the volume as mounted, e.g. `/home`): the user's when the
+/// user is known, else the only one there is.
+pub fn locate(volume_root: &Path, user: Option<&str>) -> Option<PathBuf> {
+    if let Some(user) = user {
+        let path = volume_root.join(RecoveryCard::relative_path(user));
+        return path.is_file().then_some(path);
+    }
+    let mut cards = fs::read_dir(volume_root)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let user = entry.file_name().into_string().ok()?;
+            let path = volume_root.join(RecoveryCard::relative_path(&user));
+            path.is_file().then_some(path)
+        });
+    let only = cards.next()?;
+    cards.next().is_none().then_some(only)
+}
+
+/// `cfg` completed from the card where the config leaves a value open (no user, no volumes,
+/// no repository URL…), and a line for each value both give differently.
+pub fn fill_config(cfg: &Config, card: &RecoveryCard) -> (Config, Vec<String>) {
+    let mut filled = cfg.clone();
+    let mut disagreements = Vec::new();
+    let mut differ = |what: &str, config: &dyn std::fmt::Display, card: &dyn std::fmt::Display| {
+        disagreements.push(format!(
+            "{what}: the config says {config}, the recovery card {card}"
+        ));
+    };
+    match &cfg.user {
+        None => filled.user = Some(card.user.clone()),
+        Some(user) if *user != card.user => differ("user", user, &card.user),
+        Some(_) => {}
+    }
+    match cfg.uid {
+        None => filled.uid = Some(card.uid),
+        Some(uid) if uid != card.uid => differ("uid", &uid, &card.uid),
+        Some(_) => {}
+    }
+    if cfg.volumes.is_empty() {
+        filled.volumes = card
+            .volumes
+            .iter()
+            .map(|v| VolumeConfig {
+                device: v.device.clone(),
+                mount: v.mount.clone(),
+                fs_type: v.fs_type.clone(),
+            })
+            .collect();
+    } else {
+        for (configured, carded) in cfg.volumes.iter().zip(&card.volumes) {
+            if configured.device != carded.device {
+                differ(
+                    "volume device",
+                    &configured.device.display(),
+                    &carded.device.display(),
+                );
+            }
+        }
+    }
+    if cfg.nix_store.source.is_none() {
+        filled.nix_store.source = Some(card.nix_store.source.clone());
+    }
+    match &cfg.config_repo.url {
+        None => filled.config_repo.url = Some(card.repository.url.clone()),
+        Some(url) if *url != card.repository.url => differ("repository", url, &card.repository.url),
+        Some(_) => {}
+    }
+    match &cfg.config_repo.flake_host {
+        None => filled.config_repo.flake_host = Some(card.repository.flake_host.clone()),
+        Some(host) if *host != card.repository.flake_host => {
+            differ("flake host", host, &card.repository.flake_host)
+        }
+        Some(_) => {}
+    }
+    (filled, disagreements)
 }
 
 #[cfg(test)]
@@ -156,18 +239,62 @@ mod tests {
         let path = dir.path().join("recovery.toml");
         fs::write(&path, example().to_toml().unwrap()).unwrap();
         assert_eq!(RecoveryCard::load(&path).unwrap(), example());
-        assert!(fs::read_to_string(&path).unwrap().starts_with("# lifeboat recovery card"));
+        assert!(
+            fs::read_to_string(&path)
+                .unwrap()
+                .starts_with("# lifeboat recovery card")
+        );
+    }
+
+    #[test]
+    fn the_card_fills_what_the_config_leaves_open_and_names_disagreements() {
+        let (filled, disagreements) = fill_config(&Config::default(), &example());
+        assert_eq!(filled.user.as_deref(), Some("qwe"));
+        assert_eq!(filled.uid, Some(1000));
+        assert_eq!(filled.volumes[0].mount, Path::new("/home"));
+        assert_eq!(filled.config_repo.flake_host.as_deref(), Some("devserver"));
+        assert!(disagreements.is_empty());
+        let mut cfg = Config::default();
+        cfg.uid = Some(1001);
+        let (filled, disagreements) = fill_config(&cfg, &example());
+        assert_eq!(filled.uid, Some(1001), "the config wins");
+        assert_eq!(
+            disagreements,
+            ["uid: the config says 1001, the recovery card 1000"]
+        );
+    }
+
+    #[test]
+    fn the_only_card_on_a_volume_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(locate(dir.path(), None), None);
+        let path = dir.path().join(RecoveryCard::relative_path("qwe"));
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, "x").unwrap();
+        assert_eq!(locate(dir.path(), None), Some(path.clone()));
+        assert_eq!(locate(dir.path(), Some("qwe")), Some(path));
+        assert_eq!(locate(dir.path(), Some("other")), None);
     }
 
     #[test]
     fn another_format_or_garbage_is_explained() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("recovery.toml");
-        fs::write(&path, example().to_toml().unwrap().replace("format = 1", "format = 9")).unwrap();
+        fs::write(
+            &path,
+            example()
+                .to_toml()
+                .unwrap()
+                .replace("format = 1", "format = 9"),
+        )
+        .unwrap();
         let err = RecoveryCard::load(&path).unwrap_err().to_string();
         assert!(err.contains("format 9"), "{err}");
         fs::write(&path, "user = [").unwrap();
-        assert!(matches!(RecoveryCard::load(&path), Err(CardError::Format { .. })));
+        assert!(matches!(
+            RecoveryCard::load(&path),
+            Err(CardError::Format { .. })
+        ));
         assert!(matches!(
             RecoveryCard::load(&dir.path().join("missing")),
             Err(CardError::Read { .. })

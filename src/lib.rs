@@ -16,6 +16,7 @@ pub mod faults;
 pub mod flow;
 pub mod frontend;
 pub mod journal;
+pub mod marker;
 pub mod report;
 pub mod sandbox;
 pub mod session;

@@ -5,6 +5,7 @@
 //! so every path through a flow can be tested without a machine.
 
 pub mod inspect;
+pub mod verify;
 
 use crate::report::{RunStatus, StepStatus};
 
@@ -12,6 +13,7 @@ use crate::report::{RunStatus, StepStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowKind {
     Inspect,
+    Verify,
 }
 
 impl FlowKind {
@@ -19,6 +21,7 @@ impl FlowKind {
     pub fn id(self) -> &'static str {
         match self {
             FlowKind::Inspect => "inspect",
+            FlowKind::Verify => "verify",
         }
     }
 
@@ -26,6 +29,7 @@ impl FlowKind {
     pub fn steps(self) -> &'static [StepDef] {
         match self {
             FlowKind::Inspect => inspect::STEPS,
+            FlowKind::Verify => verify::STEPS,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod measure;
 pub mod on_volume;
 pub mod readonly_mount;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
