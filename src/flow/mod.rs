@@ -479,6 +479,108 @@ mod tests {
         assert_eq!(flow.result(), Some(RunStatus::Interrupted));
     }
 
+    /// A tiny deterministic generator, so the walk below needs no extra dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn random_outcome(rng: &mut XorShift) -> Outcome {
+        match rng.below(7) {
+            0 => Outcome::Failed("f".into()),
+            1 => Outcome::Refused("r".into()),
+            2 => Outcome::Skipped("s".into()),
+            3 => Outcome::Warning("w".into()),
+            4 => Outcome::NeedsConfirmation("q".into()),
+            5 if rng.below(4) == 0 => Outcome::Interrupted,
+            _ => Outcome::Passed("p".into()),
+        }
+    }
+
+    /// Thousands of random runs of every flow, with random outcomes, answers and Ctrl-C:
+    /// no change runs without its confirmation, no step runs before what it needs passed,
+    /// cleanup steps always run once, and every run finishes.
+    #[test]
+    fn random_runs_keep_the_invariants() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for kind in [FlowKind::Inspect, FlowKind::Verify] {
+            for _ in 0..5000 {
+                let yes = rng.below(2) == 0;
+                let mut flow = Flow::new(kind, yes);
+                let mut confirmed_ok = vec![false; flow.steps.len()];
+                let mut runs = vec![0; flow.steps.len()];
+                let mut effects = if rng.below(50) == 0 {
+                    flow.update(Msg::Cancel)
+                } else {
+                    flow.update(Msg::Start)
+                };
+                let mut finished = false;
+                for _ in 0..1000 {
+                    let Some(effect) = effects.pop() else { break };
+                    effects = match effect {
+                        Effect::Run { step, confirmed } => {
+                            runs[step] += 1;
+                            assert!(
+                                !confirmed || yes || confirmed_ok[step],
+                                "{kind:?}: ran unconfirmed"
+                            );
+                            for need in flow.steps[step].def.requires {
+                                let passed = flow.steps.iter().any(|s| {
+                                    s.def.id == *need
+                                        && matches!(
+                                            s.state,
+                                            StepState::Passed(_) | StepState::Warning(_)
+                                        )
+                                });
+                                assert!(
+                                    passed,
+                                    "{kind:?}: {} ran before {need} passed",
+                                    flow.steps[step].def.id
+                                );
+                            }
+                            let outcome = if confirmed {
+                                Outcome::Passed("done".into())
+                            } else {
+                                random_outcome(&mut rng)
+                            };
+                            flow.update(Msg::Finished(outcome))
+                        }
+                        Effect::AskConfirmation { step, .. } => {
+                            let answer = match rng.below(3) {
+                                0 => Msg::Confirmed,
+                                1 => Msg::Declined,
+                                _ => Msg::Cancel,
+                            };
+                            confirmed_ok[step] = answer == Msg::Confirmed;
+                            flow.update(answer)
+                        }
+                        Effect::Finish(status) => {
+                            assert_eq!(flow.result(), Some(status));
+                            finished = true;
+                            Vec::new()
+                        }
+                    };
+                }
+                assert!(finished, "{kind:?}: the run never finished");
+                for (step, count) in flow.steps.iter().zip(&runs) {
+                    if step.def.cleanup {
+                        assert!(*count >= 1, "{kind:?}: cleanup {} did not run", step.def.id);
+                    }
+                    assert!(!matches!(
+                        step.state,
+                        StepState::Pending | StepState::Running
+                    ));
+                }
+            }
+        }
+    }
+
     #[test]
     fn messages_after_the_end_change_nothing() {
         let mut flow = Flow::new(FlowKind::Inspect, false);
