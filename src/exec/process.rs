@@ -179,9 +179,15 @@ pub enum ProcessError {
         package: Option<String>,
     },
     #[error("cannot run {}: {source}", shown_argv(.argv))]
-    Spawn { argv: Vec<String>, source: io::Error },
+    Spawn {
+        argv: Vec<String>,
+        source: io::Error,
+    },
     #[error("reading the output of {}: {source}", shown_argv(.argv))]
-    Io { argv: Vec<String>, source: io::Error },
+    Io {
+        argv: Vec<String>,
+        source: io::Error,
+    },
     #[error("{} was cancelled", shown_argv(.argv))]
     Cancelled { argv: Vec<String> },
     #[error("{} was stopped after {}s{}", shown_argv(.argv), .after.as_secs(), last_line(.stderr_tail))]
@@ -207,7 +213,9 @@ fn package_hint(package: Option<&str>) -> String {
 }
 
 fn last_line(tail: &[String]) -> String {
-    tail.last().map(|line| format!(": {line}")).unwrap_or_default()
+    tail.last()
+        .map(|line| format!(": {line}"))
+        .unwrap_or_default()
 }
 
 /// `exit status 100` or `killed by signal 9`.
@@ -247,7 +255,10 @@ pub fn run_streaming(
         on_line,
         tail: StderrTail::default(),
         captured: spec.capture_stdout.then(Vec::new),
-        pipes: [Pipe::new(Stream::Stdout, stdout), Pipe::new(Stream::Stderr, stderr)],
+        pipes: [
+            Pipe::new(Stream::Stdout, stdout),
+            Pipe::new(Stream::Stderr, stderr),
+        ],
     };
     let argv = spec.argv.clone();
     let started = Instant::now();
@@ -278,15 +289,17 @@ pub fn run_streaming(
                 return Err(failure.into_error(argv));
             }
         };
-        idle_rounds = if !read_any && exited { idle_rounds + 1 } else { 0 };
+        idle_rounds = if !read_any && exited {
+            idle_rounds + 1
+        } else {
+            0
+        };
     }
     output.finish();
-    let status = running
-        .reap()
-        .map_err(|source| ProcessError::Io {
-            argv: argv.clone(),
-            source,
-        })?;
+    let status = running.reap().map_err(|source| ProcessError::Io {
+        argv: argv.clone(),
+        source,
+    })?;
     Ok(Finished {
         argv,
         status,
@@ -696,9 +709,17 @@ mod tests {
         assert_eq!(
             spec.describe(),
             Action::Command {
-                argv: ["env", "-C", "/etc/nixos", "NIX_CONFIG=x = y", "nix", "eval", "--json"]
-                    .map(String::from)
-                    .to_vec()
+                argv: [
+                    "env",
+                    "-C",
+                    "/etc/nixos",
+                    "NIX_CONFIG=x = y",
+                    "nix",
+                    "eval",
+                    "--json"
+                ]
+                .map(String::from)
+                .to_vec()
             }
         );
     }
@@ -706,9 +727,6 @@ mod tests {
     #[test]
     fn shown_argv_quotes_spaces_and_escapes_controls() {
         let argv = ["git", "commit", "-m", "it's done", "\x1b[2J"].map(String::from);
-        assert_eq!(
-            shown_argv(&argv),
-            "git commit -m 'it'\\''s done' \\e[2J"
-        );
+        assert_eq!(shown_argv(&argv), "git commit -m 'it'\\''s done' \\e[2J");
     }
 }
