@@ -15,6 +15,7 @@ pub mod faults;
 pub mod flow;
 pub mod frontend;
 pub mod journal;
+pub mod nixlog;
 pub mod report;
 pub mod sandbox;
 pub mod session;
