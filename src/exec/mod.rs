@@ -4,4 +4,5 @@ pub mod atomic;
 pub mod lock;
 pub mod mount;
 pub mod probe;
+pub mod process;
 pub mod scan;
