@@ -254,8 +254,10 @@ mod tests {
         assert_eq!(filled.volumes[0].mount, Path::new("/home"));
         assert_eq!(filled.config_repo.flake_host.as_deref(), Some("devserver"));
         assert!(disagreements.is_empty());
-        let mut cfg = Config::default();
-        cfg.uid = Some(1001);
+        let cfg = Config {
+            uid: Some(1001),
+            ..Config::default()
+        };
         let (filled, disagreements) = fill_config(&cfg, &example());
         assert_eq!(filled.uid, Some(1001), "the config wins");
         assert_eq!(

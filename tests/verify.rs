@@ -13,7 +13,9 @@ use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, Rec
 use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;
 use serde_json::Value;
-use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
+use support::{
+    TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file,
+};
 
 const SYSTEM: &str = "0123456789abcdfghijklmnpqrsvwxyz-nixos-system-devserver-25.11";
 
@@ -202,12 +204,19 @@ fn message_of(events: &[Value], id: &str) -> String {
 #[test]
 fn everything_came_back() {
     let machine = Machine::new(None, "/unused");
+    let hash = sha256_file(&machine.sandbox.image);
     let setup = machine.mounts(&machine.home, &machine.nix);
     let (code, events) = machine.verify(&machine.full_config(), 1000, &setup);
     assert_eq!(code, 0, "{events:#?}");
     for (id, status) in statuses(&events) {
         assert_eq!(status, "passed", "{id}: {events:#?}");
     }
+    assert_eq!(
+        sha256_file(&machine.sandbox.image),
+        hash,
+        "verify wrote to the volume"
+    );
+    assert!(mounts_under(&machine.sandbox.dir).is_empty());
 }
 
 #[test]
