@@ -5,6 +5,7 @@
 //! so every path through a flow can be tested without a machine.
 
 pub mod inspect;
+pub mod predestroy;
 pub mod verify;
 
 use crate::report::{RunStatus, StepStatus};
@@ -13,6 +14,7 @@ use crate::report::{RunStatus, StepStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowKind {
     Inspect,
+    Predestroy,
     Verify,
 }
 
@@ -21,6 +23,7 @@ impl FlowKind {
     pub fn id(self) -> &'static str {
         match self {
             FlowKind::Inspect => "inspect",
+            FlowKind::Predestroy => "predestroy",
             FlowKind::Verify => "verify",
         }
     }
@@ -29,6 +32,7 @@ impl FlowKind {
     pub fn steps(self) -> &'static [StepDef] {
         match self {
             FlowKind::Inspect => inspect::STEPS,
+            FlowKind::Predestroy => predestroy::STEPS,
             FlowKind::Verify => verify::STEPS,
         }
     }
@@ -509,7 +513,7 @@ mod tests {
     #[test]
     fn random_runs_keep_the_invariants() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        for kind in [FlowKind::Inspect, FlowKind::Verify] {
+        for kind in [FlowKind::Inspect, FlowKind::Predestroy, FlowKind::Verify] {
             for _ in 0..5000 {
                 let yes = rng.below(2) == 0;
                 let mut flow = Flow::new(kind, yes);
