@@ -42,7 +42,10 @@ fn parse(bytes: &[u8]) -> Vec<Item> {
 
 #[test]
 fn every_internal_json_capture_parses_without_a_plain_line() {
-    for file in fixtures("nix") {
+    let captures = fixtures("nix")
+        .into_iter()
+        .filter(|file| file.to_string_lossy().ends_with(".internal-json.stderr"));
+    for file in captures {
         let items = parse(&fs::read(&file).unwrap());
         assert!(!items.is_empty(), "{}", file.display());
         for item in &items {

@@ -261,39 +261,9 @@ pub fn run_streaming(
         ],
     };
     let argv = spec.argv.clone();
-    let started = Instant::now();
-    let mut buf = vec![0u8; MAX_CHUNK];
-    let mut idle_rounds = 0;
-    loop {
-        if cancel.load(Ordering::Relaxed) {
-            running.terminate();
-            return Err(ProcessError::Cancelled { argv });
-        }
-        if let Some(after) = spec.timeout.filter(|limit| started.elapsed() >= *limit) {
-            running.terminate();
-            let stderr_tail = output.tail.lines();
-            return Err(ProcessError::TimedOut {
-                argv,
-                after,
-                stderr_tail,
-            });
-        }
-        let exited = running.has_exited();
-        if exited && (!output.any_open() || idle_rounds >= DRAIN_IDLE_ROUNDS) {
-            break;
-        }
-        let read_any = match output.pump(&mut buf) {
-            Ok(read_any) => read_any,
-            Err(failure) => {
-                running.terminate();
-                return Err(failure.into_error(argv));
-            }
-        };
-        idle_rounds = if !read_any && exited {
-            idle_rounds + 1
-        } else {
-            0
-        };
+    if let Err(stop) = stream_until_exit(spec, &running, &mut output, cancel) {
+        running.terminate();
+        return Err(stop.into_error(argv, output.tail.lines()));
     }
     output.finish();
     let status = running.reap().map_err(|source| ProcessError::Io {
@@ -306,6 +276,63 @@ pub fn run_streaming(
         stderr_tail: output.tail.lines(),
         stdout_captured: output.captured,
     })
+}
+
+/// Hand over output until the child has exited and its pipes are closed (or silent for
+/// [`DRAIN_IDLE_ROUNDS`]), or until something says stop.
+fn stream_until_exit(
+    spec: &CommandSpec,
+    running: &Running,
+    output: &mut Output<'_>,
+    cancel: &AtomicBool,
+) -> Result<(), Stop> {
+    let started = Instant::now();
+    let mut buf = vec![0u8; MAX_CHUNK];
+    let mut idle_rounds = 0;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Stop::Cancelled);
+        }
+        if let Some(limit) = spec.timeout.filter(|limit| started.elapsed() >= *limit) {
+            return Err(Stop::TimedOut(limit));
+        }
+        let exited = running.has_exited();
+        if exited && (!output.any_open() || idle_rounds >= DRAIN_IDLE_ROUNDS) {
+            return Ok(());
+        }
+        let read_any = output.pump(&mut buf)?;
+        idle_rounds = if !read_any && exited {
+            idle_rounds + 1
+        } else {
+            0
+        };
+    }
+}
+
+/// Why lifeboat stopped a command before its end.
+enum Stop {
+    Cancelled,
+    TimedOut(Duration),
+    Io(io::Error),
+    TooLarge,
+}
+
+impl Stop {
+    fn into_error(self, argv: Vec<String>, stderr_tail: Vec<String>) -> ProcessError {
+        match self {
+            Stop::Cancelled => ProcessError::Cancelled { argv },
+            Stop::TimedOut(after) => ProcessError::TimedOut {
+                argv,
+                after,
+                stderr_tail,
+            },
+            Stop::Io(source) => ProcessError::Io { argv, source },
+            Stop::TooLarge => ProcessError::OutputTooLarge {
+                argv,
+                limit: CAPTURE_LIMIT,
+            },
+        }
+    }
 }
 
 /// Run `spec` for its stdout (`nix eval --json`): all of it, up to [`CAPTURE_LIMIT`] bytes,
@@ -440,24 +467,6 @@ impl Pipe {
     }
 }
 
-/// Why [`Output::pump`] stopped.
-enum PumpFailure {
-    Io(io::Error),
-    TooLarge,
-}
-
-impl PumpFailure {
-    fn into_error(self, argv: Vec<String>) -> ProcessError {
-        match self {
-            PumpFailure::Io(source) => ProcessError::Io { argv, source },
-            PumpFailure::TooLarge => ProcessError::OutputTooLarge {
-                argv,
-                limit: CAPTURE_LIMIT,
-            },
-        }
-    }
-}
-
 /// Where output goes: the caller's callback, the stderr tail, the captured stdout.
 struct Output<'a> {
     on_line: &'a mut dyn FnMut(Line<'_>),
@@ -473,12 +482,12 @@ impl Output<'_> {
 
     /// Wait up to [`POLL_INTERVAL_MS`] for output and hand over what came. `Ok(true)` when
     /// anything was read (or a pipe closed). With both pipes closed it only waits.
-    fn pump(&mut self, buf: &mut [u8]) -> Result<bool, PumpFailure> {
+    fn pump(&mut self, buf: &mut [u8]) -> Result<bool, Stop> {
         if !self.any_open() {
             thread::sleep(Duration::from_millis(POLL_INTERVAL_MS.into()));
             return Ok(false);
         }
-        let ready = self.poll_ready().map_err(PumpFailure::Io)?;
+        let ready = self.poll_ready().map_err(Stop::Io)?;
         let mut read_any = false;
         for (index, is_ready) in ready.into_iter().enumerate() {
             if is_ready {
@@ -512,7 +521,7 @@ impl Output<'_> {
         Ok(ready)
     }
 
-    fn read_pipe(&mut self, index: usize, buf: &mut [u8]) -> Result<(), PumpFailure> {
+    fn read_pipe(&mut self, index: usize, buf: &mut [u8]) -> Result<(), Stop> {
         let pipe = &mut self.pipes[index];
         let Some(file) = pipe.file.as_mut() else {
             return Ok(());
@@ -520,7 +529,7 @@ impl Output<'_> {
         let n = match file.read(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(PumpFailure::Io(e)),
+            Err(e) => return Err(Stop::Io(e)),
         };
         let stream = pipe.stream;
         if n == 0 {
@@ -529,11 +538,10 @@ impl Output<'_> {
             pipe.lines.finish(&mut deliver);
             return Ok(());
         }
-        if stream == Stream::Stdout
-            && let Some(captured) = self.captured.as_mut()
-        {
+        let captured = self.captured.as_mut().filter(|_| stream == Stream::Stdout);
+        if let Some(captured) = captured {
             if captured.len() + n > CAPTURE_LIMIT {
-                return Err(PumpFailure::TooLarge);
+                return Err(Stop::TooLarge);
             }
             captured.extend_from_slice(&buf[..n]);
         }
