@@ -132,10 +132,14 @@ fn parse(source: &str) -> Result<ast::Root, NixEditError> {
 /// Where a parse error is and what it says, in words rather than token kinds.
 fn describe(source: &str, error: &rnix::ParseError) -> (usize, String) {
     use rnix::ParseError as E;
+    // An error range may span many tokens; its first says what went wrong.
     let at = |range: &rnix::TextRange| {
         let range = usize::from(range.start())..usize::from(range.end());
         let text = source.get(range.clone()).unwrap_or_default();
-        (range.start, text.to_owned())
+        let first = rnix::tokenize(text)
+            .find(|(kind, _)| *kind != rnix::SyntaxKind::TOKEN_WHITESPACE)
+            .map_or(text, |(_, token)| token);
+        (range.start, first.to_owned())
     };
     match error {
         E::Unexpected(range) | E::UnexpectedWanted(_, range, _) => {
