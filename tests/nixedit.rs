@@ -105,8 +105,11 @@ fn the_seed_configuration_declares_home_and_the_nix_bind() {
     assert!(seed[home.range.clone()].ends_with("};"));
 }
 
-/// Each form people write, with the mount points and literal fields it must yield.
-fn declaration_forms() -> Vec<(&'static str, &'static str, Vec<(&'static str, MountFields)>)> {
+/// The mount points and literal fields a source must yield.
+type Expected = Vec<(&'static str, MountFields)>;
+
+/// Each form people write: a name, a source and what it declares.
+fn declaration_forms() -> Vec<(&'static str, &'static str, Expected)> {
     let ext4 = |device| fields(Some(device), Some("ext4"));
     vec![
         (
