@@ -17,6 +17,7 @@ pub mod flow;
 pub mod frontend;
 pub mod journal;
 pub mod marker;
+pub mod nixedit;
 pub mod nixlog;
 pub mod report;
 pub mod sandbox;
