@@ -161,13 +161,13 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
         Msg::Declined
     });
     if !json {
-        print_summary(runner, status, session);
+        print_summary(runner, &flow, status, session);
     }
     status.exit_code()
 }
 
-fn print_summary(runner: &dyn Runner, status: RunStatus, session: &Session) {
-    let mut out = runner.human_summary();
+fn print_summary(runner: &dyn Runner, flow: &Flow, status: RunStatus, session: &Session) {
+    let mut out = runner.human_summary(flow);
     let word = serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

@@ -456,7 +456,9 @@ fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
             return (child, events);
         }
     }
-    panic!("the run ended before {step}: {events:?}");
+    let _ = child.kill();
+    let status = child.wait();
+    panic!("the run ended before {step} ({status:?}): {events:?}");
 }
 
 fn signal(child: &Child, signal: nix::sys::signal::Signal) {

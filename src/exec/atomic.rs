@@ -25,7 +25,10 @@ pub fn write_atomic_owned(
 
 /// Create `dir` (and missing parents) private to `owner`, or make an existing one so.
 pub fn private_dir(dir: &Path, owner: (u32, u32)) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     chown(dir, owner)
 }
@@ -90,11 +93,17 @@ mod tests {
         let private = dir.path().join("home/.lifeboat");
         private_dir(&private, (1234, 100)).unwrap();
         let meta = fs::metadata(&private).unwrap();
-        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (1234, 100, 0o700));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (1234, 100, 0o700)
+        );
         let card = private.join("recovery.toml");
         write_atomic_owned(&card, b"x", 0o600, (1234, 100)).unwrap();
         let meta = fs::metadata(&card).unwrap();
-        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (1234, 100, 0o600));
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (1234, 100, 0o600)
+        );
     }
 
     #[test]

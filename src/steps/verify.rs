@@ -13,7 +13,7 @@ use crate::card::{self, RecoveryCard};
 use crate::config::{Config, VolumeConfig};
 use crate::escape::shown;
 use crate::exec::probe::{self, MountEntry};
-use crate::flow::{FlowKind, Outcome};
+use crate::flow::{Flow, FlowKind, Outcome};
 use crate::marker::PersistenceMarker;
 use crate::report::PlannedStep;
 
@@ -279,7 +279,7 @@ impl Runner for VerifyRunner {
         }
     }
 
-    fn details(&self) -> Map<String, Value> {
+    fn details(&self, _flow: &Flow) -> Map<String, Value> {
         let mut details = Map::new();
         details.insert("user".into(), json!(self.cfg.user));
         details.insert(
@@ -290,7 +290,7 @@ impl Runner for VerifyRunner {
         details
     }
 
-    fn human_summary(&self) -> Vec<String> {
+    fn human_summary(&self, _flow: &Flow) -> Vec<String> {
         self.notes.iter().map(|n| format!("Note  {n}")).collect()
     }
 }
