@@ -9,7 +9,7 @@ use crate::config::{Config, VolumeConfig};
 use crate::escape::shown;
 
 /// The resolved facts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub user: String,
     pub uid: u32,
