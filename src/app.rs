@@ -14,6 +14,7 @@ use crate::frontend::headless::{HumanSink, JsonSink, Tee};
 use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
+use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
 
 /// Exit code for usage and config errors.
@@ -29,7 +30,10 @@ pub fn run(cli: Cli) -> i32 {
         ),
         Some(Command::Predestroy) => not_built("lifeboat predestroy", ""),
         Some(Command::Recover) => not_built("lifeboat recover", ""),
-        Some(Command::Verify) => not_built("lifeboat verify", ""),
+        Some(Command::Verify) => match load_config(&options) {
+            Ok(cfg) => verify(&options, cfg),
+            Err(code) => code,
+        },
         Some(Command::Inspect { device }) => match load_config(&options) {
             Ok(cfg) => inspect(&options, cfg, device),
             Err(code) => code,
@@ -55,23 +59,41 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
 
 /// `lifeboat inspect [DEVICE]` with the given config.
 pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
-    let session = match Session::open(&cfg.state.dir, FlowKind::Inspect.id(), options.dry_run) {
+    with_session(options, &cfg, FlowKind::Inspect, |session| {
+        let device = if options.resume {
+            device.or(resumed_device(session, FlowKind::Inspect)?)
+        } else {
+            device
+        };
+        Ok(Box::new(InspectRunner::new(cfg.clone(), device)))
+    })
+}
+
+/// `lifeboat verify` with the given config (completed from the recovery card).
+pub fn verify(options: &Options, cfg: Config) -> i32 {
+    with_session(options, &cfg, FlowKind::Verify, |_| {
+        Ok(Box::new(VerifyRunner::new(cfg.clone())))
+    })
+}
+
+/// Open the session for `kind`, build its runner, run it; the exit code.
+fn with_session(
+    options: &Options,
+    cfg: &Config,
+    kind: FlowKind,
+    runner: impl FnOnce(&Session) -> Result<Box<dyn Runner>, i32>,
+) -> i32 {
+    let session = match Session::open(&cfg.state.dir, kind.id(), options.dry_run) {
         Ok(session) => session,
         Err(e) => {
             eprintln!("lifeboat: {e}");
             return RunStatus::Failed.exit_code();
         }
     };
-    let device = if options.resume {
-        match resumed_device(&session, FlowKind::Inspect) {
-            Ok(recorded) => device.or(recorded),
-            Err(code) => return code,
-        }
-    } else {
-        device
-    };
-    let mut runner = InspectRunner::new(cfg, device);
-    run_flow(options, FlowKind::Inspect, &mut runner, &session)
+    match runner(&session) {
+        Ok(mut runner) => run_flow(options, kind, runner.as_mut(), &session),
+        Err(code) => code,
+    }
 }
 
 /// The device the journal's run of `kind` worked on; a journal of another flow, or none,
@@ -139,13 +161,13 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
         Msg::Declined
     });
     if !json {
-        print_summary(runner, status, session);
+        print_summary(runner, &flow, status, session);
     }
     status.exit_code()
 }
 
-fn print_summary(runner: &dyn Runner, status: RunStatus, session: &Session) {
-    let mut out = runner.human_summary();
+fn print_summary(runner: &dyn Runner, flow: &Flow, status: RunStatus, session: &Session) {
+    let mut out = runner.human_summary(flow);
     let word = serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

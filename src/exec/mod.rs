@@ -5,4 +5,5 @@ pub mod git;
 pub mod lock;
 pub mod mount;
 pub mod probe;
+pub mod process;
 pub mod scan;
