@@ -1,6 +1,8 @@
 //! Shared helpers for lifeboat's integration tests (`mod support;`).
 //! Tests build their volumes with `nixos_lifeboat::sandbox`, the same code as `lifeboat demo`.
 
+pub mod sshd;
+
 use std::fs;
 use std::io::Read;
 use std::ops::Deref;
