@@ -14,6 +14,7 @@ use crate::frontend::headless::{HumanSink, JsonSink, Tee};
 use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
+use crate::steps::predestroy::PredestroyRunner;
 use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
 
@@ -28,7 +29,12 @@ pub fn run(cli: Cli) -> i32 {
             "the terminal wizard",
             "run a flow headless instead, e.g. `lifeboat inspect --headless`",
         ),
-        Some(Command::Predestroy) => not_built("lifeboat predestroy", ""),
+        Some(Command::Predestroy) => match load_config(&options) {
+            Ok(cfg) => with_session(&options, &cfg, FlowKind::Predestroy, |_| {
+                Ok(Box::new(PredestroyRunner::new(cfg.clone())))
+            }),
+            Err(code) => code,
+        },
         Some(Command::Recover) => not_built("lifeboat recover", ""),
         Some(Command::Verify) => match load_config(&options) {
             Ok(cfg) => verify(&options, cfg),

@@ -33,20 +33,6 @@ pub fn private_dir(dir: &Path, owner: (u32, u32)) -> io::Result<()> {
     chown(dir, owner)
 }
 
-/// Give `dir` and everything below it to `owner`, never following a symlink.
-pub fn chown_tree(dir: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
-        if fs::symlink_metadata(&path)?.is_dir() {
-            for entry in fs::read_dir(&path)? {
-                pending.push(entry?.path());
-            }
-        }
-    }
-    Ok(())
-}
-
 fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }

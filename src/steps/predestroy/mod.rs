@@ -100,7 +100,13 @@ impl PredestroyRunner {
         let Some(source) = self.cfg.nix_store_source() else {
             return Outcome::Failed("[nix_store].source is unknown".into());
         };
-        on_volume::nix_bound(table, &source, &self.cfg.nix_store.target, &settings.volume, dev)
+        on_volume::nix_bound(
+            table,
+            &source,
+            &self.cfg.nix_store.target,
+            &settings.volume,
+            dev,
+        )
     }
 
     fn docker_on_volume(&self, table: &[MountEntry], ctx: &StepContext) -> Outcome {
@@ -133,7 +139,10 @@ impl PredestroyRunner {
         };
         let files = settings.lifeboat_dir();
         if ctx.dry_run {
-            return Outcome::Skipped(format!("dry run: would save the lists in {}", shown(&files)));
+            return Outcome::Skipped(format!(
+                "dry run: would save the lists in {}",
+                shown(&files)
+            ));
         }
         if !confirmed {
             return Outcome::NeedsConfirmation(format!(
@@ -211,7 +220,12 @@ impl PredestroyRunner {
                 url,
                 branch: self.cfg.config_repo.branch.clone(),
                 commit,
-                flake_host: self.cfg.config_repo.flake_host.clone().unwrap_or_else(hostname),
+                flake_host: self
+                    .cfg
+                    .config_repo
+                    .flake_host
+                    .clone()
+                    .unwrap_or_else(hostname),
             },
             volumes,
             nix_store: CardNixStore {
@@ -236,7 +250,10 @@ impl PredestroyRunner {
             return Outcome::Skipped(format!("dry run: would write {}", shown(&path)));
         }
         if !confirmed {
-            return Outcome::NeedsConfirmation(format!("write the recovery card {}?", shown(&path)));
+            return Outcome::NeedsConfirmation(format!(
+                "write the recovery card {}?",
+                shown(&path)
+            ));
         }
         let card = match self.card(settings) {
             Ok(card) => card,
@@ -364,7 +381,9 @@ impl Runner for PredestroyRunner {
     fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
         let settings = self.settings.as_ref().ok().cloned();
         match id {
-            "config-repo-committed" => repo::committed(&self.cfg, settings.as_ref(), confirmed, ctx),
+            "config-repo-committed" => {
+                repo::committed(&self.cfg, settings.as_ref(), confirmed, ctx)
+            }
             "config-repo-pushed" => {
                 let creds = repo::credentials(&self.cfg, settings.as_ref());
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
@@ -383,7 +402,10 @@ impl Runner for PredestroyRunner {
             },
             "config-mirror" => match settings {
                 Some(settings) => repo::mirror(&self.cfg, &settings, confirmed, ctx),
-                None => self.settings().err().unwrap_or(Outcome::Failed(String::new())),
+                None => self
+                    .settings()
+                    .err()
+                    .unwrap_or(Outcome::Failed(String::new())),
             },
             "package-lists" => self.package_lists(confirmed, ctx),
             "persistence-marker" => self.persistence_marker(confirmed, ctx),
@@ -395,7 +417,10 @@ impl Runner for PredestroyRunner {
 
     fn details(&self, flow: &Flow) -> Map<String, Value> {
         let mut details = Map::new();
-        details.insert("ready".into(), json!(flow.result() == Some(RunStatus::Passed)));
+        details.insert(
+            "ready".into(),
+            json!(flow.result() == Some(RunStatus::Passed)),
+        );
         let blockers: Vec<Value> = blockers(flow)
             .into_iter()
             .map(|(step, why)| json!({"step": step, "why": why}))
@@ -415,7 +440,11 @@ impl Runner for PredestroyRunner {
             ];
         }
         let mut lines = vec![format!("NOT READY  {} blocker(s):", blockers.len())];
-        lines.extend(blockers.into_iter().map(|(step, why)| format!("  {step}: {why}")));
+        lines.extend(
+            blockers
+                .into_iter()
+                .map(|(step, why)| format!("  {step}: {why}")),
+        );
         lines
     }
 }

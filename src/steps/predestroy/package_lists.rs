@@ -60,9 +60,7 @@ pub fn plan(settings: &Settings) -> Vec<Action> {
             let path = settings.lifeboat_dir().join(list.file);
             [
                 list.command.describe(),
-                Action::Write {
-                    path: shown(&path),
-                },
+                Action::Write { path: shown(&path) },
             ]
         })
         .collect()
@@ -123,7 +121,11 @@ fn names(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "no list".into();
     }
-    paths.iter().map(|p| shown(p)).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| shown(p))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The command's stdout, when it succeeded.
@@ -156,8 +158,14 @@ fn closure_size(requisites: &[u8], ctx: &StepContext) -> Option<CardStore> {
     if paths.is_empty() {
         return None;
     }
-    let command = CommandSpec::new("nix-store", ["--query", "--size"].into_iter().map(String::from).chain(paths.iter().cloned()))
-        .timeout(QUERY_TIMEOUT);
+    let command = CommandSpec::new(
+        "nix-store",
+        ["--query", "--size"]
+            .into_iter()
+            .map(String::from)
+            .chain(paths.iter().cloned()),
+    )
+    .timeout(QUERY_TIMEOUT);
     let (stdout, finished) = process::capture(&command, ctx.cancel).ok()?;
     finished.ensure_success().ok()?;
     let bytes = String::from_utf8_lossy(&stdout)
@@ -194,7 +202,9 @@ mod tests {
         };
         let plan = plan(&settings);
         assert_eq!(plan.len(), 6);
-        assert!(matches!(&plan[0], Action::Command { argv } if argv.contains(&"nix-env".to_string())));
+        assert!(
+            matches!(&plan[0], Action::Command { argv } if argv.contains(&"nix-env".to_string()))
+        );
         assert_eq!(
             plan[5],
             Action::Write {
