@@ -15,6 +15,7 @@ use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
 use crate::steps::predestroy::PredestroyRunner;
+use crate::steps::recover::RecoverRunner;
 use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
 
@@ -35,7 +36,10 @@ pub fn run(cli: Cli) -> i32 {
             }),
             Err(code) => code,
         },
-        Some(Command::Recover) => not_built("lifeboat recover", ""),
+        Some(Command::Recover) => match load_config(&options) {
+            Ok(cfg) => recover(&options, cfg),
+            Err(code) => code,
+        },
         Some(Command::Verify) => match load_config(&options) {
             Ok(cfg) => verify(&options, cfg),
             Err(code) => code,
@@ -72,6 +76,22 @@ pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
             device
         };
         Ok(Box::new(InspectRunner::new(cfg.clone(), device)))
+    })
+}
+
+/// `lifeboat recover`; with `--resume` after the reboot it ran, `verify` instead.
+pub fn recover(options: &Options, cfg: Config) -> i32 {
+    let after_reboot = options.resume
+        && crate::journal::Journal::load(&cfg.state.dir)
+            .ok()
+            .flatten()
+            .is_some_and(|j| j.flow == FlowKind::Recover.id() && j.verify_due);
+    if after_reboot {
+        eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
+        return verify(options, cfg);
+    }
+    with_session(options, &cfg, FlowKind::Recover, |_| {
+        Ok(Box::new(RecoverRunner::new(cfg.clone())))
     })
 }
 

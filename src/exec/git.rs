@@ -6,6 +6,7 @@
 //! error goes through [`redact_url`] and the HTTPS token never leaves [`Token`].
 
 mod callbacks;
+mod index;
 mod known_hosts;
 mod local;
 mod remote;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use callbacks::{Credentials, Token};
+pub use index::{committed, is_staged, set_remote_url, stage};
 pub use known_hosts::HostKey;
 pub use local::{
     Change, ChangedFile, DiffSummary, FileDiff, RepoStatus, ahead_behind, commit_all_tracked,
