@@ -11,7 +11,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nixos_lifeboat::exec::git::{self, Change, Credentials, GitError, Phase, Progress, Relation};
-use support::sshd::{Sshd, fingerprint, free_port, generate_key};
+use support::sshd::{
+    Agent, Sshd, fingerprint, free_port, generate_key, generate_key_with_passphrase,
+};
 
 /// Run git with a fixed identity (the machine's global one must not matter) and return stdout.
 fn git_in(dir: &Path, args: &[&str]) -> String {
@@ -750,4 +752,134 @@ fn a_closed_port_is_unreachable() {
     let closed = format!("ssh://root@127.0.0.1:{}/srv/repo.git", free_port());
     let err = git::ls_remote_reachable(&closed, &r.creds()).unwrap_err();
     assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_key_with_a_passphrase_is_skipped_with_the_reason() {
+    let r = SshRemote::new();
+    let locked = generate_key_with_passphrase(r.volume.path(), "locked", "correct horse");
+    r.sshd.authorize(&locked);
+    let creds = Credentials {
+        ssh_key: Some(locked),
+        ..r.creds()
+    };
+    let err = git::ls_remote_reachable(&r.url(), &creds).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GitError::AuthRefused { .. }), "{text}");
+    assert!(
+        text.contains("has a passphrase: load it into ssh-agent"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ssh_agent_gets_its_turn_after_a_key_file_that_fails() {
+    let r = SshRemote::new();
+    let agent = Agent::start();
+    agent.add(&r.key);
+    // SAFETY: nextest runs each test in a process of its own, and no other thread of this
+    // one reads the environment while it is set (libssh2 reads it later, on this thread).
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", &agent.socket) };
+    let wrong = generate_key(r.volume.path(), "wrong");
+    let locked = generate_key_with_passphrase(r.volume.path(), "locked", "pw");
+    let missing = r.volume.path().join("missing");
+    for key in [wrong, locked, missing] {
+        let creds = Credentials {
+            ssh_key: Some(key.clone()),
+            ssh_agent: true,
+            ..r.creds()
+        };
+        let heads = git::ls_remote_reachable(&r.url(), &creds)
+            .unwrap_or_else(|e| panic!("with {}: {e}", key.display()));
+        assert_eq!(heads, vec!["main".to_string()]);
+    }
+    let without_agent = Credentials {
+        ssh_key: None,
+        ..r.creds()
+    };
+    let err = git::ls_remote_reachable(&r.url(), &without_agent).unwrap_err();
+    assert!(matches!(err, GitError::AuthRefused { .. }), "{err}");
+}
+
+/// An HTTP server on 127.0.0.1 that refuses every request with 401 (Basic) and reports
+/// each request's `Authorization` header; it stops when the returned flag is set.
+fn refusing_http_server() -> (
+    u16,
+    std::sync::mpsc::Receiver<Option<String>>,
+    std::sync::Arc<AtomicBool>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stop_server = stop.clone();
+    std::thread::spawn(move || {
+        while !stop_server.load(Ordering::Relaxed) {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorization = None;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                if let Some(value) = line.strip_prefix("Authorization: ") {
+                    authorization = Some(value.trim().to_string());
+                }
+                line.clear();
+            }
+            let _ = tx.send(authorization);
+            let mut stream = stream;
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (port, rx, stop)
+}
+
+#[test]
+fn the_https_token_is_sent_as_a_password_and_never_shown() {
+    use base64::Engine;
+    let (port, requests, stop) = refusing_http_server();
+    let secret = "tok-SECRET-4711";
+    let creds = Credentials {
+        https_token: Some(git::Token::new(secret, "$LIFEBOAT_GIT_TOKEN")),
+        ..Credentials::default()
+    };
+    let basic = |user: &str| {
+        let pair = format!("{user}:{secret}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    for (url, user) in [
+        (
+            format!("http://127.0.0.1:{port}/qwe/cfg.git"),
+            "x-access-token",
+        ),
+        (format!("http://qwe@127.0.0.1:{port}/qwe/cfg.git"), "qwe"),
+    ] {
+        let err = git::ls_remote_reachable(&url, &creds).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(matches!(err, GitError::AuthRefused { .. }), "{text}");
+        assert!(text.contains("token from $LIFEBOAT_GIT_TOKEN"), "{text}");
+        assert!(!text.contains(secret), "{text}");
+        let seen: Vec<Option<String>> = requests.try_iter().collect();
+        assert!(seen.contains(&Some(basic(user))), "{seen:?}");
+        // Offered once: no retry loop with a refused token.
+        let with_token = seen.iter().filter(|a| **a == Some(basic(user))).count();
+        assert_eq!(with_token, 1, "{seen:?}");
+    }
+    let in_url = format!("http://qwe:{secret}@127.0.0.1:{port}/qwe/cfg.git");
+    let err = git::ls_remote_reachable(&in_url, &Credentials::default()).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(secret), "{text}");
+    assert!(text.contains("http://qwe:***@127.0.0.1"), "{text}");
+    stop.store(true, Ordering::Relaxed);
 }

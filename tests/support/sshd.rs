@@ -148,9 +148,14 @@ impl Drop for Sshd {
 
 /// Generate an ed25519 key pair without passphrase at `dir/name` (and `dir/name.pub`).
 pub fn generate_key(dir: &Path, name: &str) -> PathBuf {
+    generate_key_with_passphrase(dir, name, "")
+}
+
+/// Generate an ed25519 key pair at `dir/name` protected by `passphrase`.
+pub fn generate_key_with_passphrase(dir: &Path, name: &str, passphrase: &str) -> PathBuf {
     let key = dir.join(name);
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", name, "-f"])
         .arg(&key)
         .stdin(Stdio::null())
         .status()
@@ -186,4 +191,63 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind a free port")
         .port()
+}
+
+/// A real ssh-agent on a socket in a temporary directory, killed when dropped. Point
+/// `SSH_AUTH_SOCK` at [`Agent::socket`] to use it.
+pub struct Agent {
+    pub socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-agent-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let socket = dir.path().join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start ssh-agent (openssh-client)");
+        let agent = Agent {
+            socket,
+            child,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while !agent.socket.exists() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "ssh-agent did not create its socket"
+            );
+            sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    /// Load the passphrase-less private key `key` into the agent.
+    pub fn add(&self, key: &Path) {
+        let status = Command::new("ssh-add")
+            .arg("-q")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run ssh-add");
+        assert!(status.success(), "ssh-add {} failed", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
