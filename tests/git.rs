@@ -883,3 +883,51 @@ fn the_https_token_is_sent_as_a_password_and_never_shown() {
     assert!(text.contains("http://qwe:***@127.0.0.1"), "{text}");
     stop.store(true, Ordering::Relaxed);
 }
+
+#[test]
+fn ssh_transfers_stop_when_cancelled() {
+    let r = SshRemote::new();
+    for i in 0..20 {
+        r.fixture.commit_locally(&format!("module-{i}.nix"));
+    }
+    git_in(&r.fixture.work, &["push", "-q", "origin", "main"]);
+    let cancel = no_cancel();
+    let dest = r.volume.path().join("clone");
+    let mut calls = 0;
+    let err = git::clone(
+        &r.url(),
+        "main",
+        &dest,
+        &r.creds(),
+        &mut |_| {
+            calls += 1;
+            cancel.store(true, Ordering::Relaxed);
+        },
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+    assert!(calls <= 1, "{calls} progress reports after cancelling");
+    assert!(!dest.join("flake.nix").exists());
+
+    // Cancelled before it starts: stopped at the first callback, the server's own
+    // messages ("Enumerating objects") included.
+    let dest = r.volume.path().join("clone-2");
+    let err = git::clone(&r.url(), "main", &dest, &r.creds(), &mut ignore, &cancel).unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+
+    let before = r.fixture.remote_head();
+    git_in(&r.fixture.work, &["remote", "set-url", "origin", &r.url()]);
+    r.fixture.commit_locally("late.nix");
+    let err = git::push(
+        &r.fixture.work,
+        "origin",
+        "main",
+        &r.creds(),
+        &mut ignore,
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+    assert_eq!(r.fixture.remote_head(), before);
+}

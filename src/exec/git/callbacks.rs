@@ -293,9 +293,11 @@ impl<'a> Session<'a> {
     }
 
     fn remote_message(&self, text: &[u8]) -> bool {
-        let mut st = self.state.borrow_mut();
-        if st.remote_messages.len() < REMOTE_MESSAGES_MAX {
-            st.remote_messages.push_str(&String::from_utf8_lossy(text));
+        {
+            let mut st = self.state.borrow_mut();
+            if st.remote_messages.len() < REMOTE_MESSAGES_MAX {
+                st.remote_messages.push_str(&String::from_utf8_lossy(text));
+            }
         }
         !self.cancelled()
     }
