@@ -390,6 +390,17 @@ fn clone_reports_progress_and_checks_out_the_branch() {
     )
     .unwrap_err();
     assert!(matches!(err, GitError::NoSuchRemoteBranch { .. }), "{err}");
+    let nowhere = url(&f.dir.path().join("nowhere.git"));
+    let err = git::clone(
+        &nowhere,
+        "main",
+        &f.dir.path().join("c3"),
+        &Credentials::default(),
+        &mut ignore,
+        &no_cancel(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
 }
 
 #[test]
@@ -744,6 +755,20 @@ fn a_key_the_server_does_not_know_is_refused_as_authentication() {
     let text = err.to_string();
     assert!(matches!(err, GitError::AuthRefused { .. }), "{text}");
     assert!(text.contains(&wrong.display().to_string()), "{text}");
+}
+
+#[test]
+fn a_missing_repository_behind_ssh_is_not_an_authentication_problem() {
+    let r = SshRemote::new();
+    let missing = r.sshd.url(&r.volume.path().join("missing.git"));
+    let err = git::ls_remote_reachable(&missing, &r.creds()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GitError::Git { .. }), "{text}");
+    assert!(
+        text.contains("does not appear to be a git repository"),
+        "{text}"
+    );
+    assert!(text.contains(&missing), "{text}");
 }
 
 #[test]

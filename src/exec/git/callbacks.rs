@@ -117,6 +117,22 @@ fn unusable_key(path: &Path) -> Option<String> {
     (rest.get(4..4 + len)? != b"none").then_some(protected)
 }
 
+/// libgit2's own words when libssh2 refuses or cannot use a credential (besides
+/// `ErrorCode::Auth`, which the credentials callback returns when it has nothing left).
+const SSH_AUTH_FAILURES: [&str; 4] = [
+    "failed to authenticate ssh session",
+    "error authenticating",
+    "callback failed to initialize ssh credentials",
+    "remote rejected authentication",
+];
+
+fn is_auth_failure(error: &git2::Error) -> bool {
+    let message = error.message().to_ascii_lowercase();
+    error.code() == ErrorCode::Auth
+        || (error.class() == ErrorClass::Ssh
+            && SSH_AUTH_FAILURES.iter().any(|m| message.starts_with(m)))
+}
+
 /// What the callbacks saw during one operation.
 #[derive(Default)]
 struct State {
@@ -360,9 +376,7 @@ impl<'a> Session<'a> {
         }
         let url = self.shown_url();
         let cause = Cause::scrubbed(error, self.creds.scrub(error.message()));
-        let auth_failed = error.code() == ErrorCode::Auth
-            || (st.asked_for_credentials && error.class() == ErrorClass::Ssh);
-        if auth_failed {
+        if is_auth_failure(error) {
             let tried = if st.tried.is_empty() {
                 "nothing: no SSH key, ssh-agent or token was given".to_string()
             } else {
@@ -370,11 +384,16 @@ impl<'a> Session<'a> {
             };
             return GitError::AuthRefused { url, tried, cause };
         }
-        match error.class() {
-            ErrorClass::Net | ErrorClass::Os | ErrorClass::Ssh => {
-                GitError::Unreachable { url, cause }
-            }
-            _ => GitError::Git {
+        // SSH errors before authentication are the connection's; after it, the server's
+        // (e.g. "does not appear to be a git repository").
+        let connection_failed = match error.class() {
+            ErrorClass::Net | ErrorClass::Os => true,
+            ErrorClass::Ssh => !st.asked_for_credentials,
+            _ => false,
+        };
+        match connection_failed {
+            true => GitError::Unreachable { url, cause },
+            false => GitError::Git {
                 op,
                 target: url,
                 cause,
