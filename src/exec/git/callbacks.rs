@@ -142,7 +142,8 @@ struct State {
     token_tried: bool,
     tried: Vec<String>,
     asked_for_credentials: bool,
-    host_key: Option<(String, HostKey, Verdict)>,
+    /// Why the host key was refused: [`GitError::HostKeyUnknown`] or `HostKeyChanged`.
+    host_key_refusal: Option<GitError>,
     cancelled: bool,
     rejected: Vec<String>,
     remote_messages: String,
@@ -274,14 +275,25 @@ impl<'a> Session<'a> {
         let host = endpoint.known_hosts_name();
         let verdict = known_hosts::check(&self.creds.known_hosts, &host, &key);
         let accepted = self.creds.accepted_host_key.as_deref() == Some(&key.fingerprint());
-        match verdict {
-            Verdict::Known => Ok(CertificateCheckStatus::CertificateOk),
-            Verdict::Unknown { .. } if accepted => Ok(CertificateCheckStatus::CertificateOk),
-            verdict => {
-                self.state.borrow_mut().host_key = Some((host, key, verdict));
-                Err(refuse("the SSH host key is not trusted"))
+        let refusal = match verdict {
+            Verdict::Known => return Ok(CertificateCheckStatus::CertificateOk),
+            Verdict::Unknown { .. } if accepted => {
+                return Ok(CertificateCheckStatus::CertificateOk);
             }
-        }
+            Verdict::Unknown { other_types } => GitError::HostKeyUnknown {
+                host,
+                key,
+                other_types,
+            },
+            Verdict::Changed { file, line } => GitError::HostKeyChanged {
+                host,
+                key,
+                file,
+                line,
+            },
+        };
+        self.state.borrow_mut().host_key_refusal = Some(refusal);
+        Err(refuse("the SSH host key is not trusted"))
     }
 
     fn transfer(&self, p: &git2::Progress<'_>) -> bool {
@@ -357,22 +369,8 @@ impl<'a> Session<'a> {
         if st.cancelled {
             return GitError::Cancelled;
         }
-        if let Some((host, key, verdict)) = st.host_key.take() {
-            return match verdict {
-                Verdict::Changed { file, line } => GitError::HostKeyChanged {
-                    host,
-                    key,
-                    file,
-                    line,
-                },
-                Verdict::Unknown { other_types } => GitError::HostKeyUnknown {
-                    host,
-                    key,
-                    other_types,
-                },
-                // A known key never fails the check, so this cannot be reached; say what happened anyway.
-                Verdict::Known => GitError::git(op, self.shown_url(), error),
-            };
+        if let Some(refusal) = st.host_key_refusal.take() {
+            return refusal;
         }
         let url = self.shown_url();
         let cause = Cause::scrubbed(error, self.creds.scrub(error.message()));

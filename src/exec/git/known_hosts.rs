@@ -37,6 +37,12 @@ impl HostKey {
     pub fn openssh(&self) -> String {
         format!("{} {}", self.key_type(), STANDARD.encode(&self.blob))
     }
+
+    /// The known_hosts line that trusts this key for `host` (as the error names it), for
+    /// the flow to append once the operator has accepted the key.
+    pub fn known_hosts_line(&self, host: &str) -> String {
+        format!("{host} {}", self.openssh())
+    }
 }
 
 impl std::fmt::Debug for HostKey {
