@@ -956,3 +956,39 @@ fn ssh_transfers_stop_when_cancelled() {
     assert!(matches!(err, GitError::Cancelled), "{err}");
     assert_eq!(r.fixture.remote_head(), before);
 }
+
+/// libssh2 asks for an ed25519 host key first (libgit2 steers that only from
+/// `~/.ssh/known_hosts`), so a host that the given files know only by another key type is
+/// unknown, and the error names the type they do know.
+#[test]
+fn a_host_known_only_by_another_key_type_is_unknown_and_says_so() {
+    let fixture = Fixture::new();
+    let sshd = Sshd::start_with_host_keys(&["ed25519", "ecdsa"]);
+    let volume = tempfile::tempdir().unwrap();
+    let key = generate_key(volume.path(), "id");
+    sshd.authorize(&key);
+    let known_hosts = volume.path().join("known_hosts");
+    let creds = Credentials {
+        ssh_key: Some(key),
+        known_hosts: vec![known_hosts.clone()],
+        ..Credentials::default()
+    };
+    let url = sshd.url(&fixture.remote);
+    fs::write(&known_hosts, sshd.known_hosts_line_for(&sshd.host_keys[1])).unwrap();
+    let err = git::ls_remote_reachable(&url, &creds).unwrap_err();
+    let GitError::HostKeyUnknown {
+        key, other_types, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(key.fingerprint(), fingerprint(&sshd.host_keys[0]));
+    assert_eq!(other_types, &["ecdsa-sha2-nistp256".to_string()]);
+    assert!(
+        err.to_string().contains("only by ecdsa-sha2-nistp256 keys"),
+        "{err}"
+    );
+
+    fs::write(&known_hosts, sshd.known_hosts_line_for(&sshd.host_keys[0])).unwrap();
+    git::ls_remote_reachable(&url, &creds).unwrap();
+}
