@@ -55,10 +55,14 @@ pub struct Progress {
     pub bytes: usize,
 }
 
+/// Which part of a transfer [`Progress`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Objects arriving from the remote.
     Receiving,
+    /// Deltas being resolved locally after they arrived.
     Resolving,
+    /// Objects going to the remote (push).
     Sending,
 }
 
@@ -90,6 +94,8 @@ impl fmt::Display for Cause {
     }
 }
 
+/// Why a git operation failed, and what the operator can do about it. No variant's text
+/// holds a token or a URL's password.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error(
@@ -202,13 +208,6 @@ impl GitError {
             target: redact_url(&target.to_string()),
             cause: Cause::new(error),
         }
-    }
-}
-
-impl HostKey {
-    /// The known_hosts line that trusts this key for `host` (as the error names it).
-    pub fn known_hosts_line(&self, host: &str) -> String {
-        format!("{host} {}", self.openssh())
     }
 }
 
