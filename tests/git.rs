@@ -2,7 +2,7 @@
 //! real sshd on 127.0.0.1. The fixtures are made with the git command line, so what the
 //! module reads and writes is checked by a second implementation.
 
-pub mod support;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::chown;

@@ -2,7 +2,7 @@
 //! binary. Every test checks that the device's bytes did not change and that no mount is
 //! left behind.
 
-pub mod support;
+mod support;
 
 use std::fs;
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,7 @@
 //! `/run/current-system`. Each run happens in its own mount namespace (`unshare -m`), where
 //! the test may bind its own `/etc/passwd` and `/run` without touching the host.
 
-pub mod support;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
