@@ -486,3 +486,33 @@ fn a_low_descriptor_limit_still_matches_du() {
     assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
     assert_matches_du(tmp.path(), Some("comb"), &report, &[]);
 }
+
+/// A directory too large for one worker: its stats are shared out in batches, and the hard links
+/// among them (and to a second row) still count once per row.
+#[test]
+fn a_large_directory_matches_du() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("qwe/big");
+    fs::create_dir_all(&big).unwrap();
+    fs::create_dir(tmp.path().join("qwe/other")).unwrap();
+    for i in 0..6000 {
+        let file = big.join(format!("file-{i:05}-{}", "n".repeat(40)));
+        match i % 10 {
+            0 if i > 0 => fs::hard_link(
+                big.join(format!("file-{:05}-{}", i - 10, "n".repeat(40))),
+                &file,
+            )
+            .unwrap(),
+            1 => write(&file, 9000),
+            2 => symlink("target", &file).unwrap(),
+            3 => fs::create_dir(&file).unwrap(),
+            _ => write(&file, i % 5000),
+        }
+        if i % 100 == 5 {
+            fs::hard_link(&file, tmp.path().join(format!("qwe/other/{i}"))).unwrap();
+        }
+    }
+    let report = run_scan(tmp.path(), Some("qwe"));
+    assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
+    assert_matches_du(tmp.path(), Some("qwe"), &report, &[]);
+}
