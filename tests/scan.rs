@@ -201,7 +201,7 @@ fn expand_that_is_missing_or_not_a_directory_adds_no_rows() {
 }
 
 #[test]
-fn an_empty_root_has_no_rows_and_a_missing_root_is_an_error() {
+fn empty_symlinked_and_missing_roots() {
     let tmp = tempfile::tempdir().unwrap();
     let report = run_scan(tmp.path(), Some("qwe"));
     assert_eq!(
