@@ -3,7 +3,7 @@
 //!
 //! `LIFEBOAT_BENCH_DIR` (required) is where the trees go, ideally a loop-mounted ext4 so cold runs
 //! mean something; `LIFEBOAT_BENCH_FILES` sets the file count (default 200,000); `LIFEBOAT_BENCH_RUNS`
-//! the runs per measurement (default 5 warm, 3 cold). Cold runs drop the page cache, so run as root.
+//! the runs per measurement (default 5). Cold runs drop the page cache, so run as root.
 //! Trees are kept between runs (a marker file records what was generated).
 
 use std::ffi::OsStr;
@@ -27,26 +27,20 @@ fn main() {
         std::process::exit(2);
     };
     let files: usize = env_number("LIFEBOAT_BENCH_FILES", 200_000);
-    let runs: usize = env_number("LIFEBOAT_BENCH_RUNS", 0);
-    let runs_label = if runs == 0 {
-        "5 warm / 3 cold".to_string()
-    } else {
-        runs.to_string()
-    };
+    let runs: usize = env_number("LIFEBOAT_BENCH_RUNS", 5);
     let dir = PathBuf::from(dir);
     let full = ensure_tree(&dir.join(format!("tree-{files}")), files);
     let quarter = ensure_tree(&dir.join(format!("tree-{}", files / 4)), files / 4);
     let diskus = on_path("diskus");
 
     println!(
-        "\n{files} files; medians of {runs_label} runs, tools taking turns; wall and CPU (user+sys) ms"
+        "\n{files} files; medians of {runs} runs, tools taking turns; wall and CPU (user+sys) ms"
     );
     println!(
         "{:<6} {:<9} {:>9} {:>9} {:>12} {:>12} {:>12} {:>12}",
         "cache", "tool", "wall", "cpu", "lb/du wall", "lb/du cpu", "lb/dsk wall", "lb/dsk cpu"
     );
-    for (cache, cold, default_runs) in [("warm", false, 5), ("cold", true, 3)] {
-        let runs = if runs == 0 { default_runs } else { runs };
+    for (cache, cold) in [("warm", false), ("cold", true)] {
         let mut tools: Vec<Tool> = vec![
             ("lifeboat", Box::new(|| time_lifeboat(&full))),
             ("du -s", Box::new(|| time_command("du", &["-s"], &full))),
