@@ -476,13 +476,31 @@ fn a_low_descriptor_limit_still_matches_du() {
     let tmp = tempfile::tempdir().unwrap();
     fs::create_dir(tmp.path().join("comb")).unwrap();
     deep_chain(&tmp.path().join("comb"), 2_500, 3);
-    let limit = libc::rlimit {
-        rlim_cur: 100,
-        rlim_max: 20_000,
+    let set_limit = |soft: libc::rlim_t, hard: libc::rlim_t| {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads the struct. The limit is process-wide: nextest runs each test
+        // in a process of its own, and the old limit is back as soon as the scan is done.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     };
-    // SAFETY: setrlimit reads the struct; nextest runs this test alone in its process.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    let report = run_scan(tmp.path(), Some("comb"));
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
+    assert!(old.rlim_max >= 100);
+    set_limit(100, old.rlim_max);
+    let report = scan(
+        tmp.path(),
+        Some(OsStr::new("comb")),
+        &|_| {},
+        &AtomicBool::new(false),
+    );
+    set_limit(old.rlim_cur, old.rlim_max);
+    let report = report.unwrap();
     assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
     assert_matches_du(tmp.path(), Some("comb"), &report, &[]);
 }

@@ -12,7 +12,7 @@
 //! its own entry (`du -x` from that entry), so a mount point below a row counts in no row above it.
 //!
 //! Descriptors stay bounded: a directory's descriptor lives only while some of its
-//! subdirectories wait to be opened, and past a budget (half the soft `RLIMIT_NOFILE`) children
+//! subdirectories wait to be opened, and past a budget (about half the soft `RLIMIT_NOFILE`) children
 //! are reopened by their path from the root instead, in `openat2` chunks that refuse symlinks.
 //! Nothing recurses, so depth only costs the memory of the pending items' name chains.
 
@@ -76,6 +76,7 @@ pub fn scan(
         path: root.to_path_buf(),
         source: errno.into(),
     };
+    let threads = worker_threads();
     let root_fd = nix::fcntl::open(root, ROOT_FLAGS, Mode::empty()).map_err(io_err)?;
     let shared = Shared {
         root: Arc::new(DirFd {
@@ -84,7 +85,7 @@ pub fn scan(
         }),
         budget: Arc::new(FdBudget {
             held: AtomicUsize::new(0),
-            limit: fd_budget(),
+            limit: fd_budget(threads),
         }),
         links: LinkSet::new(),
         cancel,
@@ -110,7 +111,7 @@ pub fn scan(
     }
     shared.progress.add(std::mem::take(&mut first.counted));
 
-    let pool = Pool::new(worker_threads(), std::mem::take(&mut first.stack));
+    let pool = Pool::new(threads, std::mem::take(&mut first.stack));
     let mut workers = run_pool(&shared, &pool).map_err(|e| ScanError::Io {
         path: root.to_path_buf(),
         source: e,
@@ -130,11 +131,11 @@ fn worker_threads() -> usize {
     (cores * THREADS_PER_CORE).clamp(2, MAX_THREADS)
 }
 
-/// Directory descriptors that may be kept open for pending children: half the soft limit.
-fn fd_budget() -> usize {
-    usize::try_from(open_files_limit() / 2)
-        .unwrap_or(usize::MAX)
-        .min(8192)
+/// Directory descriptors that may be kept open for pending children: half of the soft limit
+/// left after each worker's own few (the one it lists, and two while reopening by path).
+fn fd_budget(threads: usize) -> usize {
+    let soft = usize::try_from(open_files_limit()).unwrap_or(usize::MAX);
+    (soft.saturating_sub(3 * threads + 32) / 2).min(8192)
 }
 
 /// The soft `RLIMIT_NOFILE`, or the traditional 1024 when it cannot be read.
