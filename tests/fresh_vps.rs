@@ -181,6 +181,30 @@ fn a_second_home_entry_fails_with_the_nixos_message() {
 }
 
 #[test]
+fn an_untracked_hardware_configuration_is_invisible_to_the_flake_until_staged() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    vps.push_removal("hardware-configuration.nix");
+    let flake = clone_to_etc_nixos(&vps);
+    fs::write(
+        vps.etc_nixos.join("hardware-configuration.nix"),
+        fresh_vps::HARDWARE_PLAIN,
+    )
+    .unwrap();
+    let untracked = rebuild(&vps, &format!("build --flake {flake}"));
+    assert_eq!(untracked.code, 1);
+    assert!(
+        untracked
+            .stderr
+            .contains("-source/hardware-configuration.nix': No such file or directory"),
+        "{}",
+        untracked.stderr
+    );
+    fresh_vps::git(&vps.etc_nixos, "add -N hardware-configuration.nix");
+    let staged = rebuild(&vps, &format!("build --flake {flake}"));
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+}
+
+#[test]
 fn the_stand_in_rebuild_builds_the_real_system_and_logs_its_call() {
     let vps = FreshVps::new(FreshVpsOptions::default());
     let flake = clone_to_etc_nixos(&vps);
@@ -240,6 +264,14 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
         ok.stderr
     );
     assert!(ok.home_mounted && !ok.nix_bound);
+    // The mount stays until the reboot: later namespaces find the volume at the home.
+    assert!(vps.home_mounted());
+    assert!(
+        vps.volume_file("qwe/.lifeboat/persistence-marker")
+            .is_some()
+    );
+    let options = vps.shell(&format!("findmnt -n -o OPTIONS {}", vps.home.display()));
+    assert!(options.starts_with("rw,"), "{options}");
 
     vps.set_exit("switch", 4);
     let units_failed = rebuild(&vps, &switch);
@@ -261,6 +293,7 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
     );
 
     vps.set_exit("switch", 100);
+    vps.forget_home_mount();
     let build_failed = rebuild(&vps, &switch);
     assert_eq!(build_failed.code, 100);
     assert!(build_failed.stderr.contains("failed with exit code 1"));
@@ -269,6 +302,7 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
         "activation ran after a failed build"
     );
     assert_eq!(build_failed.stdout, "");
+    assert!(!vps.home_mounted());
 
     assert_eq!(vps.calls(), vec![format!("nixos-rebuild {switch}"); 4]);
 }

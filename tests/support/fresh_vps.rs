@@ -213,6 +213,17 @@ impl FreshVps {
         git(&self.author, "rev-parse HEAD")
     }
 
+    /// Remove `path` from the remote's branch; returns the new commit.
+    pub fn push_removal(&self, path: &str) -> String {
+        git(&self.author, &format!("rm -q {}", quote(path)));
+        git(
+            &self.author,
+            &format!("commit -q -m {}", quote(&format!("Remove {path}"))),
+        );
+        git(&self.author, "push -q origin main");
+        git(&self.author, "rev-parse HEAD")
+    }
+
     /// The remote branch's head commit.
     pub fn remote_head(&self) -> String {
         git(&self.remote, "rev-parse main")
@@ -292,7 +303,8 @@ impl FreshVps {
     }
 
     /// Run `script` (`sh -ec`) in a fresh mount namespace with the scenario's `/nix` bound,
-    /// the stand-ins first on `PATH` and `NIX_CONFIG` set; nothing is mounted at the home.
+    /// the stand-ins first on `PATH` and `NIX_CONFIG` set. The home is empty, unless a
+    /// `nixos-rebuild switch` mounted the volume there before (see [`FreshVps::home_mounted`]).
     /// Its trimmed stdout, or a panic with its stderr.
     pub fn shell(&self, script: &str) -> String {
         let out = self.shell_output(script);
@@ -306,8 +318,17 @@ impl FreshVps {
 
     /// [`FreshVps::shell`] without the panic: the whole output, whatever the exit status.
     pub fn shell_output(&self, script: &str) -> std::process::Output {
+        let mount_home = if self.home_mounted() {
+            format!(
+                "mount {} {}\n",
+                quote(&self.sandbox.loop_device.to_string_lossy()),
+                quote(&self.home.to_string_lossy())
+            )
+        } else {
+            String::new()
+        };
         let full = format!(
-            "mount --bind {host_nix} /nix\n{script}",
+            "mount --bind {host_nix} /nix\n{mount_home}{script}",
             host_nix = quote(&self.host_nix.to_string_lossy())
         );
         let path = format!(
@@ -324,6 +345,18 @@ impl FreshVps {
             .unwrap()
     }
 
+    /// Whether the machine has the volume mounted at the home: a `nixos-rebuild switch`
+    /// mounted it (activation mounts `fileSystems`), and it stays until the reboot. Every
+    /// namespace of the scenario then starts with it mounted, as later runs would find it.
+    pub fn home_mounted(&self) -> bool {
+        self.dir.join("home-mounted").exists()
+    }
+
+    /// Forget the home mount (as a reboot into an unchanged system would).
+    pub fn forget_home_mount(&self) {
+        let _ = fs::remove_file(self.dir.join("home-mounted"));
+    }
+
     /// The stand-ins' calls, one argv a line (`nixos-rebuild build --flake …`, `reboot`).
     pub fn calls(&self) -> Vec<String> {
         fs::read_to_string(self.dir.join("calls.log"))
@@ -338,10 +371,11 @@ impl FreshVps {
         fs::write(self.dir.join(format!("{action}-exit")), code.to_string()).unwrap();
     }
 
-    /// Read a file from the volume, mounted read-only for the moment in a namespace of its own.
+    /// Read a file from the volume, mounted read-only for the moment in a namespace of its own
+    /// (or as the machine has it mounted, after a switch).
     pub fn volume_file(&self, rel: &str) -> Option<String> {
         let out = self.shell(&format!(
-            "mount -o ro,noload {dev} {home}\ncat {file} 2>/dev/null || true",
+            "mountpoint -q {home} || mount -o ro,noload {dev} {home}\ncat {file} 2>/dev/null || true",
             dev = quote(&self.sandbox.loop_device.to_string_lossy()),
             home = quote(&self.home.to_string_lossy()),
             file = quote(&self.home.join(rel).to_string_lossy())
@@ -353,7 +387,7 @@ impl FreshVps {
     pub fn in_volume_store(&self, name: &str) -> bool {
         let path = self.home.join(USER).join("nix/store").join(name);
         self.shell(&format!(
-            "mount -o ro,noload {dev} {home}\n[ -e {path} ] && echo yes || echo no",
+            "mountpoint -q {home} || mount -o ro,noload {dev} {home}\n[ -e {path} ] && echo yes || echo no",
             dev = quote(&self.sandbox.loop_device.to_string_lossy()),
             home = quote(&self.home.to_string_lossy()),
             path = quote(&path.to_string_lossy())
