@@ -264,6 +264,7 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
         ok.stderr
     );
     assert!(ok.home_mounted && !ok.nix_bound);
+    assert_eq!(vps.current_system(), Some(ok.stdout.clone().into()));
     // The mount stays until the reboot: later namespaces find the volume at the home.
     assert!(vps.home_mounted());
     assert!(
@@ -385,6 +386,40 @@ fn the_volume_carries_card_marker_and_mirror_and_its_store_takes_a_closure() {
         vps.in_volume_store(&format!("{name}/etc/fstab")),
         "the closure"
     );
+
+    // After the reboot the store target is bound from the volume, holding the system.
+    assert!(!vps.rebooted());
+    vps.shell("reboot");
+    assert!(vps.rebooted());
+    let after = vps.shell(&format!(
+        "findmnt -n -o TARGET {home}\nls {nix}/store",
+        home = vps.home.display(),
+        nix = vps.nix.display()
+    ));
+    assert!(after.starts_with(&key(&vps.home)), "{after}");
+    assert!(after.contains(&name), "{after}");
+    assert_eq!(vps.calls().last().unwrap(), "reboot");
+}
+
+#[test]
+fn with_flakes_off_only_nix_calls_that_ask_for_them_work() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        flakes_enabled: false,
+        ..FreshVpsOptions::default()
+    });
+    let plain = vps.shell_output(&format!(
+        "nix eval --json {}/remote.git#nixosConfigurations.devserver.config.users.users.qwe.uid",
+        vps.dir.display()
+    ));
+    assert_eq!(plain.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        stderr.contains("experimental Nix feature 'nix-command' is disabled"),
+        "{stderr}"
+    );
+    assert_eq!(eval_json(&vps, "users.users.qwe.uid"), 1000);
+    let flake = clone_to_etc_nixos(&vps);
+    assert_eq!(rebuild(&vps, &format!("build --flake {flake}")).code, 0);
 }
 
 #[test]

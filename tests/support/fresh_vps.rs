@@ -49,9 +49,10 @@ const SWITCH_UNITS_FAILED: &str =
     include_str!("../fixtures/nixos-rebuild/switch-units-failed.exit4.stderr");
 
 /// Nix settings for every command run in the scenario (lifeboat's own `nix` calls included):
-/// no sandbox and no substituters (offline), flakes on.
-pub const NIX_CONFIG: &str =
-    "sandbox = false\nsubstituters =\nexperimental-features = nix-command flakes";
+/// no sandbox and no substituters (offline).
+const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =";
+/// Added to [`NIX_CONFIG_OFFLINE`] unless a test asks for flakes to be off.
+const NIX_CONFIG_FLAKES: &str = "\nexperimental-features = nix-command flakes";
 
 /// The user, uid and flake host of the scenario.
 pub const USER: &str = "qwe";
@@ -78,6 +79,9 @@ pub struct FreshVpsOptions<'a> {
     /// The lifeboat.toml of [`FreshVps::config`] gives user, uid, volume, store and
     /// repository; when false, only what the card cannot know (config-less recover).
     pub full_config: bool,
+    /// `NIX_CONFIG` turns flakes on for every `nix` call; false leaves them off, as on a
+    /// fresh NixOS, so only calls that pass `--extra-experimental-features` work.
+    pub flakes_enabled: bool,
 }
 
 impl Default for FreshVpsOptions<'_> {
@@ -90,6 +94,7 @@ impl Default for FreshVpsOptions<'_> {
             flake_device: None,
             existing_etc_nixos: None,
             full_config: true,
+            flakes_enabled: true,
         }
     }
 }
@@ -125,6 +130,7 @@ pub struct FreshVps {
     /// The persistence marker's nonce on the volume.
     pub marker_nonce: String,
     full_config: bool,
+    nix_config: String,
 }
 
 /// Run `script` with `sh -ec`; its trimmed stdout, or a panic with its stderr.
@@ -171,6 +177,11 @@ impl FreshVps {
             device: sandbox.by_id_link.clone(),
             marker_nonce: String::new(),
             full_config: options.full_config,
+            nix_config: if options.flakes_enabled {
+                format!("{NIX_CONFIG_OFFLINE}{NIX_CONFIG_FLAKES}")
+            } else {
+                NIX_CONFIG_OFFLINE.to_string()
+            },
             dir,
             sandbox,
         };
@@ -304,7 +315,8 @@ impl FreshVps {
 
     /// Run `script` (`sh -ec`) in a fresh mount namespace with the scenario's `/nix` bound,
     /// the stand-ins first on `PATH` and `NIX_CONFIG` set. The home is empty, unless a
-    /// `nixos-rebuild switch` mounted the volume there before (see [`FreshVps::home_mounted`]).
+    /// `nixos-rebuild switch` mounted the volume there before (see [`FreshVps::home_mounted`]);
+    /// after the stand-in reboot, the store target is bound from the volume too.
     /// Its trimmed stdout, or a panic with its stderr.
     pub fn shell(&self, script: &str) -> String {
         let out = self.shell_output(script);
@@ -318,17 +330,18 @@ impl FreshVps {
 
     /// [`FreshVps::shell`] without the panic: the whole output, whatever the exit status.
     pub fn shell_output(&self, script: &str) -> std::process::Output {
-        let mount_home = if self.home_mounted() {
-            format!(
-                "mount {} {}\n",
-                quote(&self.sandbox.loop_device.to_string_lossy()),
-                quote(&self.home.to_string_lossy())
-            )
-        } else {
-            String::new()
-        };
+        let home = quote(&self.home.to_string_lossy());
+        let mut machine = String::new();
+        if self.home_mounted() || self.rebooted() {
+            let device = quote(&self.sandbox.loop_device.to_string_lossy());
+            machine.push_str(&format!("mount {device} {home}\n"));
+        }
+        if self.rebooted() {
+            let nix = quote(&self.nix.to_string_lossy());
+            machine.push_str(&format!("mount --bind {home}/{USER}/nix {nix}\n"));
+        }
         let full = format!(
-            "mount --bind {host_nix} /nix\n{mount_home}{script}",
+            "mount --bind {host_nix} /nix\n{machine}{script}",
             host_nix = quote(&self.host_nix.to_string_lossy())
         );
         let path = format!(
@@ -339,7 +352,7 @@ impl FreshVps {
         Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-ec", &full])
             .env("PATH", path)
-            .env("NIX_CONFIG", NIX_CONFIG)
+            .env("NIX_CONFIG", &self.nix_config)
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -352,7 +365,18 @@ impl FreshVps {
         self.dir.join("home-mounted").exists()
     }
 
-    /// Forget the home mount (as a reboot into an unchanged system would).
+    /// Whether the stand-in reboot ran: from then on the machine runs the new system, whose
+    /// `fileSystems` mount the volume at the home and bind the store target from it.
+    pub fn rebooted(&self) -> bool {
+        self.dir.join("rebooted").exists()
+    }
+
+    /// The system the last successful `nixos-rebuild switch` (exit 0 or 4) switched to.
+    pub fn current_system(&self) -> Option<PathBuf> {
+        fs::read_link(self.dir.join("current-system")).ok()
+    }
+
+    /// Forget the home mount (as a reboot into a system without it would).
     pub fn forget_home_mount(&self) {
         let _ = fs::remove_file(self.dir.join("home-mounted"));
     }
@@ -513,7 +537,7 @@ impl FreshVps {
              chmod 600 {rw}/{USER}/.lifeboat/*\n\
              git clone -q --mirror {remote} {rw}/{USER}/nixos-config-backup.git\n\
              rm -f {rw}/{USER}/nix/var/nix/db/db.sqlite\n\
-             nix store ping --store 'local?root='{rw}/{USER} >/dev/null\n\
+             nix --extra-experimental-features nix-command store ping --store 'local?root='{rw}/{USER} >/dev/null\n\
              umount {rw}",
             dev = quote(&self.sandbox.loop_device.to_string_lossy()),
             rw = quote(&rw.to_string_lossy()),
