@@ -72,16 +72,12 @@ fn rebuild(vps: &FreshVps, args: &str) -> Rebuild {
 }
 
 fn clone_to_etc_nixos(vps: &FreshVps) -> String {
-    sh_ok(&format!(
+    fresh_vps::sh(&format!(
         "git clone -q {} {}",
         quote(&vps.url()),
         quote(&key(&vps.etc_nixos))
     ));
     format!("{}#devserver", vps.etc_nixos.display())
-}
-
-fn sh_ok(script: &str) -> String {
-    fresh_vps::sh(script)
 }
 
 #[test]
@@ -312,12 +308,12 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
 fn generate_config_prints_the_capture_with_the_inspection_mount_point() {
     let vps = FreshVps::new(FreshVpsOptions::default());
     let generate = vps.bin.join("nixos-generate-config");
-    let shown = sh_ok(&format!("{} --show-hardware-config", generate.display()));
+    let shown = fresh_vps::sh(&format!("{} --show-hardware-config", generate.display()));
     assert!(shown.contains(&format!("fileSystems.\"{}\"", vps.mnt.display())));
     assert!(shown.contains(&format!("fileSystems.\"{}\"", vps.home.display())));
     assert!(shown.contains("fileSystems.\"/\""));
     assert!(!shown.contains("/mnt/data"));
-    let bare = sh_ok(&format!(
+    let bare = fresh_vps::sh(&format!(
         "{} --show-hardware-config --no-filesystems",
         generate.display()
     ));
@@ -335,7 +331,7 @@ fn generate_config_prints_the_capture_with_the_inspection_mount_point() {
     );
     assert!(!vps.etc_nixos.exists(), "it wrote something");
 
-    sh_ok(&vps.bin.join("reboot").to_string_lossy());
+    fresh_vps::sh(&vps.bin.join("reboot").to_string_lossy());
     assert_eq!(vps.calls().last().unwrap(), "reboot");
 }
 

@@ -13,7 +13,12 @@
 //! - `bin/` with stand-ins for `nixos-rebuild`, `nixos-generate-config` and `reboot`,
 //!   which log their argv to `calls.log`;
 //! - `host-nix/`, bound over `/nix` in every namespace the scenario runs in, so the real
-//!   `nix eval`, `nix build` and `nix copy` never write to the host's store.
+//!   `nix eval`, `nix build` and `nix copy` never write to the host's store; `root/`, the
+//!   `HOME` there;
+//! - the machine's state across namespaces, left by the stand-ins: `home-mounted` (a switch
+//!   mounted the volume at the home, so every later namespace mounts it again),
+//!   `current-system` (what the switch activated) and `rebooted` (the new system's mounts:
+//!   the volume at the home and the store target bound from it).
 //!
 //! Everything that mounts runs in `unshare -m --propagation private`: a read-write mount
 //! of the volume is never visible to tests running in parallel.
@@ -185,7 +190,13 @@ impl FreshVps {
             dir,
             sandbox,
         };
-        for d in [&vps.home, &vps.nix, &vps.bin, &vps.host_nix] {
+        for d in [
+            &vps.home,
+            &vps.nix,
+            &vps.bin,
+            &vps.host_nix,
+            &vps.dir.join("root"),
+        ] {
             fs::create_dir_all(d).unwrap();
         }
         vps.write_stand_ins();
@@ -314,7 +325,8 @@ impl FreshVps {
     }
 
     /// Run `script` (`sh -ec`) in a fresh mount namespace with the scenario's `/nix` bound,
-    /// the stand-ins first on `PATH` and `NIX_CONFIG` set. The home is empty, unless a
+    /// the stand-ins first on `PATH`, `NIX_CONFIG` set and `HOME` an empty `<dir>/root` (root's
+    /// home on a fresh machine: no git identity, no Nix caches). The home is empty, unless a
     /// `nixos-rebuild switch` mounted the volume there before (see [`FreshVps::home_mounted`]);
     /// after the stand-in reboot, the store target is bound from the volume too.
     /// Its trimmed stdout, or a panic with its stderr.
@@ -353,6 +365,7 @@ impl FreshVps {
             .args(["-m", "--propagation", "private", "sh", "-ec", &full])
             .env("PATH", path)
             .env("NIX_CONFIG", &self.nix_config)
+            .env("HOME", self.dir.join("root"))
             .stdin(Stdio::null())
             .output()
             .unwrap()
