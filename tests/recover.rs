@@ -48,7 +48,7 @@ fn rebuild_calls(vps: &FreshVps) -> Vec<String> {
 /// Nothing of the machine changed: no clone, no tool ran, no mount left, the volume as it was.
 fn assert_nothing_changed(vps: &FreshVps, hash: &str) {
     assert!(!vps.etc_nixos.exists(), "the config was cloned");
-    assert!(rebuild_calls(&vps).is_empty(), "{:?}", vps.calls());
+    assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
     assert!(!vps.calls().iter().any(|c| c == "reboot"));
     assert_eq!(mounts_under(&vps.dir), Vec::<std::path::PathBuf>::new());
     assert_eq!(sha256_file(&vps.sandbox.image), hash);
@@ -346,4 +346,19 @@ fn a_run_that_died_is_finished_by_resume_without_a_second_copy_aside() {
     // After the reboot it ran, resuming means verifying.
     let (_, events) = vps.run(&["--resume"]);
     assert_eq!(summary(&events)["flow"], "verify");
+}
+
+#[test]
+fn a_duplicate_file_system_in_the_build_is_explained() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    fs::write(
+        vps.dir.join("build-stderr"),
+        "@nix {\"action\":\"msg\",\"level\":0,\"msg\":\"error: The option `fileSystems.\\\"/home\\\".device' has conflicting definition values:\\n       - In `/nix/store/x-source/hardware-configuration.nix': \\\"/dev/disk/by-uuid/1\\\"\"}\n",
+    )
+    .unwrap();
+    vps.set_exit("build", 1);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1, "{events:#?}");
+    let message = step(&events, "build").1;
+    assert!(message.contains("defined twice"), "{message}");
 }
