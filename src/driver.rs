@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::flow::{Effect, Flow, Msg, Outcome, StepState};
-use crate::report::{Event, RunStatus, StepSummary};
+use crate::report::{Event, PlannedStep, RunStatus, StepSummary};
 use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
 
 /// What the driver needs besides the flow and its runner.
@@ -31,7 +31,15 @@ impl Driver<'_> {
         self.sink.emit(&Event::Plan {
             flow: flow_id,
             dry_run: self.dry_run,
-            steps: runner.plan(),
+            steps: flow
+                .steps
+                .iter()
+                .map(|step| PlannedStep {
+                    id: step.def.id,
+                    title: step.def.title,
+                    actions: runner.actions(step.def.id),
+                })
+                .collect(),
         });
         let mut durations = vec![Duration::ZERO; flow.steps.len()];
         let mut effects = flow.update(Msg::Start);

@@ -2,6 +2,7 @@
 
 pub mod atomic;
 pub mod git;
+pub mod host;
 pub mod lock;
 pub mod mount;
 pub mod probe;

@@ -147,6 +147,30 @@ fn matching_volume(cfg: &Config, path: &Path) -> Option<VolumeConfig> {
         .cloned()
 }
 
+/// The `find-volume` step of a flow: undo a mount an earlier, killed run left, find the
+/// device, record it in the journal (so `--resume` continues with it). The device and the
+/// step's message.
+pub fn find_volume_step(
+    cfg: &Config,
+    device_arg: Option<&Path>,
+    ctx: &crate::steps::StepContext,
+) -> Result<(FoundVolume, String), Outcome> {
+    for line in super::readonly_mount::undo_stale_mounts(ctx)? {
+        ctx.output(line);
+    }
+    let found = find(cfg, device_arg)?;
+    let resolved = found
+        .path
+        .canonicalize()
+        .unwrap_or_else(|_| found.path.clone());
+    let device = found.path.clone();
+    if let Err(e) = ctx.journal.update(|j| j.device = Some(device)) {
+        ctx.output(format!("{e} (--resume will not know the device)"));
+    }
+    let message = describe_found(&found, &resolved);
+    Ok((found, message))
+}
+
 /// The step's success message.
 pub fn describe_found(found: &FoundVolume, resolved: &Path) -> String {
     let how = match found.source {

@@ -11,8 +11,8 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
-use crate::flow::{Flow, FlowKind, Outcome};
-use crate::report::{Action, PlannedStep};
+use crate::flow::{Flow, Outcome};
+use crate::report::Action;
 
 use super::find_volume::{self, FoundVolume};
 use super::identify::{self, human_bytes};
@@ -56,24 +56,8 @@ impl InspectRunner {
     }
 
     fn find(&mut self, ctx: &StepContext) -> Outcome {
-        let undone = match readonly_mount::undo_stale_mounts(ctx) {
-            Ok(lines) => lines,
-            Err(outcome) => return outcome,
-        };
-        for line in &undone {
-            ctx.output(line.clone());
-        }
-        match find_volume::find(&self.cfg, self.device_arg.as_deref()) {
-            Ok(found) => {
-                let resolved = found
-                    .path
-                    .canonicalize()
-                    .unwrap_or_else(|_| found.path.clone());
-                let message = find_volume::describe_found(&found, &resolved);
-                let device = found.path.clone();
-                if let Err(e) = ctx.journal.update(|j| j.device = Some(device)) {
-                    ctx.output(format!("{e} (--resume will not know the device)"));
-                }
+        match find_volume::find_volume_step(&self.cfg, self.device_arg.as_deref(), ctx) {
+            Ok((found, message)) => {
                 self.found = Some(found);
                 Outcome::Passed(message)
             }
@@ -185,20 +169,11 @@ fn used_bytes(root: &Path) -> Option<u64> {
 }
 
 impl Runner for InspectRunner {
-    fn plan(&self) -> Vec<PlannedStep> {
-        let mount_action = self.planned_mount();
-        FlowKind::Inspect
-            .steps()
-            .iter()
-            .map(|def| PlannedStep {
-                id: def.id,
-                title: def.title,
-                actions: match def.id {
-                    "mount-readonly" => mount_action.clone().into_iter().collect(),
-                    _ => Vec::new(),
-                },
-            })
-            .collect()
+    fn actions(&self, id: &str) -> Vec<Action> {
+        match id {
+            "mount-readonly" => self.planned_mount().into_iter().collect(),
+            _ => Vec::new(),
+        }
     }
 
     fn run(&mut self, id: &'static str, _confirmed: bool, ctx: &StepContext) -> Outcome {

@@ -1,6 +1,7 @@
 //! Step runners: the code that checks or does what a step of a flow stands for.
 //! They do their I/O through `exec/` and report through a [`StepContext`].
 
+pub mod credentials;
 pub mod find_volume;
 pub mod identify;
 pub mod inspect;
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::flow::{Flow, Outcome};
 use crate::journal::{Journal, JournalError};
-use crate::report::{Event, PlannedStep, Stream, Unit};
+use crate::report::{Action, Event, Stream, Unit};
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -31,8 +32,8 @@ pub trait EventSink: Sync {
 
 /// A flow's step runners, driven step by step by the front end.
 pub trait Runner {
-    /// Every step with the exact actions it will take, for the plan event and `--dry-run`.
-    fn plan(&self) -> Vec<PlannedStep>;
+    /// The exact actions step `id` may take, for the plan event and `--dry-run`.
+    fn actions(&self, id: &str) -> Vec<Action>;
     /// Run the step `id`. `confirmed` once the operator agreed to its change.
     fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome;
     /// Flow-specific facts for the summary event, once `flow` is over.

@@ -31,6 +31,12 @@ pub fn device_number(device: &Path) -> Result<(u32, u32), String> {
     ))
 }
 
+/// This process's mount table, or the step's failure.
+pub fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
+    crate::exec::probe::read_mountinfo()
+        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
+}
+
 /// The path as the mount table spells it: symlinks resolved where the path exists.
 fn canonical(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 
 use crate::escape::shown;
 use crate::exec::mount::{self, MountError, ReadOnlyMount};
-use crate::exec::probe::{self, DeviceProbe, MountEntry};
+use crate::exec::probe::DeviceProbe;
 use crate::flow::Outcome;
 use crate::journal::MountRecord;
 
@@ -39,7 +39,7 @@ pub fn undo_stale_mounts(ctx: &StepContext) -> Result<Vec<String>, Outcome> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let table = mount_table()?;
+    let table = super::on_volume::mount_table()?;
     let mut undone = Vec::new();
     for record in records {
         let still_mounted = table
@@ -75,7 +75,7 @@ pub fn undo_stale_mounts(ctx: &StepContext) -> Result<Vec<String>, Outcome> {
 
 /// The full-filesystem mount of `dev` the system already has, if any.
 pub fn existing_mount(dev: (u32, u32)) -> Result<Option<PathBuf>, Outcome> {
-    Ok(mount_table()?
+    Ok(super::on_volume::mount_table()?
         .into_iter()
         .find(|m| m.dev == dev && m.root == Path::new("/"))
         .map(|m| m.mount_point))
@@ -170,14 +170,12 @@ fn forget(ctx: &StepContext, target: &Path) -> Result<(), Outcome> {
         .map_err(|e| Outcome::Failed(e.to_string()))
 }
 
-fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
-    probe::read_mountinfo()
-        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
-}
-
 /// The mount point must be a directory that nothing is mounted on; create it if missing.
 fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
-    if let Some(other) = mount_table()?.into_iter().find(|m| m.mount_point == target) {
+    if let Some(other) = super::on_volume::mount_table()?
+        .into_iter()
+        .find(|m| m.mount_point == target)
+    {
         return Err(Outcome::Refused(format!(
             "{} is already a mount point (of {}); lifeboat will not mount over it. Unmount it \
              or set another [inspect].mountpoint.",

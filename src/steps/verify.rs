@@ -12,10 +12,10 @@ use serde_json::{Map, Value, json};
 use crate::card::{self, RecoveryCard};
 use crate::config::{Config, VolumeConfig};
 use crate::escape::shown;
-use crate::exec::probe::{self, MountEntry};
-use crate::flow::{Flow, FlowKind, Outcome};
+use crate::exec::probe::MountEntry;
+use crate::flow::{Flow, Outcome};
 use crate::marker::PersistenceMarker;
-use crate::report::PlannedStep;
+use crate::report::Action;
 
 use super::{CURRENT_SYSTEM, on_volume};
 use super::{Runner, StepContext};
@@ -213,31 +213,18 @@ impl VerifyRunner {
     }
 }
 
-fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
-    probe::read_mountinfo()
-        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
-}
-
 impl Runner for VerifyRunner {
-    fn plan(&self) -> Vec<PlannedStep> {
-        FlowKind::Verify
-            .steps()
-            .iter()
-            .map(|def| PlannedStep {
-                id: def.id,
-                title: def.title,
-                actions: Vec::new(),
-            })
-            .collect()
+    fn actions(&self, _id: &str) -> Vec<Action> {
+        Vec::new()
     }
 
     fn run(&mut self, id: &'static str, _confirmed: bool, ctx: &StepContext) -> Outcome {
         match id {
-            "home-mounted" => match mount_table() {
+            "home-mounted" => match on_volume::mount_table() {
                 Ok(table) => self.home_mounted(&table, ctx),
                 Err(outcome) => outcome,
             },
-            "nix-bound" => match mount_table() {
+            "nix-bound" => match on_volume::mount_table() {
                 Ok(table) => self.nix_bound(&table),
                 Err(outcome) => outcome,
             },

@@ -251,16 +251,11 @@ fn identity(config: &git2::Config) -> Result<Signature<'static>, git2::Error> {
         (Ok(name), Ok(email)) if !name.is_empty() && !email.is_empty() => {
             Signature::now(&name, &email)
         }
-        _ => Signature::now("lifeboat", &format!("root@{}", hostname())),
+        _ => Signature::now(
+            "lifeboat",
+            &format!("root@{}", crate::exec::host::hostname()),
+        ),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
 }
 
 /// How local `branch` stands against its upstream, from the remote-tracking branch as the
@@ -334,7 +329,10 @@ mod tests {
         let mut config = git2::Config::open(&file).unwrap();
         let fallback = identity(&config).unwrap();
         assert_eq!(fallback.name().unwrap(), "lifeboat");
-        assert_eq!(fallback.email().unwrap(), format!("root@{}", hostname()));
+        assert_eq!(
+            fallback.email().unwrap(),
+            format!("root@{}", crate::exec::host::hostname())
+        );
         config.set_str("user.name", "Q").unwrap();
         assert_eq!(identity(&config).unwrap().name().unwrap(), "lifeboat");
         config.set_str("user.email", "q@example.org").unwrap();

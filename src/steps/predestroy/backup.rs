@@ -89,17 +89,7 @@ mod tests {
 
     #[test]
     fn the_command_never_deletes() {
-        let settings = super::super::settings::Settings {
-            user: "qwe".into(),
-            uid: 1000,
-            gid: 100,
-            volume: crate::config::VolumeConfig {
-                device: "/dev/sdb".into(),
-                mount: "/home".into(),
-                fs_type: "ext4".into(),
-            },
-            home: "/home/qwe".into(),
-        };
+        let settings = super::super::settings::example();
         let spec = command(&settings, "backup:/b/");
         let argv = spec.argv();
         assert!(argv.iter().all(|a| !a.contains("delete")));

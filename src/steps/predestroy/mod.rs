@@ -18,9 +18,9 @@ use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::probe::{self, Contents, MountEntry};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Flow, FlowKind, Outcome, StepState};
+use crate::flow::{Flow, Outcome, StepState};
 use crate::marker::PersistenceMarker;
-use crate::report::{Action, PlannedStep, RunStatus};
+use crate::report::{Action, RunStatus};
 
 use super::{CURRENT_SYSTEM, on_volume};
 use super::{Runner, StepContext};
@@ -138,7 +138,7 @@ impl PredestroyRunner {
         if !confirmed {
             return Outcome::NeedsConfirmation(format!("write the marker {}?", shown(&path)));
         }
-        let written = PersistenceMarker::new(&hostname()).and_then(|marker| {
+        let written = PersistenceMarker::new(&crate::exec::host::hostname()).and_then(|marker| {
             let text = marker.to_toml().map_err(std::io::Error::other)?;
             private_dir(&settings.lifeboat_dir(), settings.owner())?;
             write_atomic_owned(&path, text.as_bytes(), 0o644, settings.owner())?;
@@ -178,7 +178,7 @@ impl PredestroyRunner {
             format: FORMAT,
             written_at: jiff::Timestamp::now().to_string(),
             lifeboat_version: env!("CARGO_PKG_VERSION").into(),
-            hostname: hostname(),
+            hostname: crate::exec::host::hostname(),
             nixos_version: fs::read_to_string(Path::new(CURRENT_SYSTEM).join("nixos-version"))
                 .ok()
                 .map(|v| v.trim().to_string()),
@@ -193,7 +193,7 @@ impl PredestroyRunner {
                     .config_repo
                     .flake_host
                     .clone()
-                    .unwrap_or_else(hostname),
+                    .unwrap_or_else(crate::exec::host::hostname),
             },
             volumes,
             nix_store: CardNixStore {
@@ -303,18 +303,6 @@ impl PredestroyRunner {
     }
 }
 
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
-    probe::read_mountinfo()
-        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
-}
-
 /// The steps that stand between this machine and "ready", with why.
 fn blockers(flow: &Flow) -> Vec<(&'static str, String)> {
     flow.steps
@@ -334,16 +322,8 @@ fn blockers(flow: &Flow) -> Vec<(&'static str, String)> {
 }
 
 impl Runner for PredestroyRunner {
-    fn plan(&self) -> Vec<PlannedStep> {
-        FlowKind::Predestroy
-            .steps()
-            .iter()
-            .map(|def| PlannedStep {
-                id: def.id,
-                title: def.title,
-                actions: self.planned_actions(def.id),
-            })
-            .collect()
+    fn actions(&self, id: &str) -> Vec<Action> {
+        self.planned_actions(id)
     }
 
     fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
@@ -353,18 +333,19 @@ impl Runner for PredestroyRunner {
                 repo::committed(&self.cfg, settings.as_ref(), confirmed, ctx)
             }
             "config-repo-pushed" => {
-                let creds = repo::credentials(&self.cfg, settings.as_ref());
+                let root = settings.as_ref().map(|s| s.volume.mount.as_path());
+                let creds = super::credentials::for_repo(&self.cfg, root);
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
             }
-            "home-on-volume" => match mount_table() {
+            "home-on-volume" => match on_volume::mount_table() {
                 Ok(table) => on_volume::all_volumes_mounted(&table, &self.cfg.volumes),
                 Err(outcome) => outcome,
             },
-            "nix-on-volume" => match mount_table() {
+            "nix-on-volume" => match on_volume::mount_table() {
                 Ok(table) => self.nix_on_volume(&table),
                 Err(outcome) => outcome,
             },
-            "docker-on-volume" => match mount_table() {
+            "docker-on-volume" => match on_volume::mount_table() {
                 Ok(table) => self.docker_on_volume(&table, ctx),
                 Err(outcome) => outcome,
             },

@@ -183,21 +183,10 @@ fn closure_size(requisites: &[u8], ctx: &StepContext) -> Option<CardStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     #[test]
     fn the_plan_names_every_command_and_file() {
-        let settings = Settings {
-            user: "qwe".into(),
-            uid: 1000,
-            gid: 100,
-            volume: crate::config::VolumeConfig {
-                device: "/dev/sdb".into(),
-                mount: "/home".into(),
-                fs_type: "ext4".into(),
-            },
-            home: Path::new("/home/qwe").into(),
-        };
+        let settings = super::super::settings::example();
         let plan = plan(&settings);
         assert_eq!(plan.len(), 6);
         assert!(

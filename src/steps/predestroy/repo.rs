@@ -7,40 +7,15 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
-use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStatus, Token};
+use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStatus};
 use crate::flow::Outcome;
 use crate::report::{Action, Unit};
 use crate::steps::StepContext;
+use crate::steps::credentials;
 
 use super::settings::Settings;
 
 const REMOTE: &str = "origin";
-/// Where an HTTPS token for the config remote is read from (never written anywhere).
-pub const TOKEN_VARIABLE: &str = "LIFEBOAT_GIT_TOKEN";
-/// The mirror's name under the home (the seed's "hybrid" backup).
-pub const MIRROR: &str = "nixos-config-backup.git";
-
-/// The credentials the config allows: the key on the volume, ssh-agent, a token from the
-/// environment; host keys from the volume's and the system's known_hosts.
-pub fn credentials(cfg: &Config, settings: Option<&Settings>) -> Credentials {
-    let volume_root = settings.map(|s| s.volume.mount.clone());
-    let mut known_hosts = Credentials::system_known_hosts();
-    if let Some(settings) = settings {
-        known_hosts.insert(0, settings.home.join(".ssh/known_hosts"));
-    }
-    Credentials {
-        ssh_key: cfg
-            .config_repo
-            .ssh_key
-            .as_ref()
-            .zip(volume_root)
-            .map(|(key, root)| root.join(key)),
-        ssh_agent: true,
-        https_token: Token::from_env(TOKEN_VARIABLE),
-        known_hosts,
-        accepted_host_key: None,
-    }
-}
 
 /// The plan's git actions for the repository.
 pub fn plan_commit(cfg: &Config) -> Vec<Action> {
@@ -53,7 +28,7 @@ pub fn plan_push(cfg: &Config) -> Vec<Action> {
 
 pub fn plan_mirror(cfg: &Config, settings: Option<&Settings>) -> Vec<Action> {
     settings
-        .map(|s| git_action("mirror", cfg, &s.home.join(MIRROR)))
+        .map(|s| git_action("mirror", cfg, &s.home.join(credentials::MIRROR)))
         .into_iter()
         .collect()
 }
@@ -283,7 +258,7 @@ pub fn pushed(cfg: &Config, creds: &Credentials, confirmed: bool, ctx: &StepCont
 /// The mirror stays root's, like the repository it copies: git refuses to open a repository
 /// another user owns, and recover, which clones from it, runs as root.
 pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepContext) -> Outcome {
-    let dir = settings.home.join(MIRROR);
+    let dir = settings.home.join(credentials::MIRROR);
     if ctx.dry_run {
         return Outcome::Skipped(format!("dry run: would update the mirror {}", shown(&dir)));
     }

@@ -59,3 +59,19 @@ impl Settings {
         })
     }
 }
+
+/// The seed's user on a volume at `/home`, for tests.
+#[cfg(test)]
+pub fn example() -> Settings {
+    Settings {
+        user: "qwe".into(),
+        uid: 1000,
+        gid: 100,
+        volume: VolumeConfig {
+            device: "/dev/sdb".into(),
+            mount: "/home".into(),
+            fs_type: "ext4".into(),
+        },
+        home: "/home/qwe".into(),
+    }
+}

@@ -16,13 +16,14 @@ use serde_json::{Map, Value, json};
 use crate::card::{self, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
-use crate::exec::git::{self, Credentials, Token};
+use crate::exec::git::{self, Credentials};
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Flow, FlowKind, Outcome};
-use crate::report::{Action, PlannedStep};
+use crate::flow::{Flow, Outcome};
+use crate::report::Action;
 
+use super::credentials;
 use super::find_volume::{self, FoundVolume};
 use super::identify;
 use super::layout::{self, Expectations};
@@ -32,11 +33,6 @@ use super::{CURRENT_SYSTEM, Runner, StepContext};
 
 use boot_safety::{Attached, Verdict};
 use clone::{Pending, Target};
-
-/// Where an HTTPS token for the config remote is read from (never written anywhere).
-const TOKEN_VARIABLE: &str = "LIFEBOAT_GIT_TOKEN";
-/// The mirror `predestroy` keeps in the home.
-const MIRROR: &str = "nixos-config-backup.git";
 
 /// State of one recover run.
 pub struct RecoverRunner {
@@ -57,7 +53,7 @@ pub struct RecoverRunner {
 
 impl RecoverRunner {
     pub fn new(cfg: Config) -> RecoverRunner {
-        let creds = credentials(&cfg, None);
+        let creds = credentials::for_repo(&cfg, None);
         RecoverRunner {
             cfg,
             found: None,
@@ -79,25 +75,12 @@ impl RecoverRunner {
             .config_repo
             .flake_host
             .clone()
-            .unwrap_or_else(hostname)
+            .unwrap_or_else(crate::exec::host::hostname)
     }
 
     fn find(&mut self, ctx: &StepContext) -> Outcome {
-        match readonly_mount::undo_stale_mounts(ctx) {
-            Ok(lines) => lines.into_iter().for_each(|l| ctx.output(l)),
-            Err(outcome) => return outcome,
-        }
-        match find_volume::find(&self.cfg, None) {
-            Ok(found) => {
-                let resolved = found
-                    .path
-                    .canonicalize()
-                    .unwrap_or_else(|_| found.path.clone());
-                let message = find_volume::describe_found(&found, &resolved);
-                let device = found.path.clone();
-                if let Err(e) = ctx.journal.update(|j| j.device = Some(device)) {
-                    ctx.output(e.to_string());
-                }
+        match find_volume::find_volume_step(&self.cfg, None, ctx) {
+            Ok((found, message)) => {
                 self.found = Some(found);
                 Outcome::Passed(message)
             }
@@ -164,7 +147,7 @@ impl RecoverRunner {
                 .ok()
                 .map(|m| m.uid());
         }
-        self.creds = credentials(&self.cfg, Some(&root));
+        self.creds = credentials::for_repo(&self.cfg, Some(&root));
         let summary = format!("{}; {mounted}", identity_text(&identity));
         if notes.is_empty() {
             Outcome::Passed(summary)
@@ -185,7 +168,7 @@ impl RecoverRunner {
             .volume_root
             .as_ref()
             .zip(self.cfg.user.as_ref())
-            .map(|(root, user)| root.join(user).join(MIRROR));
+            .map(|(root, user)| root.join(user).join(credentials::MIRROR));
         Ok(Target {
             path: &self.cfg.config_repo.path,
             url,
@@ -543,45 +526,9 @@ fn identity_text(outcome: &Outcome) -> String {
     }
 }
 
-fn hostname() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// The key on the (read-only mounted) volume, ssh-agent, a token from the environment;
-/// host keys from the volume's known_hosts and the system's.
-fn credentials(cfg: &Config, volume_root: Option<&Path>) -> Credentials {
-    let mut known_hosts = Credentials::system_known_hosts();
-    if let (Some(root), Some(user)) = (volume_root, &cfg.user) {
-        known_hosts.insert(0, root.join(user).join(".ssh/known_hosts"));
-    }
-    Credentials {
-        ssh_key: cfg
-            .config_repo
-            .ssh_key
-            .as_ref()
-            .zip(volume_root)
-            .map(|(key, root)| root.join(key)),
-        ssh_agent: true,
-        https_token: Token::from_env(TOKEN_VARIABLE),
-        known_hosts,
-        accepted_host_key: None,
-    }
-}
-
 impl Runner for RecoverRunner {
-    fn plan(&self) -> Vec<PlannedStep> {
-        FlowKind::Recover
-            .steps()
-            .iter()
-            .map(|def| PlannedStep {
-                id: def.id,
-                title: def.title,
-                actions: self.planned_actions(def.id),
-            })
-            .collect()
+    fn actions(&self, id: &str) -> Vec<Action> {
+        self.planned_actions(id)
     }
 
     fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
