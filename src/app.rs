@@ -1,7 +1,6 @@
 //! From a parsed command line to an exit code: load the config, open the session, pick
 //! the front end, run the flow.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -11,6 +10,7 @@ use crate::config::Config;
 use crate::driver::Driver;
 use crate::flow::{Flow, FlowKind, Msg};
 use crate::frontend::headless::{HumanSink, JsonSink, Tee};
+use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
@@ -23,10 +23,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn run(cli: Cli) -> i32 {
     let options = cli.options;
     match cli.command {
-        None => not_built(
-            "the terminal wizard",
-            "run a flow headless instead, e.g. `lifeboat inspect --headless`",
-        ),
+        None => home(&options),
         Some(Command::Predestroy) => not_built("lifeboat predestroy", ""),
         Some(Command::Recover) => not_built("lifeboat recover", ""),
         Some(Command::Verify) => not_built("lifeboat verify", ""),
@@ -43,6 +40,21 @@ fn not_built(what: &str, instead: &str) -> i32 {
     EXIT_USAGE
 }
 
+/// `lifeboat` alone: the wizard's home screen, which needs a terminal.
+fn home(options: &Options) -> i32 {
+    if !crate::tui::wanted(options) {
+        eprintln!(
+            "lifeboat: the wizard needs a terminal. Run a flow instead, e.g. \
+             `lifeboat inspect --headless` or `--json`; see `lifeboat --help`."
+        );
+        return EXIT_USAGE;
+    }
+    match load_config(options) {
+        Ok(cfg) => crate::tui::home(options, cfg),
+        Err(code) => code,
+    }
+}
+
 /// The config the options point at; a bad one is reported (file, line, key) as exit 2.
 pub fn load_config(options: &Options) -> Result<Config, i32> {
     Config::locate_and_load(options.config.as_deref())
@@ -53,8 +65,15 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
         })
 }
 
-/// `lifeboat inspect [DEVICE]` with the given config.
+/// `lifeboat inspect [DEVICE]` with the given config: the wizard on a terminal, else headless.
 pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
+    let device = match resume(options, &cfg, FlowKind::Inspect, device) {
+        Ok(device) => device,
+        Err(code) => return code,
+    };
+    if crate::tui::wanted(options) {
+        return crate::tui::inspect(options, cfg, device);
+    }
     let session = match Session::open(&cfg.state.dir, FlowKind::Inspect.id(), options.dry_run) {
         Ok(session) => session,
         Err(e) => {
@@ -62,22 +81,31 @@ pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
             return RunStatus::Failed.exit_code();
         }
     };
-    let device = if options.resume {
-        match resumed_device(&session, FlowKind::Inspect) {
-            Ok(recorded) => device.or(recorded),
-            Err(code) => return code,
-        }
-    } else {
-        device
-    };
     let mut runner = InspectRunner::new(cfg, device);
     run_flow(options, FlowKind::Inspect, &mut runner, &session)
 }
 
+/// With `--resume`, the device the journal's run worked on (unless one is given).
+fn resume(
+    options: &Options,
+    cfg: &Config,
+    kind: FlowKind,
+    device: Option<PathBuf>,
+) -> Result<Option<PathBuf>, i32> {
+    if !options.resume {
+        return Ok(device);
+    }
+    let previous = Journal::load(&cfg.state.dir).map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        RunStatus::Failed.exit_code()
+    })?;
+    resumed_device(previous.as_ref(), kind).map(|recorded| device.or(recorded))
+}
+
 /// The device the journal's run of `kind` worked on; a journal of another flow, or none,
 /// is a usage error that says what to run instead.
-fn resumed_device(session: &Session, kind: FlowKind) -> Result<Option<PathBuf>, i32> {
-    match &session.previous {
+fn resumed_device(previous: Option<&Journal>, kind: FlowKind) -> Result<Option<PathBuf>, i32> {
+    match previous {
         None => {
             eprintln!("lifeboat: nothing to resume: no run is recorded in the journal");
             Err(EXIT_USAGE)
@@ -112,9 +140,6 @@ fn cancel_on_signals() -> Arc<AtomicBool> {
 /// Drive `runner` through `kind` with the front end the options choose.
 fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session: &Session) -> i32 {
     let json = options.json;
-    if !json && !options.headless && std::io::stdout().is_terminal() {
-        eprintln!("lifeboat: the terminal wizard is not built yet; running headless.");
-    }
     let human = HumanSink::new();
     let printer: &dyn EventSink = if json { &JsonSink } else { &human };
     let mut sinks = vec![printer];

@@ -20,3 +20,4 @@ pub mod sandbox;
 pub mod session;
 pub mod steps;
 pub mod transcript;
+pub mod tui;

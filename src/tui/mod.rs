@@ -1,0 +1,108 @@
+//! The terminal wizard (ratatui): the home screen and every flow as screens, over the
+//! same driver and steps as the headless front end.
+//!
+//! [`state`] is the pure model, updated by messages; [`screens`] and [`widgets`] draw it
+//! from `&State`; [`event_loop`] is the edge that reads keys, runs the flow on a worker
+//! thread ([`worker`]) and carries out commands; [`terminal`] gives the terminal back.
+
+pub mod event_loop;
+pub mod facts;
+pub mod keys;
+pub mod output;
+pub mod results;
+pub mod screens;
+pub mod state;
+pub mod terminal;
+pub mod theme;
+pub mod widgets;
+pub mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cli::Options;
+use crate::config::Config;
+use crate::flow::FlowKind;
+use crate::session::Session;
+use crate::steps::Runner;
+use crate::steps::inspect::InspectRunner;
+
+use event_loop::Wiring;
+use state::{Command, State};
+use terminal::TerminalGuard;
+use theme::Theme;
+use worker::Prepare;
+
+/// Does this invocation get the wizard: stdout is a terminal and no headless mode was asked for?
+pub fn wanted(options: &Options) -> bool {
+    !options.json && !options.headless && std::io::stdout().is_terminal()
+}
+
+/// `lifeboat` on a terminal: the home screen over what lifeboat finds with `cfg`.
+pub fn home(options: &Options, cfg: Config) -> i32 {
+    let state = State::home(facts::gather(&cfg));
+    run(options, cfg, None, state, Vec::new())
+}
+
+/// `lifeboat inspect [DEVICE]` on a terminal: the flow screen, started at once.
+pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
+    let state = State::flow(FlowKind::Inspect);
+    run(
+        options,
+        cfg,
+        device,
+        state,
+        vec![Command::Start(FlowKind::Inspect)],
+    )
+}
+
+/// Builds each run's session and runner from the config and the device asked for.
+struct Launcher {
+    cfg: Config,
+    device: Option<PathBuf>,
+    dry_run: bool,
+}
+
+impl Prepare for Launcher {
+    fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String> {
+        let session = Session::open(&self.cfg.state.dir, kind.id(), self.dry_run)
+            .map_err(|e| e.to_string())?;
+        let runner = match kind {
+            FlowKind::Inspect => InspectRunner::new(self.cfg.clone(), self.device.clone()),
+        };
+        Ok((session, Box::new(runner)))
+    }
+}
+
+fn run(
+    options: &Options,
+    cfg: Config,
+    device: Option<PathBuf>,
+    state: State,
+    first: Vec<Command>,
+) -> i32 {
+    let wiring = Wiring {
+        prepare: Arc::new(Launcher {
+            cfg,
+            device,
+            dry_run: options.dry_run,
+        }),
+        assume_yes: options.yes,
+        dry_run: options.dry_run,
+        signals: terminal::signal_flag(),
+        theme: Theme::from_env(),
+    };
+    let result = TerminalGuard::enter()
+        .and_then(|mut guard| event_loop::run(&mut guard.terminal, state, first, &wiring));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("lifeboat: the terminal failed: {e}");
+            crate::report::RunStatus::Failed.exit_code()
+        }
+    }
+}

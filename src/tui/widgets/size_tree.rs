@@ -1,0 +1,75 @@
+//! The size tree of inspect: one row per entry, a bar for its share of the volume.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::steps::identify::human_bytes;
+use crate::tui::results::{SizeTree, SortBy};
+use crate::tui::theme::Theme;
+
+use super::safe;
+
+/// Draw the tree, keeping the selected row in view.
+pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
+    let sort = match tree.sort {
+        SortBy::Size => "by size",
+        SortBy::Name => "by name",
+    };
+    let block = Block::bordered().title(format!(" Sizes ({sort}) "));
+    let inner = block.inner(area);
+    let rows = tree.visible();
+    let total = tree.total_bytes().max(1);
+    let height = usize::from(inner.height).max(1);
+    let skip = (tree.selected + 1).saturating_sub(height);
+    let width = usize::from(inner.width);
+    let name_width = width.saturating_sub(40).max(12);
+    let lines: Vec<Line> = rows
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .take(height)
+        .map(|(i, visible)| {
+            let marker = match visible.expanded {
+                Some(true) => "▾ ",
+                Some(false) => "▸ ",
+                None => "  ",
+            };
+            let indent = "  ".repeat(visible.depth);
+            let name = visible
+                .row
+                .path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let label = format!("{indent}{marker}{}", safe(&name));
+            let bar_len = (visible.row.bytes.saturating_mul(10) / total) as usize;
+            let mut line = Line::from(vec![
+                Span::raw(format!(
+                    " {:<name_width$} {:>10} {:>9} files ",
+                    truncate(&label, name_width),
+                    human_bytes(visible.row.bytes),
+                    visible.row.files
+                )),
+                Span::styled("█".repeat(bar_len.min(10)), theme.accent()),
+            ]);
+            if i == tree.selected {
+                line = line.style(theme.selected());
+            }
+            line
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// At most `width` characters, with `…` when cut.
+pub fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}

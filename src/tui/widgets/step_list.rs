@@ -1,0 +1,49 @@
+//! The flow's steps with their states and durations.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use crate::report::StepStatus;
+use crate::tui::state::FlowView;
+use crate::tui::theme::Theme;
+
+use super::duration;
+
+/// One line per step: symbol, id, duration; the selected one highlighted.
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    view: &FlowView,
+    now: std::time::Duration,
+    theme: Theme,
+) {
+    let block = Block::bordered().title(" Steps ");
+    let inner = block.inner(area);
+    let lines: Vec<Line> = view
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let (symbol, style) = theme.status(step.status);
+            let took = match (step.status, step.took, step.started) {
+                (StepStatus::Running, _, Some(started)) => duration(now.saturating_sub(started)),
+                (_, Some(took), _) => duration(took),
+                _ => String::new(),
+            };
+            let width = usize::from(inner.width);
+            let name_width = width.saturating_sub(took.len() + 4);
+            let mut line = Line::from(vec![
+                Span::styled(format!(" {symbol} "), style),
+                Span::raw(format!("{:<name_width$}", step.def.id)),
+                Span::styled(format!("{took} "), theme.dim()),
+            ]);
+            if i == view.selected {
+                line = line.style(theme.selected());
+            }
+            line
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
