@@ -26,14 +26,8 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
             } else {
                 "failed"
             };
-            let mut lines = vec![
-                Line::styled(safe(&step.message).into_owned(), theme.bad()),
-                Line::raw(""),
-                Line::styled(
-                    format!("What {} does: {}", step.def.id, step.def.explains),
-                    theme.dim(),
-                ),
-            ];
+            // What the step does and why is beside it, in the step's panel above.
+            let mut lines = vec![Line::styled(safe(&step.message).into_owned(), theme.bad())];
             let tail = view.output.tail_of(step.def.id, TAIL);
             if !tail.is_empty() {
                 lines.push(Line::raw(""));

@@ -18,7 +18,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("Flow", "↑ ↓", "select a step: what it does and why"),
     ("", "PgUp PgDn", "scroll the output"),
     ("", "End", "follow the output again"),
-    ("", "/", "search the output; n older, N newer, Esc clear"),
+    ("", "/", "search the output (n older, N newer hit)"),
     ("", "Tab", "switch between steps and results"),
     ("", "r", "re-run the flow once it has ended"),
     ("", "Esc", "back to the home screen once it has ended"),

@@ -2,19 +2,26 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::facts::{EtcNixos, HomeFacts, JournalFact};
 use crate::tui::state::{FlowChoice, State};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{key_hints, safe};
+use crate::tui::widgets::{key_hints, pointer, safe};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    let machine_lines = state
+        .home
+        .as_ref()
+        .map(|facts| machine_lines(facts, theme))
+        .unwrap_or_default();
+    let machine_height = u16::try_from(machine_lines.len() + 3).unwrap_or(u16::MAX);
     let [title, machine, flows, hints] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Min(8),
-        Constraint::Length(FlowChoice::ALL.len() as u16 + 2),
+        Constraint::Max(machine_height),
+        Constraint::Min(FlowChoice::ALL.len() as u16 + 2),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -25,15 +32,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         state,
         theme,
     );
-    if let Some(facts) = &state.home {
-        let text = machine_lines(facts, theme);
-        frame.render_widget(
-            Paragraph::new(text)
-                .wrap(Wrap { trim: false })
-                .block(Block::bordered().title(" This machine ")),
-            machine,
-        );
-    }
+    frame.render_widget(
+        Paragraph::new(machine_lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" This machine ")),
+        machine,
+    );
     render_flows(frame, flows, state.home_selected, theme);
     key_hints::render(
         frame,
@@ -126,7 +130,7 @@ fn journal(fact: &JournalFact, theme: Theme) -> Span<'static> {
         JournalFact::Unreadable(why) => Span::styled(safe(why).into_owned(), theme.warn()),
         JournalFact::Unfinished(run) => Span::styled(
             format!(
-                "a {} run ({}) did not finish{}: resume it with `lifeboat {} --resume`",
+                "the last {} run ({}) did not finish{}: resume it with `lifeboat {} --resume`",
                 safe(&run.flow),
                 safe(&run.run_id),
                 run.last_step
@@ -145,15 +149,16 @@ fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
         .iter()
         .enumerate()
         .map(|(i, choice)| {
-            let built = if choice.kind().is_some() {
-                ""
-            } else {
-                "  (not built yet)"
+            let (name, text) = match choice.kind() {
+                Some(_) => (theme.accent(), Style::new()),
+                None => (theme.dim(), theme.dim()),
             };
             let line = Line::from(vec![
-                Span::styled(format!(" {:<12}", choice.id()), theme.accent()),
-                Span::raw(choice.line()),
-                Span::styled(built, theme.dim()),
+                Span::styled(
+                    format!("{}{:<12}", pointer(i == selected), choice.id()),
+                    name,
+                ),
+                Span::styled(choice.line(), text),
             ]);
             if i == selected {
                 line.style(theme.selected())
@@ -163,7 +168,8 @@ fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Flows ")),
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Flows (only inspect is built so far) ")),
         area,
     );
 }

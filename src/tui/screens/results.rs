@@ -11,17 +11,14 @@ use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, size_tree};
 
 pub fn render(frame: &mut Frame, area: Rect, results: &InspectResults, theme: Theme) {
-    let checks = results.layout.as_ref().map_or(0, |l| l.checks.len());
-    let top_height = u16::try_from(checks.max(8) + 2)
-        .unwrap_or(u16::MAX)
-        .min(area.height / 2);
-    let [top, tree] =
-        Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(area);
-    let [card, layout] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(top);
+    let card_lines = card_lines(results.volume.as_ref(), theme);
+    let card_height = u16::try_from(card_lines.len() + 2).unwrap_or(u16::MAX);
+    let [card, lists] =
+        Layout::vertical([Constraint::Length(card_height), Constraint::Min(6)]).areas(area);
+    let [layout, tree] =
+        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(lists);
     frame.render_widget(
-        Paragraph::new(card_lines(results.volume.as_ref(), theme))
-            .block(Block::bordered().title(" Volume ")),
+        Paragraph::new(card_lines).block(Block::bordered().title(" Volume ")),
         card,
     );
     let (title, lines) = layout_lines(results.layout.as_ref(), theme);
@@ -32,47 +29,49 @@ pub fn render(frame: &mut Frame, area: Rect, results: &InspectResults, theme: Th
     size_tree::render(frame, tree, &results.tree, theme);
 }
 
-fn row(label: &str, value: String, theme: Theme) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!(" {label:<9}"), theme.title()),
-        Span::raw(value),
-    ])
+fn label(text: &str, theme: Theme) -> Span<'static> {
+    Span::styled(format!(" {text:<8}"), theme.title())
 }
 
+/// The identity in four lines, full width, so long device names fit.
 fn card_lines(volume: Option<&VolumeCard>, theme: Theme) -> Vec<Line<'static>> {
     let Some(v) = volume else {
         return vec![Line::styled(" not identified", theme.dim())];
     };
     let journal = if v.needs_recovery {
-        Line::from(vec![
-            Span::styled(format!(" {:<9}", "Journal"), theme.title()),
-            Span::styled("needs recovery (not replayed)", theme.warn()),
-        ])
+        Span::styled("journal needs recovery (not replayed)", theme.warn())
     } else {
-        row("Journal", "clean".into(), theme)
+        Span::styled("journal clean", theme.ok())
     };
     let read_at = match (&v.mounted_at, v.in_place) {
-        (Some(at), Some(true)) => format!("{} (already mounted)", safe(at)),
-        (Some(at), _) => format!("{} (read-only, now unmounted)", safe(at)),
+        (Some(at), Some(true)) => format!("{} (where it was already mounted)", safe(at)),
+        (Some(at), _) => format!("{} (mounted read-only, now unmounted)", safe(at)),
         (None, _) => "not read".into(),
     };
     vec![
-        row("Device", safe(&v.device).into_owned(), theme),
-        row("Is", safe(&v.resolved).into_owned(), theme),
-        row("Type", safe(&v.fs_type).into_owned(), theme),
-        row("UUID", safe(&v.uuid).into_owned(), theme),
-        row("Label", format!("\"{}\"", safe(&v.label)), theme),
-        row(
-            "Size",
-            format!(
-                "{} device, {} used",
+        Line::from(vec![
+            label("Device", theme),
+            Span::raw(format!("{} → {}", safe(&v.device), safe(&v.resolved))),
+        ]),
+        Line::from(vec![
+            label("Is", theme),
+            Span::raw(format!(
+                "{}  UUID {}  label \"{}\"",
+                safe(&v.fs_type),
+                safe(&v.uuid),
+                safe(&v.label)
+            )),
+        ]),
+        Line::from(vec![
+            label("Size", theme),
+            Span::raw(format!(
+                "{} device, {} used  ",
                 human_bytes(v.size_bytes),
                 human_bytes(v.used_bytes)
-            ),
-            theme,
-        ),
-        journal,
-        row("Read at", read_at, theme),
+            )),
+            journal,
+        ]),
+        Line::from(vec![label("Read at", theme), Span::raw(read_at)]),
     ]
 }
 
@@ -84,7 +83,7 @@ fn layout_lines(layout: Option<&LayoutReport>, theme: Theme) -> (String, Vec<Lin
         );
     };
     let title = format!(
-        " Layout: user {} (from the {}) ",
+        " Layout: user {} (from {}) ",
         safe(layout.user.as_deref().unwrap_or("unknown")),
         safe(&layout.user_from)
     );
@@ -97,18 +96,32 @@ fn layout_lines(layout: Option<&LayoutReport>, theme: Theme) -> (String, Vec<Lin
     let lines = layout
         .checks
         .iter()
-        .map(|check| {
+        .flat_map(|check| {
             let (mark, style) = match check.status.as_str() {
                 "found" => ("✓", theme.ok()),
                 "absent" => ("-", theme.dim()),
                 "wrong" => ("!", theme.bad()),
                 _ => ("✗", theme.bad()),
             };
-            Line::from(vec![
-                Span::styled(format!(" {mark} "), style),
-                Span::raw(format!("{:<path_width$} ", safe(&check.path))),
-                Span::styled(safe(&check.detail).into_owned(), theme.dim()),
-            ])
+            let path = format!("{:<path_width$} ", safe(&check.path));
+            let detail = safe(&check.detail).into_owned();
+            if mark == "!" || mark == "✗" {
+                // A problem's detail is what to fix: on its own line, never cut off.
+                let mut lines = vec![Line::from(vec![
+                    Span::styled(format!(" {mark} "), style),
+                    Span::raw(path),
+                ])];
+                if !detail.is_empty() {
+                    lines.push(Line::styled(format!("     {detail}"), style));
+                }
+                lines
+            } else {
+                vec![Line::from(vec![
+                    Span::styled(format!(" {mark} "), style),
+                    Span::raw(path),
+                    Span::styled(detail, theme.dim()),
+                ])]
+            }
         })
         .collect();
     (title, lines)

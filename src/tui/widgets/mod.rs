@@ -22,6 +22,12 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// The first cell of a row: a pointer at the selected one, so the selection shows
+/// without colour (and in the text snapshots) too.
+pub fn pointer(selected: bool) -> &'static str {
+    if selected { "›" } else { " " }
+}
+
 /// A step's duration for people: `850ms`, `12.3s`, `4m05s`.
 pub fn duration(d: Duration) -> String {
     let ms = d.as_millis();

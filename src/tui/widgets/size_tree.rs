@@ -24,7 +24,9 @@ pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
     let height = usize::from(inner.height).max(1);
     let skip = (tree.selected + 1).saturating_sub(height);
     let width = usize::from(inner.width);
-    let name_width = width.saturating_sub(40).max(12);
+    // Room for a bar of ten cells only when the name keeps at least 16.
+    let bar_cells = if width >= 16 + 40 { 10 } else { 0 };
+    let name_width = width.saturating_sub(27 + bar_cells).max(8);
     let lines: Vec<Line> = rows
         .iter()
         .enumerate()
@@ -45,15 +47,17 @@ pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
                 .unwrap_or_default()
                 .to_string();
             let label = format!("{indent}{marker}{}", safe(&name));
-            let bar_len = (visible.row.bytes.saturating_mul(10) / total) as usize;
+            let bar_len =
+                (u128::from(visible.row.bytes) * bar_cells as u128 / u128::from(total)) as usize;
             let mut line = Line::from(vec![
                 Span::raw(format!(
-                    " {:<name_width$} {:>10} {:>9} files ",
+                    "{}{:<name_width$} {:>10} {:>7} files ",
+                    super::pointer(i == tree.selected),
                     truncate(&label, name_width),
                     human_bytes(visible.row.bytes),
                     visible.row.files
                 )),
-                Span::styled("█".repeat(bar_len.min(10)), theme.accent()),
+                Span::styled("█".repeat(bar_len.min(bar_cells)), theme.accent()),
             ]);
             if i == tree.selected {
                 line = line.style(theme.selected());

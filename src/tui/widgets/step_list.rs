@@ -35,7 +35,10 @@ pub fn render(
             let width = usize::from(inner.width);
             let name_width = width.saturating_sub(took.len() + 4);
             let mut line = Line::from(vec![
-                Span::styled(format!(" {symbol} "), style),
+                Span::styled(
+                    format!("{}{symbol} ", super::pointer(i == view.selected)),
+                    style,
+                ),
                 Span::raw(format!("{:<name_width$}", step.def.id)),
                 Span::styled(format!("{took} "), theme.dim()),
             ]);
