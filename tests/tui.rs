@@ -58,6 +58,19 @@ impl Tmux {
             .expect("run tmux (Debian package tmux)")
     }
 
+    /// The PID of the program the pane's shell runs (lifeboat, while it runs).
+    fn child_pid(&self) -> i32 {
+        let output = self.run(&["display-message", "-p", "#{pane_pid}"]);
+        let shell = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_else(|e| panic!("children of the pane's shell {shell}: {e}"));
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("the pane's shell {shell} runs nothing"))
+    }
+
     fn screen(&self) -> String {
         let output = self.run(&["capture-pane", "-p"]);
         String::from_utf8_lossy(&output.stdout).into_owned()
@@ -193,5 +206,39 @@ fn ctrl_c_while_a_step_runs_unmounts_before_quitting() {
     );
     tmux.keys(&["C-c"]);
     check_exit_and_terminal(&tmux, 130);
+    check_untouched(&sandbox, &hash);
+}
+
+#[test]
+fn sigterm_while_a_step_runs_cleans_up_and_gives_the_terminal_back() {
+    let (sandbox, hash) = sandbox();
+    let command = format!(
+        "LIFEBOAT_FAULT=pause:measure {}",
+        lifeboat_command(&sandbox.config_path, "inspect")
+    );
+    let tmux = Tmux::start("sigterm", &command);
+    tmux.wait_for(&["▶ measure"]);
+    let pid = nix::unistd::Pid::from_raw(tmux.child_pid());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("send SIGTERM");
+    check_exit_and_terminal(&tmux, 130);
+    check_untouched(&sandbox, &hash);
+}
+
+#[test]
+fn a_panic_in_the_flow_is_a_failed_run_and_the_terminal_comes_back() {
+    let (sandbox, hash) = sandbox();
+    let command = format!(
+        "LIFEBOAT_FAULT=panic:measure {}",
+        lifeboat_command(&sandbox.config_path, "inspect")
+    );
+    let tmux = Tmux::start("panic", &command);
+    tmux.wait_for(&["inspect · failed", "internal error"]);
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 1);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("panicked"),
+        "the panic is reported once the terminal is back:\n{screen}"
+    );
     check_untouched(&sandbox, &hash);
 }

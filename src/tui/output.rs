@@ -10,6 +10,9 @@ use super::state::Key;
 /// How many lines are kept; older ones are dropped.
 pub const SCROLLBACK: usize = 10_000;
 
+/// The step name of lines about the run rather than one step (as the driver names them).
+pub const RUN_LEVEL: &str = "summary";
+
 /// One line of a step's output (already escaped by the step that produced it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLine {
@@ -75,13 +78,14 @@ impl OutputLog {
         self.lines.iter()
     }
 
-    /// The last `count` lines of `step`, oldest first: what the failure view shows.
+    /// The last `count` lines of `step` and of the run itself, oldest first: what the
+    /// failure view shows.
     pub fn tail_of(&self, step: &str, count: usize) -> Vec<&OutputLine> {
         let mut tail: Vec<_> = self
             .lines
             .iter()
             .rev()
-            .filter(|l| l.step == step)
+            .filter(|l| l.step == step || l.step == RUN_LEVEL)
             .take(count)
             .collect();
         tail.reverse();

@@ -341,8 +341,20 @@ impl FlowView {
         });
     }
 
-    fn ended(&mut self, status: RunStatus) {
+    fn ended(&mut self, at: Duration, status: RunStatus) {
         self.phase = RunPhase::Ended(status);
+        // A step still running when the run ended (the worker stopped on an internal
+        // error) did not finish: say so instead of showing it running forever.
+        for step in &mut self.steps {
+            if matches!(
+                step.status,
+                StepStatus::Running | StepStatus::NeedsConfirmation
+            ) {
+                step.status = StepStatus::Failed;
+                step.message = "did not finish: the run stopped here".into();
+                step.took = step.started.map(|s| at.saturating_sub(s));
+            }
+        }
         self.progress = None;
         self.confirm = None;
         if status == RunStatus::Passed && self.results.is_some() {
@@ -510,7 +522,7 @@ impl State {
                 view.ask(step, question);
             }
             FromWorker::Ended(status) => {
-                view.ended(status);
+                view.ended(at, status);
                 self.last_status = Some(status);
                 self.quit_prompt = false;
             }

@@ -595,3 +595,34 @@ fn durations_come_from_the_events_and_the_summary() {
     };
     assert!(view.steps.iter().all(|s| s.took == Some(at(40))));
 }
+
+#[test]
+fn a_run_that_stopped_on_an_internal_error() {
+    let mut state = running();
+    event(
+        &mut state,
+        3_000,
+        Event::Output {
+            flow: "inspect",
+            step: "summary",
+            stream: Stream::Stderr,
+            line: "lifeboat stopped on an internal error: LIFEBOAT_FAULT: panic before measure"
+                .into(),
+        },
+    );
+    ended(&mut state, 3_000, RunStatus::Failed);
+    snapshot("internal_error", &state);
+}
+
+#[test]
+fn no_color_keeps_meaning_in_symbols_and_reversed_selection() {
+    use ratatui::style::Modifier;
+    let plain = Theme { color: false };
+    for status in [StepStatus::Passed, StepStatus::Failed, StepStatus::Refused] {
+        let (symbol, style) = plain.status(status);
+        assert!(!symbol.trim().is_empty());
+        assert_eq!(style.fg, None, "{status:?} is coloured under NO_COLOR");
+    }
+    assert!(plain.selected().add_modifier.contains(Modifier::REVERSED));
+    assert!(Theme { color: true }.ok().fg.is_some());
+}

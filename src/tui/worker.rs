@@ -77,7 +77,7 @@ pub fn spawn(
                     .unwrap_or_default();
                 report(FromWorker::Event(Event::Output {
                     flow: spec.kind.id(),
-                    step: "summary",
+                    step: super::output::RUN_LEVEL,
                     stream: Stream::Stderr,
                     line: crate::escape::escape_bytes(
                         format!("lifeboat stopped on an internal error: {what}").as_bytes(),

@@ -11,10 +11,12 @@ use crate::tui::state::{FlowView, RunPhase};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::safe;
 
-/// How many of the failed step's last output lines are shown.
-const TAIL: usize = 8;
+/// Lines of the panel besides the output: borders, message, blank lines, heading, keys.
+const FIXED_LINES: u16 = 7;
 
 pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
+    // As many of the last output lines as fit, so the keys stay on screen.
+    let tail_len = usize::from(area.height.saturating_sub(FIXED_LINES).max(1));
     let (title, mut lines) = match (&view.phase, view.failed_step()) {
         (RunPhase::CouldNotStart(why), _) => (
             format!(" ✗ {} could not start ", view.kind.id()),
@@ -28,7 +30,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
             };
             // What the step does and why is beside it, in the step's panel above.
             let mut lines = vec![Line::styled(safe(&step.message).into_owned(), theme.bad())];
-            let tail = view.output.tail_of(step.def.id, TAIL);
+            let tail = view.output.tail_of(step.def.id, tail_len);
             if !tail.is_empty() {
                 lines.push(Line::raw(""));
                 lines.push(Line::styled("Its last output:", theme.title()));
@@ -39,7 +41,19 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
             }
             (format!(" ✗ {} {verb} ", step.def.id), lines)
         }
-        (_, None) => (" ✗ the run did not finish ".to_string(), Vec::new()),
+        (_, None) => {
+            let lines = view
+                .output
+                .lines()
+                .rev()
+                .take(tail_len)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(|l| Line::raw(format!("  {}", safe(&l.text))))
+                .collect();
+            (" ✗ the run stopped ".to_string(), lines)
+        }
     };
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![
