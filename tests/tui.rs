@@ -242,3 +242,45 @@ fn a_panic_in_the_flow_is_a_failed_run_and_the_terminal_comes_back() {
     );
     check_untouched(&sandbox, &hash);
 }
+
+#[test]
+fn without_a_terminal_lifeboat_alone_is_a_usage_error() {
+    let output = Command::new(lifeboat_bin()).output().expect("run lifeboat");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+}
+
+/// Removes the demo's sandbox however the test ends.
+struct DemoDir(std::path::PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if let Err(e) = nixos_lifeboat::sandbox::Sandbox::clean(&self.0) {
+            eprintln!("cleaning {}: {e}", self.0.display());
+        }
+    }
+}
+
+#[test]
+fn demo_opens_the_wizard_on_the_practice_volume() {
+    require_private_mount_namespace();
+    let parent = tempfile::tempdir().expect("a temporary directory");
+    let demo = DemoDir(parent.path().join("demo"));
+    let command = format!(
+        "'{}' demo --dir '{}'",
+        lifeboat_bin().display(),
+        demo.0.display()
+    );
+    let tmux = Tmux::start("demo", &command);
+    tmux.wait_for(&["This machine", "scsi-0HC_Volume_100000001"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&["inspect · passed", "label \"lifeboat-demo\""]);
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 0);
+    assert!(
+        tmux.screen().contains("That was a practice volume"),
+        "the demo says what it was once the wizard is gone"
+    );
+    assert_eq!(mounts_under(&demo.0), Vec::<std::path::PathBuf>::new());
+}

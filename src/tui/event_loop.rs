@@ -19,7 +19,7 @@ use super::keys;
 use super::screens;
 use super::state::{Command, FromWorker, Msg, Quit, State};
 use super::theme::Theme;
-use super::worker::{self, Envelope, Prepare, RunSpec};
+use super::worker::{self, Envelope, Machine, RunSpec};
 
 /// How long to wait for a key before looking at the worker again.
 const POLL: Duration = Duration::from_millis(50);
@@ -28,7 +28,7 @@ const BATCH: usize = 5_000;
 
 /// What the loop needs from outside.
 pub struct Wiring {
-    pub prepare: Arc<dyn Prepare>,
+    pub machine: Arc<dyn Machine>,
     pub assume_yes: bool,
     pub dry_run: bool,
     /// Raised by SIGTERM/SIGHUP/SIGINT.
@@ -61,9 +61,10 @@ where
         reply: None,
     };
     let mut commands = first;
+    let mut answers = Vec::new();
     loop {
         for command in commands.drain(..) {
-            execute(command, &mut run, wiring, &to_ui)?;
+            answers.extend(execute(command, &mut run, wiring, &to_ui)?);
         }
         if state.done() {
             break;
@@ -71,7 +72,7 @@ where
         terminal
             .draw(|frame| screens::render(frame, &state, wiring.theme))
             .map_err(Into::into)?;
-        let mut msgs = Vec::new();
+        let mut msgs = std::mem::take(&mut answers);
         if event::poll(POLL)?
             && let TermEvent::Key(key) = event::read()?
             && let Some(key) = keys::from_crossterm(key)
@@ -120,12 +121,13 @@ fn reports(from_worker: &Receiver<Envelope>, run: &mut Run, started: Instant) ->
         .collect()
 }
 
+/// Carry out `command`; what it learnt comes back as a message.
 fn execute(
     command: Command,
     run: &mut Run,
     wiring: &Wiring,
     to_ui: &Sender<Envelope>,
-) -> io::Result<()> {
+) -> io::Result<Option<Msg>> {
     match command {
         Command::Start(kind) => {
             if let Some(previous) = run.handle.take() {
@@ -141,7 +143,7 @@ fn execute(
             };
             run.handle = Some(worker::spawn(
                 spec,
-                Arc::clone(&wiring.prepare),
+                Arc::clone(&wiring.machine),
                 Arc::clone(&run.cancel),
                 to_ui.clone(),
             )?);
@@ -152,6 +154,7 @@ fn execute(
             }
         }
         Command::Cancel => run.cancel.store(true, Ordering::SeqCst),
+        Command::RefreshHome => return Ok(Some(Msg::HomeFacts(wiring.machine.facts()))),
     }
-    Ok(())
+    Ok(None)
 }

@@ -35,7 +35,7 @@ use event_loop::Wiring;
 use state::{Command, State};
 use terminal::TerminalGuard;
 use theme::Theme;
-use worker::Prepare;
+use worker::Machine;
 
 /// Does this invocation get the wizard: stdout is a terminal and no headless mode was asked for?
 pub fn wanted(options: &Options) -> bool {
@@ -67,7 +67,7 @@ struct Launcher {
     dry_run: bool,
 }
 
-impl Prepare for Launcher {
+impl Machine for Launcher {
     fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String> {
         let session = Session::open(&self.cfg.state.dir, kind.id(), self.dry_run)
             .map_err(|e| e.to_string())?;
@@ -75,6 +75,10 @@ impl Prepare for Launcher {
             FlowKind::Inspect => InspectRunner::new(self.cfg.clone(), self.device.clone()),
         };
         Ok((session, Box::new(runner)))
+    }
+
+    fn facts(&self) -> facts::HomeFacts {
+        facts::gather(&self.cfg)
     }
 }
 
@@ -86,7 +90,7 @@ fn run(
     first: Vec<Command>,
 ) -> i32 {
     let wiring = Wiring {
-        prepare: Arc::new(Launcher {
+        machine: Arc::new(Launcher {
             cfg,
             device,
             dry_run: options.dry_run,

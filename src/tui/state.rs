@@ -57,6 +57,8 @@ pub enum Msg {
     Worker(Duration, FromWorker),
     /// SIGTERM or SIGHUP: cancel like Ctrl-C.
     Signal,
+    /// What the home screen shows, read afresh.
+    HomeFacts(HomeFacts),
 }
 
 /// What the loop must do after an update.
@@ -68,6 +70,8 @@ pub enum Command {
     Answer(FlowMsg),
     /// Set the cancel flag the driver and the running step check.
     Cancel,
+    /// Read the home screen's facts again (a run may have changed them).
+    RefreshHome,
 }
 
 /// The four flows of the home screen, in the order an operator meets them.
@@ -396,6 +400,7 @@ impl FlowView {
             (FlowTab::Steps, Key::PageUp) => self.output.scroll_back(PAGE),
             (FlowTab::Steps, Key::PageDown) => self.output.scroll_forward(PAGE),
             (FlowTab::Steps, Key::End) => self.output.follow_tail(),
+            (FlowTab::Steps, Key::Home) => self.output.scroll_back(self.output.len()),
             (FlowTab::Steps, Key::Char('/')) => self.output.start_search(),
             (FlowTab::Steps, Key::Char('n')) => self.output.next_hit(),
             (FlowTab::Steps, Key::Char('N')) => self.output.previous_hit(),
@@ -505,6 +510,10 @@ impl State {
                 self.worker(at, from)
             }
             Msg::Signal | Msg::Key(Key::Ctrl('c')) => self.cancel_and_quit(),
+            Msg::HomeFacts(facts) => {
+                self.home = Some(facts);
+                Vec::new()
+            }
             Msg::Key(key) => self.key(key),
         }
     }
@@ -597,7 +606,7 @@ impl State {
             Screen::Flow(view) => {
                 if key == Key::Esc && !running && !view.output.searching() && self.home.is_some() {
                     self.screen = Screen::Home;
-                    return Vec::new();
+                    return vec![Command::RefreshHome];
                 }
                 let commands = view.key(key);
                 if commands.iter().any(|c| matches!(c, Command::Start(_))) {

@@ -626,3 +626,20 @@ fn no_color_keeps_meaning_in_symbols_and_reversed_selection() {
     assert!(plain.selected().add_modifier.contains(Modifier::REVERSED));
     assert!(Theme { color: true }.ok().fg.is_some());
 }
+
+#[test]
+fn back_home_after_a_run_reads_the_facts_again() {
+    let mut state = State::home(facts());
+    keys(&mut state, &[Key::Enter]);
+    assert!(
+        keys(&mut state, &[Key::Esc]).is_empty(),
+        "no way back while running"
+    );
+    ended(&mut state, 100, RunStatus::Passed);
+    assert_eq!(keys(&mut state, &[Key::Esc]), [Command::RefreshHome]);
+    assert!(matches!(state.screen, Screen::Home));
+    let mut fresh = facts();
+    fresh.journal = JournalFact::Clean;
+    state.update(Msg::HomeFacts(fresh.clone()));
+    assert_eq!(state.home, Some(fresh));
+}

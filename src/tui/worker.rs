@@ -16,6 +16,7 @@ use crate::report::{Event, RunStatus, Stream};
 use crate::session::Session;
 use crate::steps::{EventSink, Runner};
 
+use super::facts::HomeFacts;
 use super::state::FromWorker;
 
 /// What the worker sends: a report, and for a question the channel to answer on.
@@ -24,9 +25,12 @@ pub struct Envelope {
     pub reply: Option<Sender<FlowMsg>>,
 }
 
-/// Opens the session and builds the runner of a flow, on the worker thread.
-pub trait Prepare: Send + Sync {
+/// What the wizard needs from this machine, behind a trait so the loop holds no config.
+pub trait Machine: Send + Sync {
+    /// Open the session and build the runner of a run of `kind` (on the worker thread).
     fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String>;
+    /// Read what the home screen shows.
+    fn facts(&self) -> HomeFacts;
 }
 
 /// How a run is started.
@@ -52,7 +56,7 @@ impl EventSink for ChannelSink {
 /// Start `spec` on a new thread; its reports go to `to_ui`.
 pub fn spawn(
     spec: RunSpec,
-    prepare: Arc<dyn Prepare>,
+    machine: Arc<dyn Machine>,
     cancel: Arc<AtomicBool>,
     to_ui: Sender<Envelope>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -62,7 +66,7 @@ pub fn spawn(
             let report = |msg| {
                 let _ = to_ui.send(Envelope { msg, reply: None });
             };
-            let (session, mut runner) = match prepare.prepare(spec.kind) {
+            let (session, mut runner) = match machine.prepare(spec.kind) {
                 Ok(prepared) => prepared,
                 Err(why) => return report(FromWorker::CouldNotStart(why)),
             };

@@ -17,7 +17,11 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("", "Enter", "start it"),
     ("Flow", "↑ ↓", "select a step: what it does and why"),
     ("", "PgUp PgDn", "scroll the output"),
-    ("", "End", "follow the output again"),
+    (
+        "",
+        "Home End",
+        "the oldest output / follow the output again",
+    ),
     ("", "/", "search the output (n older, N newer hit)"),
     ("", "Tab", "switch between steps and results"),
     ("", "r", "re-run the flow once it has ended"),
