@@ -7,9 +7,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages the tests drive (losetup and mount come from `mount` on Debian), and the
-# tools that make the other filesystems and signatures the device probe is checked against.
-packages=(e2fsprogs util-linux mount nix-bin tmux openssh-server rsync
+# Debian packages the tests drive (losetup and mount come from `mount` on Debian), the
+# tools that make the other filesystems and signatures the device probe is checked against,
+# what building the vendored libgit2 with SSH and HTTPS needs (pkg-config, libssl-dev), and
+# git itself, which sshd runs as `git-upload-pack`/`git-receive-pack` for the SSH remotes.
+packages=(e2fsprogs util-linux mount nix-bin tmux openssh-server openssh-client rsync git
+    pkg-config libssl-dev
     dosfstools xfsprogs btrfs-progs squashfs-tools cryptsetup-bin xorriso fdisk)
 missing=()
 for package in "${packages[@]}"; do

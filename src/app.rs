@@ -14,6 +14,8 @@ use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
+use crate::steps::predestroy::PredestroyRunner;
+use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
 
 /// Exit code for usage and config errors.
@@ -24,9 +26,15 @@ pub fn run(cli: Cli) -> i32 {
     let options = cli.options;
     match cli.command {
         None => home(&options),
-        Some(Command::Predestroy) => not_built("lifeboat predestroy", ""),
+        Some(Command::Predestroy) => match load_config(&options) {
+            Ok(cfg) => predestroy(&options, cfg),
+            Err(code) => code,
+        },
         Some(Command::Recover) => not_built("lifeboat recover", ""),
-        Some(Command::Verify) => not_built("lifeboat verify", ""),
+        Some(Command::Verify) => match load_config(&options) {
+            Ok(cfg) => verify(&options, cfg),
+            Err(code) => code,
+        },
         Some(Command::Inspect { device }) => match load_config(&options) {
             Ok(cfg) => inspect(&options, cfg, device),
             Err(code) => code,
@@ -67,39 +75,80 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
 
 /// `lifeboat inspect [DEVICE]` with the given config: the wizard on a terminal, else headless.
 pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
-    let device = match resume(options, &cfg, FlowKind::Inspect, device) {
-        Ok(device) => device,
-        Err(code) => return code,
-    };
     if crate::tui::wanted(options) {
-        return crate::tui::inspect(options, cfg, device);
+        return match recorded_device(options, &cfg, FlowKind::Inspect) {
+            Ok(recorded) => crate::tui::flow(options, cfg, FlowKind::Inspect, device.or(recorded)),
+            Err(code) => code,
+        };
     }
-    let session = match Session::open(&cfg.state.dir, FlowKind::Inspect.id(), options.dry_run) {
+    with_session(options, &cfg, FlowKind::Inspect, |session| {
+        let device = if options.resume {
+            device.or(resumed_device(
+                session.previous.as_ref(),
+                FlowKind::Inspect,
+            )?)
+        } else {
+            device
+        };
+        Ok(Box::new(InspectRunner::new(cfg.clone(), device)))
+    })
+}
+
+/// `lifeboat predestroy` with the given config.
+fn predestroy(options: &Options, cfg: Config) -> i32 {
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Predestroy, None);
+    }
+    with_session(options, &cfg, FlowKind::Predestroy, |_| {
+        Ok(Box::new(PredestroyRunner::new(cfg.clone())))
+    })
+}
+
+/// `lifeboat verify` with the given config (completed from the recovery card).
+pub fn verify(options: &Options, cfg: Config) -> i32 {
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Verify, None);
+    }
+    with_session(options, &cfg, FlowKind::Verify, |_| {
+        Ok(Box::new(VerifyRunner::new(cfg.clone())))
+    })
+}
+
+/// Open the session for `kind`, build its runner, run it; the exit code.
+fn with_session(
+    options: &Options,
+    cfg: &Config,
+    kind: FlowKind,
+    runner: impl FnOnce(&Session) -> Result<Box<dyn Runner>, i32>,
+) -> i32 {
+    let session = match Session::open(&cfg.state.dir, kind.id(), options.dry_run) {
         Ok(session) => session,
         Err(e) => {
             eprintln!("lifeboat: {e}");
             return RunStatus::Failed.exit_code();
         }
     };
-    let mut runner = InspectRunner::new(cfg, device);
-    run_flow(options, FlowKind::Inspect, &mut runner, &session)
+    match runner(&session) {
+        Ok(mut runner) => run_flow(options, kind, runner.as_mut(), &session),
+        Err(code) => code,
+    }
 }
 
-/// With `--resume`, the device the journal's run worked on (unless one is given).
-fn resume(
+/// With `--resume`, the device the journal's run worked on, read before the wizard opens
+/// the session (on its worker thread).
+fn recorded_device(
     options: &Options,
     cfg: &Config,
     kind: FlowKind,
-    device: Option<PathBuf>,
 ) -> Result<Option<PathBuf>, i32> {
     if !options.resume {
-        return Ok(device);
+        return Ok(None);
     }
     let previous = Journal::load(&cfg.state.dir).map_err(|e| {
         eprintln!("lifeboat: {e}");
         RunStatus::Failed.exit_code()
     })?;
-    resumed_device(previous.as_ref(), kind).map(|recorded| device.or(recorded))
+    resumed_device(previous.as_ref(), kind)
 }
 
 /// The device the journal's run of `kind` worked on; a journal of another flow, or none,
@@ -164,13 +213,13 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
         Msg::Declined
     });
     if !json {
-        print_summary(runner, status, session);
+        print_summary(runner, &flow, status, session);
     }
     status.exit_code()
 }
 
-fn print_summary(runner: &dyn Runner, status: RunStatus, session: &Session) {
-    let mut out = runner.human_summary();
+fn print_summary(runner: &dyn Runner, flow: &Flow, status: RunStatus, session: &Session) {
+    let mut out = runner.human_summary(flow);
     let word = serde_json::to_value(status)
         .ok()
         .and_then(|v| v.as_str().map(String::from))

@@ -122,7 +122,7 @@ impl Driver<'_> {
             dry_run: self.dry_run,
             duration_ms: millis(total),
             steps,
-            details: runner.details(),
+            details: runner.details(flow),
         });
     }
 

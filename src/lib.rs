@@ -5,6 +5,7 @@
 //! front ends).
 
 pub mod app;
+pub mod card;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -15,6 +16,9 @@ pub mod faults;
 pub mod flow;
 pub mod frontend;
 pub mod journal;
+pub mod marker;
+pub mod nixedit;
+pub mod nixlog;
 pub mod report;
 pub mod sandbox;
 pub mod session;

@@ -456,7 +456,9 @@ fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
             return (child, events);
         }
     }
-    panic!("the run ended before {step}: {events:?}");
+    let _ = child.kill();
+    let status = child.wait();
+    panic!("the run ended before {step} ({status:?}): {events:?}");
 }
 
 fn signal(child: &Child, signal: nix::sys::signal::Signal) {
@@ -614,4 +616,71 @@ fn demo_builds_inspects_and_cleans_its_sandbox() {
         !losetup.contains(sandbox_dir.to_str().unwrap()),
         "{losetup}"
     );
+}
+
+#[test]
+fn hostile_names_and_files_are_shown_escaped_and_never_followed() {
+    let (sandbox, _) = sandbox(VolumeContents::Seed);
+    let rw = sandbox.dir.join("rw");
+    fs::create_dir(&rw).unwrap();
+    // Written in a namespace of its own, so no read-write mount is visible to other tests.
+    let script = format!(
+        r#"mount {dev} {rw}
+h={rw}/qwe/projects/hostile
+mkdir "$h"
+touch "$h/$(printf 'esc\033[31mred')" "$h/$(printf 'new\nline')" "$h/$(printf 'bad\377utf8')"
+touch "{rw}/$(printf 'top\033]0;title\007')"
+ln -s / "$h/root" && ln -s loop "$h/loop"
+mknod "$h/disk" b 7 0 && mknod "$h/null" c 1 3 && mkfifo "$h/fifo"
+touch "$h/setuid" && chmod 4755 "$h/setuid"
+d="$h/deep"; for i in $(seq 300); do d="$d/d"; done; mkdir -p "$d"
+umount {rw}"#,
+        dev = sandbox.loop_device.display(),
+        rw = rw.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-ec", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hash = sha256_file(&sandbox.image);
+
+    let out = lifeboat(&sandbox.config_path, &["inspect", "--headless"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for stream in [&out.stdout, &out.stderr] {
+        let raw_control = stream.iter().any(|&b| b == 0x1b || b == 0x07 || b == 0xff);
+        assert!(!raw_control, "raw control bytes reached the terminal");
+    }
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains(r"top\e]0;title\u{7}"), "{stdout}");
+
+    let run = run_json(&sandbox.config_path, &["inspect"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let tree = run.summary()["tree"].as_array().unwrap().clone();
+    let projects = tree.iter().find(|r| r["path"] == "qwe/projects").unwrap();
+    let view = sandbox.dir.join("du-view");
+    fs::create_dir(&view).unwrap();
+    let loop_dev = sandbox.loop_device.to_str().unwrap();
+    command_stdout(&["mount", "-o", "ro,noload", loop_dev, view.to_str().unwrap()]);
+    let (bytes, files) = du(&view.join("qwe/projects"));
+    command_stdout(&["umount", view.to_str().unwrap()]);
+    assert_eq!(
+        (
+            projects["bytes"].as_u64().unwrap(),
+            projects["files"].as_u64().unwrap()
+        ),
+        (bytes, files)
+    );
+    assert_untouched(&sandbox, &hash);
 }

@@ -4,11 +4,40 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// Replace `path` with `contents` atomically, with permission bits `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    write(path, contents, mode, None)
+}
+
+/// [`write_atomic`], the file owned by `owner` (uid, gid) from the moment it appears:
+/// what lifeboat leaves in a user's home belongs to that user.
+pub fn write_atomic_owned(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner: (u32, u32),
+) -> io::Result<()> {
+    write(path, contents, mode, Some(owner))
+}
+
+/// Create `dir` (and missing parents) private to `owner`, or make an existing one so.
+pub fn private_dir(dir: &Path, owner: (u32, u32)) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    chown(dir, owner)
+}
+
+fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid))
+}
+
+fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -19,6 +48,9 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
         .tempfile_in(dir)?;
     tmp.as_file()
         .set_permissions(fs::Permissions::from_mode(mode))?;
+    if let Some(owner) = owner {
+        chown(tmp.path(), owner)?;
+    }
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -53,6 +85,25 @@ mod tests {
             .filter(|n| n != "journal.json")
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn owned_files_and_private_dirs_belong_to_the_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("home/.lifeboat");
+        private_dir(&private, (1234, 100)).unwrap();
+        let meta = fs::metadata(&private).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (1234, 100, 0o700)
+        );
+        let card = private.join("recovery.toml");
+        write_atomic_owned(&card, b"x", 0o600, (1234, 100)).unwrap();
+        let meta = fs::metadata(&card).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o777),
+            (1234, 100, 0o600)
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use super::StepDef;
 
-/// In order; `unmount` is a cleanup step and runs whatever happened before it.
+/// In order, each needing the one before; `unmount` needs nothing and is a cleanup step,
+/// so it runs whatever happened before it.
 pub static STEPS: &[StepDef] = &[
     StepDef {
         id: "find-volume",
@@ -10,6 +11,7 @@ pub static STEPS: &[StepDef] = &[
         explains: "Takes the DEVICE argument, else the configured [[volume]].device, else the one \
                    by-id link matching [discovery].pattern. Also undoes a read-only mount that an \
                    earlier, killed run left behind.",
+        requires: &[],
         cleanup: false,
     },
     StepDef {
@@ -18,6 +20,7 @@ pub static STEPS: &[StepDef] = &[
         explains: "Reads the superblock without writing: filesystem type, UUID, label, size, and \
                    whether the journal needs recovery. A blank device or another filesystem is \
                    refused: lifeboat never formats.",
+        requires: &["find-volume"],
         cleanup: false,
     },
     StepDef {
@@ -26,6 +29,7 @@ pub static STEPS: &[StepDef] = &[
         explains: "Mounts the volume at [inspect].mountpoint with ro,nosuid,nodev,noexec and the \
                    filesystem's no-journal-replay option, so not one byte of the device changes. A \
                    volume that is already mounted is inspected where it is.",
+        requires: &["identify-volume"],
         cleanup: false,
     },
     StepDef {
@@ -34,6 +38,7 @@ pub static STEPS: &[StepDef] = &[
         explains: "Looks for the user's home, .ssh and its permissions, projects, .config, the Nix \
                    store and database, the Docker data root, the config backup, the persistence \
                    marker and recovery card, and the owner uid of the home.",
+        requires: &["mount-readonly"],
         cleanup: false,
     },
     StepDef {
@@ -42,12 +47,14 @@ pub static STEPS: &[StepDef] = &[
         explains: "Disk usage and file count of each top-level entry and each entry of the user's \
                    home, like du -sB1 -x: hard links once, symlinks not followed, never leaving \
                    the volume.",
+        requires: &["check-layout"],
         cleanup: false,
     },
     StepDef {
         id: "unmount",
         title: "Unmount",
         explains: "Undoes the inspection mount, whatever happened before.",
+        requires: &[],
         cleanup: true,
     },
 ];

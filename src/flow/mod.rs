@@ -5,6 +5,8 @@
 //! so every path through a flow can be tested without a machine.
 
 pub mod inspect;
+pub mod predestroy;
+pub mod verify;
 
 use crate::report::{RunStatus, StepStatus};
 
@@ -12,6 +14,8 @@ use crate::report::{RunStatus, StepStatus};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowKind {
     Inspect,
+    Predestroy,
+    Verify,
 }
 
 impl FlowKind {
@@ -19,6 +23,8 @@ impl FlowKind {
     pub fn id(self) -> &'static str {
         match self {
             FlowKind::Inspect => "inspect",
+            FlowKind::Predestroy => "predestroy",
+            FlowKind::Verify => "verify",
         }
     }
 
@@ -26,6 +32,8 @@ impl FlowKind {
     pub fn steps(self) -> &'static [StepDef] {
         match self {
             FlowKind::Inspect => inspect::STEPS,
+            FlowKind::Predestroy => predestroy::STEPS,
+            FlowKind::Verify => verify::STEPS,
         }
     }
 }
@@ -38,8 +46,11 @@ pub struct StepDef {
     pub title: &'static str,
     /// What it checks or does, and why: shown beside the step.
     pub explains: &'static str,
-    /// A cleanup step (such as `unmount`) runs even after an earlier step failed,
-    /// was refused, was not confirmed or was interrupted.
+    /// Steps that must have passed (or passed with a warning) for this one to run; when one
+    /// did not, this step is skipped and says why. Other failures do not stop it: a
+    /// checklist reports every blocker, not just the first.
+    pub requires: &'static [&'static str],
+    /// A cleanup step (such as `unmount`) runs even after the flow was interrupted.
     pub cleanup: bool,
 }
 
@@ -145,8 +156,10 @@ pub struct Flow {
     pub steps: Vec<Step>,
     assume_yes: bool,
     phase: Phase,
-    /// Set by the first thing that stops the flow; cleanup steps still run after it.
-    ending: Option<(RunStatus, &'static str)>,
+    /// Ctrl-C or SIGTERM: from then on only cleanup steps run.
+    interrupted: bool,
+    /// A change was not confirmed: the run ends `stopped` unless something worse happened.
+    declined: bool,
 }
 
 impl Flow {
@@ -164,7 +177,8 @@ impl Flow {
                 .collect(),
             assume_yes,
             phase: Phase::Ready,
-            ending: None,
+            interrupted: false,
+            declined: false,
         }
     }
 
@@ -189,7 +203,10 @@ impl Flow {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match (self.phase, msg) {
             (Phase::Ready, Msg::Start) => self.advance(0),
-            (Phase::Ready, Msg::Cancel) => self.stop_and_advance(0, RunStatus::Interrupted),
+            (Phase::Ready, Msg::Cancel) => {
+                self.interrupted = true;
+                self.advance(0)
+            }
             (Phase::Running(i), Msg::Finished(outcome)) => self.finished(i, outcome),
             (Phase::Confirming(i), Msg::Confirmed) => {
                 self.steps[i].state = StepState::Running;
@@ -202,13 +219,13 @@ impl Flow {
             (Phase::Confirming(i), Msg::Declined) => {
                 self.steps[i].state =
                     StepState::Skipped("not confirmed: nothing was changed".into());
-                self.ending
-                    .get_or_insert((RunStatus::Stopped, self.steps[i].def.id));
+                self.declined = true;
                 self.advance(i + 1)
             }
             (Phase::Confirming(i), Msg::Cancel) => {
                 self.steps[i].state = StepState::Skipped("interrupted before confirmation".into());
-                self.stop_and_advance(i + 1, RunStatus::Interrupted)
+                self.interrupted = true;
+                self.advance(i + 1)
             }
             (Phase::Ready, Msg::Finished(_) | Msg::Confirmed | Msg::Declined)
             | (Phase::Running(_), Msg::Start | Msg::Confirmed | Msg::Declined | Msg::Cancel)
@@ -218,17 +235,16 @@ impl Flow {
     }
 
     fn finished(&mut self, i: usize, outcome: Outcome) -> Vec<Effect> {
-        let id = self.steps[i].def.id;
-        let (state, stop) = match outcome {
-            Outcome::Passed(m) => (StepState::Passed(m), None),
-            Outcome::Warning(m) => (StepState::Warning(m), None),
-            Outcome::Skipped(m) => (StepState::Skipped(m), None),
-            Outcome::Failed(m) => (StepState::Failed(m), Some(RunStatus::Failed)),
-            Outcome::Refused(m) => (StepState::Refused(m), Some(RunStatus::Refused)),
-            Outcome::Interrupted => (
-                StepState::Failed("interrupted".into()),
-                Some(RunStatus::Interrupted),
-            ),
+        self.steps[i].state = match outcome {
+            Outcome::Passed(m) => StepState::Passed(m),
+            Outcome::Warning(m) => StepState::Warning(m),
+            Outcome::Skipped(m) => StepState::Skipped(m),
+            Outcome::Failed(m) => StepState::Failed(m),
+            Outcome::Refused(m) => StepState::Refused(m),
+            Outcome::Interrupted => {
+                self.interrupted = true;
+                StepState::Failed("interrupted".into())
+            }
             Outcome::NeedsConfirmation(question) => {
                 if self.assume_yes {
                     return vec![Effect::Run {
@@ -241,48 +257,57 @@ impl Flow {
                 return vec![Effect::AskConfirmation { step: i, question }];
             }
         };
-        self.steps[i].state = state;
-        if let Some(status) = stop {
-            self.ending.get_or_insert((status, id));
-        }
         self.advance(i + 1)
     }
 
-    fn stop_and_advance(&mut self, from: usize, status: RunStatus) -> Vec<Effect> {
-        self.ending.get_or_insert((status, "interrupt"));
-        self.advance(from)
-    }
-
-    /// Run the next step from `from` on; once the flow has been stopped only cleanup
-    /// steps run and the others are marked skipped with the reason.
+    /// Run the next step from `from` on whose requirements passed; mark the others
+    /// skipped with the reason. After an interruption only cleanup steps run.
     fn advance(&mut self, from: usize) -> Vec<Effect> {
         for i in from..self.steps.len() {
-            let runs = match self.ending {
-                None => true,
-                Some(_) => self.steps[i].def.cleanup,
-            };
-            if runs {
-                self.steps[i].state = StepState::Running;
-                self.phase = Phase::Running(i);
-                return vec![Effect::Run {
-                    step: i,
-                    confirmed: false,
-                }];
+            match self.blocker(i) {
+                None => {
+                    self.steps[i].state = StepState::Running;
+                    self.phase = Phase::Running(i);
+                    return vec![Effect::Run {
+                        step: i,
+                        confirmed: false,
+                    }];
+                }
+                Some(reason) => self.steps[i].state = StepState::Skipped(reason),
             }
-            self.steps[i].state = StepState::Skipped(self.skip_reason());
         }
-        let status = self.ending.map_or(RunStatus::Passed, |(status, _)| status);
+        let status = self.final_status();
         self.phase = Phase::Done(status);
         vec![Effect::Finish(status)]
     }
 
-    fn skip_reason(&self) -> String {
-        match self.ending {
-            Some((RunStatus::Interrupted, _)) => "not run: the flow was interrupted".into(),
-            Some((RunStatus::Stopped, id)) => format!("not run: {id} was not confirmed"),
-            Some((RunStatus::Refused, id)) => format!("not run: {id} refused to go on"),
-            Some((RunStatus::Failed | RunStatus::Passed, id)) => format!("not run: {id} failed"),
-            None => String::new(),
+    /// Why step `i` cannot run, if it cannot.
+    fn blocker(&self, i: usize) -> Option<String> {
+        let def = self.steps[i].def;
+        if self.interrupted && !def.cleanup {
+            return Some("not run: the flow was interrupted".into());
+        }
+        let unmet = def.requires.iter().find(|id| {
+            !self.steps.iter().any(|s| {
+                s.def.id == **id && matches!(s.state, StepState::Passed(_) | StepState::Warning(_))
+            })
+        })?;
+        Some(format!("not run: it needs {unmet}, which did not pass"))
+    }
+
+    /// The worst thing that happened: interrupted, refused, failed, not confirmed, or passed.
+    fn final_status(&self) -> RunStatus {
+        let any = |pred: fn(&StepState) -> bool| self.steps.iter().any(|s| pred(&s.state));
+        if self.interrupted {
+            RunStatus::Interrupted
+        } else if any(|s| matches!(s, StepState::Refused(_))) {
+            RunStatus::Refused
+        } else if any(|s| matches!(s, StepState::Failed(_))) {
+            RunStatus::Failed
+        } else if self.declined {
+            RunStatus::Stopped
+        } else {
+            RunStatus::Passed
         }
     }
 }
@@ -341,7 +366,7 @@ mod tests {
         assert_eq!(flow.result(), Some(RunStatus::Failed));
         assert_eq!(
             flow.steps[index("measure")].state,
-            StepState::Skipped("not run: check-layout failed".into())
+            StepState::Skipped("not run: it needs check-layout, which did not pass".into())
         );
     }
 
@@ -456,6 +481,108 @@ mod tests {
         );
         flow.update(Msg::Finished(Outcome::Skipped("nothing mounted".into())));
         assert_eq!(flow.result(), Some(RunStatus::Interrupted));
+    }
+
+    /// A tiny deterministic generator, so the walk below needs no extra dependency.
+    struct XorShift(u64);
+
+    impl XorShift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn random_outcome(rng: &mut XorShift) -> Outcome {
+        match rng.below(7) {
+            0 => Outcome::Failed("f".into()),
+            1 => Outcome::Refused("r".into()),
+            2 => Outcome::Skipped("s".into()),
+            3 => Outcome::Warning("w".into()),
+            4 => Outcome::NeedsConfirmation("q".into()),
+            5 if rng.below(4) == 0 => Outcome::Interrupted,
+            _ => Outcome::Passed("p".into()),
+        }
+    }
+
+    /// Thousands of random runs of every flow, with random outcomes, answers and Ctrl-C:
+    /// no change runs without its confirmation, no step runs before what it needs passed,
+    /// cleanup steps always run once, and every run finishes.
+    #[test]
+    fn random_runs_keep_the_invariants() {
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        for kind in [FlowKind::Inspect, FlowKind::Predestroy, FlowKind::Verify] {
+            for _ in 0..5000 {
+                let yes = rng.below(2) == 0;
+                let mut flow = Flow::new(kind, yes);
+                let mut confirmed_ok = vec![false; flow.steps.len()];
+                let mut runs = vec![0; flow.steps.len()];
+                let mut effects = if rng.below(50) == 0 {
+                    flow.update(Msg::Cancel)
+                } else {
+                    flow.update(Msg::Start)
+                };
+                let mut finished = false;
+                for _ in 0..1000 {
+                    let Some(effect) = effects.pop() else { break };
+                    effects = match effect {
+                        Effect::Run { step, confirmed } => {
+                            runs[step] += 1;
+                            assert!(
+                                !confirmed || yes || confirmed_ok[step],
+                                "{kind:?}: ran unconfirmed"
+                            );
+                            for need in flow.steps[step].def.requires {
+                                let passed = flow.steps.iter().any(|s| {
+                                    s.def.id == *need
+                                        && matches!(
+                                            s.state,
+                                            StepState::Passed(_) | StepState::Warning(_)
+                                        )
+                                });
+                                assert!(
+                                    passed,
+                                    "{kind:?}: {} ran before {need} passed",
+                                    flow.steps[step].def.id
+                                );
+                            }
+                            let outcome = if confirmed {
+                                Outcome::Passed("done".into())
+                            } else {
+                                random_outcome(&mut rng)
+                            };
+                            flow.update(Msg::Finished(outcome))
+                        }
+                        Effect::AskConfirmation { step, .. } => {
+                            let answer = match rng.below(3) {
+                                0 => Msg::Confirmed,
+                                1 => Msg::Declined,
+                                _ => Msg::Cancel,
+                            };
+                            confirmed_ok[step] = answer == Msg::Confirmed;
+                            flow.update(answer)
+                        }
+                        Effect::Finish(status) => {
+                            assert_eq!(flow.result(), Some(status));
+                            finished = true;
+                            Vec::new()
+                        }
+                    };
+                }
+                assert!(finished, "{kind:?}: the run never finished");
+                for (step, count) in flow.steps.iter().zip(&runs) {
+                    if step.def.cleanup {
+                        assert!(*count >= 1, "{kind:?}: cleanup {} did not run", step.def.id);
+                    }
+                    assert!(!matches!(
+                        step.state,
+                        StepState::Pending | StepState::Running
+                    ));
+                }
+            }
+        }
     }
 
     #[test]

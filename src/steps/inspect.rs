@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
-use crate::flow::{FlowKind, Outcome};
+use crate::flow::{Flow, FlowKind, Outcome};
 use crate::report::{Action, PlannedStep};
 
 use super::find_volume::{self, FoundVolume};
@@ -213,7 +213,7 @@ impl Runner for InspectRunner {
         }
     }
 
-    fn details(&self) -> Map<String, Value> {
+    fn details(&self, _flow: &Flow) -> Map<String, Value> {
         let mut details = Map::new();
         if let Some(volume) = self.volume_json() {
             details.insert("volume".into(), volume);
@@ -227,7 +227,7 @@ impl Runner for InspectRunner {
         details
     }
 
-    fn human_summary(&self) -> Vec<String> {
+    fn human_summary(&self, _flow: &Flow) -> Vec<String> {
         let mut lines = Vec::new();
         if let (Some(found), Some(probe)) = (&self.found, &self.probe) {
             lines.push(format!(

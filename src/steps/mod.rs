@@ -6,13 +6,16 @@ pub mod identify;
 pub mod inspect;
 pub mod layout;
 pub mod measure;
+pub mod on_volume;
+pub mod predestroy;
 pub mod readonly_mount;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::flow::Outcome;
+use crate::flow::{Flow, Outcome};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Event, PlannedStep, Stream, Unit};
 
@@ -28,10 +31,10 @@ pub trait Runner {
     fn plan(&self) -> Vec<PlannedStep>;
     /// Run the step `id`. `confirmed` once the operator agreed to its change.
     fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome;
-    /// Flow-specific facts for the summary event.
-    fn details(&self) -> serde_json::Map<String, serde_json::Value>;
+    /// Flow-specific facts for the summary event, once `flow` is over.
+    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
     /// The same facts as lines for people (the headless summary on stdout).
-    fn human_summary(&self) -> Vec<String>;
+    fn human_summary(&self, flow: &Flow) -> Vec<String>;
 }
 
 /// The journal of the run, shared by the driver and the steps that record mounts.

@@ -49,10 +49,7 @@ pub fn run<B: Backend>(
     mut state: State,
     first: Vec<Command>,
     wiring: &Wiring,
-) -> io::Result<i32>
-where
-    B::Error: Into<io::Error>,
-{
+) -> io::Result<i32> {
     let started = Instant::now();
     let (to_ui, from_worker) = bounded::<Envelope>(4096);
     let mut run = Run {
@@ -69,15 +66,12 @@ where
         if state.done() {
             break;
         }
-        terminal
-            .draw(|frame| screens::render(frame, &state, wiring.theme))
-            .map_err(Into::into)?;
+        terminal.draw(|frame| screens::render(frame, &state, wiring.theme))?;
         let mut msgs = std::mem::take(&mut answers);
-        if event::poll(POLL)?
-            && let TermEvent::Key(key) = event::read()?
-            && let Some(key) = keys::from_crossterm(key)
-        {
-            msgs.push(Msg::Key(key));
+        if event::poll(POLL)? {
+            if let TermEvent::Key(key) = event::read()? {
+                msgs.extend(keys::from_crossterm(key).map(Msg::Key));
+            }
         }
         if wiring.signals.swap(false, Ordering::SeqCst) {
             if state.quit == Quit::WhenIdle {
@@ -96,7 +90,7 @@ where
             let panicked = run.handle.take().is_some_and(|h| h.join().is_err());
             if state.running() || panicked {
                 // The worker ended without saying so: never leave the screen waiting.
-                terminal.clear().map_err(Into::into)?;
+                terminal.clear()?;
                 let ended = Msg::Worker(started.elapsed(), FromWorker::Ended(RunStatus::Failed));
                 commands.extend(state.update(ended));
             }

@@ -30,6 +30,8 @@ use crate::flow::FlowKind;
 use crate::session::Session;
 use crate::steps::Runner;
 use crate::steps::inspect::InspectRunner;
+use crate::steps::predestroy::PredestroyRunner;
+use crate::steps::verify::VerifyRunner;
 
 use event_loop::Wiring;
 use state::{Command, State};
@@ -48,15 +50,15 @@ pub fn home(options: &Options, cfg: Config) -> i32 {
     run(options, cfg, None, state, Vec::new())
 }
 
-/// `lifeboat inspect [DEVICE]` on a terminal: the flow screen, started at once.
-pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
-    let state = State::flow(FlowKind::Inspect);
+/// A flow named on the command line (`lifeboat inspect [DEVICE]`, …) on a terminal: the
+/// flow screen, started at once (it stops at its first confirmation).
+pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathBuf>) -> i32 {
     run(
         options,
         cfg,
         device,
-        state,
-        vec![Command::Start(FlowKind::Inspect)],
+        State::flow(kind),
+        vec![Command::Start(kind)],
     )
 }
 
@@ -71,10 +73,14 @@ impl Machine for Launcher {
     fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String> {
         let session = Session::open(&self.cfg.state.dir, kind.id(), self.dry_run)
             .map_err(|e| e.to_string())?;
-        let runner = match kind {
-            FlowKind::Inspect => InspectRunner::new(self.cfg.clone(), self.device.clone()),
+        let runner: Box<dyn Runner + Send> = match kind {
+            FlowKind::Inspect => {
+                Box::new(InspectRunner::new(self.cfg.clone(), self.device.clone()))
+            }
+            FlowKind::Predestroy => Box::new(PredestroyRunner::new(self.cfg.clone())),
+            FlowKind::Verify => Box::new(VerifyRunner::new(self.cfg.clone())),
         };
-        Ok((session, Box::new(runner)))
+        Ok((session, runner))
     }
 
     fn facts(&self) -> facts::HomeFacts {

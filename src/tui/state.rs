@@ -104,7 +104,7 @@ impl FlowChoice {
     pub fn line(self) -> &'static str {
         match self {
             FlowChoice::Predestroy => "Before destroying this VPS: prove nothing would be lost",
-            FlowChoice::Recover => "On the new VPS: rebuild it from the volume and the git remote",
+            FlowChoice::Recover => "On the new VPS: rebuild it from the volume and git (not built yet)",
             FlowChoice::Inspect => "A read-only look at a volume: identity, layout, sizes",
             FlowChoice::Verify => "After the reboot: check that everything came back",
         }
@@ -113,8 +113,10 @@ impl FlowChoice {
     /// The engine's flow, for the flows that are built.
     pub fn kind(self) -> Option<FlowKind> {
         match self {
+            FlowChoice::Predestroy => Some(FlowKind::Predestroy),
             FlowChoice::Inspect => Some(FlowKind::Inspect),
-            FlowChoice::Predestroy | FlowChoice::Recover | FlowChoice::Verify => None,
+            FlowChoice::Verify => Some(FlowKind::Verify),
+            FlowChoice::Recover => None,
         }
     }
 }
@@ -296,7 +298,9 @@ impl FlowView {
                         step.took = Some(Duration::from_millis(summary.duration_ms));
                     }
                 }
-                self.results = InspectResults::from_details(&details);
+                if self.kind == FlowKind::Inspect {
+                    self.results = InspectResults::from_details(&details);
+                }
             }
         }
     }
@@ -548,10 +552,10 @@ impl State {
         }
         self.notice = Some("Cancelling: the running step stops and cleans up…".into());
         let mut commands = vec![Command::Cancel];
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.take().is_some()
-        {
-            commands.push(Command::Answer(FlowMsg::Cancel));
+        if let Screen::Flow(view) = &mut self.screen {
+            if view.confirm.take().is_some() {
+                commands.push(Command::Answer(FlowMsg::Cancel));
+            }
         }
         commands
     }
@@ -569,10 +573,10 @@ impl State {
                 }
             };
         }
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.is_some()
-        {
-            return view.confirm_key(key);
+        if let Screen::Flow(view) = &mut self.screen {
+            if view.confirm.is_some() {
+                return view.confirm_key(key);
+            }
         }
         if self.help {
             self.help = false;
@@ -630,10 +634,7 @@ impl State {
                         return vec![Command::Start(kind)];
                     }
                     None => {
-                        self.notice = Some(format!(
-                            "lifeboat {} is not built yet: only inspect is.",
-                            choice.id()
-                        ));
+                        self.notice = Some(format!("lifeboat {} is not built yet.", choice.id()));
                     }
                 }
             }

@@ -488,7 +488,7 @@ fn output_raw(state: &mut State) {
 }
 
 #[test]
-fn enter_on_home_starts_inspect_and_says_the_others_are_not_built() {
+fn enter_on_home_starts_the_chosen_flow_and_says_recover_is_not_built() {
     let mut state = State::home(facts());
     assert_eq!(
         keys(&mut state, &[Key::Enter]),
@@ -496,13 +496,14 @@ fn enter_on_home_starts_inspect_and_says_the_others_are_not_built() {
     );
     assert!(matches!(state.screen, Screen::Flow(_)));
     let mut state = State::home(facts());
-    assert!(keys(&mut state, &[Key::Up, Key::Up, Key::Up, Key::Enter]).is_empty());
-    assert!(
-        state
-            .notice
-            .as_deref()
-            .is_some_and(|n| n.contains("predestroy"))
+    assert_eq!(
+        keys(&mut state, &[Key::Up, Key::Up, Key::Up, Key::Enter]),
+        [Command::Start(FlowKind::Predestroy)]
     );
+    let mut state = State::home(facts());
+    assert!(keys(&mut state, &[Key::Up, Key::Enter]).is_empty());
+    let notice = state.notice.as_deref().unwrap_or_default();
+    assert!(notice.contains("recover"), "{notice}");
     assert!(matches!(state.screen, Screen::Home));
 }
 
@@ -524,10 +525,10 @@ fn confirmation_needs_y_and_no_stray_key_confirms() {
 #[test]
 fn a_typed_word_confirms_only_when_it_matches() {
     let mut state = asking();
-    if let Screen::Flow(view) = &mut state.screen
-        && let Some(confirm) = &mut view.confirm
-    {
-        confirm.word = Some("vps-qwe".into());
+    if let Screen::Flow(view) = &mut state.screen {
+        if let Some(confirm) = view.confirm.as_mut() {
+            confirm.word = Some("vps-qwe".into());
+        }
     }
     typed(&mut state, "vps-qwy");
     assert!(keys(&mut state, &[Key::Enter]).is_empty());

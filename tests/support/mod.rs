@@ -1,6 +1,11 @@
 //! Shared helpers for lifeboat's integration tests (`mod support;`).
 //! Tests build their volumes with `nixos_lifeboat::sandbox`, the same code as `lifeboat demo`.
 
+// Every test binary compiles this module for itself and uses only part of it.
+#![allow(dead_code)]
+
+pub mod sshd;
+
 use std::fs;
 use std::io::Read;
 use std::ops::Deref;

@@ -168,8 +168,7 @@ fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(Block::bordered().title(" Flows (only inspect is built so far) ")),
+        Paragraph::new(lines).block(Block::bordered().title(" Flows ")),
         area,
     );
 }

@@ -31,10 +31,10 @@ pub fn render(frame: &mut Frame, state: &State, theme: Theme) {
         Screen::Home => home::render(frame, area, state, theme),
         Screen::Flow(view) => flow::render(frame, area, state, view, theme),
     }
-    if let Screen::Flow(view) = &state.screen
-        && let Some(confirm) = &view.confirm
-    {
-        confirm::render(frame, area, confirm, theme);
+    if let Screen::Flow(view) = &state.screen {
+        if let Some(confirm) = &view.confirm {
+            confirm::render(frame, area, confirm, theme);
+        }
     }
     if state.help {
         help::render(frame, area, theme);

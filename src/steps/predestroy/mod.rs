@@ -1,0 +1,450 @@
+//! The runner of `lifeboat predestroy`: prove it is safe to destroy this VPS, and fix what
+//! can be fixed with one confirmation. Every check runs even after another failed, so the
+//! verdict lists every blocker at once.
+
+mod backup;
+mod package_lists;
+mod repo;
+mod settings;
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::card::{CardNixStore, CardRepository, CardStore, CardVolume, FORMAT, RecoveryCard};
+use crate::config::Config;
+use crate::escape::shown;
+use crate::exec::atomic::{private_dir, write_atomic_owned};
+use crate::exec::probe::{self, Contents, MountEntry};
+use crate::exec::process::{self, CommandSpec};
+use crate::flow::{Flow, FlowKind, Outcome, StepState};
+use crate::marker::PersistenceMarker;
+use crate::report::{Action, PlannedStep, RunStatus};
+
+use super::on_volume;
+use super::{Runner, StepContext};
+
+pub use package_lists::CURRENT_SYSTEM;
+use settings::Settings;
+
+/// State of one predestroy run.
+pub struct PredestroyRunner {
+    cfg: Config,
+    settings: Result<Settings, String>,
+    /// The running system's closure, measured by `package-lists`, for the card.
+    store: Option<CardStore>,
+    /// The nonce of the marker `persistence-marker` wrote, for the card.
+    nonce: Option<String>,
+}
+
+impl PredestroyRunner {
+    pub fn new(cfg: Config) -> PredestroyRunner {
+        let settings = Settings::resolve(&cfg);
+        PredestroyRunner {
+            cfg,
+            settings,
+            store: None,
+            nonce: None,
+        }
+    }
+
+    fn settings(&self) -> Result<&Settings, Outcome> {
+        self.settings
+            .as_ref()
+            .map_err(|why| Outcome::Failed(why.clone()))
+    }
+
+    fn volume_dev(&self) -> Result<(&Settings, (u32, u32)), Outcome> {
+        let settings = self.settings()?;
+        let dev = on_volume::device_number(&settings.volume.device).map_err(Outcome::Failed)?;
+        Ok((settings, dev))
+    }
+
+    fn home_on_volume(&self, table: &[MountEntry]) -> Outcome {
+        if self.cfg.volumes.is_empty() {
+            return Outcome::Failed(
+                "no [[volume]] is configured: lifeboat cannot tell what must survive".into(),
+            );
+        }
+        let mut lines = Vec::new();
+        let mut worst = Outcome::Passed(String::new());
+        for volume in &self.cfg.volumes {
+            let outcome = match on_volume::device_number(&volume.device) {
+                Ok(dev) => on_volume::home_on_volume(table, volume, dev),
+                Err(why) => Outcome::Failed(why),
+            };
+            let (text, bad) = match &outcome {
+                Outcome::Failed(m) | Outcome::Refused(m) => (m.clone(), true),
+                Outcome::Warning(m) | Outcome::Passed(m) => (m.clone(), false),
+                Outcome::Skipped(m) | Outcome::NeedsConfirmation(m) => (m.clone(), false),
+                Outcome::Interrupted => (String::new(), false),
+            };
+            lines.push(text);
+            if bad || matches!(worst, Outcome::Passed(_)) {
+                worst = outcome;
+            }
+        }
+        match worst {
+            Outcome::Failed(_) => Outcome::Failed(lines.join("; ")),
+            Outcome::Warning(_) => Outcome::Warning(lines.join("; ")),
+            _ => Outcome::Passed(lines.join("; ")),
+        }
+    }
+
+    fn nix_on_volume(&self, table: &[MountEntry]) -> Outcome {
+        let (settings, dev) = match self.volume_dev() {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let Some(source) = self.cfg.nix_store_source() else {
+            return Outcome::Failed("[nix_store].source is unknown".into());
+        };
+        on_volume::nix_bound(
+            table,
+            &source,
+            &self.cfg.nix_store.target,
+            &settings.volume,
+            dev,
+        )
+    }
+
+    fn docker_on_volume(&self, table: &[MountEntry], ctx: &StepContext) -> Outcome {
+        let Some(docker) = &self.cfg.docker else {
+            return Outcome::Skipped("no [docker] is configured".into());
+        };
+        let (_, dev) = match self.volume_dev() {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let info = CommandSpec::new("docker", ["info", "--format", "{{.DockerRootDir}}"])
+            .timeout(std::time::Duration::from_secs(20));
+        let daemon_root = process::capture(&info, ctx.cancel)
+            .ok()
+            .filter(|(_, finished)| finished.status.success())
+            .map(|(stdout, _)| String::from_utf8_lossy(&stdout).trim().to_string())
+            .filter(|root| !root.is_empty());
+        on_volume::docker_on_volume(
+            table,
+            &docker.data_root,
+            daemon_root.as_deref().map(Path::new),
+            dev,
+        )
+    }
+
+    fn package_lists(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = match self.settings() {
+            Ok(settings) => settings.clone(),
+            Err(outcome) => return outcome,
+        };
+        let files = settings.lifeboat_dir();
+        if ctx.dry_run {
+            return Outcome::Skipped(format!(
+                "dry run: would save the lists in {}",
+                shown(&files)
+            ));
+        }
+        if !confirmed {
+            return Outcome::NeedsConfirmation(format!(
+                "save nix-env, home-manager and system package lists in {}?",
+                shown(&files)
+            ));
+        }
+        let saved = package_lists::save(&settings, ctx);
+        self.store = saved.store;
+        saved.outcome
+    }
+
+    fn persistence_marker(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = match self.settings() {
+            Ok(settings) => settings.clone(),
+            Err(outcome) => return outcome,
+        };
+        let path = settings
+            .volume
+            .mount
+            .join(PersistenceMarker::relative_path(&settings.user));
+        if ctx.dry_run {
+            return Outcome::Skipped(format!("dry run: would write {}", shown(&path)));
+        }
+        if !confirmed {
+            return Outcome::NeedsConfirmation(format!("write the marker {}?", shown(&path)));
+        }
+        let written = PersistenceMarker::new(&hostname()).and_then(|marker| {
+            let text = marker.to_toml().map_err(std::io::Error::other)?;
+            private_dir(&settings.lifeboat_dir(), settings.owner())?;
+            write_atomic_owned(&path, text.as_bytes(), 0o644, settings.owner())?;
+            Ok(marker)
+        });
+        match written {
+            Ok(marker) => {
+                let message = format!("{} holds nonce {}", shown(&path), marker.nonce);
+                self.nonce = Some(marker.nonce);
+                Outcome::Passed(message)
+            }
+            Err(e) => Outcome::Failed(format!("cannot write {}: {e}", shown(&path))),
+        }
+    }
+
+    fn card(&self, settings: &Settings) -> Result<RecoveryCard, String> {
+        let commit = repo::head(&self.cfg).ok_or("the config repository has no commit")?;
+        let url = repo::remote_url(&self.cfg).ok_or("the config repository has no remote URL")?;
+        let volumes = self
+            .cfg
+            .volumes
+            .iter()
+            .map(|v| {
+                let uuid = match probe::probe_device(&v.device).map(|p| p.contents) {
+                    Ok(Contents::Filesystem(fs)) => fs.uuid,
+                    _ => String::new(),
+                };
+                CardVolume {
+                    device: v.device.clone(),
+                    uuid,
+                    mount: v.mount.clone(),
+                    fs_type: v.fs_type.clone(),
+                }
+            })
+            .collect();
+        Ok(RecoveryCard {
+            format: FORMAT,
+            written_at: jiff::Timestamp::now().to_string(),
+            lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+            hostname: hostname(),
+            nixos_version: fs::read_to_string(Path::new(CURRENT_SYSTEM).join("nixos-version"))
+                .ok()
+                .map(|v| v.trim().to_string()),
+            user: settings.user.clone(),
+            uid: settings.uid,
+            repository: CardRepository {
+                url,
+                branch: self.cfg.config_repo.branch.clone(),
+                commit,
+                flake_host: self
+                    .cfg
+                    .config_repo
+                    .flake_host
+                    .clone()
+                    .unwrap_or_else(hostname),
+            },
+            volumes,
+            nix_store: CardNixStore {
+                source: self.cfg.nix_store_source().unwrap_or_default(),
+                target: self.cfg.nix_store.target.clone(),
+            },
+            store: self.store.clone(),
+            persistence_nonce: self.nonce.clone(),
+        })
+    }
+
+    fn recovery_card(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = match self.settings() {
+            Ok(settings) => settings,
+            Err(outcome) => return outcome,
+        };
+        let path = settings
+            .volume
+            .mount
+            .join(RecoveryCard::relative_path(&settings.user));
+        if ctx.dry_run {
+            return Outcome::Skipped(format!("dry run: would write {}", shown(&path)));
+        }
+        if !confirmed {
+            return Outcome::NeedsConfirmation(format!(
+                "write the recovery card {}?",
+                shown(&path)
+            ));
+        }
+        let card = match self.card(settings) {
+            Ok(card) => card,
+            Err(why) => return Outcome::Failed(why),
+        };
+        let written = card
+            .to_toml()
+            .map_err(std::io::Error::other)
+            .and_then(|text| {
+                private_dir(&settings.lifeboat_dir(), settings.owner())?;
+                write_atomic_owned(&path, text.as_bytes(), 0o644, settings.owner())
+            });
+        match written {
+            Ok(()) => Outcome::Passed(format!(
+                "{}: {} at {}, host {}",
+                shown(&path),
+                card.repository.url,
+                &card.repository.commit[..card.repository.commit.len().min(12)],
+                card.repository.flake_host
+            )),
+            Err(e) => Outcome::Failed(format!("cannot write {}: {e}", shown(&path))),
+        }
+    }
+
+    fn backup(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = match self.settings() {
+            Ok(settings) => settings,
+            Err(outcome) => return outcome,
+        };
+        let Some(target) = self.cfg.backup.as_ref().map(|b| b.rsync_target.as_str()) else {
+            return Outcome::Warning(format!(
+                "no [backup].rsync_target: the volume is the only copy of {}; a deleted or \
+                 damaged volume loses it",
+                shown(&settings.home)
+            ));
+        };
+        let command = backup::command(settings, target);
+        if ctx.dry_run {
+            return Outcome::Skipped(format!(
+                "dry run: would run {}",
+                process::shown_argv(command.argv())
+            ));
+        }
+        if !confirmed {
+            return Outcome::NeedsConfirmation(format!(
+                "run {}?",
+                process::shown_argv(command.argv())
+            ));
+        }
+        backup::run(settings, target, ctx)
+    }
+
+    fn planned_actions(&self, id: &str) -> Vec<Action> {
+        let settings = self.settings.as_ref().ok();
+        let write = |rel: std::path::PathBuf| {
+            settings
+                .map(|s| Action::Write {
+                    path: shown(&s.volume.mount.join(rel)),
+                })
+                .into_iter()
+                .collect()
+        };
+        match (id, settings) {
+            ("config-repo-committed", _) => repo::plan_commit(&self.cfg),
+            ("config-repo-pushed", _) => repo::plan_push(&self.cfg),
+            ("config-mirror", _) => repo::plan_mirror(&self.cfg, settings),
+            ("package-lists", Some(s)) => package_lists::plan(s),
+            ("persistence-marker", Some(s)) => write(PersistenceMarker::relative_path(&s.user)),
+            ("recovery-card", Some(s)) => write(RecoveryCard::relative_path(&s.user)),
+            ("backup", Some(s)) => self
+                .cfg
+                .backup
+                .as_ref()
+                .map(|b| backup::command(s, &b.rsync_target).describe())
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
+    probe::read_mountinfo()
+        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
+}
+
+/// The steps that stand between this machine and "ready", with why.
+fn blockers(flow: &Flow) -> Vec<(&'static str, String)> {
+    flow.steps
+        .iter()
+        .filter_map(|step| match &step.state {
+            StepState::Failed(m) | StepState::Refused(m) | StepState::NeedsConfirmation(m) => {
+                Some((step.def.id, m.clone()))
+            }
+            StepState::Skipped(m) if m.starts_with("not ") => Some((step.def.id, m.clone())),
+            StepState::Skipped(_)
+            | StepState::Passed(_)
+            | StepState::Warning(_)
+            | StepState::Pending
+            | StepState::Running => None,
+        })
+        .collect()
+}
+
+impl Runner for PredestroyRunner {
+    fn plan(&self) -> Vec<PlannedStep> {
+        FlowKind::Predestroy
+            .steps()
+            .iter()
+            .map(|def| PlannedStep {
+                id: def.id,
+                title: def.title,
+                actions: self.planned_actions(def.id),
+            })
+            .collect()
+    }
+
+    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = self.settings.as_ref().ok().cloned();
+        match id {
+            "config-repo-committed" => {
+                repo::committed(&self.cfg, settings.as_ref(), confirmed, ctx)
+            }
+            "config-repo-pushed" => {
+                let creds = repo::credentials(&self.cfg, settings.as_ref());
+                repo::pushed(&self.cfg, &creds, confirmed, ctx)
+            }
+            "home-on-volume" => match mount_table() {
+                Ok(table) => self.home_on_volume(&table),
+                Err(outcome) => outcome,
+            },
+            "nix-on-volume" => match mount_table() {
+                Ok(table) => self.nix_on_volume(&table),
+                Err(outcome) => outcome,
+            },
+            "docker-on-volume" => match mount_table() {
+                Ok(table) => self.docker_on_volume(&table, ctx),
+                Err(outcome) => outcome,
+            },
+            "config-mirror" => match settings {
+                Some(settings) => repo::mirror(&self.cfg, &settings, confirmed, ctx),
+                None => self
+                    .settings()
+                    .err()
+                    .unwrap_or(Outcome::Failed(String::new())),
+            },
+            "package-lists" => self.package_lists(confirmed, ctx),
+            "persistence-marker" => self.persistence_marker(confirmed, ctx),
+            "recovery-card" => self.recovery_card(confirmed, ctx),
+            "backup" => self.backup(confirmed, ctx),
+            other => Outcome::Failed(format!("predestroy has no step {other}")),
+        }
+    }
+
+    fn details(&self, flow: &Flow) -> Map<String, Value> {
+        let mut details = Map::new();
+        details.insert(
+            "ready".into(),
+            json!(flow.result() == Some(RunStatus::Passed)),
+        );
+        let blockers: Vec<Value> = blockers(flow)
+            .into_iter()
+            .map(|(step, why)| json!({"step": step, "why": why}))
+            .collect();
+        details.insert("blockers".into(), Value::Array(blockers));
+        details
+    }
+
+    fn human_summary(&self, flow: &Flow) -> Vec<String> {
+        let blockers = blockers(flow);
+        if flow.result() == Some(RunStatus::Passed) {
+            return vec![
+                "READY    this VPS can be destroyed: the config is in the remote and everything \
+                 else that matters is on the volume. Keep the volume (hcloud volume \
+                 enable-protection VOLUME delete)."
+                    .into(),
+            ];
+        }
+        let mut lines = vec![format!("NOT READY  {} blocker(s):", blockers.len())];
+        lines.extend(
+            blockers
+                .into_iter()
+                .map(|(step, why)| format!("  {step}: {why}")),
+        );
+        lines
+    }
+}

@@ -1,0 +1,296 @@
+//! The runner of `lifeboat verify`: after the reboot, `/home` and `/nix` come from the
+//! volume, the home belongs to the user's uid, the persistence marker is intact and the
+//! running system is in the volume's store. Without a config it takes what it needs from
+//! the recovery card on the volume.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::card::{self, RecoveryCard};
+use crate::config::{Config, VolumeConfig};
+use crate::escape::shown;
+use crate::exec::probe::{self, MountEntry};
+use crate::flow::{Flow, FlowKind, Outcome};
+use crate::marker::PersistenceMarker;
+use crate::report::PlannedStep;
+
+use super::on_volume;
+use super::{Runner, StepContext};
+
+/// The running system, as NixOS links it.
+const CURRENT_SYSTEM: &str = "/run/current-system";
+
+/// State of one verify run.
+pub struct VerifyRunner {
+    cfg: Config,
+    card: Option<(PathBuf, RecoveryCard)>,
+    /// Why the card could not be used, or where card and config disagree.
+    notes: Vec<String>,
+}
+
+impl VerifyRunner {
+    /// Complete `cfg` from the recovery card on the volume, when there is one.
+    pub fn new(cfg: Config) -> VerifyRunner {
+        let root = cfg
+            .volumes
+            .first()
+            .map_or_else(|| PathBuf::from("/home"), |v| v.mount.clone());
+        let mut notes = Vec::new();
+        let card = match card::locate(&root, cfg.user.as_deref()) {
+            None => {
+                notes.push(format!("no recovery card under {}", shown(&root)));
+                None
+            }
+            Some(path) => match RecoveryCard::load(&path) {
+                Ok(card) => Some((path, card)),
+                Err(e) => {
+                    notes.push(e.to_string());
+                    None
+                }
+            },
+        };
+        let cfg = match &card {
+            Some((_, card)) => {
+                let (filled, disagreements) = card::fill_config(&cfg, card);
+                notes.extend(disagreements);
+                filled
+            }
+            None => cfg,
+        };
+        VerifyRunner { cfg, card, notes }
+    }
+
+    fn home_mounted(&self, table: &[MountEntry], ctx: &StepContext) -> Outcome {
+        for note in &self.notes {
+            ctx.output(note.clone());
+        }
+        if self.cfg.volumes.is_empty() {
+            return Outcome::Failed(
+                "no volume is configured and no recovery card was found on /home: name the \
+                 config with -c (the one recover used)"
+                    .into(),
+            );
+        }
+        let mut messages = Vec::new();
+        let mut failed = false;
+        for volume in &self.cfg.volumes {
+            let outcome = match on_volume::device_number(&volume.device) {
+                Ok(dev) => on_volume::home_on_volume(table, volume, dev),
+                Err(why) => Outcome::Failed(why),
+            };
+            match outcome {
+                Outcome::Passed(m) | Outcome::Warning(m) => messages.push(m),
+                Outcome::Failed(m) | Outcome::Refused(m) => {
+                    failed = true;
+                    messages.push(m);
+                }
+                Outcome::Skipped(_) | Outcome::NeedsConfirmation(_) | Outcome::Interrupted => {}
+            }
+        }
+        let message = messages.join("; ");
+        if failed {
+            Outcome::Failed(message)
+        } else {
+            Outcome::Passed(message)
+        }
+    }
+
+    /// The volume whose mount holds `path`.
+    fn volume_holding(&self, path: &Path) -> Option<&VolumeConfig> {
+        self.cfg.volumes.iter().find(|v| path.starts_with(&v.mount))
+    }
+
+    fn nix_bound(&self, table: &[MountEntry]) -> Outcome {
+        let Some(source) = self.cfg.nix_store_source() else {
+            return Outcome::Failed("[nix_store].source is unknown: set user or source".into());
+        };
+        let Some(volume) = self.volume_holding(&source) else {
+            return Outcome::Failed(format!(
+                "[nix_store].source {} is on none of the volumes",
+                shown(&source)
+            ));
+        };
+        match on_volume::device_number(&volume.device) {
+            Ok(dev) => {
+                on_volume::nix_bound(table, &source, &self.cfg.nix_store.target, volume, dev)
+            }
+            Err(why) => Outcome::Failed(why),
+        }
+    }
+
+    /// The user's home on the volume, when user and volume are known.
+    fn home(&self) -> Result<(String, PathBuf), Outcome> {
+        let user =
+            self.cfg.user.clone().ok_or_else(|| {
+                Outcome::Failed("the user is unknown: set user in the config".into())
+            })?;
+        let volume = self
+            .cfg
+            .volumes
+            .first()
+            .ok_or_else(|| Outcome::Failed("no volume is known".into()))?;
+        let home = volume.mount.join(&user);
+        Ok((user, home))
+    }
+
+    fn owner_uid(&self) -> Outcome {
+        let (user, home) = match self.home() {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let owner = match fs::symlink_metadata(&home) {
+            Ok(meta) => meta.uid(),
+            Err(e) => return Outcome::Failed(format!("{}: {e}", shown(&home))),
+        };
+        let system_uid = match nix::unistd::User::from_name(&user) {
+            Ok(Some(entry)) => entry.uid.as_raw(),
+            Ok(None) => {
+                return Outcome::Failed(format!(
+                    "this system has no user {user}: add users.users.{user} to the NixOS config"
+                ));
+            }
+            Err(e) => return Outcome::Failed(format!("cannot look up user {user}: {e}")),
+        };
+        if owner != system_uid {
+            return Outcome::Failed(format!(
+                "{} belongs to uid {owner}, but this system gives {user} uid {system_uid}: the \
+                 data belongs to someone else now. Set users.users.{user}.uid = {owner}; and \
+                 rebuild (or chown -R {user} {}).",
+                shown(&home),
+                shown(&home)
+            ));
+        }
+        Outcome::Passed(format!("{} belongs to {user} (uid {owner})", shown(&home)))
+    }
+
+    fn persistence_marker(&self) -> Outcome {
+        let (user, _) = match self.home() {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let Some(volume) = self.cfg.volumes.first() else {
+            return Outcome::Failed("no volume is known".into());
+        };
+        let path = volume.mount.join(PersistenceMarker::relative_path(&user));
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                return Outcome::Failed(format!(
+                    "the persistence marker {} cannot be read ({e}): this may not be the volume \
+                     predestroy saw, or predestroy never ran",
+                    shown(&path)
+                ));
+            }
+        };
+        let Some(marker) = PersistenceMarker::parse(&text) else {
+            return Outcome::Failed(format!(
+                "the persistence marker {} is damaged",
+                shown(&path)
+            ));
+        };
+        let expected = self
+            .card
+            .as_ref()
+            .and_then(|(_, card)| card.persistence_nonce.clone());
+        match expected {
+            Some(nonce) if nonce == marker.nonce => Outcome::Passed(format!(
+                "intact: written on {} at {}, nonce as recorded",
+                marker.hostname, marker.written_at
+            )),
+            Some(nonce) => Outcome::Failed(format!(
+                "the marker's nonce {} is not the one the recovery card recorded ({nonce}): the \
+                 volume was changed or is another one",
+                marker.nonce
+            )),
+            None => Outcome::Warning(format!(
+                "present (written on {} at {}), but no recovery card records its nonce",
+                marker.hostname, marker.written_at
+            )),
+        }
+    }
+
+    fn closure_on_volume(&self) -> Outcome {
+        let Some(source) = self.cfg.nix_store_source() else {
+            return Outcome::Failed("[nix_store].source is unknown".into());
+        };
+        let system = match fs::canonicalize(CURRENT_SYSTEM) {
+            Ok(system) => system,
+            Err(e) => {
+                return Outcome::Failed(format!(
+                    "{CURRENT_SYSTEM} cannot be resolved ({e}): is this a booted NixOS system?"
+                ));
+            }
+        };
+        let Some(name) = system.file_name() else {
+            return Outcome::Failed(format!("{CURRENT_SYSTEM} points at {}", shown(&system)));
+        };
+        let on_volume = source.join("store").join(name);
+        if fs::symlink_metadata(&on_volume).is_ok() {
+            Outcome::Passed(format!("{} is in the volume's store", shown(&system)))
+        } else {
+            Outcome::Failed(format!(
+                "the running system {} is not in the volume's store ({}): the next boot from \
+                 the volume would not find it. Copy it: nix copy --no-check-sigs --to \
+                 'local?root={}' {}",
+                shown(&system),
+                shown(&on_volume),
+                shown(source.parent().unwrap_or(&source)),
+                shown(&system)
+            ))
+        }
+    }
+}
+
+fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
+    probe::read_mountinfo()
+        .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
+}
+
+impl Runner for VerifyRunner {
+    fn plan(&self) -> Vec<PlannedStep> {
+        FlowKind::Verify
+            .steps()
+            .iter()
+            .map(|def| PlannedStep {
+                id: def.id,
+                title: def.title,
+                actions: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn run(&mut self, id: &'static str, _confirmed: bool, ctx: &StepContext) -> Outcome {
+        match id {
+            "home-mounted" => match mount_table() {
+                Ok(table) => self.home_mounted(&table, ctx),
+                Err(outcome) => outcome,
+            },
+            "nix-bound" => match mount_table() {
+                Ok(table) => self.nix_bound(&table),
+                Err(outcome) => outcome,
+            },
+            "owner-uid" => self.owner_uid(),
+            "persistence-marker" => self.persistence_marker(),
+            "closure-on-volume" => self.closure_on_volume(),
+            other => Outcome::Failed(format!("verify has no step {other}")),
+        }
+    }
+
+    fn details(&self, _flow: &Flow) -> Map<String, Value> {
+        let mut details = Map::new();
+        details.insert("user".into(), json!(self.cfg.user));
+        details.insert(
+            "recovery_card".into(),
+            json!(self.card.as_ref().map(|(path, _)| shown(path))),
+        );
+        details.insert("notes".into(), json!(self.notes));
+        details
+    }
+
+    fn human_summary(&self, _flow: &Flow) -> Vec<String> {
+        self.notes.iter().map(|n| format!("Note  {n}")).collect()
+    }
+}

@@ -1,0 +1,412 @@
+//! `nixlog` against captures of real Nix and nixos-rebuild runs (tests/fixtures/nix,
+//! tests/fixtures/nixos-rebuild) and against hostile input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nixos_lifeboat::nixlog::{Item, KnownError, NixLog, Progress, summarise_errors};
+
+fn fixtures(dir: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
+    files
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes
+        .strip_suffix(b"\n")
+        .unwrap_or(bytes)
+        .split(|&b| b == b'\n')
+}
+
+fn parse(bytes: &[u8]) -> Vec<Item> {
+    let mut log = NixLog::new();
+    lines(bytes).filter_map(|line| log.feed(line)).collect()
+}
+
+#[test]
+fn every_internal_json_capture_parses_without_a_plain_line() {
+    let captures = fixtures("nix")
+        .into_iter()
+        .filter(|file| file.to_string_lossy().ends_with(".internal-json.stderr"));
+    for file in captures {
+        let items = parse(&fs::read(&file).unwrap());
+        assert!(!items.is_empty(), "{}", file.display());
+        for item in &items {
+            assert!(
+                !matches!(item, Item::Plain(_)),
+                "{}: {item:?}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn plain_nixos_rebuild_output_passes_through_untouched() {
+    for file in fixtures("nixos-rebuild") {
+        let bytes = fs::read(&file).unwrap();
+        let expected: Vec<Item> = lines(&bytes).map(|l| Item::Plain(l.to_vec())).collect();
+        assert_eq!(parse(&bytes), expected, "{}", file.display());
+    }
+}
+
+#[test]
+fn four_derivations_build_to_four_of_four() {
+    let items = parse(&fixture("nix/build-4-derivations.internal-json.stderr"));
+    let progress: Vec<Progress> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Progress(p) => Some(*p),
+            _ => None,
+        })
+        .collect();
+    let last = *progress.last().unwrap();
+    assert_eq!(
+        last,
+        Progress {
+            built: 4,
+            total_builds: 4,
+            downloaded: 0,
+            total_downloads: 0,
+            running: 0,
+        }
+    );
+    // Only changes are reported, and the counts never go backwards.
+    assert!(progress.windows(2).all(|w| w[0] != w[1]));
+    assert!(progress.windows(2).all(|w| w[0].built <= w[1].built));
+    assert!(progress.iter().any(|p| p.running == 1));
+
+    let started: Vec<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::BuildStarted { drv } => Some(drv.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 4);
+    assert!(started[0].ends_with("-lib-a-1.0.drv"));
+    assert!(started[3].ends_with("-nixos-system-devserver-25.11.drv"));
+
+    let logs: Vec<(&str, &str)> = items
+        .iter()
+        .filter_map(|item| match item {
+            Item::BuildLog { drv, line } => Some((drv.as_deref().unwrap(), line.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(logs.len(), 20);
+    assert_eq!(logs[0], (started[0], "building lib-a-1.0"));
+    assert_eq!(
+        logs[19],
+        (started[3], "warning-from-nixos-system-devserver-25.11")
+    );
+
+    assert!(items.contains(&Item::Message {
+        level: 3,
+        text: "these 4 derivations will be built:".into(),
+        coloured: "these 4 derivations will be built:".into(),
+    }));
+}
+
+#[test]
+fn messages_lose_their_colours_but_keep_them_aside() {
+    let items = parse(&fixture(
+        "nix/build-offline-substituter.internal-json.stderr",
+    ));
+    let Some(Item::Message {
+        level,
+        text,
+        coloured,
+    }) = items.iter().find(|i| matches!(i, Item::Message { .. }))
+    else {
+        panic!("no message");
+    };
+    assert_eq!(*level, 1);
+    assert!(
+        text.starts_with(
+            "warning: error: unable to download 'https://cache.nixos.org/nix-cache-info'"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains('\x1b'));
+    assert!(
+        coloured.starts_with("\x1b[35;1mwarning:\x1b[0m"),
+        "{coloured}"
+    );
+    let last = items.iter().rev().find_map(|i| match i {
+        Item::Progress(p) => Some(*p),
+        _ => None,
+    });
+    assert_eq!(last.map(|p| (p.built, p.total_builds)), Some((1, 1)));
+}
+
+#[test]
+fn phases_and_logs_name_their_derivation() {
+    let mut log = NixLog::new();
+    let start = br#"@nix {"action":"start","fields":["/nix/store/x-hello.drv","",1,1],"id":7,"level":3,"text":"building","type":105}"#;
+    assert_eq!(
+        log.feed(start),
+        Some(Item::BuildStarted {
+            drv: "/nix/store/x-hello.drv".into()
+        })
+    );
+    assert_eq!(
+        log.feed(br#"@nix {"action":"result","fields":["buildPhase"],"id":7,"type":104}"#),
+        Some(Item::Phase {
+            drv: Some("/nix/store/x-hello.drv".into()),
+            phase: "buildPhase".into()
+        })
+    );
+    log.feed(br#"@nix {"action":"stop","id":7}"#);
+    // After the stop the activity is forgotten: a late result is ignored.
+    assert_eq!(
+        log.feed(br#"@nix {"action":"result","fields":["late"],"id":7,"type":101}"#),
+        None
+    );
+}
+
+#[test]
+fn unknown_actions_and_numbers_are_ignored() {
+    let mut log = NixLog::new();
+    log.feed(br#"@nix {"action":"start","id":1,"level":0,"text":"","type":104}"#);
+    log.feed(br#"@nix {"action":"result","fields":[1,3,1,0],"id":1,"type":105}"#);
+    let before = log.progress();
+    for line in [
+        r#"@nix {"action":"frobnicate","id":1}"#,
+        r#"@nix {"action":"start","id":2,"level":0,"text":"new thing","type":999}"#,
+        r#"@nix {"action":"result","fields":[9,9,9,9],"id":2,"type":105}"#,
+        r#"@nix {"action":"result","fields":[9,9,9,9],"id":1,"type":999}"#,
+        r#"@nix {"action":"result","fields":[9,9,9,9],"id":12345,"type":105}"#,
+        r#"@nix {"action":"result","fields":["x","y"],"id":1,"type":105}"#,
+        r#"@nix {"action":"result","fields":[101,77],"id":1,"type":106}"#,
+        r#"@nix {"action":"result","id":1,"type":105}"#,
+        r#"@nix {"action":"start","id":-3,"type":105,"fields":[42]}"#,
+        r#"@nix {"action":"stop"}"#,
+        r#"@nix {"action":7}"#,
+        r#"@nix {}"#,
+        r#"@nix {"action":"msg","level":0}"#,
+    ] {
+        assert_eq!(log.feed(line.as_bytes()), None, "{line}");
+    }
+    assert_eq!(log.progress(), before);
+    assert_eq!(
+        log.feed(br#"@nix {"action":"result","fields":[2,3,0,0],"id":1,"type":105}"#),
+        Some(Item::Progress(Progress {
+            built: 2,
+            total_builds: 3,
+            ..Progress::default()
+        }))
+    );
+}
+
+#[test]
+fn garbage_after_the_prefix_is_a_plain_line() {
+    let mut log = NixLog::new();
+    for line in [
+        &b"@nix {not json"[..],
+        b"@nix ",
+        b"@nix 42",
+        b"@nix [\"action\"]",
+        b"@nix {\"action\":\"msg\",\"msg\":\"cut here",
+        b"@nix{\"action\":\"msg\",\"level\":0,\"msg\":\"no space\"}",
+        b"@nixos is not a prefix",
+    ] {
+        assert_eq!(log.feed(line), Some(Item::Plain(line.to_vec())));
+    }
+}
+
+#[test]
+fn bytes_that_are_not_utf8_survive() {
+    let mut log = NixLog::new();
+    let plain = b"activation: caf\xe9 \xff\x1b[0m";
+    assert_eq!(log.feed(plain), Some(Item::Plain(plain.to_vec())));
+    let record = b"@nix {\"action\":\"msg\",\"level\":0,\"msg\":\"bad \xff byte\"}";
+    assert_eq!(
+        log.feed(record),
+        Some(Item::Message {
+            level: 0,
+            text: "bad \u{fffd} byte".into(),
+            coloured: "bad \u{fffd} byte".into(),
+        })
+    );
+}
+
+/// A small deterministic generator: the same "random" input every run.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Random byte lines, random `@nix` lines, and fixture lines with random bytes changed,
+/// cut or repeated: the parser never panics.
+#[test]
+fn random_lines_never_panic() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let corpus: Vec<Vec<u8>> = fixtures("nix")
+        .into_iter()
+        .chain(fixtures("nixos-rebuild"))
+        .flat_map(|file| {
+            let bytes = fs::read(file).unwrap();
+            lines(&bytes).map(<[u8]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect();
+    const ALPHABET: &[u8] = b"{}[]\":,0123456789-.eE actionstrfldmsgypeiu\\\x1b\xff\x00@nix";
+    let mut log = NixLog::new();
+    let mut lines_seen = 0;
+    for _ in 0..20_000 {
+        let mut line = match rng.below(3) {
+            0 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+            1 => {
+                let mut line = b"@nix ".to_vec();
+                line.extend((0..rng.below(120)).map(|_| ALPHABET[rng.below(ALPHABET.len())]));
+                line
+            }
+            _ => corpus[rng.below(corpus.len())].clone(),
+        };
+        for _ in 0..rng.below(4) {
+            if line.is_empty() {
+                break;
+            }
+            let at = rng.below(line.len());
+            match rng.below(3) {
+                0 => line[at] = rng.next() as u8,
+                1 => line.truncate(at),
+                _ => line.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
+            }
+        }
+        log.feed(&line);
+        let _ = summarise_errors([String::from_utf8_lossy(&line).as_ref()]);
+        lines_seen += 1;
+    }
+    assert_eq!(lines_seen, 20_000);
+}
+
+fn summarise_fixture(name: &str) -> Vec<KnownError> {
+    let text = String::from_utf8(fixture(name)).unwrap();
+    summarise_errors([text.as_str()])
+}
+
+#[test]
+fn an_untracked_hardware_configuration_says_git_add() {
+    for name in [
+        "nixos-rebuild/flake-untracked-hardware.nix-2.8.stderr",
+        "nixos-rebuild/flake-untracked-hardware.nix-2.20plus.stderr",
+    ] {
+        let known = summarise_fixture(name);
+        assert_eq!(
+            known,
+            [KnownError::UntrackedInFlake {
+                file: "hardware-configuration.nix".into()
+            }],
+            "{name}"
+        );
+        assert!(
+            known[0]
+                .to_string()
+                .contains("git add hardware-configuration.nix")
+        );
+    }
+}
+
+#[test]
+fn a_repository_of_another_user_is_recognised() {
+    let expected = KnownError::RepositoryOwnership {
+        path: "/etc/nixos".into(),
+    };
+    assert_eq!(
+        summarise_fixture("nixos-rebuild/git-dubious-ownership.stderr"),
+        std::slice::from_ref(&expected)
+    );
+    for git_says in [
+        "fatal: unsafe repository ('/etc/nixos' is owned by someone else)",
+        "fatal: detected dubious ownership in repository at '/etc/nixos'",
+    ] {
+        assert_eq!(
+            summarise_errors([git_says]),
+            std::slice::from_ref(&expected),
+            "{git_says}"
+        );
+    }
+    assert!(expected.to_string().contains("safe.directory /etc/nixos"));
+}
+
+#[test]
+fn a_second_home_file_system_points_at_hardware_configuration() {
+    let known = summarise_fixture("nixos-rebuild/eval-duplicate-home.stderr");
+    assert_eq!(
+        known,
+        [KnownError::DuplicateFileSystem {
+            mount_point: "/home".into(),
+            in_hardware_configuration: true,
+        }]
+    );
+    assert!(known[0].to_string().contains("hardware-configuration.nix"));
+}
+
+#[test]
+fn a_host_missing_from_the_flake_is_named() {
+    let nix_says = [
+        "error: flake 'git+file:///etc/nixos' does not provide attribute 'packages.x86_64-linux.nixosConfigurations.\"devserver\".config.system.build.toplevel', 'legacyPackages.x86_64-linux.nixosConfigurations.\"devserver\".config.system.build.toplevel' or 'nixosConfigurations.\"devserver\".config.system.build.toplevel'",
+        "\x1b[31;1merror:\x1b[0m attribute '\x1b[35;1mdevserver\x1b[0m' missing",
+        "error: flake 'path:/etc/nixos' does not provide attribute 'nixosConfigurations.devserver.config'",
+    ];
+    for message in nix_says {
+        assert_eq!(
+            summarise_errors([message]),
+            [KnownError::HostNotInFlake {
+                host: "devserver".into()
+            }],
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn ordinary_output_explains_nothing_and_each_failure_is_named_once() {
+    let ok = String::from_utf8(fixture("nixos-rebuild/switch-ok.stderr")).unwrap();
+    assert_eq!(summarise_errors(ok.lines()), []);
+    let twice = "error: attribute 'devserver' missing";
+    assert_eq!(summarise_errors([twice, "building...", twice]).len(), 1);
+}
+
+#[test]
+fn messages_from_an_internal_json_run_feed_the_summary() {
+    let mut log = NixLog::new();
+    let record = br#"@nix {"action":"msg","level":0,"msg":"\u001b[31;1merror:\u001b[0m Path '\u001b[35;1mhardware-configuration.nix\u001b[0m' in the repository \"/etc/nixos\" is not tracked by Git."}"#;
+    let Some(Item::Message { text, .. }) = log.feed(record) else {
+        panic!("not a message");
+    };
+    assert_eq!(
+        summarise_errors([text.as_str()]),
+        [KnownError::UntrackedInFlake {
+            file: "hardware-configuration.nix".into()
+        }]
+    );
+}

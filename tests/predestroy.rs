@@ -1,0 +1,471 @@
+//! `lifeboat predestroy` on a prepared host: the volume (a real loop device) mounted at a
+//! home, `/nix` bound from the store on it (a real Nix store, built into by nix-build), a
+//! config repository with a bare remote over file://, a stand-in home-manager, and rsync
+//! to a local directory. Every run happens in a mount namespace of its own, where the test
+//! may bind `/nix` and `/run` without touching the host.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nixos_lifeboat::card::RecoveryCard;
+use nixos_lifeboat::sandbox::VolumeSpec;
+use serde_json::Value;
+use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
+
+/// The machine about to be destroyed.
+struct Host {
+    sandbox: TestSandbox,
+    home: PathBuf,
+    repo: PathBuf,
+    remote: PathBuf,
+    backup: PathBuf,
+    bin: PathBuf,
+    /// The "running system": a store path nix-build made in the volume's store.
+    system: String,
+}
+
+fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn git(dir: &Path, args: &str) -> String {
+    sh(&format!(
+        "git -C {} -c user.name=Test -c user.email=test@example.org {args}",
+        dir.display()
+    ))
+}
+
+const DERIVATION: &str = r#"derivation {
+  name = "nixos-system-devserver-test";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "echo 25.11 > $out" ];
+}"#;
+
+impl Host {
+    fn new(nix_bound: bool) -> Host {
+        require_private_mount_namespace();
+        let sandbox = TestSandbox::new(&VolumeSpec::default());
+        let dir = sandbox.dir.clone();
+        let (home, repo, remote, backup, bin) = (
+            dir.join("home"),
+            dir.join("etc-nixos"),
+            dir.join("remote.git"),
+            dir.join("backup"),
+            dir.join("bin"),
+        );
+        for d in [&home, &backup, &bin] {
+            fs::create_dir_all(d).unwrap();
+        }
+        fs::write(dir.join("system.nix"), DERIVATION).unwrap();
+        let home_manager = bin.join("home-manager");
+        fs::write(
+            &home_manager,
+            "#!/bin/sh\necho hello-2.12.1\necho ripgrep-14.1.0\n",
+        )
+        .unwrap();
+        fs::set_permissions(&home_manager, fs::Permissions::from_mode(0o755)).unwrap();
+        sh(&format!("git init -q --bare -b main {}", remote.display()));
+        sh(&format!(
+            "git clone -q {} {}",
+            remote.display(),
+            repo.display()
+        ));
+        fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+        fs::write(repo.join("configuration.nix"), "{ }\n").unwrap();
+        git(&repo, "add -A");
+        git(&repo, "commit -q -m init");
+        git(&repo, "push -q -u origin main");
+        let mut host = Host {
+            sandbox,
+            home,
+            repo,
+            remote,
+            backup,
+            bin,
+            system: String::new(),
+        };
+        // A real Nix store on the volume: the practice volume's database is a stand-in.
+        host.system = host.in_namespace(
+            nix_bound,
+            &format!(
+                "rm -f {home}/qwe/nix/var/nix/db/db.sqlite\n\
+                 p=$(nix-build --no-out-link --option sandbox false --option substituters '' {dir}/system.nix)\n\
+                 nix-env -p {home}/qwe/.nix-profile -i $p >/dev/null 2>&1\necho $p",
+                home = host.home.display(),
+                dir = dir.display()
+            ),
+        );
+        host
+    }
+
+    fn config(&self) -> PathBuf {
+        let path = self.sandbox.dir.join("predestroy.toml");
+        let text = format!(
+            "user = \"qwe\"\nuid = 1000\n\n[[volume]]\ndevice = \"{dev}\"\nmount = \"{home}\"\n\n\
+             [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
+             [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
+             flake_host = \"devserver\"\n\n[state]\ndir = \"{state}\"\n\n\
+             [backup]\nrsync_target = \"{backup}/\"\n",
+            dev = self.sandbox.by_id_link.display(),
+            home = self.home.display(),
+            repo = self.repo.display(),
+            remote = self.remote.display(),
+            state = self.sandbox.state_dir.display(),
+            backup = self.backup.display()
+        );
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Run `script` where the volume is mounted at the home, `/nix` bound from it (when
+    /// `nix_bound`), and `/run/current-system` names the system.
+    fn in_namespace(&self, nix_bound: bool, script: &str) -> String {
+        let run = self.sandbox.dir.join("run");
+        fs::create_dir_all(&run).unwrap();
+        let bind_nix = if nix_bound {
+            format!("mount --bind {}/qwe/nix /nix\n", self.home.display())
+        } else {
+            String::new()
+        };
+        let full = format!(
+            "mount {dev} {home}\n{bind_nix}mount --bind {run} /run\n\
+             [ -z '{system}' ] || ln -sfn '{system}' /run/current-system\n\
+             export PATH={bin}:$PATH\n{script}",
+            dev = self.sandbox.loop_device.display(),
+            home = self.home.display(),
+            run = run.display(),
+            system = self.system,
+            bin = self.bin.display(),
+        );
+        sh(&format!(
+            "unshare -m --propagation private sh -ec '{}'",
+            full.replace('\'', r"'\''")
+        ))
+    }
+
+    /// `lifeboat predestroy --json ARGS` on this host: exit code and events.
+    fn predestroy(&self, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
+        let out_file = self.sandbox.dir.join("events.jsonl");
+        let script = format!(
+            "set +e\n{bin} -c {config} predestroy --json {args} > {out} 2>{out}.err\necho $?",
+            bin = lifeboat_bin().display(),
+            config = self.config().display(),
+            out = out_file.display()
+        );
+        let code: i32 = self.in_namespace(nix_bound, &script).parse().unwrap();
+        let text = fs::read_to_string(&out_file).unwrap();
+        let events = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (code, events)
+    }
+
+    /// Read a file from the volume (mounted for the moment in a namespace of its own).
+    fn volume_file(&self, rel: &str) -> Option<String> {
+        let path = self.home.join(rel);
+        let out = self.in_namespace(
+            false,
+            &format!("cat {} 2>/dev/null || true", path.display()),
+        );
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn volume_stat(&self, rel: &str) -> String {
+        self.in_namespace(
+            false,
+            &format!("stat -c '%u %a' {}", self.home.join(rel).display()),
+        )
+    }
+}
+
+fn summary(events: &[Value]) -> &Value {
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "summary");
+    last
+}
+
+fn step<'a>(events: &'a [Value], id: &str) -> &'a Value {
+    summary(events)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap()
+}
+
+fn blockers(events: &[Value]) -> Vec<String> {
+    summary(events)["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Dirty tree, an untracked secret, and a local commit the remote lacks.
+fn make_dirty_and_unpushed(host: &Host) {
+    fs::write(host.repo.join("hosts.nix"), "{ }\n").unwrap();
+    git(&host.repo, "add hosts.nix");
+    git(&host.repo, "commit -q -m hosts");
+    fs::write(
+        host.repo.join("configuration.nix"),
+        "{ services.openssh.enable = true; }\n",
+    )
+    .unwrap();
+    fs::write(host.repo.join("secrets.nix"), "{ token = \"s3cret\"; }\n").unwrap();
+}
+
+#[test]
+fn without_yes_every_blocker_is_reported_and_nothing_changes() {
+    let host = Host::new(true);
+    make_dirty_and_unpushed(&host);
+    let head = git(&host.repo, "rev-parse HEAD");
+    let remote_head = git(&host.remote, "rev-parse main");
+    let status = git(&host.repo, "status --porcelain");
+
+    let (code, events) = host.predestroy(true, "");
+    assert_eq!(code, 4, "{events:#?}");
+    assert_eq!(summary(&events)["ready"], false);
+    let blockers = blockers(&events);
+    for id in [
+        "config-repo-committed",
+        "config-repo-pushed",
+        "package-lists",
+        "recovery-card",
+    ] {
+        assert!(
+            blockers.contains(&id.to_string()),
+            "{id} not in {blockers:?}"
+        );
+    }
+    assert_eq!(step(&events, "home-on-volume")["status"], "passed");
+    assert_eq!(step(&events, "nix-on-volume")["status"], "passed");
+    assert_eq!(step(&events, "docker-on-volume")["status"], "skipped");
+    let question = step(&events, "config-repo-committed")["message"]
+        .as_str()
+        .unwrap();
+    assert!(question.contains("not confirmed"), "{question}");
+
+    assert_eq!(git(&host.repo, "rev-parse HEAD"), head);
+    assert_eq!(git(&host.remote, "rev-parse main"), remote_head);
+    assert_eq!(git(&host.repo, "status --porcelain"), status);
+    assert_eq!(host.volume_file("qwe/.lifeboat/recovery.toml"), None);
+    assert_eq!(host.volume_file("qwe/nixos-config-backup.git/HEAD"), None);
+}
+
+#[test]
+fn with_yes_it_commits_pushes_saves_and_ends_ready() {
+    let host = Host::new(true);
+    make_dirty_and_unpushed(&host);
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(summary(&events)["ready"], true, "{:#?}", summary(&events));
+
+    // Committed and pushed: the remote's branch is the local head; the secret stayed local.
+    assert_eq!(
+        git(&host.repo, "rev-parse HEAD"),
+        git(&host.remote, "rev-parse main")
+    );
+    assert_eq!(git(&host.repo, "status --porcelain"), "?? secrets.nix");
+    let committed = git(&host.remote, "show main:configuration.nix");
+    assert!(committed.contains("openssh"));
+
+    // The untracked secret is saved on the volume, private to the user.
+    assert_eq!(
+        host.volume_file("qwe/.lifeboat/untracked/secrets.nix")
+            .as_deref(),
+        Some("{ token = \"s3cret\"; }")
+    );
+    assert_eq!(
+        host.volume_stat("qwe/.lifeboat/untracked/secrets.nix"),
+        "1000 600"
+    );
+    assert_eq!(host.volume_stat("qwe/.lifeboat"), "1000 700");
+
+    // Lists, marker and card.
+    let requisites = host
+        .volume_file("qwe/.lifeboat/system-requisites.txt")
+        .unwrap();
+    assert_eq!(requisites, host.system);
+    let nix_env = host
+        .volume_file("qwe/.lifeboat/nix-env-packages.txt")
+        .unwrap();
+    assert_eq!(nix_env, "nixos-system-devserver-test");
+    let hm = host
+        .volume_file("qwe/.lifeboat/home-manager-packages.txt")
+        .unwrap();
+    assert!(hm.contains("ripgrep-14.1.0"));
+    assert_eq!(
+        host.volume_stat("qwe/.lifeboat/system-requisites.txt"),
+        "1000 644"
+    );
+    let card_text = host.volume_file("qwe/.lifeboat/recovery.toml").unwrap();
+    let card_path = host.sandbox.dir.join("card.toml");
+    fs::write(&card_path, card_text).unwrap();
+    let card = RecoveryCard::load(&card_path).unwrap();
+    assert_eq!(card.repository.commit, git(&host.repo, "rev-parse HEAD"));
+    assert_eq!(
+        card.repository.url,
+        format!("file://{}", host.remote.display())
+    );
+    assert_eq!((card.user.as_str(), card.uid), ("qwe", 1000));
+    assert_eq!(card.repository.flake_host, "devserver");
+    assert_eq!(card.volumes[0].device, host.sandbox.by_id_link);
+    assert_eq!(card.store.as_ref().unwrap().paths, 1);
+    assert_eq!(card.nixos_version.as_deref(), None);
+    let marker = host
+        .volume_file("qwe/.lifeboat/persistence-marker")
+        .unwrap();
+    assert!(marker.contains(card.persistence_nonce.as_deref().unwrap()));
+
+    // The mirror on the volume holds the pushed branch.
+    let mirror_head = host.in_namespace(
+        false,
+        &format!(
+            "git -c safe.directory='*' -C {}/qwe/nixos-config-backup.git rev-parse main",
+            host.home.display()
+        ),
+    );
+    assert_eq!(mirror_head, git(&host.repo, "rev-parse HEAD"));
+    assert_eq!(host.volume_stat("qwe/nixos-config-backup.git"), "0 755");
+
+    // The backup holds the home, hard links kept, nothing deleted at the target.
+    let store_link = fs::read_dir(host.backup.join("nix/store/.links"))
+        .unwrap()
+        .count();
+    assert!(store_link > 0);
+    let licence = fs::read_dir(host.backup.join("nix/store/.links"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        fs::metadata(&licence).unwrap().nlink() > 1,
+        "hard links were not kept"
+    );
+
+    // Running again changes nothing and is still ready.
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(
+        step(&events, "config-repo-committed")["message"]
+            .as_str()
+            .unwrap()
+            .contains("clean")
+    );
+}
+
+#[test]
+fn a_branch_behind_or_diverged_is_a_blocker_and_never_forced() {
+    let host = Host::new(true);
+    let other = host.sandbox.dir.join("other-clone");
+    sh(&format!(
+        "git clone -q {} {}",
+        host.remote.display(),
+        other.display()
+    ));
+    fs::write(other.join("remote-change.nix"), "{ }\n").unwrap();
+    git(&other, "add -A");
+    git(&other, "commit -q -m remote");
+    git(&other, "push -q origin main");
+    let remote_head = git(&host.remote, "rev-parse main");
+
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let pushed = step(&events, "config-repo-pushed");
+    assert_eq!(pushed["status"], "failed");
+    assert!(
+        pushed["message"].as_str().unwrap().contains("behind"),
+        "{pushed}"
+    );
+    assert_eq!(summary(&events)["ready"], false);
+
+    fs::write(host.repo.join("local-change.nix"), "{ }\n").unwrap();
+    git(&host.repo, "add -A");
+    git(&host.repo, "commit -q -m local");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1);
+    let pushed = step(&events, "config-repo-pushed");
+    assert!(
+        pushed["message"].as_str().unwrap().contains("diverged"),
+        "{pushed}"
+    );
+    assert_eq!(
+        git(&host.remote, "rev-parse main"),
+        remote_head,
+        "the remote was changed"
+    );
+}
+
+#[test]
+fn nix_not_bound_from_the_volume_is_a_blocker() {
+    let host = Host::new(true);
+    let (code, events) = host.predestroy(false, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let nix = step(&events, "nix-on-volume");
+    assert_eq!(nix["status"], "failed");
+    assert!(
+        nix["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a mount point"),
+        "{nix}"
+    );
+    assert!(blockers(&events).contains(&"nix-on-volume".to_string()));
+}
+
+#[test]
+fn a_home_on_the_root_disk_is_a_blocker_and_nothing_is_written_there() {
+    let host = Host::new(true);
+    let config = host.config();
+    let out = Command::new(lifeboat_bin())
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "predestroy",
+            "--json",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let events: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let home = step(&events, "home-on-volume");
+    assert_eq!(home["status"], "failed");
+    assert!(
+        home["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a mount point")
+    );
+    for id in [
+        "config-mirror",
+        "package-lists",
+        "persistence-marker",
+        "recovery-card",
+        "backup",
+    ] {
+        assert_eq!(step(&events, id)["status"], "skipped", "{id}");
+    }
+    assert!(
+        !host.home.join("qwe").exists(),
+        "something was written on the root disk"
+    );
+}
