@@ -104,7 +104,9 @@ impl FlowChoice {
     pub fn line(self) -> &'static str {
         match self {
             FlowChoice::Predestroy => "Before destroying this VPS: prove nothing would be lost",
-            FlowChoice::Recover => "On the new VPS: rebuild it from the volume and git (not built yet)",
+            FlowChoice::Recover => {
+                "On the new VPS: rebuild it from the volume and git (not built yet)"
+            }
             FlowChoice::Inspect => "A read-only look at a volume: identity, layout, sizes",
             FlowChoice::Verify => "After the reboot: check that everything came back",
         }
