@@ -284,3 +284,57 @@ fn demo_opens_the_wizard_on_the_practice_volume() {
     );
     assert_eq!(mounts_under(&demo.0), Vec::<std::path::PathBuf>::new());
 }
+
+/// The journal's record of the last run, without what differs between two runs of it.
+fn journal_outcome(state_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read(state_dir.join("journal.json")).expect("read the journal");
+    let mut journal: serde_json::Value = serde_json::from_slice(&text).expect("a JSON journal");
+    for varying in ["run_id", "pid"] {
+        journal
+            .as_object_mut()
+            .expect("a journal object")
+            .remove(varying);
+    }
+    journal
+}
+
+#[test]
+fn the_wizard_and_json_leave_the_same_state_on_disk() {
+    let (sandbox, hash) = sandbox();
+    let tmux = Tmux::start("same", &lifeboat_command(&sandbox.config_path, "inspect"));
+    tmux.wait_for(&["inspect · passed"]);
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 0);
+    let through_wizard = journal_outcome(&sandbox.state_dir);
+    let output = Command::new(lifeboat_bin())
+        .arg("-c")
+        .arg(&sandbox.config_path)
+        .args(["inspect", "--json"])
+        .env_remove("LIFEBOAT_FAULT")
+        .output()
+        .expect("run lifeboat --json");
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(journal_outcome(&sandbox.state_dir), through_wizard);
+    assert_eq!(through_wizard["finished"], "passed");
+    check_untouched(&sandbox, &hash);
+}
+
+#[test]
+fn closing_the_terminal_while_a_step_runs_still_unmounts() {
+    let (sandbox, hash) = sandbox();
+    let command = format!(
+        "LIFEBOAT_FAULT=pause:measure {}",
+        lifeboat_command(&sandbox.config_path, "inspect")
+    );
+    let tmux = Tmux::start("hangup", &command);
+    tmux.wait_for(&["▶ measure"]);
+    let pid = tmux.child_pid();
+    // The pane goes away: lifeboat gets SIGHUP and its terminal is gone.
+    assert!(tmux.run(&["kill-session"]).status.success());
+    let gone = (0..TRIES).any(|_| {
+        thread::sleep(PAUSE);
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    assert!(gone, "lifeboat {pid} still runs after its terminal closed");
+    check_untouched(&sandbox, &hash);
+}
