@@ -78,14 +78,14 @@ impl OutputLog {
         self.lines.iter()
     }
 
-    /// The last `count` lines of `step` and of the run itself, oldest first: what the
+    /// The last `count` lines of `steps` and of the run itself, oldest first: what the
     /// failure view shows.
-    pub fn tail_of(&self, step: &str, count: usize) -> Vec<&OutputLine> {
+    pub fn tail_of(&self, steps: &[&str], count: usize) -> Vec<&OutputLine> {
         let mut tail: Vec<_> = self
             .lines
             .iter()
             .rev()
-            .filter(|l| l.step == step || l.step == RUN_LEVEL)
+            .filter(|l| l.step == RUN_LEVEL || steps.contains(&l.step))
             .take(count)
             .collect();
         tail.reverse();

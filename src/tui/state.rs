@@ -250,11 +250,11 @@ impl FlowView {
         }
     }
 
-    /// The step that failed or refused, for the failure view.
-    pub fn failed_step(&self) -> Option<&StepView> {
+    /// The steps that failed or refused, for the failure view (a checklist reports all).
+    pub fn failed_steps(&self) -> impl Iterator<Item = &StepView> {
         self.steps
             .iter()
-            .find(|s| matches!(s.status, StepStatus::Failed | StepStatus::Refused))
+            .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::Refused))
     }
 
     fn running(&self) -> bool {

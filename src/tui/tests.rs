@@ -644,3 +644,30 @@ fn back_home_after_a_run_reads_the_facts_again() {
     state.update(Msg::HomeFacts(fresh.clone()));
     assert_eq!(state.home, Some(fresh));
 }
+
+#[test]
+fn a_checklist_with_several_failures_lists_them_all() {
+    let mut state = State::flow(FlowKind::Predestroy);
+    for (i, def) in FlowKind::Predestroy.steps().iter().enumerate() {
+        let t = 100 * i as u64;
+        step(&mut state, t, def.id, StepStatus::Running, "");
+        if i % 3 == 0 {
+            output(&mut state, t + 10, def.id, &format!("{}: checked", def.id));
+            step(
+                &mut state,
+                t + 50,
+                def.id,
+                StepStatus::Failed,
+                &format!("{} is not ready", def.id),
+            );
+        } else {
+            step(&mut state, t + 50, def.id, StepStatus::Passed, "ok");
+        }
+    }
+    ended(&mut state, 2_000, RunStatus::Failed);
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    assert!(view.failed_steps().count() > 1);
+    snapshot("checklist_failed", &state);
+}

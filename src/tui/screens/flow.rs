@@ -99,8 +99,11 @@ fn steps_body(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, the
         .max(8);
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_height), Constraint::Min(4)]).areas(area);
-    let [list, detail] =
-        Layout::horizontal([Constraint::Length(30), Constraint::Min(20)]).areas(top);
+    let [list, detail] = Layout::horizontal([
+        Constraint::Length(step_list::width(view)),
+        Constraint::Min(20),
+    ])
+    .areas(top);
     step_list::render(frame, list, view, state.now, theme);
     step_detail(frame, detail, view, theme);
     let failed = matches!(

@@ -22,6 +22,16 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// At most `width` characters, with `…` when cut.
+pub fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// The first cell of a row: a pointer at the selected one, so the selection shows
 /// without colour (and in the text snapshots) too.
 pub fn pointer(selected: bool) -> &'static str {

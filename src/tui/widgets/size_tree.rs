@@ -9,7 +9,7 @@ use crate::steps::identify::human_bytes;
 use crate::tui::results::{SizeTree, SortBy};
 use crate::tui::theme::Theme;
 
-use super::safe;
+use super::{safe, truncate};
 
 /// Draw the tree, keeping the selected row in view.
 pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
@@ -66,14 +66,4 @@ pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines).block(block), area);
-}
-
-/// At most `width` characters, with `…` when cut.
-pub fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
 }
