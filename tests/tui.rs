@@ -181,6 +181,19 @@ fn the_home_screen_starts_inspect_on_enter() {
         screen.contains("scsi-0HC_Volume_100000001") && screen.contains("not mounted"),
         "the home screen does not show the sandbox's volume:\n{screen}"
     );
+    // Below 80×24 the wizard says it needs more room, and comes back when there is.
+    assert!(
+        tmux.run(&["resize-window", "-x", "70", "-y", "20"])
+            .status
+            .success()
+    );
+    tmux.wait_for(&["needs more room", "70×20"]);
+    assert!(
+        tmux.run(&["resize-window", "-x", "120", "-y", "40"])
+            .status
+            .success()
+    );
+    tmux.wait_for(&["This machine", "Flows"]);
     tmux.keys(&["Enter"]);
     tmux.wait_for(&["inspect · passed", "Sizes (by size)"]);
     tmux.keys(&["Escape"]);

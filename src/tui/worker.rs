@@ -137,3 +137,88 @@ fn ask(kind: FlowKind, step: &str, question: &str, to_ui: &Sender<Envelope>) -> 
         Err(_) => FlowMsg::Cancel,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Outcome;
+    use crate::report::PlannedStep;
+    use crate::steps::StepContext;
+    use crossbeam_channel::Receiver;
+    use std::time::Duration;
+
+    /// Passes every step; `mount-readonly` asks first.
+    struct Asking;
+
+    impl Runner for Asking {
+        fn plan(&self) -> Vec<PlannedStep> {
+            Vec::new()
+        }
+
+        fn run(&mut self, id: &'static str, confirmed: bool, _: &StepContext) -> Outcome {
+            if id == "mount-readonly" && !confirmed {
+                Outcome::NeedsConfirmation("mount it?".into())
+            } else {
+                Outcome::Passed(String::new())
+            }
+        }
+
+        fn details(&self, _: &Flow) -> serde_json::Map<String, serde_json::Value> {
+            serde_json::Map::new()
+        }
+
+        fn human_summary(&self, _: &Flow) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    struct Fake(tempfile::TempDir);
+
+    impl Machine for Fake {
+        fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String> {
+            let session =
+                Session::open(self.0.path(), kind.id(), false).map_err(|e| e.to_string())?;
+            Ok((session, Box::new(Asking)))
+        }
+
+        fn facts(&self) -> HomeFacts {
+            unreachable!("the worker never reads the home screen's facts")
+        }
+    }
+
+    /// Run inspect with the fake runner, answering its question with `answer`; the status.
+    fn run_answering(answer: FlowMsg) -> RunStatus {
+        let (to_ui, from_worker): (_, Receiver<Envelope>) = bounded(64);
+        let machine = Arc::new(Fake(tempfile::tempdir().unwrap()));
+        let spec = RunSpec {
+            kind: FlowKind::Inspect,
+            assume_yes: false,
+            dry_run: false,
+        };
+        let handle = spawn(spec, machine, Arc::new(AtomicBool::new(false)), to_ui).unwrap();
+        let mut asked = false;
+        let status = loop {
+            let envelope = from_worker.recv_timeout(Duration::from_secs(30)).unwrap();
+            match envelope.msg {
+                FromWorker::Ask { step, .. } => {
+                    assert_eq!(step, "mount-readonly");
+                    asked = true;
+                    envelope.reply.unwrap().send(answer.clone()).unwrap();
+                }
+                FromWorker::Ended(status) => break status,
+                FromWorker::Event(_) => {}
+                FromWorker::CouldNotStart(why) => panic!("{why}"),
+            }
+        };
+        handle.join().unwrap();
+        assert!(asked, "the question reached the UI");
+        status
+    }
+
+    #[test]
+    fn the_answer_to_a_question_goes_back_to_the_flow() {
+        assert_eq!(run_answering(FlowMsg::Confirmed), RunStatus::Passed);
+        assert_eq!(run_answering(FlowMsg::Declined), RunStatus::Stopped);
+        assert_eq!(run_answering(FlowMsg::Cancel), RunStatus::Interrupted);
+    }
+}
