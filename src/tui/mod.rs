@@ -5,17 +5,17 @@
 //! from `&State`; [`event_loop`] is the edge that reads keys, runs the flow on a worker
 //! thread ([`worker`]) and carries out commands; [`terminal`] gives the terminal back.
 
-pub mod event_loop;
-pub mod facts;
-pub mod keys;
-pub mod output;
-pub mod results;
-pub mod screens;
+mod event_loop;
+mod facts;
+mod keys;
+mod output;
+mod results;
+mod screens;
 pub mod state;
-pub mod terminal;
-pub mod theme;
-pub mod widgets;
-pub mod worker;
+mod terminal;
+mod theme;
+mod widgets;
+mod worker;
 
 #[cfg(test)]
 mod tests;

@@ -61,10 +61,12 @@ impl OutputLog {
         }
     }
 
+    /// Lines kept.
     pub fn len(&self) -> usize {
         self.lines.len()
     }
 
+    /// No output yet.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
     }
@@ -74,6 +76,7 @@ impl OutputLog {
         self.back
     }
 
+    /// Every line kept, oldest first.
     pub fn lines(&self) -> impl DoubleEndedIterator<Item = &OutputLine> {
         self.lines.iter()
     }
@@ -113,14 +116,17 @@ impl OutputLog {
         self.lines.push_back(OutputLine { step, stream, text });
     }
 
+    /// PgUp: older lines (the view stops at the oldest).
     pub fn scroll_back(&mut self, by: usize) {
         self.back = (self.back + by).min(self.lines.len().saturating_sub(1));
     }
 
+    /// PgDn: newer lines, back to the tail.
     pub fn scroll_forward(&mut self, by: usize) {
         self.back = self.back.saturating_sub(by);
     }
 
+    /// End: show new lines as they come.
     pub fn follow_tail(&mut self) {
         self.back = 0;
     }
@@ -135,10 +141,12 @@ impl OutputLog {
         !matches!(self.search, Search::Off)
     }
 
+    /// `/`: start typing a query.
     pub fn start_search(&mut self) {
         self.search = Search::Typing(String::new());
     }
 
+    /// Esc: no search any more.
     pub fn clear_search(&mut self) {
         self.search = Search::Off;
     }

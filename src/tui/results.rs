@@ -169,10 +169,12 @@ impl SizeTree {
         }
     }
 
+    /// Select the row above.
     pub fn up(&mut self) {
         self.selected = self.selected.saturating_sub(1);
     }
 
+    /// Select the row below.
     pub fn down(&mut self) {
         self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1));
     }

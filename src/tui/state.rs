@@ -84,6 +84,7 @@ pub enum FlowChoice {
 }
 
 impl FlowChoice {
+    /// In the order the home screen lists them.
     pub const ALL: [FlowChoice; 4] = [
         FlowChoice::Predestroy,
         FlowChoice::Recover,
@@ -91,6 +92,7 @@ impl FlowChoice {
         FlowChoice::Verify,
     ];
 
+    /// The flow's name on the command line.
     pub fn id(self) -> &'static str {
         match self {
             FlowChoice::Predestroy => "predestroy",
@@ -194,6 +196,7 @@ pub struct Confirmation {
     /// For what cannot be undone (moving /etc/nixos aside, switching, rebooting): the
     /// word (the hostname) the operator must type; `None` for a plain yes/no.
     pub word: Option<String>,
+    /// What the operator has typed so far.
     pub typed: String,
 }
 

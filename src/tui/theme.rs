@@ -27,22 +27,27 @@ impl Theme {
         }
     }
 
+    /// Passed, found, mounted.
     pub fn ok(self) -> Style {
         self.fg(Color::Green)
     }
 
+    /// Needs a look: warnings, questions, the notice.
     pub fn warn(self) -> Style {
         self.fg(Color::Yellow).add_modifier(Modifier::BOLD)
     }
 
+    /// Failed, refused, missing.
     pub fn bad(self) -> Style {
         self.fg(Color::Red).add_modifier(Modifier::BOLD)
     }
 
+    /// Keys, the running step, what will run.
     pub fn accent(self) -> Style {
         self.fg(Color::Cyan).add_modifier(Modifier::BOLD)
     }
 
+    /// Secondary text: step ids in the output, durations.
     pub fn dim(self) -> Style {
         if self.color {
             Style::new().fg(Color::DarkGray)
@@ -56,6 +61,7 @@ impl Theme {
         Style::new().add_modifier(Modifier::REVERSED)
     }
 
+    /// Labels and headings.
     pub fn title(self) -> Style {
         Style::new().add_modifier(Modifier::BOLD)
     }

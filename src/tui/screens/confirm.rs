@@ -11,6 +11,7 @@ use crate::tui::state::Confirmation;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{modal, safe};
 
+/// The confirmation modal over the flow screen.
 pub fn render(frame: &mut Frame, area: Rect, confirm: &Confirmation, theme: Theme) {
     let mut lines = vec![
         Line::styled(safe(&confirm.question).into_owned(), theme.title()),

@@ -15,6 +15,7 @@ use crate::tui::widgets::safe;
 /// the heading and the keys.
 const FIXED_LINES: usize = 6;
 
+/// The failure panel in place of the output pane.
 pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
     let failed: Vec<&StepView> = view.failed_steps().collect();
     let (title, mut lines) = match (&view.phase, failed.as_slice()) {

@@ -11,6 +11,7 @@ use crate::tui::state::{FlowTab, FlowView, RunPhase, State};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{key_hints, output_pane, progress, safe, step_list};
 
+/// The flow screen for `view`.
 pub fn render(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, theme: Theme) {
     let [title, body, progress_area, hints] = Layout::vertical([
         Constraint::Length(1),

@@ -37,6 +37,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The help overlay.
 pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
     let height = u16::try_from(KEYS.len())
         .unwrap_or(u16::MAX)

@@ -11,6 +11,7 @@ use crate::tui::state::{FlowChoice, State};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{key_hints, pointer, safe};
 
+/// The home screen.
 pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let machine_lines = state
         .home

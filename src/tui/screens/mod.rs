@@ -18,6 +18,7 @@ use super::theme::Theme;
 
 /// The smallest terminal the screens are laid out for.
 pub const MIN_WIDTH: u16 = 80;
+/// See [`MIN_WIDTH`].
 pub const MIN_HEIGHT: u16 = 24;
 
 /// Draw the whole wizard for `state`.

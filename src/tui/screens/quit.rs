@@ -8,6 +8,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::modal;
 
+/// The question `q` asks while a step runs.
 pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
     let inner = modal::open(frame, modal::centered(area, 56, 7), "Quit?", theme.warn());
     let text = vec![

@@ -10,6 +10,7 @@ use crate::tui::results::{InspectResults, Layout as LayoutReport, VolumeCard};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, size_tree};
 
+/// Inspect's results in place of the steps.
 pub fn render(frame: &mut Frame, area: Rect, results: &InspectResults, theme: Theme) {
     let card_lines = card_lines(results.volume.as_ref(), theme);
     let card_height = u16::try_from(card_lines.len() + 2).unwrap_or(u16::MAX);

@@ -8,6 +8,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use super::{MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::theme::Theme;
 
+/// The whole screen when it is below the minimum.
 pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
     let text = vec![
         Line::styled("lifeboat needs more room", theme.warn()),
