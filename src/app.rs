@@ -15,6 +15,7 @@ use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
 use crate::steps::predestroy::PredestroyRunner;
+use crate::steps::recover::RecoverRunner;
 use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
 
@@ -30,7 +31,10 @@ pub fn run(cli: Cli) -> i32 {
             Ok(cfg) => predestroy(&options, cfg),
             Err(code) => code,
         },
-        Some(Command::Recover) => not_built("lifeboat recover", ""),
+        Some(Command::Recover) => match load_config(&options) {
+            Ok(cfg) => recover(&options, cfg),
+            Err(code) => code,
+        },
         Some(Command::Verify) => match load_config(&options) {
             Ok(cfg) => verify(&options, cfg),
             Err(code) => code,
@@ -41,11 +45,6 @@ pub fn run(cli: Cli) -> i32 {
         },
         Some(Command::Demo { clean, dir }) => crate::demo::run(&options, clean, &dir),
     }
-}
-
-fn not_built(what: &str, instead: &str) -> i32 {
-    eprintln!("lifeboat: {what} is not built yet. {instead}");
-    EXIT_USAGE
 }
 
 /// `lifeboat` alone: the wizard's home screen, which needs a terminal.
@@ -101,6 +100,25 @@ fn predestroy(options: &Options, cfg: Config) -> i32 {
     }
     with_session(options, &cfg, FlowKind::Predestroy, |_| {
         Ok(Box::new(PredestroyRunner::new(cfg.clone())))
+    })
+}
+
+/// `lifeboat recover`; with `--resume` after the reboot it ran, `verify` instead.
+pub fn recover(options: &Options, cfg: Config) -> i32 {
+    let after_reboot = options.resume
+        && crate::journal::Journal::load(&cfg.state.dir)
+            .ok()
+            .flatten()
+            .is_some_and(|j| j.flow == FlowKind::Recover.id() && j.verify_due);
+    if after_reboot {
+        eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
+        return verify(options, cfg);
+    }
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Recover, None);
+    }
+    with_session(options, &cfg, FlowKind::Recover, |_| {
+        Ok(Box::new(RecoverRunner::new(cfg.clone())))
     })
 }
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::flow::{Effect, Flow, Msg, Outcome};
+use crate::flow::{Effect, Flow, Msg, Outcome, StepState};
 use crate::report::{Event, RunStatus, StepSummary};
 use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
 
@@ -76,11 +76,31 @@ impl Driver<'_> {
                     next
                 }
                 Effect::Finish(status) => {
+                    self.clean_up(flow, runner);
                     self.finish(flow, runner, status, &durations, started.elapsed());
                     return status;
                 }
             };
         }
+    }
+
+    /// Let the runner undo what its steps left behind, reporting under the last step run.
+    fn clean_up(&self, flow: &Flow, runner: &mut dyn Runner) {
+        let last = flow
+            .steps
+            .iter()
+            .rev()
+            .find(|s| !matches!(s.state, StepState::Pending | StepState::Skipped(_)))
+            .unwrap_or(&flow.steps[0]);
+        let ctx = StepContext {
+            flow: flow.kind.id(),
+            step: last.def.id,
+            sink: self.sink,
+            cancel: self.cancel,
+            dry_run: self.dry_run,
+            journal: self.journal,
+        };
+        runner.finish(&ctx);
     }
 
     /// Emit the step's current state and record it in the journal.

@@ -31,6 +31,9 @@ pub struct Journal {
     pub mounts: Vec<MountRecord>,
     /// How the run ended; `None` while it runs (or when it was killed).
     pub finished: Option<RunStatus>,
+    /// `recover` reached its reboot: the next step is `verify`.
+    #[serde(default)]
+    pub verify_due: bool,
 }
 
 /// A step's state as last recorded.
@@ -75,6 +78,7 @@ impl Journal {
             steps: Vec::new(),
             mounts: Vec::new(),
             finished: None,
+            verify_due: false,
         }
     }
 

@@ -2,7 +2,7 @@
 //! real sshd on 127.0.0.1. The fixtures are made with the git command line, so what the
 //! module reads and writes is checked by a second implementation.
 
-pub mod support;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::chown;
@@ -11,7 +11,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nixos_lifeboat::exec::git::{self, Change, Credentials, GitError, Phase, Progress, Relation};
-use support::sshd::{Sshd, fingerprint, free_port, generate_key};
+use support::sshd::{
+    Agent, Sshd, fingerprint, free_port, generate_key, generate_key_with_passphrase,
+};
 
 /// Run git with a fixed identity (the machine's global one must not matter) and return stdout.
 fn git_in(dir: &Path, args: &[&str]) -> String {
@@ -388,6 +390,17 @@ fn clone_reports_progress_and_checks_out_the_branch() {
     )
     .unwrap_err();
     assert!(matches!(err, GitError::NoSuchRemoteBranch { .. }), "{err}");
+    let nowhere = url(&f.dir.path().join("nowhere.git"));
+    let err = git::clone(
+        &nowhere,
+        "main",
+        &f.dir.path().join("c3"),
+        &Credentials::default(),
+        &mut ignore,
+        &no_cancel(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
 }
 
 #[test]
@@ -745,9 +758,237 @@ fn a_key_the_server_does_not_know_is_refused_as_authentication() {
 }
 
 #[test]
+fn a_missing_repository_behind_ssh_is_not_an_authentication_problem() {
+    let r = SshRemote::new();
+    let missing = r.sshd.url(&r.volume.path().join("missing.git"));
+    let err = git::ls_remote_reachable(&missing, &r.creds()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GitError::Git { .. }), "{text}");
+    assert!(
+        text.contains("does not appear to be a git repository"),
+        "{text}"
+    );
+    assert!(text.contains(&missing), "{text}");
+}
+
+#[test]
 fn a_closed_port_is_unreachable() {
     let r = SshRemote::new();
     let closed = format!("ssh://root@127.0.0.1:{}/srv/repo.git", free_port());
     let err = git::ls_remote_reachable(&closed, &r.creds()).unwrap_err();
     assert!(matches!(err, GitError::Unreachable { .. }), "{err}");
+}
+
+#[test]
+fn a_key_with_a_passphrase_is_skipped_with_the_reason() {
+    let r = SshRemote::new();
+    let locked = generate_key_with_passphrase(r.volume.path(), "locked", "correct horse");
+    r.sshd.authorize(&locked);
+    let creds = Credentials {
+        ssh_key: Some(locked),
+        ..r.creds()
+    };
+    let err = git::ls_remote_reachable(&r.url(), &creds).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, GitError::AuthRefused { .. }), "{text}");
+    assert!(
+        text.contains("has a passphrase: load it into ssh-agent"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ssh_agent_gets_its_turn_after_a_key_file_that_fails() {
+    let r = SshRemote::new();
+    let agent = Agent::start();
+    agent.add(&r.key);
+    // SAFETY: nextest runs each test in a process of its own, and no other thread of this
+    // one reads the environment while it is set (libssh2 reads it later, on this thread).
+    unsafe { std::env::set_var("SSH_AUTH_SOCK", &agent.socket) };
+    let wrong = generate_key(r.volume.path(), "wrong");
+    let locked = generate_key_with_passphrase(r.volume.path(), "locked", "pw");
+    let missing = r.volume.path().join("missing");
+    for key in [wrong, locked, missing] {
+        let creds = Credentials {
+            ssh_key: Some(key.clone()),
+            ssh_agent: true,
+            ..r.creds()
+        };
+        let heads = git::ls_remote_reachable(&r.url(), &creds)
+            .unwrap_or_else(|e| panic!("with {}: {e}", key.display()));
+        assert_eq!(heads, vec!["main".to_string()]);
+    }
+    let without_agent = Credentials {
+        ssh_key: None,
+        ..r.creds()
+    };
+    let err = git::ls_remote_reachable(&r.url(), &without_agent).unwrap_err();
+    assert!(matches!(err, GitError::AuthRefused { .. }), "{err}");
+}
+
+/// An HTTP server on 127.0.0.1 that refuses every request with 401 (Basic) and reports
+/// each request's `Authorization` header; it stops when the returned flag is set.
+fn refusing_http_server() -> (
+    u16,
+    std::sync::mpsc::Receiver<Option<String>>,
+    std::sync::Arc<AtomicBool>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    listener.set_nonblocking(true).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let stop_server = stop.clone();
+    std::thread::spawn(move || {
+        while !stop_server.load(Ordering::Relaxed) {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorization = None;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                if let Some(value) = line.strip_prefix("Authorization: ") {
+                    authorization = Some(value.trim().to_string());
+                }
+                line.clear();
+            }
+            let _ = tx.send(authorization);
+            let mut stream = stream;
+            let _ = stream.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (port, rx, stop)
+}
+
+#[test]
+fn the_https_token_is_sent_as_a_password_and_never_shown() {
+    use base64::Engine;
+    let (port, requests, stop) = refusing_http_server();
+    let secret = "tok-SECRET-4711";
+    let creds = Credentials {
+        https_token: Some(git::Token::new(secret, "$LIFEBOAT_GIT_TOKEN")),
+        ..Credentials::default()
+    };
+    let basic = |user: &str| {
+        let pair = format!("{user}:{secret}");
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    };
+    for (url, user) in [
+        (
+            format!("http://127.0.0.1:{port}/qwe/cfg.git"),
+            "x-access-token",
+        ),
+        (format!("http://qwe@127.0.0.1:{port}/qwe/cfg.git"), "qwe"),
+    ] {
+        let err = git::ls_remote_reachable(&url, &creds).unwrap_err();
+        let text = format!("{err} {err:?}");
+        assert!(matches!(err, GitError::AuthRefused { .. }), "{text}");
+        assert!(text.contains("token from $LIFEBOAT_GIT_TOKEN"), "{text}");
+        assert!(!text.contains(secret), "{text}");
+        let seen: Vec<Option<String>> = requests.try_iter().collect();
+        assert!(seen.contains(&Some(basic(user))), "{seen:?}");
+        // Offered once: no retry loop with a refused token.
+        let with_token = seen.iter().filter(|a| **a == Some(basic(user))).count();
+        assert_eq!(with_token, 1, "{seen:?}");
+    }
+    let in_url = format!("http://qwe:{secret}@127.0.0.1:{port}/qwe/cfg.git");
+    let err = git::ls_remote_reachable(&in_url, &Credentials::default()).unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains(secret), "{text}");
+    assert!(text.contains("http://qwe:***@127.0.0.1"), "{text}");
+    stop.store(true, Ordering::Relaxed);
+}
+
+#[test]
+fn ssh_transfers_stop_when_cancelled() {
+    let r = SshRemote::new();
+    for i in 0..20 {
+        r.fixture.commit_locally(&format!("module-{i}.nix"));
+    }
+    git_in(&r.fixture.work, &["push", "-q", "origin", "main"]);
+    let cancel = no_cancel();
+    let dest = r.volume.path().join("clone");
+    let mut calls = 0;
+    let err = git::clone(
+        &r.url(),
+        "main",
+        &dest,
+        &r.creds(),
+        &mut |_| {
+            calls += 1;
+            cancel.store(true, Ordering::Relaxed);
+        },
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+    assert!(calls <= 1, "{calls} progress reports after cancelling");
+    assert!(!dest.join("flake.nix").exists());
+
+    // Cancelled before it starts: stopped at the first callback, the server's own
+    // messages ("Enumerating objects") included.
+    let dest = r.volume.path().join("clone-2");
+    let err = git::clone(&r.url(), "main", &dest, &r.creds(), &mut ignore, &cancel).unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+
+    let before = r.fixture.remote_head();
+    git_in(&r.fixture.work, &["remote", "set-url", "origin", &r.url()]);
+    r.fixture.commit_locally("late.nix");
+    let err = git::push(
+        &r.fixture.work,
+        "origin",
+        "main",
+        &r.creds(),
+        &mut ignore,
+        &cancel,
+    )
+    .unwrap_err();
+    assert!(matches!(err, GitError::Cancelled), "{err}");
+    assert_eq!(r.fixture.remote_head(), before);
+}
+
+/// libssh2 asks for an ed25519 host key first (libgit2 steers that only from
+/// `~/.ssh/known_hosts`), so a host that the given files know only by another key type is
+/// unknown, and the error names the type they do know.
+#[test]
+fn a_host_known_only_by_another_key_type_is_unknown_and_says_so() {
+    let fixture = Fixture::new();
+    let sshd = Sshd::start_with_host_keys(&["ed25519", "ecdsa"]);
+    let volume = tempfile::tempdir().unwrap();
+    let key = generate_key(volume.path(), "id");
+    sshd.authorize(&key);
+    let known_hosts = volume.path().join("known_hosts");
+    let creds = Credentials {
+        ssh_key: Some(key),
+        known_hosts: vec![known_hosts.clone()],
+        ..Credentials::default()
+    };
+    let url = sshd.url(&fixture.remote);
+    fs::write(&known_hosts, sshd.known_hosts_line_for(&sshd.host_keys[1])).unwrap();
+    let err = git::ls_remote_reachable(&url, &creds).unwrap_err();
+    let GitError::HostKeyUnknown {
+        key, other_types, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert_eq!(key.fingerprint(), fingerprint(&sshd.host_keys[0]));
+    assert_eq!(other_types, &["ecdsa-sha2-nistp256".to_string()]);
+    assert!(
+        err.to_string().contains("only by ecdsa-sha2-nistp256 keys"),
+        "{err}"
+    );
+
+    fs::write(&known_hosts, sshd.known_hosts_line_for(&sshd.host_keys[0])).unwrap();
+    git::ls_remote_reachable(&url, &creds).unwrap();
 }

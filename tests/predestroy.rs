@@ -469,3 +469,43 @@ fn a_home_on_the_root_disk_is_a_blocker_and_nothing_is_written_there() {
         "something was written on the root disk"
     );
 }
+
+#[test]
+fn a_token_in_the_url_or_the_environment_never_reaches_events_or_transcript() {
+    let host = Host::new(true);
+    git(
+        &host.repo,
+        "remote set-url origin https://lifeboat:url-s3cret@127.0.0.1:9/nixos-config.git",
+    );
+    let config = host.config();
+    let text = fs::read_to_string(&config).unwrap().replace(
+        &format!("file://{}", host.remote.display()),
+        "https://lifeboat:url-s3cret@127.0.0.1:9/nixos-config.git",
+    );
+    fs::write(&config, text).unwrap();
+    let script = format!(
+        "set +e\nLIFEBOAT_GIT_TOKEN=env-s3cret {bin} -c {config} predestroy --json --yes > {out} 2>&1\necho $?",
+        bin = lifeboat_bin().display(),
+        config = config.display(),
+        out = host.sandbox.dir.join("out").display()
+    );
+    let code = host.in_namespace(true, &script);
+    assert_eq!(code, "1");
+    let out = fs::read_to_string(host.sandbox.dir.join("out")).unwrap();
+    assert!(out.contains("config-repo-pushed"), "{out}");
+    assert!(
+        out.contains("lifeboat:***@127.0.0.1"),
+        "the URL is shown redacted: {out}"
+    );
+    let transcripts = host.sandbox.state_dir.join("transcripts");
+    let mut everything = out.clone();
+    for entry in fs::read_dir(&transcripts).unwrap() {
+        everything.push_str(&fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    everything.push_str(&fs::read_to_string(host.sandbox.state_dir.join("journal.json")).unwrap());
+    assert!(
+        !everything.contains("url-s3cret"),
+        "the URL's secret leaked"
+    );
+    assert!(!everything.contains("env-s3cret"), "the token leaked");
+}

@@ -16,10 +16,11 @@ fn sh(script: &str) -> CommandSpec {
     CommandSpec::new("sh", ["-c", script])
 }
 
-/// Run `spec` and collect every piece of output as (stream, bytes, continues).
-fn run_collect(
-    spec: &CommandSpec,
-) -> (Result<Finished, ProcessError>, Vec<(Stream, Vec<u8>, bool)>) {
+/// A piece of output: its stream, its bytes, and whether the line goes on.
+type Piece = (Stream, Vec<u8>, bool);
+
+/// Run `spec` and collect every piece of output.
+fn run_collect(spec: &CommandSpec) -> (Result<Finished, ProcessError>, Vec<Piece>) {
     let mut lines = Vec::new();
     let never = AtomicBool::new(false);
     let result = run_streaming(

@@ -1,6 +1,6 @@
 //! Practice volumes: what `Sandbox::create` builds, and that `Sandbox::clean` leaves no trace.
 
-pub mod support;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

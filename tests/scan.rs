@@ -201,7 +201,7 @@ fn expand_that_is_missing_or_not_a_directory_adds_no_rows() {
 }
 
 #[test]
-fn an_empty_root_has_no_rows_and_a_missing_root_is_an_error() {
+fn empty_symlinked_and_missing_roots() {
     let tmp = tempfile::tempdir().unwrap();
     let report = run_scan(tmp.path(), Some("qwe"));
     assert_eq!(
@@ -476,13 +476,61 @@ fn a_low_descriptor_limit_still_matches_du() {
     let tmp = tempfile::tempdir().unwrap();
     fs::create_dir(tmp.path().join("comb")).unwrap();
     deep_chain(&tmp.path().join("comb"), 2_500, 3);
-    let limit = libc::rlimit {
-        rlim_cur: 100,
-        rlim_max: 20_000,
+    let set_limit = |soft: libc::rlim_t, hard: libc::rlim_t| {
+        let limit = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit reads the struct. The limit is process-wide: nextest runs each test
+        // in a process of its own, and the old limit is back as soon as the scan is done.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     };
-    // SAFETY: setrlimit reads the struct; nextest runs this test alone in its process.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
-    let report = run_scan(tmp.path(), Some("comb"));
+    let mut old = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
+    assert!(old.rlim_max >= 100);
+    set_limit(100, old.rlim_max);
+    let report = scan(
+        tmp.path(),
+        Some(OsStr::new("comb")),
+        &|_| {},
+        &AtomicBool::new(false),
+    );
+    set_limit(old.rlim_cur, old.rlim_max);
+    let report = report.unwrap();
     assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
     assert_matches_du(tmp.path(), Some("comb"), &report, &[]);
+}
+
+/// A directory too large for one worker: its stats are shared out in batches, and the hard links
+/// among them (and to a second row) still count once per row.
+#[test]
+fn a_large_directory_matches_du() {
+    let tmp = tempfile::tempdir().unwrap();
+    let big = tmp.path().join("qwe/big");
+    fs::create_dir_all(&big).unwrap();
+    fs::create_dir(tmp.path().join("qwe/other")).unwrap();
+    for i in 0..6000 {
+        let file = big.join(format!("file-{i:05}-{}", "n".repeat(40)));
+        match i % 10 {
+            0 if i > 0 => fs::hard_link(
+                big.join(format!("file-{:05}-{}", i - 10, "n".repeat(40))),
+                &file,
+            )
+            .unwrap(),
+            1 => write(&file, 9000),
+            2 => symlink("target", &file).unwrap(),
+            3 => fs::create_dir(&file).unwrap(),
+            _ => write(&file, i % 5000),
+        }
+        if i % 100 == 5 {
+            fs::hard_link(&file, tmp.path().join(format!("qwe/other/{i}"))).unwrap();
+        }
+    }
+    let report = run_scan(tmp.path(), Some("qwe"));
+    assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
+    assert_matches_du(tmp.path(), Some("qwe"), &report, &[]);
 }

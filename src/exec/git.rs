@@ -6,6 +6,7 @@
 //! error goes through [`redact_url`] and the HTTPS token never leaves [`Token`].
 
 mod callbacks;
+mod index;
 mod known_hosts;
 mod local;
 mod remote;
@@ -15,6 +16,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 pub use callbacks::{Credentials, Token};
+pub use index::{committed, is_staged, set_remote_url, stage};
 pub use known_hosts::HostKey;
 pub use local::{
     Change, ChangedFile, DiffSummary, FileDiff, RepoStatus, ahead_behind, commit_all_tracked,
@@ -53,10 +55,14 @@ pub struct Progress {
     pub bytes: usize,
 }
 
+/// Which part of a transfer [`Progress`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Objects arriving from the remote.
     Receiving,
+    /// Deltas being resolved locally after they arrived.
     Resolving,
+    /// Objects going to the remote (push).
     Sending,
 }
 
@@ -88,6 +94,8 @@ impl fmt::Display for Cause {
     }
 }
 
+/// Why a git operation failed, and what the operator can do about it. No variant's text
+/// holds a token or a URL's password.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
     #[error(
@@ -200,13 +208,6 @@ impl GitError {
             target: redact_url(&target.to_string()),
             cause: Cause::new(error),
         }
-    }
-}
-
-impl HostKey {
-    /// The known_hosts line that trusts this key for `host` (as the error names it).
-    pub fn known_hosts_line(&self, host: &str) -> String {
-        format!("{host} {}", self.openssh())
     }
 }
 

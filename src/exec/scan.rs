@@ -1,16 +1,18 @@
 //! Parallel size walk of a mounted tree, with the semantics of `du -sB1 -x`.
 //!
-//! One walk feeds every row. Each directory is a work item that a pool of threads opens with
-//! `openat` relative to its parent's descriptor, lists with raw `getdents64`, and `fstatat`s
-//! entry by entry (never following symlinks). Subdirectories are not stat'ed by the lister:
-//! the worker that opens one `fstat`s it, so the stats of a huge directory spread over the pool.
+//! One walk feeds every row. Each directory is a work item that a pool of threads (several per
+//! core: a freshly mounted volume is cold, and blocked lookups want company) opens with `openat`
+//! relative to its parent's descriptor, lists with raw `getdents64`, and `fstatat`s entry by
+//! entry in inode order, never following symlinks. Subdirectories are not stat'ed by the lister:
+//! the worker that opens one `fstat`s it. A busy worker hands the older half of its pending
+//! directories, or part of a large listing's stats, to the queue when another worker is idle.
 //!
 //! Each inode is counted once per row, like `du` does per argument: only inodes with more than
 //! one link are remembered, in a set keyed by (device, inode, row). A row keeps to the device of
 //! its own entry (`du -x` from that entry), so a mount point below a row counts in no row above it.
 //!
 //! Descriptors stay bounded: a directory's descriptor lives only while some of its
-//! subdirectories wait to be opened, and past a budget (half the soft `RLIMIT_NOFILE`) children
+//! subdirectories wait to be opened, and past a budget (about half the soft `RLIMIT_NOFILE`) children
 //! are reopened by their path from the root instead, in `openat2` chunks that refuse symlinks.
 //! Nothing recurses, so depth only costs the memory of the pending items' name chains.
 
@@ -70,62 +72,12 @@ pub fn scan(
     progress: &(dyn Fn(u64) + Sync),
     cancel: &AtomicBool,
 ) -> Result<ScanReport, ScanError> {
-    scan_tuned(root, expand, progress, cancel, Tuning::default())
-}
-
-/// Knobs the tests turn; `scan` uses the defaults.
-#[derive(Debug, Clone, Copy)]
-struct Tuning {
-    /// Worker threads. Cold caches want more blocking lookups in flight than there are cores.
-    threads: usize,
-    /// Directory descriptors that may be kept open for pending children.
-    fd_budget: usize,
-}
-
-impl Default for Tuning {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Tuning {
-            threads: (cores * THREADS_PER_CORE).max(2),
-            fd_budget: usize::try_from(open_files_limit() / 2)
-                .unwrap_or(usize::MAX)
-                .min(8192),
-        }
-    }
-}
-
-/// The soft `RLIMIT_NOFILE`, or the traditional 1024 when it cannot be read.
-fn open_files_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 1024,
-        rlim_max: 1024,
-    };
-    // SAFETY: getrlimit writes one `rlimit` into the struct we pass and reads nothing else.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if rc == 0 { limit.rlim_cur } else { 1024 }
-}
-
-const THREADS_PER_CORE: usize = 4;
-/// Bytes handed to one `getdents64` call.
-const DIRENT_BUF: usize = 64 * 1024;
-/// Longest path given to one `openat2` when reopening by path (PATH_MAX is 4096 with the NUL).
-const PATH_CHUNK: usize = 4000;
-const PROGRESS_EVERY_MS: u64 = 50;
-const LINK_SHARDS: usize = 64;
-const DT_DIR: u8 = 4;
-
-fn scan_tuned(
-    root: &Path,
-    expand: Option<&OsStr>,
-    progress: &(dyn Fn(u64) + Sync),
-    cancel: &AtomicBool,
-    tuning: Tuning,
-) -> Result<ScanReport, ScanError> {
     let io_err = |errno: Errno| ScanError::Io {
         path: root.to_path_buf(),
         source: errno.into(),
     };
-    let root_fd = nix::fcntl::open(root, DIR_FLAGS, Mode::empty()).map_err(io_err)?;
+    let threads = worker_threads();
+    let root_fd = nix::fcntl::open(root, ROOT_FLAGS, Mode::empty()).map_err(io_err)?;
     let shared = Shared {
         root: Arc::new(DirFd {
             fd: root_fd,
@@ -133,7 +85,7 @@ fn scan_tuned(
         }),
         budget: Arc::new(FdBudget {
             held: AtomicUsize::new(0),
-            limit: tuning.fd_budget,
+            limit: fd_budget(threads),
         }),
         links: LinkSet::new(),
         cancel,
@@ -144,26 +96,22 @@ fn scan_tuned(
     let mut rows = Vec::new();
     let mut first = Worker::new(&shared);
     let root_dir = Arc::clone(&shared.root);
+    let split = Some(Split::new(&mut rows, true));
     first
-        .list(
-            &root_dir,
-            None,
-            Rows::default(),
-            Some(Split::new(&mut rows, true)),
-        )
+        .list(&root_dir, None, Rows::default(), split)
         .map_err(io_err)?;
     if let Some(name) = expand {
-        let found = first.stack.iter().position(|item| {
-            item.node.parent.is_none() && item.node.name.to_bytes() == name.as_bytes()
+        let found = first.stack.iter().position(|work| {
+            matches!(work, Work::Dir(item)
+                if item.node.parent.is_none() && item.node.name.to_bytes() == name.as_bytes())
         });
-        if let Some(pos) = found {
-            let item = first.stack.swap_remove(pos);
+        if let Some(Work::Dir(item)) = found.map(|pos| first.stack.swap_remove(pos)) {
             first.visit(item, Some(Split::new(&mut rows, false)));
         }
     }
     shared.progress.add(std::mem::take(&mut first.counted));
 
-    let pool = Pool::new(tuning.threads, std::mem::take(&mut first.stack));
+    let pool = Pool::new(threads, std::mem::take(&mut first.stack));
     let mut workers = run_pool(&shared, &pool).map_err(|e| ScanError::Io {
         path: root.to_path_buf(),
         source: e,
@@ -177,8 +125,47 @@ fn scan_tuned(
     Ok(report)
 }
 
+/// Cold caches want more blocking lookups in flight than there are cores.
+fn worker_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    (cores * THREADS_PER_CORE).clamp(2, MAX_THREADS)
+}
+
+/// Directory descriptors that may be kept open for pending children: half of the soft limit
+/// left after each worker's own few (the one it lists, and two while reopening by path).
+fn fd_budget(threads: usize) -> usize {
+    let soft = usize::try_from(open_files_limit()).unwrap_or(usize::MAX);
+    (soft.saturating_sub(3 * threads + 32) / 2).min(8192)
+}
+
+/// The soft `RLIMIT_NOFILE`, or the traditional 1024 when it cannot be read.
+fn open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 1024,
+        rlim_max: 1024,
+    };
+    // SAFETY: getrlimit writes one `rlimit` into the struct we pass and reads nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    if rc == 0 { limit.rlim_cur } else { 1024 }
+}
+
+/// Blocking lookups in flight per core: a freshly mounted volume is all cold cache, and on a
+/// 2-core machine 16 threads walked a cold ext4 fastest, while warm walks cost no more CPU.
+const THREADS_PER_CORE: usize = 8;
+const MAX_THREADS: usize = 64;
+/// Bytes handed to one `getdents64` call.
+const DIRENT_BUF: usize = 64 * 1024;
+/// Longest path given to one `openat2` when reopening by path (PATH_MAX is 4096 with the NUL).
+const PATH_CHUNK: usize = 4000;
+const PROGRESS_EVERY_MS: u64 = 50;
+const LINK_SHARDS: usize = 64;
+const DT_UNKNOWN: u8 = 0;
+const DT_DIR: u8 = 4;
+/// A `getdents` batch is shared with idle workers only when each gets at least this many stats.
+const SHARE_MIN: usize = 64;
+
 /// Start the workers over `pool` and wait for them all; a thread that cannot start stops the rest.
-fn run_pool<'s>(shared: &'s Shared<'s>, pool: &Pool) -> std::io::Result<Vec<Worker<'s>>> {
+fn run_pool<'s>(shared: &'s Shared<'s>, pool: &'s Pool) -> std::io::Result<Vec<Worker<'s>>> {
     std::thread::scope(|scope| {
         let mut handles = Vec::with_capacity(pool.threads);
         let mut failure = None;
@@ -187,7 +174,8 @@ fn run_pool<'s>(shared: &'s Shared<'s>, pool: &Pool) -> std::io::Result<Vec<Work
                 .name(format!("scan-{i}"))
                 .spawn_scoped(scope, move || {
                     let mut worker = Worker::new(shared);
-                    worker.run(pool);
+                    worker.pool = Some(pool);
+                    worker.run();
                     worker
                 });
             match spawned {
@@ -235,6 +223,10 @@ fn merge(paths: Vec<PathBuf>, workers: Vec<Worker<'_>>) -> ScanReport {
     ScanReport { rows, unreadable }
 }
 
+/// The root itself may be reached through a symlink (it is the caller's path); nothing below it is.
+const ROOT_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_CLOEXEC);
 const DIR_FLAGS: OFlag = OFlag::O_RDONLY
     .union(OFlag::O_DIRECTORY)
     .union(OFlag::O_NOFOLLOW)
@@ -345,6 +337,41 @@ fn relative_path(node: Option<&PathNode>, name: Option<&CStr>) -> PathBuf {
     path
 }
 
+/// What a worker does next: a directory to walk, or part of a large listing to stat.
+enum Work {
+    Dir(Item),
+    Stats(StatBatch),
+}
+
+/// Names from one directory listing, to `fstatat` and count.
+struct StatBatch {
+    dir: Arc<DirFd>,
+    node: Option<Arc<PathNode>>,
+    rows: Rows,
+    /// NUL-terminated names, one after the other.
+    names: Vec<u8>,
+}
+
+impl StatBatch {
+    fn new<'n>(
+        dir: &Arc<DirFd>,
+        node: Option<&Arc<PathNode>>,
+        rows: Rows,
+        names: impl Iterator<Item = &'n CStr>,
+    ) -> Self {
+        let mut bytes = Vec::new();
+        for name in names {
+            bytes.extend_from_slice(name.to_bytes_with_nul());
+        }
+        StatBatch {
+            dir: Arc::clone(dir),
+            node: node.cloned(),
+            rows,
+            names: bytes,
+        }
+    }
+}
+
 /// A directory waiting to be opened, listed and counted.
 struct Item {
     node: Arc<PathNode>,
@@ -421,8 +448,11 @@ struct Totals {
 
 /// Inodes with several links already counted, per row, like `du`'s hash of (device, inode).
 struct LinkSet {
-    shards: Vec<Mutex<HashSet<(u64, u64, u32), BuildHasherDefault<FxHasher>>>>,
+    shards: Vec<Mutex<LinkShard>>,
 }
+
+/// (device, inode, row) of multiply-linked inodes already counted.
+type LinkShard = HashSet<(u64, u64, u32), BuildHasherDefault<FxHasher>>;
 
 impl LinkSet {
     fn new() -> Self {
@@ -514,13 +544,13 @@ struct Pool {
 }
 
 struct Queue {
-    items: Vec<Item>,
+    items: Vec<Work>,
     idle: usize,
     done: bool,
 }
 
 impl Pool {
-    fn new(threads: usize, items: Vec<Item>) -> Self {
+    fn new(threads: usize, items: Vec<Work>) -> Self {
         Pool {
             queue: Mutex::new(Queue {
                 items,
@@ -534,7 +564,7 @@ impl Pool {
     }
 
     /// Block until there is work, or return `None` once every worker is idle and the queue empty.
-    fn take(&self) -> Option<Item> {
+    fn take(&self) -> Option<Work> {
         let mut queue = lock(&self.queue);
         loop {
             if queue.done {
@@ -564,10 +594,13 @@ impl Pool {
     }
 
     /// Move the older half of a worker's stack (the larger subtrees, usually) to the queue.
-    fn give(&self, stack: &mut Vec<Item>) {
+    fn share(&self, stack: &mut Vec<Work>) {
         let half = stack.len() / 2;
-        let mut queue = lock(&self.queue);
-        queue.items.extend(stack.drain(..half));
+        self.give(stack.drain(..half));
+    }
+
+    fn give(&self, work: impl IntoIterator<Item = Work>) {
+        lock(&self.queue).items.extend(work);
         self.wake.notify_all();
     }
 
@@ -580,7 +613,11 @@ impl Pool {
 /// One thread's part of the walk: its pending directories and its own totals, merged at the end.
 struct Worker<'s> {
     shared: &'s Shared<'s>,
-    stack: Vec<Item>,
+    /// Where to share work; `None` while the root is listed, before the pool starts.
+    pool: Option<&'s Pool>,
+    stack: Vec<Work>,
+    /// The non-directories of the current `getdents` batch: inode and name offset.
+    to_stat: Vec<(u64, usize)>,
     totals: Vec<Totals>,
     unreadable: Vec<(PathBuf, String)>,
     buf: Vec<u8>,
@@ -592,7 +629,9 @@ impl<'s> Worker<'s> {
     fn new(shared: &'s Shared<'s>) -> Self {
         Worker {
             shared,
+            pool: None,
             stack: Vec::new(),
+            to_stat: Vec::new(),
             totals: Vec::new(),
             unreadable: Vec::new(),
             buf: vec![0; DIRENT_BUF],
@@ -600,16 +639,37 @@ impl<'s> Worker<'s> {
         }
     }
 
-    fn run(&mut self, pool: &Pool) {
-        while let Some(item) = self.stack.pop().or_else(|| pool.take()) {
-            self.visit(item, None);
+    fn run(&mut self) {
+        let Some(pool) = self.pool else { return };
+        while let Some(work) = self.stack.pop().or_else(|| pool.take()) {
+            match work {
+                Work::Dir(item) => self.visit(item, None),
+                Work::Stats(batch) => self.stat_batch(&batch),
+            }
             self.shared.progress.add(std::mem::take(&mut self.counted));
             if self.shared.cancel.load(Relaxed) {
                 pool.stop();
                 return;
             }
             if self.stack.len() > 1 && pool.wants_work() {
-                pool.give(&mut self.stack);
+                pool.share(&mut self.stack);
+            }
+        }
+    }
+
+    fn stat_batch(&mut self, batch: &StatBatch) {
+        let children_parent = Some(Arc::clone(&batch.dir));
+        for name in batch.names.split_inclusive(|&b| b == 0) {
+            if let Ok(name) = CStr::from_bytes_with_nul(name) {
+                let node = batch.node.as_ref();
+                self.entry(
+                    &batch.dir,
+                    node,
+                    name,
+                    DT_UNKNOWN,
+                    batch.rows,
+                    &children_parent,
+                );
             }
         }
     }
@@ -699,23 +759,62 @@ impl<'s> Worker<'s> {
                 Ok(len) => len,
                 Err(errno) => break Err(errno),
             };
-            for (name, d_type) in Dirents::new(buf.get(..len).unwrap_or_default()) {
-                if matches!(name.to_bytes(), b"." | b"..") {
+            let batch = buf.get(..len).unwrap_or_default();
+            for entry in Dirents::new(batch) {
+                if matches!(entry.name.to_bytes(), b"." | b"..") {
                     continue;
                 }
-                let rows = match split.as_mut() {
+                match split.as_mut() {
                     Some(s) => {
                         let id = u32::try_from(s.paths.len()).unwrap_or(u32::MAX);
-                        s.paths.push(relative_path(node.map(|n| &**n), Some(name)));
-                        rows.with(id, s.top)
+                        s.paths
+                            .push(relative_path(node.map(|n| &**n), Some(entry.name)));
+                        let rows = rows.with(id, s.top);
+                        self.entry(dir, node, entry.name, entry.d_type, rows, &children_parent);
                     }
-                    None => rows,
-                };
-                self.entry(dir, node, name, d_type, rows, &children_parent);
+                    None if entry.d_type == DT_DIR => {
+                        self.entry(dir, node, entry.name, entry.d_type, rows, &children_parent);
+                    }
+                    None => self.to_stat.push((entry.ino, entry.name_at)),
+                }
             }
+            self.stat_listed(dir, node, rows, &children_parent, batch);
         };
         self.buf = buf;
         result
+    }
+
+    /// Stat the non-directories of one `getdents` batch in inode order (the inode table is read
+    /// in order on a cold cache), handing part of them to idle workers when the batch is large.
+    fn stat_listed(
+        &mut self,
+        dir: &Arc<DirFd>,
+        node: Option<&Arc<PathNode>>,
+        rows: Rows,
+        children_parent: &Option<Arc<DirFd>>,
+        listing: &[u8],
+    ) {
+        let mut to_stat = std::mem::take(&mut self.to_stat);
+        to_stat.sort_unstable_by_key(|&(ino, _)| ino);
+        let mut mine = to_stat.as_slice();
+        if let (Some(pool), Some(shared_dir)) = (self.pool, children_parent) {
+            let idle = pool.idle.load(Relaxed);
+            let chunks = (idle + 1).min(mine.len() / SHARE_MIN);
+            if chunks > 1 {
+                let size = mine.len().div_ceil(chunks);
+                let (kept, given) = mine.split_at(size);
+                pool.give(given.chunks(size).map(|chunk| {
+                    let names = chunk.iter().filter_map(|&(_, at)| name_at(listing, at));
+                    Work::Stats(StatBatch::new(shared_dir, node, rows, names))
+                }));
+                mine = kept;
+            }
+        }
+        for name in mine.iter().filter_map(|&(_, at)| name_at(listing, at)) {
+            self.entry(dir, node, name, DT_UNKNOWN, rows, children_parent);
+        }
+        to_stat.clear();
+        self.to_stat = to_stat;
     }
 
     /// Count one listed entry, or queue it when it is a directory.
@@ -728,15 +827,15 @@ impl<'s> Worker<'s> {
         rows: Rows,
         children_parent: &Option<Arc<DirFd>>,
     ) {
-        let push = |stack: &mut Vec<Item>| {
-            stack.push(Item {
+        let push = |stack: &mut Vec<Work>| {
+            stack.push(Work::Dir(Item {
                 node: Arc::new(PathNode {
                     parent: node.cloned(),
                     name: name.into(),
                 }),
                 parent: children_parent.clone(),
                 rows,
-            });
+            }));
         };
         if d_type == DT_DIR {
             return push(&mut self.stack);
@@ -826,29 +925,49 @@ fn getdents(dir: BorrowedFd<'_>, buf: &mut [u8]) -> nix::Result<usize> {
     Errno::result(n).map(|n| usize::try_from(n).unwrap_or(0))
 }
 
-/// The records of a `getdents64` batch as (name, `d_type`), parsed from bytes without unsafe.
+/// One record of a `getdents64` batch.
+struct DirEntry<'b> {
+    ino: u64,
+    d_type: u8,
+    name: &'b CStr,
+    /// Where the name starts in the batch, to find it again with [`name_at`].
+    name_at: usize,
+}
+
+/// The records of a `getdents64` batch, parsed from bytes without unsafe.
 struct Dirents<'b> {
     buf: &'b [u8],
+    pos: usize,
 }
 
 impl<'b> Dirents<'b> {
     fn new(buf: &'b [u8]) -> Self {
-        Dirents { buf }
+        Dirents { buf, pos: 0 }
     }
 }
 
 impl<'b> Iterator for Dirents<'b> {
-    type Item = (&'b CStr, u8);
+    type Item = DirEntry<'b>;
 
     fn next(&mut self) -> Option<Self::Item> {
         // struct linux_dirent64 { u64 d_ino; i64 d_off; u16 d_reclen; u8 d_type; char d_name[]; }
-        let reclen = usize::from(u16::from_ne_bytes([*self.buf.get(16)?, *self.buf.get(17)?]));
-        let record = self.buf.get(..reclen)?;
-        self.buf = self.buf.get(reclen..)?;
-        let d_type = *record.get(18)?;
-        let name = CStr::from_bytes_until_nul(record.get(19..)?).ok()?;
-        Some((name, d_type))
+        let record = self.buf.get(self.pos..)?;
+        let ino = u64::from_ne_bytes(record.get(..8)?.try_into().ok()?);
+        let reclen = usize::from(u16::from_ne_bytes([*record.get(16)?, *record.get(17)?]));
+        let record = record.get(..reclen)?;
+        let entry = DirEntry {
+            ino,
+            d_type: *record.get(18)?,
+            name: CStr::from_bytes_until_nul(record.get(19..)?).ok()?,
+            name_at: self.pos + 19,
+        };
+        self.pos += reclen;
+        Some(entry)
     }
+}
+
+fn name_at(listing: &[u8], at: usize) -> Option<&CStr> {
+    CStr::from_bytes_until_nul(listing.get(at..)?).ok()
 }
 
 #[cfg(test)]
@@ -863,7 +982,9 @@ mod tests {
         rec[19..22].copy_from_slice(b"abc");
         let mut two = rec.clone();
         two.extend_from_slice(&rec[..20]);
-        let names: Vec<_> = Dirents::new(&two).map(|(n, t)| (n.to_owned(), t)).collect();
-        assert_eq!(names, vec![(c"abc".to_owned(), DT_DIR)]);
+        let names: Vec<_> = Dirents::new(&two)
+            .map(|e| (e.name.to_owned(), e.d_type, name_at(&two, e.name_at)))
+            .collect();
+        assert_eq!(names, vec![(c"abc".to_owned(), DT_DIR, Some(c"abc"))]);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod inspect;
 pub mod predestroy;
+pub mod recover;
 pub mod verify;
 
 use crate::report::{RunStatus, StepStatus};
@@ -15,6 +16,7 @@ use crate::report::{RunStatus, StepStatus};
 pub enum FlowKind {
     Inspect,
     Predestroy,
+    Recover,
     Verify,
 }
 
@@ -24,6 +26,7 @@ impl FlowKind {
         match self {
             FlowKind::Inspect => "inspect",
             FlowKind::Predestroy => "predestroy",
+            FlowKind::Recover => "recover",
             FlowKind::Verify => "verify",
         }
     }
@@ -33,6 +36,7 @@ impl FlowKind {
         match self {
             FlowKind::Inspect => inspect::STEPS,
             FlowKind::Predestroy => predestroy::STEPS,
+            FlowKind::Recover => recover::STEPS,
             FlowKind::Verify => verify::STEPS,
         }
     }
@@ -513,7 +517,12 @@ mod tests {
     #[test]
     fn random_runs_keep_the_invariants() {
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-        for kind in [FlowKind::Inspect, FlowKind::Predestroy, FlowKind::Verify] {
+        for kind in [
+            FlowKind::Inspect,
+            FlowKind::Predestroy,
+            FlowKind::Recover,
+            FlowKind::Verify,
+        ] {
             for _ in 0..5000 {
                 let yes = rng.below(2) == 0;
                 let mut flow = Flow::new(kind, yes);

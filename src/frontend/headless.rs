@@ -101,10 +101,34 @@ impl EventSink for HumanSink {
                     None => format!("    ... {done} {unit}\n"),
                 }
             }
-            Event::Summary { .. } => return,
+            Event::Summary {
+                steps, duration_ms, ..
+            } => {
+                let mut table = String::from("Steps\n");
+                for step in steps {
+                    table.push_str(&format!(
+                        "  {:<22} {:<18} {:>8}\n",
+                        step.id,
+                        status_word(step.status),
+                        seconds(step.duration_ms)
+                    ));
+                }
+                table.push_str(&format!(
+                    "  {:<22} {:<18} {:>8}\n",
+                    "total",
+                    "",
+                    seconds(*duration_ms)
+                ));
+                let _ = io::stdout().lock().write_all(table.as_bytes());
+                return;
+            }
         };
         let _ = io::stderr().lock().write_all(text.as_bytes());
     }
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 fn status_word(status: StepStatus) -> &'static str {

@@ -9,6 +9,7 @@ pub mod measure;
 pub mod on_volume;
 pub mod predestroy;
 pub mod readonly_mount;
+pub mod recover;
 pub mod verify;
 
 use std::path::PathBuf;
@@ -18,6 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::flow::{Flow, Outcome};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Event, PlannedStep, Stream, Unit};
+
+/// The running system, as NixOS links it.
+pub const CURRENT_SYSTEM: &str = "/run/current-system";
 
 /// Where events go: the headless printer, the transcript, the TUI's channel.
 /// Steps emit from worker threads too, hence `Sync`.
@@ -35,6 +39,9 @@ pub trait Runner {
     fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
     /// The same facts as lines for people (the headless summary on stdout).
     fn human_summary(&self, flow: &Flow) -> Vec<String>;
+    /// Undo what a step left for later ones (a mount) when the run ends before they did.
+    /// Called once, after the last step, whatever happened.
+    fn finish(&mut self, _ctx: &StepContext) {}
 }
 
 /// The journal of the run, shared by the driver and the steps that record mounts.

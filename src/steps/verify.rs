@@ -17,11 +17,8 @@ use crate::flow::{Flow, FlowKind, Outcome};
 use crate::marker::PersistenceMarker;
 use crate::report::PlannedStep;
 
-use super::on_volume;
+use super::{CURRENT_SYSTEM, on_volume};
 use super::{Runner, StepContext};
-
-/// The running system, as NixOS links it.
-const CURRENT_SYSTEM: &str = "/run/current-system";
 
 /// State of one verify run.
 pub struct VerifyRunner {

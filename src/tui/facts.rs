@@ -63,21 +63,25 @@ pub struct HomeFacts {
 
 /// Read the facts of this machine under `cfg`.
 pub fn gather(cfg: &Config) -> HomeFacts {
-    let hostname = fs::read("/proc/sys/kernel/hostname")
-        .map(|b| escape_bytes(b.trim_ascii()))
-        .unwrap_or_else(|_| "unknown".into());
     let os = fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|text| pretty_name(&text))
         .unwrap_or_else(|| "unknown".into());
     HomeFacts {
-        hostname,
+        hostname: hostname(),
         os,
         volumes: volumes(cfg),
         discovery: shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
         etc_nixos: etc_nixos(Path::new("/etc/nixos")),
         journal: journal_fact(Journal::load(&cfg.state.dir)),
     }
+}
+
+/// This machine's name, escaped (`unknown` when it cannot be read).
+pub fn hostname() -> String {
+    fs::read("/proc/sys/kernel/hostname")
+        .map(|b| escape_bytes(b.trim_ascii()))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// `PRETTY_NAME` (else `NAME`) of an os-release file, unquoted and escaped.

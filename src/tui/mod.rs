@@ -31,6 +31,7 @@ use crate::session::Session;
 use crate::steps::Runner;
 use crate::steps::inspect::InspectRunner;
 use crate::steps::predestroy::PredestroyRunner;
+use crate::steps::recover::RecoverRunner;
 use crate::steps::verify::VerifyRunner;
 
 use event_loop::Wiring;
@@ -53,13 +54,8 @@ pub fn home(options: &Options, cfg: Config) -> i32 {
 /// A flow named on the command line (`lifeboat inspect [DEVICE]`, …) on a terminal: the
 /// flow screen, started at once (it stops at its first confirmation).
 pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathBuf>) -> i32 {
-    run(
-        options,
-        cfg,
-        device,
-        State::flow(kind),
-        vec![Command::Start(kind)],
-    )
+    let state = State::flow(kind, facts::hostname());
+    run(options, cfg, device, state, vec![Command::Start(kind)])
 }
 
 /// Builds each run's session and runner from the config and the device asked for.
@@ -78,6 +74,7 @@ impl Machine for Launcher {
                 Box::new(InspectRunner::new(self.cfg.clone(), self.device.clone()))
             }
             FlowKind::Predestroy => Box::new(PredestroyRunner::new(self.cfg.clone())),
+            FlowKind::Recover => Box::new(RecoverRunner::new(self.cfg.clone())),
             FlowKind::Verify => Box::new(VerifyRunner::new(self.cfg.clone())),
         };
         Ok((session, runner))

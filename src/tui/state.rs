@@ -74,54 +74,32 @@ pub enum Command {
     RefreshHome,
 }
 
-/// The four flows of the home screen, in the order an operator meets them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowChoice {
-    Predestroy,
-    Recover,
-    Inspect,
-    Verify,
+/// The four flows, in the order an operator meets them, as the home screen lists them.
+pub const HOME_FLOWS: [FlowKind; 4] = [
+    FlowKind::Predestroy,
+    FlowKind::Recover,
+    FlowKind::Inspect,
+    FlowKind::Verify,
+];
+
+/// A flow's one line on the home screen.
+pub fn flow_line(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::Predestroy => "Before destroying this VPS: prove nothing would be lost",
+        FlowKind::Recover => "On the new VPS: rebuild it from the volume and the git remote",
+        FlowKind::Inspect => "A read-only look at a volume: identity, layout, sizes",
+        FlowKind::Verify => "After the reboot: check that everything came back",
+    }
 }
 
-impl FlowChoice {
-    /// In the order the home screen lists them.
-    pub const ALL: [FlowChoice; 4] = [
-        FlowChoice::Predestroy,
-        FlowChoice::Recover,
-        FlowChoice::Inspect,
-        FlowChoice::Verify,
-    ];
-
-    /// The flow's name on the command line.
-    pub fn id(self) -> &'static str {
-        match self {
-            FlowChoice::Predestroy => "predestroy",
-            FlowChoice::Recover => "recover",
-            FlowChoice::Inspect => "inspect",
-            FlowChoice::Verify => "verify",
-        }
-    }
-
-    /// One line on the home screen.
-    pub fn line(self) -> &'static str {
-        match self {
-            FlowChoice::Predestroy => "Before destroying this VPS: prove nothing would be lost",
-            FlowChoice::Recover => {
-                "On the new VPS: rebuild it from the volume and git (not built yet)"
-            }
-            FlowChoice::Inspect => "A read-only look at a volume: identity, layout, sizes",
-            FlowChoice::Verify => "After the reboot: check that everything came back",
-        }
-    }
-
-    /// The engine's flow, for the flows that are built.
-    pub fn kind(self) -> Option<FlowKind> {
-        match self {
-            FlowChoice::Predestroy => Some(FlowKind::Predestroy),
-            FlowChoice::Inspect => Some(FlowKind::Inspect),
-            FlowChoice::Verify => Some(FlowKind::Verify),
-            FlowChoice::Recover => None,
-        }
+/// Whether confirming `step`'s `question` takes the hostname typed out: for what cannot
+/// be taken back by answering differently later (moving /etc/nixos aside, switching the
+/// system, rebooting), a single stray key must not be enough.
+pub fn wants_hostname(kind: FlowKind, step: &str, question: &str) -> bool {
+    match (kind, step) {
+        (FlowKind::Recover, "switch" | "reboot") => true,
+        (FlowKind::Recover, "clone-config") => question.starts_with("move "),
+        _ => false,
     }
 }
 
@@ -138,12 +116,14 @@ pub struct State {
     pub screen: Screen,
     /// What lifeboat sees on this machine; `None` when opened straight on a flow.
     pub home: Option<HomeFacts>,
+    /// This machine's name: what the operator types to confirm what cannot be undone.
+    pub hostname: String,
     pub home_selected: usize,
     pub help: bool,
     /// `q` while a step runs asks first.
     pub quit_prompt: bool,
     pub quit: Quit,
-    /// A one-line message for the operator (a flow that is not built yet, a cancel).
+    /// A one-line message for the operator (a cancel on its way).
     pub notice: Option<String>,
     pub now: Duration,
     /// How the last run ended: the process exit code.
@@ -338,18 +318,19 @@ impl FlowView {
         }
     }
 
-    fn ask(&mut self, step: &'static str, question: String) {
+    fn ask(&mut self, step: &'static str, question: String, hostname: &str) {
         let actions = self
             .steps
             .iter()
             .find(|s| s.def.id == step)
             .map(|s| s.actions.clone())
             .unwrap_or_default();
+        let word = wants_hostname(self.kind, step, &question).then(|| hostname.to_string());
         self.confirm = Some(Confirmation {
             step,
             question,
             actions,
-            word: None,
+            word,
             typed: String::new(),
         });
     }
@@ -461,21 +442,23 @@ const PAGE: usize = 10;
 impl State {
     /// The home screen over what lifeboat found on this machine.
     pub fn home(facts: HomeFacts) -> State {
-        State::with_screen(Screen::Home, Some(facts))
+        let hostname = facts.hostname.clone();
+        State::with_screen(Screen::Home, Some(facts), hostname)
     }
 
     /// Straight on a flow that is starting (`lifeboat inspect` on a terminal).
-    pub fn flow(kind: FlowKind) -> State {
-        State::with_screen(Screen::Flow(Box::new(FlowView::new(kind))), None)
+    pub fn flow(kind: FlowKind, hostname: String) -> State {
+        State::with_screen(Screen::Flow(Box::new(FlowView::new(kind))), None, hostname)
     }
 
-    fn with_screen(screen: Screen, home: Option<HomeFacts>) -> State {
+    fn with_screen(screen: Screen, home: Option<HomeFacts>, hostname: String) -> State {
         State {
             screen,
             home,
-            home_selected: FlowChoice::ALL
+            hostname,
+            home_selected: HOME_FLOWS
                 .iter()
-                .position(|c| *c == FlowChoice::Inspect)
+                .position(|k| *k == FlowKind::Inspect)
                 .unwrap_or(0),
             help: false,
             quit_prompt: false,
@@ -537,7 +520,7 @@ impl State {
                 if self.quit == Quit::WhenIdle {
                     return vec![Command::Answer(FlowMsg::Cancel)];
                 }
-                view.ask(step, question);
+                view.ask(step, question, &self.hostname);
             }
             FromWorker::Ended(status) => {
                 view.ended(at, status);
@@ -627,21 +610,14 @@ impl State {
     }
 
     fn home_key(&mut self, key: Key) -> Vec<Command> {
-        let last = FlowChoice::ALL.len() - 1;
+        let last = HOME_FLOWS.len() - 1;
         match key {
             Key::Up | Key::Char('k') => self.home_selected = self.home_selected.saturating_sub(1),
             Key::Down | Key::Char('j') => self.home_selected = (self.home_selected + 1).min(last),
             Key::Enter => {
-                let choice = FlowChoice::ALL[self.home_selected.min(last)];
-                match choice.kind() {
-                    Some(kind) => {
-                        self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
-                        return vec![Command::Start(kind)];
-                    }
-                    None => {
-                        self.notice = Some(format!("lifeboat {} is not built yet.", choice.id()));
-                    }
-                }
+                let kind = HOME_FLOWS[self.home_selected.min(last)];
+                self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
+                return vec![Command::Start(kind)];
             }
             _ => {}
         }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
 use super::screens;
-use super::state::{Command, Confirmation, FromWorker, Key, Msg, Quit, Screen, State};
+use super::state::{Command, FromWorker, Key, Msg, Quit, Screen, State};
 use super::theme::Theme;
 use crate::flow::{FlowKind, Msg as FlowMsg};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
@@ -94,7 +94,7 @@ fn mount_action() -> Action {
 
 /// Inspect started from the command line, its plan received.
 fn started() -> State {
-    let mut state = State::flow(FlowKind::Inspect);
+    let mut state = State::flow(FlowKind::Inspect, "vps-qwe".into());
     let steps = FlowKind::Inspect
         .steps()
         .iter()
@@ -396,23 +396,94 @@ fn confirmation_modal() {
     snapshot("confirm", &asking());
 }
 
+/// Recover at its last step: the reboot asks, and wants the hostname typed.
+fn asking_to_reboot() -> State {
+    let mut state = State::flow(FlowKind::Recover, "vps-qwe".into());
+    let steps = FlowKind::Recover
+        .steps()
+        .iter()
+        .map(|def| PlannedStep {
+            id: def.id,
+            title: def.title,
+            actions: if def.id == "reboot" {
+                vec![Action::Command {
+                    argv: vec!["systemctl".into(), "reboot".into()],
+                }]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    event(
+        &mut state,
+        0,
+        Event::Plan {
+            flow: "recover",
+            dry_run: false,
+            steps,
+        },
+    );
+    for (i, def) in FlowKind::Recover.steps().iter().enumerate() {
+        let t = 1_000 * i as u64;
+        step(&mut state, t, def.id, StepStatus::Running, "");
+        if def.id != "reboot" {
+            step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
+        }
+    }
+    let question = "reboot now (systemctl reboot)? Afterwards run `lifeboat verify`.";
+    step(
+        &mut state,
+        9_500,
+        "reboot",
+        StepStatus::NeedsConfirmation,
+        question,
+    );
+    state.update(Msg::Worker(
+        at(9_500),
+        FromWorker::Ask {
+            step: "reboot",
+            question: question.into(),
+        },
+    ));
+    state
+}
+
 #[test]
 fn confirmation_modal_that_wants_the_hostname_typed() {
-    let mut state = asking();
-    if let Screen::Flow(view) = &mut state.screen {
-        view.confirm = Some(Confirmation {
-            step: "mount-readonly",
-            question: "Move /etc/nixos aside to /etc/nixos.before-lifeboat?".into(),
-            actions: vec![Action::Move {
-                from: "/etc/nixos".into(),
-                to: "/etc/nixos.before-lifeboat".into(),
-            }],
-            word: Some("vps-qwe".into()),
-            typed: String::new(),
-        });
-    }
+    let mut state = asking_to_reboot();
     typed(&mut state, "vps");
     snapshot("confirm_word", &state);
+}
+
+#[test]
+fn only_moving_etc_nixos_aside_switching_and_rebooting_want_the_hostname() {
+    use super::state::wants_hostname;
+    assert!(wants_hostname(FlowKind::Recover, "reboot", "reboot now?"));
+    assert!(wants_hostname(
+        FlowKind::Recover,
+        "switch",
+        "switch this machine?"
+    ));
+    assert!(wants_hostname(
+        FlowKind::Recover,
+        "clone-config",
+        "move /etc/nixos aside to /etc/nixos.1 (nothing is deleted) and clone x there?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Recover,
+        "clone-config",
+        "clone x into /etc/nixos?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Predestroy,
+        "config-repo-pushed",
+        "push?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Inspect,
+        "mount-readonly",
+        "mount?"
+    ));
 }
 
 #[test]
@@ -427,7 +498,7 @@ fn refused_view() {
 
 #[test]
 fn a_run_that_could_not_start() {
-    let mut state = State::flow(FlowKind::Inspect);
+    let mut state = State::flow(FlowKind::Inspect, "vps-qwe".into());
     state.update(Msg::Worker(
         at(5),
         FromWorker::CouldNotStart(
@@ -488,23 +559,18 @@ fn output_raw(state: &mut State) {
 }
 
 #[test]
-fn enter_on_home_starts_the_chosen_flow_and_says_recover_is_not_built() {
-    let mut state = State::home(facts());
-    assert_eq!(
-        keys(&mut state, &[Key::Enter]),
-        [Command::Start(FlowKind::Inspect)]
-    );
-    assert!(matches!(state.screen, Screen::Flow(_)));
-    let mut state = State::home(facts());
-    assert_eq!(
-        keys(&mut state, &[Key::Up, Key::Up, Key::Up, Key::Enter]),
-        [Command::Start(FlowKind::Predestroy)]
-    );
-    let mut state = State::home(facts());
-    assert!(keys(&mut state, &[Key::Up, Key::Enter]).is_empty());
-    let notice = state.notice.as_deref().unwrap_or_default();
-    assert!(notice.contains("recover"), "{notice}");
-    assert!(matches!(state.screen, Screen::Home));
+fn enter_on_home_starts_the_chosen_flow() {
+    for (moves, kind) in [
+        (&[][..], FlowKind::Inspect),
+        (&[Key::Up][..], FlowKind::Recover),
+        (&[Key::Up, Key::Up, Key::Up][..], FlowKind::Predestroy),
+        (&[Key::Down, Key::Down][..], FlowKind::Verify),
+    ] {
+        let mut state = State::home(facts());
+        keys(&mut state, moves);
+        assert_eq!(keys(&mut state, &[Key::Enter]), [Command::Start(kind)]);
+        assert!(matches!(&state.screen, Screen::Flow(view) if view.kind == kind));
+    }
 }
 
 #[test]
@@ -524,12 +590,9 @@ fn confirmation_needs_y_and_no_stray_key_confirms() {
 
 #[test]
 fn a_typed_word_confirms_only_when_it_matches() {
-    let mut state = asking();
-    if let Screen::Flow(view) = &mut state.screen {
-        if let Some(confirm) = view.confirm.as_mut() {
-            confirm.word = Some("vps-qwe".into());
-        }
-    }
+    let mut state = asking_to_reboot();
+    assert!(keys(&mut state, &[Key::Char('y'), Key::Enter]).is_empty());
+    keys(&mut state, &[Key::Backspace]);
     typed(&mut state, "vps-qwy");
     assert!(keys(&mut state, &[Key::Enter]).is_empty());
     assert_eq!(
@@ -647,7 +710,7 @@ fn back_home_after_a_run_reads_the_facts_again() {
 
 #[test]
 fn a_checklist_with_several_failures_lists_them_all() {
-    let mut state = State::flow(FlowKind::Predestroy);
+    let mut state = State::flow(FlowKind::Predestroy, "vps-qwe".into());
     for (i, def) in FlowKind::Predestroy.steps().iter().enumerate() {
         let t = 100 * i as u64;
         step(&mut state, t, def.id, StepStatus::Running, "");

@@ -25,6 +25,8 @@ pub struct Sshd {
     pub port: u16,
     /// The server's private host key; its public half is `host_key.pub`.
     pub host_key: PathBuf,
+    /// Every host key the server has, `host_key` first.
+    pub host_keys: Vec<PathBuf>,
     authorized_keys: PathBuf,
     log: PathBuf,
     child: Child,
@@ -32,8 +34,15 @@ pub struct Sshd {
 }
 
 impl Sshd {
-    /// Start sshd on a free port of 127.0.0.1 and wait until it answers.
+    /// Start sshd on a free port of 127.0.0.1 with an ed25519 host key and wait until it
+    /// answers.
     pub fn start() -> Sshd {
+        Sshd::start_with_host_keys(&["ed25519"])
+    }
+
+    /// Start sshd with host keys of these `ssh-keygen -t` types; [`Sshd::host_key`] is the
+    /// first, and every one is in [`Sshd::known_hosts_line`].
+    pub fn start_with_host_keys(key_types: &[&str]) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: install openssh-server (scripts/test.sh does)"
@@ -44,7 +53,10 @@ impl Sshd {
             .prefix("lifeboat-sshd-")
             .tempdir()
             .expect("create a temporary directory");
-        let host_key = generate_key(dir.path(), "host_ed25519");
+        let host_keys: Vec<PathBuf> = key_types
+            .iter()
+            .map(|t| generate_key_of_type(dir.path(), &format!("host_{t}"), t, ""))
+            .collect();
         let authorized_keys = dir.path().join("authorized_keys");
         File::create(&authorized_keys).expect("create authorized_keys");
         let port = free_port();
@@ -52,11 +64,14 @@ impl Sshd {
         fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\n\
+                "Port {port}\nListenAddress 127.0.0.1\n{}AuthorizedKeysFile {}\n\
                  StrictModes no\nUsePAM no\nPermitRootLogin prohibit-password\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPidFile none\n\
                  LogLevel VERBOSE\n",
-                host_key.display(),
+                host_keys
+                    .iter()
+                    .map(|k| format!("HostKey {}\n", k.display()))
+                    .collect::<String>(),
                 authorized_keys.display()
             ),
         )
@@ -74,7 +89,8 @@ impl Sshd {
             .unwrap_or_else(|e| panic!("start {SSHD}: {e}"));
         let sshd = Sshd {
             port,
-            host_key,
+            host_key: host_keys[0].clone(),
+            host_keys,
             authorized_keys,
             log,
             child,
@@ -120,9 +136,15 @@ impl Sshd {
         format!("ssh://root@127.0.0.1:{}{}", self.port, path.display())
     }
 
-    /// The known_hosts line that trusts this server: `[127.0.0.1]:<port> ssh-ed25519 …`.
+    /// The known_hosts line that trusts this server's first host key:
+    /// `[127.0.0.1]:<port> ssh-ed25519 …`.
     pub fn known_hosts_line(&self) -> String {
-        let public = fs::read_to_string(public_half(&self.host_key)).expect("read the host key");
+        self.known_hosts_line_for(&self.host_key)
+    }
+
+    /// The known_hosts line that trusts host key `key` (one of [`Sshd::host_keys`]) for this server.
+    pub fn known_hosts_line_for(&self, key: &Path) -> String {
+        let public = fs::read_to_string(public_half(key)).expect("read the host key");
         let mut fields = public.split_whitespace();
         let (key_type, blob) = (fields.next().unwrap(), fields.next().unwrap());
         format!("[127.0.0.1]:{} {key_type} {blob}\n", self.port)
@@ -148,9 +170,19 @@ impl Drop for Sshd {
 
 /// Generate an ed25519 key pair without passphrase at `dir/name` (and `dir/name.pub`).
 pub fn generate_key(dir: &Path, name: &str) -> PathBuf {
+    generate_key_with_passphrase(dir, name, "")
+}
+
+/// Generate an ed25519 key pair at `dir/name` protected by `passphrase`.
+pub fn generate_key_with_passphrase(dir: &Path, name: &str, passphrase: &str) -> PathBuf {
+    generate_key_of_type(dir, name, "ed25519", passphrase)
+}
+
+/// Generate a key pair of `ssh-keygen -t` type `key_type` at `dir/name`.
+pub fn generate_key_of_type(dir: &Path, name: &str, key_type: &str, passphrase: &str) -> PathBuf {
     let key = dir.join(name);
     let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .args(["-q", "-t", key_type, "-N", passphrase, "-C", name, "-f"])
         .arg(&key)
         .stdin(Stdio::null())
         .status()
@@ -186,4 +218,63 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("bind a free port")
         .port()
+}
+
+/// A real ssh-agent on a socket in a temporary directory, killed when dropped. Point
+/// `SSH_AUTH_SOCK` at [`Agent::socket`] to use it.
+pub struct Agent {
+    pub socket: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-agent-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let socket = dir.path().join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start ssh-agent (openssh-client)");
+        let agent = Agent {
+            socket,
+            child,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while !agent.socket.exists() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "ssh-agent did not create its socket"
+            );
+            sleep(Duration::from_millis(20));
+        }
+        agent
+    }
+
+    /// Load the passphrase-less private key `key` into the agent.
+    pub fn add(&self, key: &Path) {
+        let status = Command::new("ssh-add")
+            .arg("-q")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdin(Stdio::null())
+            .status()
+            .expect("run ssh-add");
+        assert!(status.success(), "ssh-add {} failed", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

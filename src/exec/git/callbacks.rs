@@ -3,13 +3,16 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
 use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, RemoteCallbacks};
 
 use super::known_hosts::{self, HostKey, Verdict};
-use super::url::{redact_url, ssh_endpoint};
+use super::url::{SshEndpoint, redact_url, ssh_endpoint};
 use super::{Cause, GitError, Phase, Progress};
 
 /// The SSH user when the URL names none: the one every git forge uses.
@@ -91,6 +94,45 @@ impl Credentials {
     }
 }
 
+/// Why the private key at `path` cannot be used without a passphrase, if it cannot.
+fn unusable_key(path: &Path) -> Option<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return Some(format!("cannot be read: {e}")),
+    };
+    let protected = "has a passphrase: load it into ssh-agent instead".to_string();
+    if text.contains("ENCRYPTED") {
+        return Some(protected);
+    }
+    let body: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    let decoded = STANDARD.decode(body.trim()).ok()?;
+    // openssh-key-v1: the magic, then the cipher name as an SSH string ("none" when clear).
+    let rest = decoded.strip_prefix(b"openssh-key-v1\0")?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    (rest.get(4..4 + len)? != b"none").then_some(protected)
+}
+
+/// libgit2's own words when libssh2 refuses or cannot use a credential (besides
+/// `ErrorCode::Auth`, which the credentials callback returns when it has nothing left).
+const SSH_AUTH_FAILURES: [&str; 4] = [
+    "failed to authenticate ssh session",
+    "error authenticating",
+    "callback failed to initialize ssh credentials",
+    "remote rejected authentication",
+];
+
+fn is_auth_failure(error: &git2::Error) -> bool {
+    let message = error.message().to_ascii_lowercase();
+    error.code() == ErrorCode::Auth
+        || (error.class() == ErrorClass::Ssh
+            && SSH_AUTH_FAILURES.iter().any(|m| message.starts_with(m)))
+}
+
 /// What the callbacks saw during one operation.
 #[derive(Default)]
 struct State {
@@ -100,7 +142,8 @@ struct State {
     token_tried: bool,
     tried: Vec<String>,
     asked_for_credentials: bool,
-    host_key: Option<(String, HostKey, Verdict)>,
+    /// Why the host key was refused: [`GitError::HostKeyUnknown`] or `HostKeyChanged`.
+    host_key_refusal: Option<GitError>,
     cancelled: bool,
     rejected: Vec<String>,
     remote_messages: String,
@@ -141,7 +184,7 @@ impl<'a> Session<'a> {
         let mut callbacks = RemoteCallbacks::new();
         callbacks
             .credentials(|_url, user, allowed| self.credential(user, allowed))
-            .certificate_check(|cert, _host| self.certificate(cert))
+            .certificate_check(|cert, host| self.certificate(cert, host))
             .transfer_progress(|p| self.transfer(&p))
             .sideband_progress(|text| self.remote_message(text))
             .push_transfer_progress(|done, total, bytes| {
@@ -175,8 +218,15 @@ impl<'a> Session<'a> {
             let user = user.unwrap_or(DEFAULT_SSH_USER);
             if let Some(key) = self.creds.ssh_key.as_ref().filter(|_| !st.key_tried) {
                 st.key_tried = true;
-                st.tried.push(format!("SSH key {}", key.display()));
-                return Cred::ssh_key(user, None, key, None);
+                // libgit2 gives up (instead of asking again) when libssh2 cannot load the
+                // key, so a key that cannot work is skipped here and the agent still gets its turn.
+                match unusable_key(key) {
+                    Some(why) => st.tried.push(format!("SSH key {} ({why})", key.display())),
+                    None => {
+                        st.tried.push(format!("SSH key {}", key.display()));
+                        return Cred::ssh_key(user, None, key, None);
+                    }
+                }
             }
             if self.creds.agent_available() && !st.agent_tried {
                 st.agent_tried = true;
@@ -198,32 +248,52 @@ impl<'a> Session<'a> {
         ))
     }
 
+    /// `host` is the one libgit2 connected to; it differs from the URL's only when a
+    /// `url.<base>.insteadOf` rule rewrote the URL, and then the port is taken to be 22.
     fn certificate(
         &self,
         cert: &git2::cert::Cert<'_>,
+        host: &str,
     ) -> Result<CertificateCheckStatus, git2::Error> {
         // X.509 (HTTPS): libgit2 has already checked it against the system's CAs.
         let Some(hostkey) = cert.as_hostkey() else {
             return Ok(CertificateCheckStatus::CertificatePassthrough);
         };
         let refuse = |why: &str| git2::Error::new(ErrorCode::Certificate, ErrorClass::Ssh, why);
-        let (Some(endpoint), Some(blob)) = (ssh_endpoint(&self.url), hostkey.hostkey()) else {
+        let Some(blob) = hostkey.hostkey() else {
             return Err(refuse("no SSH host key to check"));
         };
+        let endpoint = ssh_endpoint(&self.url)
+            .filter(|e| e.host.eq_ignore_ascii_case(host))
+            .unwrap_or_else(|| SshEndpoint {
+                host: host.to_ascii_lowercase(),
+                port: 22,
+            });
         let key = HostKey {
             blob: blob.to_vec(),
         };
         let host = endpoint.known_hosts_name();
         let verdict = known_hosts::check(&self.creds.known_hosts, &host, &key);
         let accepted = self.creds.accepted_host_key.as_deref() == Some(&key.fingerprint());
-        match verdict {
-            Verdict::Known => Ok(CertificateCheckStatus::CertificateOk),
-            Verdict::Unknown { .. } if accepted => Ok(CertificateCheckStatus::CertificateOk),
-            verdict => {
-                self.state.borrow_mut().host_key = Some((host, key, verdict));
-                Err(refuse("the SSH host key is not trusted"))
+        let refusal = match verdict {
+            Verdict::Known => return Ok(CertificateCheckStatus::CertificateOk),
+            Verdict::Unknown { .. } if accepted => {
+                return Ok(CertificateCheckStatus::CertificateOk);
             }
-        }
+            Verdict::Unknown { other_types } => GitError::HostKeyUnknown {
+                host,
+                key,
+                other_types,
+            },
+            Verdict::Changed { file, line } => GitError::HostKeyChanged {
+                host,
+                key,
+                file,
+                line,
+            },
+        };
+        self.state.borrow_mut().host_key_refusal = Some(refusal);
+        Err(refuse("the SSH host key is not trusted"))
     }
 
     fn transfer(&self, p: &git2::Progress<'_>) -> bool {
@@ -251,9 +321,11 @@ impl<'a> Session<'a> {
     }
 
     fn remote_message(&self, text: &[u8]) -> bool {
-        let mut st = self.state.borrow_mut();
-        if st.remote_messages.len() < REMOTE_MESSAGES_MAX {
-            st.remote_messages.push_str(&String::from_utf8_lossy(text));
+        {
+            let mut st = self.state.borrow_mut();
+            if st.remote_messages.len() < REMOTE_MESSAGES_MAX {
+                st.remote_messages.push_str(&String::from_utf8_lossy(text));
+            }
         }
         !self.cancelled()
     }
@@ -297,28 +369,12 @@ impl<'a> Session<'a> {
         if st.cancelled {
             return GitError::Cancelled;
         }
-        if let Some((host, key, verdict)) = st.host_key.take() {
-            return match verdict {
-                Verdict::Changed { file, line } => GitError::HostKeyChanged {
-                    host,
-                    key,
-                    file,
-                    line,
-                },
-                Verdict::Unknown { other_types } => GitError::HostKeyUnknown {
-                    host,
-                    key,
-                    other_types,
-                },
-                // A known key never fails the check, so this cannot be reached; say what happened anyway.
-                Verdict::Known => GitError::git(op, self.shown_url(), error),
-            };
+        if let Some(refusal) = st.host_key_refusal.take() {
+            return refusal;
         }
         let url = self.shown_url();
         let cause = Cause::scrubbed(error, self.creds.scrub(error.message()));
-        let auth_failed = error.code() == ErrorCode::Auth
-            || (st.asked_for_credentials && error.class() == ErrorClass::Ssh);
-        if auth_failed {
+        if is_auth_failure(error) {
             let tried = if st.tried.is_empty() {
                 "nothing: no SSH key, ssh-agent or token was given".to_string()
             } else {
@@ -326,11 +382,16 @@ impl<'a> Session<'a> {
             };
             return GitError::AuthRefused { url, tried, cause };
         }
-        match error.class() {
-            ErrorClass::Net | ErrorClass::Os | ErrorClass::Ssh => {
-                GitError::Unreachable { url, cause }
-            }
-            _ => GitError::Git {
+        // SSH errors before authentication are the connection's; after it, the server's
+        // (e.g. "does not appear to be a git repository").
+        let connection_failed = match error.class() {
+            ErrorClass::Net | ErrorClass::Os => true,
+            ErrorClass::Ssh => !st.asked_for_credentials,
+            _ => false,
+        };
+        match connection_failed {
+            true => GitError::Unreachable { url, cause },
+            false => GitError::Git {
                 op,
                 target: url,
                 cause,
@@ -368,8 +429,11 @@ mod tests {
 
     #[test]
     fn each_method_is_offered_once_then_the_callback_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        std::fs::write(&key, "a key libssh2 will judge").unwrap();
         let creds = Credentials {
-            ssh_key: Some(PathBuf::from("/nonexistent/id_ed25519")),
+            ssh_key: Some(key.clone()),
             https_token: Some(Token::new("tok", "test")),
             ..Credentials::default()
         };
@@ -389,10 +453,36 @@ mod tests {
         let error = session.error("fetch", &refused);
         let text = error.to_string();
         assert!(matches!(error, GitError::AuthRefused { .. }), "{text}");
-        assert!(
-            text.contains("SSH key /nonexistent/id_ed25519, token from test"),
-            "{text}"
-        );
+        let expected = format!("SSH key {}, token from test", key.display());
+        assert!(text.contains(&expected), "{text}");
+    }
+
+    #[test]
+    fn keys_that_cannot_work_without_a_passphrase_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        assert!(unusable_key(&missing).unwrap().contains("cannot be read"));
+        let pem = dir.path().join("pem");
+        std::fs::write(
+            &pem,
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n",
+        )
+        .unwrap();
+        assert!(unusable_key(&pem).unwrap().contains("passphrase"));
+        let openssh = |cipher: &str| {
+            let mut body = b"openssh-key-v1\0".to_vec();
+            body.extend_from_slice(&(cipher.len() as u32).to_be_bytes());
+            body.extend_from_slice(cipher.as_bytes());
+            let text = format!(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+                STANDARD.encode(body)
+            );
+            let path = dir.path().join(cipher);
+            std::fs::write(&path, text).unwrap();
+            unusable_key(&path)
+        };
+        assert_eq!(openssh("none"), None);
+        assert!(openssh("aes256-ctr").unwrap().contains("passphrase"));
     }
 
     #[test]

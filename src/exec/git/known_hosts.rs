@@ -13,7 +13,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 /// A host key as the server presented it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct HostKey {
     /// The SSH wire encoding (what known_hosts stores in base64).
     pub blob: Vec<u8>,
@@ -36,6 +36,18 @@ impl HostKey {
     /// `<type> <base64>`, the key part of a known_hosts line.
     pub fn openssh(&self) -> String {
         format!("{} {}", self.key_type(), STANDARD.encode(&self.blob))
+    }
+
+    /// The known_hosts line that trusts this key for `host` (as the error names it), for
+    /// the flow to append once the operator has accepted the key.
+    pub fn known_hosts_line(&self, host: &str) -> String {
+        format!("{host} {}", self.openssh())
+    }
+}
+
+impl std::fmt::Debug for HostKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostKey({} {})", self.key_type(), self.fingerprint())
     }
 }
 

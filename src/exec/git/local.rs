@@ -31,6 +31,7 @@ impl RepoStatus {
     }
 }
 
+/// A tracked file that is not as HEAD has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangedFile {
     /// Relative to the working tree.
@@ -38,6 +39,7 @@ pub struct ChangedFile {
     pub change: Change,
 }
 
+/// How a tracked file differs from HEAD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     /// New in the index (added with `git add`, not yet committed).
@@ -58,6 +60,7 @@ pub struct DiffSummary {
     pub deletions: usize,
 }
 
+/// One file's share of a [`DiffSummary`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDiff {
     pub path: PathBuf,

@@ -97,7 +97,7 @@ fn remote_id(url: &str) -> RemoteId {
     }
 }
 
-/// `[user@]host:path` (scp syntax): a colon before any slash, and not a Windows drive.
+/// `[user@]host:path` (scp syntax): a colon before any slash.
 fn scp_like(url: &str) -> Option<(&str, &str)> {
     let colon = url.find(':')?;
     if url[..colon].contains('/') || colon == 0 {

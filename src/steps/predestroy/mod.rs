@@ -22,10 +22,9 @@ use crate::flow::{Flow, FlowKind, Outcome, StepState};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, PlannedStep, RunStatus};
 
-use super::on_volume;
+use super::{CURRENT_SYSTEM, on_volume};
 use super::{Runner, StepContext};
 
-pub use package_lists::CURRENT_SYSTEM;
 use settings::Settings;
 
 /// State of one predestroy run.

@@ -11,12 +11,10 @@ use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::process::{self, CommandSpec, ProcessError};
 use crate::flow::Outcome;
 use crate::report::Action;
-use crate::steps::StepContext;
+use crate::steps::{CURRENT_SYSTEM, StepContext};
 
 use super::settings::Settings;
 
-/// The running system, as NixOS links it.
-pub const CURRENT_SYSTEM: &str = "/run/current-system";
 /// No query of these should take long; a hung one must not hold up the checklist.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 

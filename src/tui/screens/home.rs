@@ -2,12 +2,11 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::tui::facts::{EtcNixos, HomeFacts, JournalFact};
-use crate::tui::state::{FlowChoice, State};
+use crate::tui::state::{HOME_FLOWS, State, flow_line};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{key_hints, pointer, safe};
 
@@ -22,7 +21,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let [title, machine, flows, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Max(machine_height),
-        Constraint::Min(FlowChoice::ALL.len() as u16 + 2),
+        Constraint::Min(HOME_FLOWS.len() as u16 + 2),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -146,20 +145,16 @@ fn journal(fact: &JournalFact, theme: Theme) -> Span<'static> {
 }
 
 fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
-    let lines: Vec<Line> = FlowChoice::ALL
+    let lines: Vec<Line> = HOME_FLOWS
         .iter()
         .enumerate()
-        .map(|(i, choice)| {
-            let (name, text) = match choice.kind() {
-                Some(_) => (theme.accent(), Style::new()),
-                None => (theme.dim(), theme.dim()),
-            };
+        .map(|(i, kind)| {
             let line = Line::from(vec![
                 Span::styled(
-                    format!("{}{:<12}", pointer(i == selected), choice.id()),
-                    name,
+                    format!("{}{:<12}", pointer(i == selected), kind.id()),
+                    theme.accent(),
                 ),
-                Span::styled(choice.line(), text),
+                Span::raw(flow_line(*kind)),
             ]);
             if i == selected {
                 line.style(theme.selected())

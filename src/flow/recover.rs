@@ -1,0 +1,91 @@
+//! The steps of `lifeboat recover`: rebuild a fresh VPS from the volume and the git
+//! remote, and prove it will boot before rebooting. Each step needs the one before: a
+//! rebuild is a sequence, and every step is safe to run again. The inspection mount is
+//! undone by `hardware-config`, or by the runner's cleanup when the run ends earlier.
+
+use super::StepDef;
+
+pub static STEPS: &[StepDef] = &[
+    StepDef {
+        id: "preflight",
+        title: "Preflight",
+        explains: "Running as root, on NixOS, with every program of [commands] present, and the \
+                   remote reachable when its URL is already known.",
+        requires: &[],
+        cleanup: false,
+    },
+    StepDef {
+        id: "find-volume",
+        title: "Find the volume",
+        explains: "The DEVICE of the config, else the one by-id link matching [discovery].pattern. \
+                   A mount left by a killed run is undone first.",
+        requires: &["preflight"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "inspect-volume",
+        title: "Inspect the volume",
+        explains: "Identifies it without writing (never formats), mounts it read-only, checks the \
+                   layout, and reads the recovery card: with it no config file is needed.",
+        requires: &["find-volume"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "clone-config",
+        title: "Clone the config",
+        explains: "Clones [config_repo] into its path with the key from the volume, ssh-agent or a \
+                   token from the environment. An existing clone of the same remote is \
+                   fast-forwarded; anything else there is moved aside, never deleted. The mirror on \
+                   the volume stands in when the remote cannot be reached.",
+        requires: &["inspect-volume"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "hardware-config",
+        title: "Hardware config",
+        explains: "With the inspection mount gone, generates hardware-configuration.nix, drops the \
+                   fileSystems entries the repository declares itself or that are the inspection \
+                   mount, shows the diff and stages it so the flake can see it.",
+        requires: &["clone-config"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "boot-safety",
+        title: "Boot safety",
+        explains: "Evaluates the flake before building: the host exists, each volume device exists \
+                   here with its filesystem, the volume holding the Nix store is mounted in stage 1, \
+                   /nix is a bind of it, and the user's uid owns the home on the volume.",
+        requires: &["hardware-config"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "build",
+        title: "Build",
+        explains: "nixos-rebuild build of the flake's host, with progress from Nix's log.",
+        requires: &["boot-safety"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "switch",
+        title: "Switch",
+        explains: "nixos-rebuild switch; exit 4 means switched with failed units, a warning.",
+        requires: &["build"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "closure-on-volume",
+        title: "System on the volume",
+        explains: "The new system must be in the store that becomes /nix after the reboot, the one \
+                   on the volume; if not, nix copy puts its closure there.",
+        requires: &["switch"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "reboot",
+        title: "Reboot",
+        explains: "Records that verify is due, then runs the reboot command. After it, lifeboat \
+                   verify (or recover --resume) checks that everything came back.",
+        requires: &["closure-on-volume"],
+        cleanup: false,
+    },
+];

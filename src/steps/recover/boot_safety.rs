@@ -1,0 +1,317 @@
+//! `boot-safety`: evaluate the flake before anything is built and refuse a configuration
+//! that would not come back with the volume: the host exists, each volume device exists
+//! here with its filesystem, the filesystem holding the Nix store is mounted in stage 1,
+//! `/nix` is a bind of it, and the user's uid owns the home on the volume. Each blocker
+//! comes with the exact Nix lines to add or change.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::escape::{escape_bytes, shown};
+use crate::exec::process::{self, CommandSpec, Line};
+use crate::nixedit::{self, MountFields};
+use crate::nixlog;
+use crate::report::Stream;
+use crate::steps::StepContext;
+
+/// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
+const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
+
+/// What the volume looks like on this machine, as the earlier steps found it.
+pub struct Attached<'a> {
+    /// The device path found (a by-id link when there is one).
+    pub path: &'a Path,
+    pub dev: (u32, u32),
+    /// Owner uid of `<user>/` on the volume.
+    pub owner_uid: Option<u32>,
+}
+
+/// One thing that would keep the new system from booting with the volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocker {
+    pub problem: String,
+    /// The Nix to add or change.
+    pub nix: String,
+}
+
+/// The device string the repository declares for a volume that is now attached elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    pub file: PathBuf,
+    pub mount: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Safe(String),
+    /// The flake cannot be evaluated, with why.
+    EvalFailed(String),
+    Blocked(Vec<Blocker>),
+    /// Only the device path moved; rewriting it makes the configuration safe.
+    DeviceMoved(Rewrite),
+}
+
+/// `nix eval --json <repo>#<attr>`.
+pub fn eval_command(cfg: &Config, attr: &str, apply: Option<&str>) -> CommandSpec {
+    let argv = &cfg.commands.nix;
+    let (program, base) = argv
+        .split_first()
+        .map_or(("nix", &[][..]), |(p, rest)| (p.as_str(), rest));
+    let flake = format!("{}#{attr}", cfg.config_repo.path.display());
+    let mut args: Vec<String> = base.to_vec();
+    args.extend(["eval", "--json"].map(String::from));
+    args.extend(FEATURES.map(String::from));
+    args.push(flake);
+    if let Some(apply) = apply {
+        args.extend(["--apply".to_string(), apply.to_string()]);
+    }
+    CommandSpec::new(program, args).package("nix")
+}
+
+/// Evaluate; on failure the error messages, explained where they are known.
+fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Result<Value, String> {
+    let spec = eval_command(cfg, attr, apply).capture_stdout();
+    let mut stderr = Vec::new();
+    let finished = process::run_streaming(
+        &spec,
+        &mut |line: Line<'_>| {
+            if line.stream == Stream::Stderr {
+                stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
+            }
+        },
+        ctx.cancel,
+    )
+    .map_err(|e| e.to_string())?;
+    if !finished.status.success() {
+        let text = stderr.join("\n");
+        let known = nixlog::summarise_errors([text.as_str()]);
+        let explained: Vec<String> = known.iter().map(ToString::to_string).collect();
+        let errors: Vec<&str> = stderr
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.contains("error"))
+            .collect();
+        let shown_errors = escape_bytes(nixlog::strip_ansi(&errors.join(" ")).as_bytes());
+        return Err(if explained.is_empty() {
+            format!("nix eval of {attr} failed: {shown_errors}")
+        } else {
+            format!("{} ({shown_errors})", explained.join("; "))
+        });
+    }
+    serde_json::from_slice(&finished.stdout_captured.unwrap_or_default())
+        .map_err(|e| format!("nix eval of {attr} printed no JSON: {e}"))
+}
+
+fn device_number(path: &Path) -> Option<(u32, u32)> {
+    let meta = fs::metadata(path).ok()?;
+    meta.file_type().is_block_device().then(|| {
+        let rdev = meta.rdev();
+        (
+            nix::sys::stat::major(rdev) as u32,
+            nix::sys::stat::minor(rdev) as u32,
+        )
+    })
+}
+
+/// The repository file that declares `mount` with device `device`.
+fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
+    let mut pending = vec![repo.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "nix") {
+                let text = fs::read_to_string(&path).unwrap_or_default();
+                let declares = nixedit::file_systems_mounts(&text)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|m| m.mount_point == mount && m.fields.device.as_deref() == Some(device));
+                if declares {
+                    return Some(path);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Evaluate the flake's host and judge it.
+pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -> Verdict {
+    let base = format!("nixosConfigurations.{host}.config");
+    let file_systems: BTreeMap<String, MountFields> =
+        match eval(cfg, &format!("{base}.fileSystems"), None, ctx) {
+            Ok(value) => match serde_json::from_value(value) {
+                Ok(fs) => fs,
+                Err(e) => return Verdict::EvalFailed(format!("unexpected fileSystems: {e}")),
+            },
+            Err(why) => return missing_host(cfg, host, why, ctx),
+        };
+    let mut blockers = Vec::new();
+    let mut rewrite = None;
+    for volume in &cfg.volumes {
+        let mount = volume.mount.display().to_string();
+        let by_id = attached.path.display().to_string();
+        let Some(entry) = file_systems.get(&mount) else {
+            blockers.push(Blocker {
+                problem: format!("the configuration does not mount the volume at {mount}"),
+                nix: format!(
+                    "fileSystems.\"{mount}\" = {{ device = \"{by_id}\"; fsType = \"{}\"; neededForBoot = true; }};",
+                    volume.fs_type
+                ),
+            });
+            continue;
+        };
+        let device = entry.device.clone().unwrap_or_default();
+        match device_number(Path::new(&device)) {
+            Some(dev) if dev == attached.dev => {}
+            Some(_) => blockers.push(Blocker {
+                problem: format!(
+                    "fileSystems.\"{mount}\".device is {}, another device than the attached volume {by_id}",
+                    escape_bytes(device.as_bytes())
+                ),
+                nix: format!("fileSystems.\"{mount}\".device = \"{by_id}\";"),
+            }),
+            None => match declaring_file(&cfg.config_repo.path, &mount, &device) {
+                Some(file) if device != by_id => {
+                    rewrite = Some(Rewrite {
+                        file,
+                        mount: mount.clone(),
+                        old: device.clone(),
+                        new: by_id.clone(),
+                    })
+                }
+                _ => blockers.push(Blocker {
+                    problem: format!(
+                        "fileSystems.\"{mount}\".device is {}, which does not exist on this machine: the boot would stop in emergency mode",
+                        escape_bytes(device.as_bytes())
+                    ),
+                    nix: format!("fileSystems.\"{mount}\".device = \"{by_id}\";"),
+                }),
+            },
+        }
+        if entry.fs_type.as_deref() != Some(volume.fs_type.as_str()) {
+            blockers.push(Blocker {
+                problem: format!(
+                    "fileSystems.\"{mount}\".fsType is {:?}, the volume holds {}",
+                    entry.fs_type, volume.fs_type
+                ),
+                nix: format!("fileSystems.\"{mount}\".fsType = \"{}\";", volume.fs_type),
+            });
+        }
+    }
+    if let Some(source) = cfg.nix_store_source() {
+        let target = cfg.nix_store.target.display().to_string();
+        for fix in nixedit::store_boot_fixes(&file_systems, &source.display().to_string(), &target)
+        {
+            blockers.push(Blocker {
+                problem: fix.problem,
+                nix: fix.nix.trim_end().to_string(),
+            });
+        }
+    }
+    if let Some(blocker) = uid_blocker(cfg, &base, attached.owner_uid, ctx) {
+        blockers.push(blocker);
+    }
+    match (blockers.is_empty(), rewrite) {
+        (true, Some(rewrite)) => Verdict::DeviceMoved(rewrite),
+        (true, None) => Verdict::Safe(format!(
+            "{host} mounts the volume, mounts it in stage 1 for the /nix bind, and gives the user the uid that owns the home"
+        )),
+        (false, _) => Verdict::Blocked(blockers),
+    }
+}
+
+fn missing_host(cfg: &Config, host: &str, why: String, ctx: &StepContext) -> Verdict {
+    let hosts = eval(cfg, "nixosConfigurations", Some("builtins.attrNames"), ctx);
+    match hosts {
+        Ok(Value::Array(names)) if !names.iter().any(|n| n == host) => {
+            let names: Vec<String> = names
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|n| escape_bytes(n.as_bytes()))
+                .collect();
+            Verdict::Blocked(vec![Blocker {
+                problem: format!(
+                    "the flake has no host {host}; it has: {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+                nix: "set [config_repo].flake_host in lifeboat.toml to one of them".into(),
+            }])
+        }
+        _ => Verdict::EvalFailed(why),
+    }
+}
+
+fn uid_blocker(cfg: &Config, base: &str, owner: Option<u32>, ctx: &StepContext) -> Option<Blocker> {
+    let user = cfg.user.as_deref()?;
+    let owner = owner?;
+    let declared = eval(cfg, &format!("{base}.users.users.{user}.uid"), None, ctx);
+    let pin = format!("users.users.{user}.uid = {owner};");
+    match declared {
+        Ok(Value::Number(n)) if n.as_u64() == Some(u64::from(owner)) => None,
+        Ok(Value::Number(n)) => Some(Blocker {
+            problem: format!(
+                "the configuration gives {user} uid {n}, but the home on the volume belongs to uid {owner}: the files would belong to someone else"
+            ),
+            nix: pin,
+        }),
+        Ok(_) => Some(Blocker {
+            problem: format!(
+                "the configuration does not pin {user}'s uid: a fresh system may give another uid than {owner}, which owns the home on the volume"
+            ),
+            nix: pin,
+        }),
+        Err(why) => Some(Blocker {
+            problem: format!("the configuration has no user {user} ({why})"),
+            nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
+        }),
+    }
+}
+
+/// The blockers as one message: each problem and its Nix.
+pub fn describe(blockers: &[Blocker]) -> String {
+    let items: Vec<String> = blockers
+        .iter()
+        .map(|b| format!("{} — add or change: {}", b.problem, b.nix))
+        .collect();
+    format!(
+        "the new system would not boot safely with the volume: {}",
+        items.join("; ")
+    )
+}
+
+/// Rewrite the device string and commit it.
+pub fn apply(cfg: &Config, rewrite: &Rewrite) -> Result<String, String> {
+    let text =
+        fs::read_to_string(&rewrite.file).map_err(|e| format!("{}: {e}", shown(&rewrite.file)))?;
+    let edited =
+        nixedit::rewrite_device(&text, &rewrite.old, &rewrite.new).map_err(|e| e.to_string())?;
+    crate::exec::atomic::write_atomic(&rewrite.file, edited.text.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", shown(&rewrite.file)))?;
+    let message = format!(
+        "Mount {} from the attached volume {}\n\nThe volume's device path changed (a new volume or provider).\nCommitted by lifeboat recover.",
+        rewrite.mount, rewrite.new
+    );
+    let commit = crate::exec::git::commit_all_tracked(&cfg.config_repo.path, &message)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "rewrote fileSystems.\"{}\".device in {} to {} and committed {}",
+        rewrite.mount,
+        shown(&rewrite.file),
+        rewrite.new,
+        &commit[..commit.len().min(12)]
+    ))
+}

@@ -1,0 +1,234 @@
+//! `clone-config`: put the NixOS config repository at `[config_repo].path`. A clone of the
+//! same remote is fast-forwarded; anything else there is moved aside to a dated sibling,
+//! never deleted. When the remote cannot be reached, the mirror `predestroy` keeps on the
+//! volume stands in (after the operator agreed), and `origin` is pointed back at the remote.
+
+use std::path::{Path, PathBuf};
+
+use crate::escape::shown;
+use crate::exec::git::{self, Credentials, GitError, Progress};
+use crate::flow::Outcome;
+use crate::report::{Action, Unit};
+use crate::steps::StepContext;
+
+const REMOTE: &str = "origin";
+
+/// What the step will do with the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    Clone,
+    FastForward,
+    MoveAsideAndClone { aside: PathBuf },
+}
+
+/// A question the step is waiting on, remembered until the confirmed run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    /// The plan itself.
+    Plan(Plan),
+    /// Trust this host key and try again.
+    HostKey {
+        host: String,
+        key_type: String,
+        fingerprint: String,
+    },
+    /// Clone from the mirror on the volume instead of the unreachable remote.
+    Mirror(PathBuf),
+}
+
+/// Where the repository goes and where from.
+pub struct Target<'a> {
+    pub path: &'a Path,
+    pub url: &'a str,
+    pub branch: &'a str,
+    /// `<volume>/<user>/nixos-config-backup.git`, when the volume is mounted.
+    pub mirror: Option<PathBuf>,
+}
+
+/// Decide what to do with the path.
+pub fn plan(target: &Target) -> Plan {
+    if !target.path.exists() {
+        return Plan::Clone;
+    }
+    let same = git::remote_url(target.path, REMOTE)
+        .ok()
+        .flatten()
+        .is_some_and(|url| git::same_remote(&url, target.url));
+    if same {
+        return Plan::FastForward;
+    }
+    let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let name = target
+        .path
+        .file_name()
+        .map_or("nixos".into(), |n| n.to_string_lossy().into_owned());
+    Plan::MoveAsideAndClone {
+        aside: target
+            .path
+            .with_file_name(format!("{name}.before-lifeboat-{stamp}")),
+    }
+}
+
+/// The plan's actions.
+pub fn actions(target: &Target, plan: &Plan) -> Vec<Action> {
+    let git = |op: &str| Action::Git {
+        op: op.into(),
+        url: git::redact_url(target.url),
+        path: shown(target.path),
+    };
+    match plan {
+        Plan::Clone => vec![git("clone")],
+        Plan::FastForward => vec![git("fast-forward")],
+        Plan::MoveAsideAndClone { aside } => vec![
+            Action::Move {
+                from: shown(target.path),
+                to: shown(aside),
+            },
+            git("clone"),
+        ],
+    }
+}
+
+/// The question for the plan.
+pub fn question(target: &Target, plan: &Plan) -> String {
+    let url = git::redact_url(target.url);
+    match plan {
+        Plan::Clone => format!(
+            "clone {url} ({}) into {}?",
+            target.branch,
+            shown(target.path)
+        ),
+        Plan::FastForward => format!(
+            "fast-forward {} (a clone of {url}) to the remote's {}?",
+            shown(target.path),
+            target.branch
+        ),
+        Plan::MoveAsideAndClone { aside } => format!(
+            "move {} aside to {} (nothing is deleted) and clone {url} ({}) there?",
+            shown(target.path),
+            shown(aside),
+            target.branch
+        ),
+    }
+}
+
+/// Carry out what the operator agreed to. Returns the outcome, or a further question.
+pub fn run(
+    target: &Target,
+    pending: Pending,
+    creds: &mut Credentials,
+    ctx: &StepContext,
+) -> Result<Outcome, Pending> {
+    let mut progress =
+        |p: Progress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects);
+    let result = match &pending {
+        Pending::HostKey { fingerprint, .. } => {
+            creds.accepted_host_key = Some(fingerprint.clone());
+            return run(target, Pending::Plan(plan(target)), creds, ctx);
+        }
+        Pending::Mirror(mirror) => {
+            let url = mirror.to_string_lossy().into_owned();
+            clone_into(target, &url, creds, &mut progress, ctx).and_then(|commit| {
+                git::set_remote_url(target.path, REMOTE, target.url)?;
+                Ok(format!(
+                    "cloned {commit} from the mirror {} (the remote could not be reached); \
+                     origin points at {} again",
+                    shown(mirror),
+                    git::redact_url(target.url)
+                ))
+            })
+        }
+        Pending::Plan(Plan::FastForward) => git::fast_forward(
+            target.path,
+            REMOTE,
+            target.branch,
+            creds,
+            &mut progress,
+            ctx.cancel,
+        )
+        .map(|before| {
+            format!(
+                "{} is a clone of the remote; it was {before:?} against it, and is now \
+                         at its {}",
+                shown(target.path),
+                target.branch
+            )
+        }),
+        Pending::Plan(Plan::Clone) => clone_into(target, target.url, creds, &mut progress, ctx)
+            .map(|commit| format!("cloned {commit} into {}", shown(target.path))),
+        Pending::Plan(Plan::MoveAsideAndClone { aside }) => {
+            if let Err(e) = std::fs::rename(target.path, aside) {
+                return Ok(Outcome::Failed(format!(
+                    "cannot move {} aside to {}: {e}",
+                    shown(target.path),
+                    shown(aside)
+                )));
+            }
+            ctx.output(format!("moved {} to {}", shown(target.path), shown(aside)));
+            clone_into(target, target.url, creds, &mut progress, ctx)
+                .map(|commit| format!("cloned {commit} into {}", shown(target.path)))
+        }
+    };
+    match result {
+        Ok(message) => Ok(Outcome::Passed(message)),
+        Err(GitError::HostKeyUnknown { host, key, .. }) => Err(Pending::HostKey {
+            host,
+            key_type: key.key_type(),
+            fingerprint: key.fingerprint(),
+        }),
+        Err(GitError::Unreachable { cause, .. }) => match &target.mirror {
+            Some(mirror) if mirror.is_dir() && !matches!(pending, Pending::Mirror(_)) => {
+                ctx.output(format!("the remote cannot be reached: {cause}"));
+                Err(Pending::Mirror(mirror.clone()))
+            }
+            _ => Ok(Outcome::Failed(format!(
+                "cannot reach {}: {cause}; and there is no mirror on the volume to clone from",
+                git::redact_url(target.url)
+            ))),
+        },
+        Err(GitError::Cancelled) => Ok(Outcome::Interrupted),
+        Err(e) => Ok(Outcome::Failed(e.to_string())),
+    }
+}
+
+/// The question for a pending follow-up.
+pub fn follow_up_question(pending: &Pending) -> String {
+    match pending {
+        Pending::HostKey {
+            host,
+            key_type,
+            fingerprint,
+        } => {
+            format!(
+                "the SSH host key of {host} is not known: {key_type} {fingerprint}. Compare it \
+                 with the fingerprint your git host publishes. Trust it?"
+            )
+        }
+        Pending::Mirror(mirror) => {
+            let age = git::mirror_updated_at(mirror)
+                .ok()
+                .flatten()
+                .map(|t| {
+                    let hours = jiff::Timestamp::now().duration_since(t).as_hours();
+                    format!("updated {t}, {hours} hour(s) ago")
+                })
+                .unwrap_or_else(|| "of unknown age".into());
+            format!(
+                "clone from the mirror on the volume {} instead ({age})? Commits pushed after \
+                 that are not in it.",
+                shown(mirror)
+            )
+        }
+        Pending::Plan(_) => String::new(),
+    }
+}
+
+fn clone_into(
+    target: &Target,
+    url: &str,
+    creds: &Credentials,
+    progress: &mut dyn FnMut(Progress),
+    ctx: &StepContext,
+) -> Result<String, GitError> {
+    git::clone(url, target.branch, target.path, creds, progress, ctx.cancel)
+}

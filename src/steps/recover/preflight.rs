@@ -1,0 +1,83 @@
+//! `preflight`: can this machine run a recovery at all? Root, NixOS, the programs of
+//! `[commands]`, and the remote when its URL is already known.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::exec::git::{self, Credentials};
+use crate::flow::Outcome;
+
+/// The NixOS package that provides each program lifeboat may run.
+fn package_of(program: &str) -> &'static str {
+    match program {
+        "nixos-rebuild" => {
+            "nixos-rebuild (part of every NixOS system; on others: nixos-rebuild from nixpkgs)"
+        }
+        "nixos-generate-config" => "nixos-install-tools",
+        "nix" => "nix",
+        "systemctl" => "systemd",
+        _ => "the package that provides it",
+    }
+}
+
+/// Is `program` runnable: a path that exists, or a name found on `PATH`?
+fn found(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Check the machine; warnings for what only might matter.
+pub fn check(cfg: &Config, creds: &Credentials) -> Outcome {
+    if !nix::unistd::geteuid().is_root() {
+        return Outcome::Failed(
+            "recover mounts volumes, writes /etc/nixos and switches the system: run it as root"
+                .into(),
+        );
+    }
+    let commands = &cfg.commands;
+    let missing: Vec<String> = [
+        &commands.nixos_rebuild,
+        &commands.nixos_generate_config,
+        &commands.nix,
+        &commands.reboot,
+    ]
+    .into_iter()
+    .filter_map(|argv| argv.first())
+    .filter(|program| !found(program))
+    .map(|program| {
+        let name = Path::new(program)
+            .file_name()
+            .map_or(program.clone(), |n| n.to_string_lossy().into_owned());
+        format!("{program} (NixOS package: {})", package_of(&name))
+    })
+    .collect();
+    if !missing.is_empty() {
+        return Outcome::Failed(format!("missing programs: {}", missing.join(", ")));
+    }
+    let mut notes = Vec::new();
+    if !Path::new("/etc/NIXOS").exists() {
+        notes.push(
+            "this does not look like NixOS (no /etc/NIXOS): switching will not work here"
+                .to_string(),
+        );
+    }
+    match &cfg.config_repo.url {
+        Some(url) => match git::ls_remote_reachable(url, creds) {
+            Ok(_) => {}
+            Err(e) => notes.push(format!(
+                "the remote is not reachable yet ({e}); clone-config will try again with the key \
+                 on the volume, or offer the mirror there"
+            )),
+        },
+        None => notes.push("the repository URL will come from the recovery card".into()),
+    }
+    if notes.is_empty() {
+        Outcome::Passed("root, NixOS, all programs present, the remote answers".into())
+    } else {
+        Outcome::Warning(notes.join("; "))
+    }
+}
