@@ -64,7 +64,7 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
     };
     let wizard = crate::tui::wanted(options);
     let code = if wizard {
-        crate::tui::home(options, cfg)
+        crate::tui::practice(options, cfg)
     } else {
         app::inspect(options, cfg, None)
     };

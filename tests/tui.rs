@@ -286,7 +286,11 @@ fn demo_opens_the_wizard_on_the_practice_volume() {
         demo.0.display()
     );
     let tmux = Tmux::start("demo", &command);
-    tmux.wait_for(&["This machine", "scsi-0HC_Volume_100000001"]);
+    let screen = tmux.wait_for(&["This machine", "scsi-0HC_Volume_100000001"]);
+    assert!(
+        screen.contains("practice volume") && !screen.contains("predestroy"),
+        "the demo offers only the read-only flows:\n{screen}"
+    );
     tmux.keys(&["Enter"]);
     tmux.wait_for(&["inspect · passed", "label \"lifeboat-demo\""]);
     tmux.keys(&["q"]);

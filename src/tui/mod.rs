@@ -47,7 +47,14 @@ pub fn wanted(options: &Options) -> bool {
 
 /// `lifeboat` on a terminal: the home screen over what lifeboat finds with `cfg`.
 pub fn home(options: &Options, cfg: Config) -> i32 {
-    let state = State::home(facts::gather(&cfg));
+    let state = State::home(facts::gather(&cfg), state::HOME_FLOWS);
+    run(options, cfg, None, state, Vec::new())
+}
+
+/// `lifeboat demo` on a terminal: the home screen over the practice sandbox's config,
+/// offering only the flows that cannot touch this machine.
+pub fn practice(options: &Options, cfg: Config) -> i32 {
+    let state = State::home(facts::gather(&cfg), state::PRACTICE_FLOWS);
     run(options, cfg, None, state, Vec::new())
 }
 

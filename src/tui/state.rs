@@ -75,12 +75,16 @@ pub enum Command {
 }
 
 /// The four flows, in the order an operator meets them, as the home screen lists them.
-pub const HOME_FLOWS: [FlowKind; 4] = [
+pub const HOME_FLOWS: &[FlowKind] = &[
     FlowKind::Predestroy,
     FlowKind::Recover,
     FlowKind::Inspect,
     FlowKind::Verify,
 ];
+
+/// The flows the practice sandbox offers: the read-only ones. Predestroy and recover
+/// work on this machine's /etc/nixos, system and reboot, which no practice may touch.
+pub const PRACTICE_FLOWS: &[FlowKind] = &[FlowKind::Inspect, FlowKind::Verify];
 
 /// A flow's one line on the home screen.
 pub fn flow_line(kind: FlowKind) -> &'static str {
@@ -119,6 +123,8 @@ pub struct State {
     /// This machine's name: what the operator types to confirm what cannot be undone.
     pub hostname: String,
     pub home_selected: usize,
+    /// The flows the home screen offers ([`HOME_FLOWS`], or [`PRACTICE_FLOWS`] in the demo).
+    pub flows: &'static [FlowKind],
     pub help: bool,
     /// `q` while a step runs asks first.
     pub quit_prompt: bool,
@@ -440,10 +446,18 @@ impl FlowView {
 const PAGE: usize = 10;
 
 impl State {
-    /// The home screen over what lifeboat found on this machine.
-    pub fn home(facts: HomeFacts) -> State {
+    /// The home screen over what lifeboat found on this machine, offering `flows`.
+    pub fn home(facts: HomeFacts, flows: &'static [FlowKind]) -> State {
         let hostname = facts.hostname.clone();
-        State::with_screen(Screen::Home, Some(facts), hostname)
+        State {
+            flows,
+            // Inspect first: it is read-only, the safe thing to try.
+            home_selected: flows
+                .iter()
+                .position(|k| *k == FlowKind::Inspect)
+                .unwrap_or(0),
+            ..State::with_screen(Screen::Home, Some(facts), hostname)
+        }
     }
 
     /// Straight on a flow that is starting (`lifeboat inspect` on a terminal).
@@ -456,10 +470,8 @@ impl State {
             screen,
             home,
             hostname,
-            home_selected: HOME_FLOWS
-                .iter()
-                .position(|k| *k == FlowKind::Inspect)
-                .unwrap_or(0),
+            home_selected: 0,
+            flows: HOME_FLOWS,
             help: false,
             quit_prompt: false,
             quit: Quit::No,
@@ -610,14 +622,15 @@ impl State {
     }
 
     fn home_key(&mut self, key: Key) -> Vec<Command> {
-        let last = HOME_FLOWS.len() - 1;
+        let last = self.flows.len().saturating_sub(1);
         match key {
             Key::Up | Key::Char('k') => self.home_selected = self.home_selected.saturating_sub(1),
             Key::Down | Key::Char('j') => self.home_selected = (self.home_selected + 1).min(last),
             Key::Enter => {
-                let kind = HOME_FLOWS[self.home_selected.min(last)];
-                self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
-                return vec![Command::Start(kind)];
+                if let Some(&kind) = self.flows.get(self.home_selected) {
+                    self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
+                    return vec![Command::Start(kind)];
+                }
             }
             _ => {}
         }

@@ -10,7 +10,9 @@ use serde_json::json;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
 use super::screens;
-use super::state::{Command, FromWorker, Key, Msg, Quit, Screen, State};
+use super::state::{
+    Command, FromWorker, HOME_FLOWS, Key, Msg, PRACTICE_FLOWS, Quit, Screen, State,
+};
 use super::theme::Theme;
 use crate::flow::{FlowKind, Msg as FlowMsg};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
@@ -365,7 +367,7 @@ fn typed(state: &mut State, text: &str) {
 
 #[test]
 fn home_screen() {
-    snapshot("home", &State::home(facts()));
+    snapshot("home", &State::home(facts(), HOME_FLOWS));
 }
 
 #[test]
@@ -374,7 +376,7 @@ fn home_screen_when_discovery_cannot_look() {
     facts.volumes = Err("/dev/disk/by-id: No such file or directory (os error 2)".into());
     facts.etc_nixos = EtcNixos::Missing;
     facts.journal = JournalFact::Clean;
-    snapshot("home_nothing_found", &State::home(facts));
+    snapshot("home_nothing_found", &State::home(facts, HOME_FLOWS));
 }
 
 #[test]
@@ -541,7 +543,10 @@ fn quit_prompt_while_a_step_runs() {
 
 #[test]
 fn too_small_terminal() {
-    insta::assert_snapshot!("too_small_79x24", draw(&State::home(facts()), 79, 24));
+    insta::assert_snapshot!(
+        "too_small_79x24",
+        draw(&State::home(facts(), HOME_FLOWS), 79, 24)
+    );
 }
 
 #[test]
@@ -566,7 +571,7 @@ fn enter_on_home_starts_the_chosen_flow() {
         (&[Key::Up, Key::Up, Key::Up][..], FlowKind::Predestroy),
         (&[Key::Down, Key::Down][..], FlowKind::Verify),
     ] {
-        let mut state = State::home(facts());
+        let mut state = State::home(facts(), HOME_FLOWS);
         keys(&mut state, moves);
         assert_eq!(keys(&mut state, &[Key::Enter]), [Command::Start(kind)]);
         assert!(matches!(&state.screen, Screen::Flow(view) if view.kind == kind));
@@ -693,7 +698,7 @@ fn no_color_keeps_meaning_in_symbols_and_reversed_selection() {
 
 #[test]
 fn back_home_after_a_run_reads_the_facts_again() {
-    let mut state = State::home(facts());
+    let mut state = State::home(facts(), HOME_FLOWS);
     keys(&mut state, &[Key::Enter]);
     assert!(
         keys(&mut state, &[Key::Esc]).is_empty(),
@@ -733,4 +738,17 @@ fn a_checklist_with_several_failures_lists_them_all() {
     };
     assert!(view.failed_steps().count() > 1);
     snapshot("checklist_failed", &state);
+}
+
+#[test]
+fn the_practice_sandbox_offers_only_the_read_only_flows() {
+    let mut state = State::home(facts(), PRACTICE_FLOWS);
+    assert_eq!(
+        keys(&mut state, &[Key::Enter]),
+        [Command::Start(FlowKind::Inspect)]
+    );
+    let mut state = State::home(facts(), PRACTICE_FLOWS);
+    let pressed = keys(&mut state, &[Key::Down, Key::Down, Key::Down, Key::Enter]);
+    assert_eq!(pressed, [Command::Start(FlowKind::Verify)]);
+    snapshot("home_practice", &State::home(facts(), PRACTICE_FLOWS));
 }

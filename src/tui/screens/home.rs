@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
+use crate::flow::FlowKind;
 use crate::tui::facts::{EtcNixos, HomeFacts, JournalFact};
 use crate::tui::state::{HOME_FLOWS, State, flow_line};
 use crate::tui::theme::Theme;
@@ -21,7 +22,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let [title, machine, flows, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Max(machine_height),
-        Constraint::Min(HOME_FLOWS.len() as u16 + 2),
+        Constraint::Min(
+            u16::try_from(state.flows.len())
+                .unwrap_or(u16::MAX)
+                .saturating_add(2),
+        ),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -38,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
             .block(Block::bordered().title(" This machine ")),
         machine,
     );
-    render_flows(frame, flows, state.home_selected, theme);
+    render_flows(frame, flows, state, theme);
     key_hints::render(
         frame,
         hints,
@@ -144,8 +149,19 @@ fn journal(fact: &JournalFact, theme: Theme) -> Span<'static> {
     }
 }
 
-fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
-    let lines: Vec<Line> = HOME_FLOWS
+/// The practice sandbox says why two flows are missing.
+fn flows_title(flows: &[FlowKind]) -> &'static str {
+    if flows.len() < HOME_FLOWS.len() {
+        " Flows on the practice volume: the read-only ones "
+    } else {
+        " Flows "
+    }
+}
+
+fn render_flows(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
+    let selected = state.home_selected;
+    let lines: Vec<Line> = state
+        .flows
         .iter()
         .enumerate()
         .map(|(i, kind)| {
@@ -164,7 +180,7 @@ fn render_flows(frame: &mut Frame, area: Rect, selected: usize, theme: Theme) {
         })
         .collect();
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" Flows ")),
+        Paragraph::new(lines).block(Block::bordered().title(flows_title(state.flows))),
         area,
     );
 }
