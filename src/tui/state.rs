@@ -284,8 +284,12 @@ impl FlowView {
                 });
             }
             Event::Summary { steps, details, .. } => {
+                // The final word on every step, also those the engine skipped without
+                // running (they get no step event of their own).
                 for summary in steps {
                     if let Some(step) = self.steps.iter_mut().find(|s| s.def.id == summary.id) {
+                        step.status = summary.status;
+                        step.message = summary.message;
                         step.took = Some(Duration::from_millis(summary.duration_ms));
                     }
                 }

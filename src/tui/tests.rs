@@ -333,7 +333,7 @@ fn passed() -> State {
         .map(|def| StepSummary {
             id: def.id,
             status: StepStatus::Passed,
-            message: String::new(),
+            message: "ok".into(),
             duration_ms: 40,
         })
         .collect();
@@ -751,4 +751,58 @@ fn the_practice_sandbox_offers_only_the_read_only_flows() {
     let pressed = keys(&mut state, &[Key::Down, Key::Down, Key::Down, Key::Enter]);
     assert_eq!(pressed, [Command::Start(FlowKind::Verify)]);
     snapshot("home_practice", &State::home(facts(), PRACTICE_FLOWS));
+}
+
+#[test]
+fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
+    let mut state = started();
+    passes(&mut state, 10, &FIRST_THREE[..1]);
+    step(&mut state, 200, "identify-volume", StepStatus::Running, "");
+    step(
+        &mut state,
+        230,
+        "identify-volume",
+        StepStatus::Refused,
+        "blank",
+    );
+    let steps = FlowKind::Inspect
+        .steps()
+        .iter()
+        .map(|def| {
+            let (status, message) = match def.id {
+                "find-volume" => (StepStatus::Passed, "found"),
+                "identify-volume" => (StepStatus::Refused, "blank"),
+                _ => (
+                    StepStatus::Skipped,
+                    "not run: identify-volume refused to go on",
+                ),
+            };
+            StepSummary {
+                id: def.id,
+                status,
+                message: message.into(),
+                duration_ms: 0,
+            }
+        })
+        .collect();
+    event(
+        &mut state,
+        300,
+        Event::Summary {
+            flow: "inspect",
+            status: RunStatus::Refused,
+            dry_run: false,
+            duration_ms: 300,
+            steps,
+            details: serde_json::Map::new(),
+        },
+    );
+    ended(&mut state, 300, RunStatus::Refused);
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    let measure = view.steps.iter().find(|s| s.def.id == "measure").unwrap();
+    assert_eq!(measure.status, StepStatus::Skipped);
+    assert!(measure.message.contains("refused"));
+    assert!(view.results.is_none(), "no results without details");
 }
