@@ -1,0 +1,599 @@
+//! The `lifeboat recover` test scenario: a fresh NixOS VPS with the old volume attached.
+//! Include it next to `mod support;` with `#[path = "support/fresh_vps.rs"] mod fresh_vps;`.
+//!
+//! Everything lives under the sandbox's directory `<dir>`:
+//! - the practice volume (a real loop device, by-id link `<dir>/by-id/scsi-0HC_Volume_…`),
+//!   carrying what `predestroy` leaves: the recovery card, the persistence marker, a mirror
+//!   of the config repository and a Nix store with a real (empty) database;
+//! - `remote.git`, a bare repository over `file://` holding a self-contained flake
+//!   (fixtures/recover/flake.nix) whose `nixosConfigurations.devserver` declares the
+//!   volume at `<dir>/home` and the store bind at `<dir>/nix`;
+//! - `home/` (the fresh machine's empty `/home`), `nix/` (where the store bind goes after
+//!   the reboot), `etc-nixos/` (`[config_repo].path`), `mnt/` (inspection), `state/`;
+//! - `bin/` with stand-ins for `nixos-rebuild`, `nixos-generate-config` and `reboot`,
+//!   which log their argv to `calls.log`;
+//! - `host-nix/`, bound over `/nix` in every namespace the scenario runs in, so the real
+//!   `nix eval`, `nix build` and `nix copy` never write to the host's store; `root/`, the
+//!   `HOME` there;
+//! - the machine's state across namespaces, left by the stand-ins: `home-mounted` (a switch
+//!   mounted the volume at the home, so every later namespace mounts it again),
+//!   `current-system` (what the switch activated) and `rebooted` (the new system's mounts:
+//!   the volume at the home and the store target bound from it).
+//!
+//! Everything that mounts runs in `unshare -m --propagation private`: a read-write mount
+//! of the volume is never visible to tests running in parallel.
+
+// Every test binary compiles this module for itself and uses only part of it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, RecoveryCard};
+use nixos_lifeboat::marker::PersistenceMarker;
+use nixos_lifeboat::sandbox::VolumeSpec;
+use serde_json::Value;
+
+use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
+
+const FLAKE_NIX: &str = include_str!("../fixtures/recover/flake.nix");
+const CONFIGURATION_NIX: &str = include_str!("../fixtures/recover/configuration.nix");
+const NIXOS_REBUILD: &str = include_str!("../fixtures/recover/bin/nixos-rebuild");
+const NIXOS_GENERATE_CONFIG: &str = include_str!("../fixtures/recover/bin/nixos-generate-config");
+const REBOOT: &str = include_str!("../fixtures/recover/bin/reboot");
+/// What a Hetzner VPS's `nixos-generate-config` gives with no volume mounted.
+pub const HARDWARE_PLAIN: &str =
+    include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.nix");
+/// The same with the volume mounted at `/home` and at `/mnt/data`.
+const HARDWARE_VOLUME_MOUNTED: &str =
+    include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.volume-mounted.nix");
+const SWITCH_OK: &str = include_str!("../fixtures/nixos-rebuild/switch-ok.stderr");
+const SWITCH_UNITS_FAILED: &str =
+    include_str!("../fixtures/nixos-rebuild/switch-units-failed.exit4.stderr");
+
+/// Nix settings for every command run in the scenario (lifeboat's own `nix` calls included):
+/// no sandbox and no substituters (offline).
+const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =";
+/// Added to [`NIX_CONFIG_OFFLINE`] unless a test asks for flakes to be off.
+const NIX_CONFIG_FLAKES: &str = "\nexperimental-features = nix-command flakes";
+
+/// The user, uid and flake host of the scenario.
+pub const USER: &str = "qwe";
+pub const UID: u32 = 1000;
+pub const HOST: &str = "devserver";
+
+/// What the scenario looks like; `Default` is the happy path.
+#[derive(Debug, Clone)]
+pub struct FreshVpsOptions<'a> {
+    /// `predestroy` left a recovery card on the volume (the marker and mirror are always there).
+    pub with_card: bool,
+    /// configuration.nix sets `neededForBoot = true` on the home filesystem.
+    pub needed_for_boot: bool,
+    /// configuration.nix declares the `/nix` bind (`<dir>/nix` from `<home>/qwe/nix`).
+    pub nix_bind: bool,
+    /// The uid configuration.nix gives the user (the volume's files belong to 1000).
+    pub flake_uid: u32,
+    /// The device configuration.nix declares for the home; `None` is the attached volume's
+    /// by-id link, anything else simulates "the data moved to a volume with a new id".
+    pub flake_device: Option<PathBuf>,
+    /// Create `[config_repo].path` first, holding an installer's `configuration.nix` with
+    /// this text (and the plain hardware configuration), as a fresh NixOS install has.
+    pub existing_etc_nixos: Option<&'a str>,
+    /// The lifeboat.toml of [`FreshVps::config`] gives user, uid, volume, store and
+    /// repository; when false, only what the card cannot know (config-less recover).
+    pub full_config: bool,
+    /// `NIX_CONFIG` turns flakes on for every `nix` call; false leaves them off, as on a
+    /// fresh NixOS, so only calls that pass `--extra-experimental-features` work.
+    pub flakes_enabled: bool,
+}
+
+impl Default for FreshVpsOptions<'_> {
+    fn default() -> Self {
+        FreshVpsOptions {
+            with_card: true,
+            needed_for_boot: true,
+            nix_bind: true,
+            flake_uid: UID,
+            flake_device: None,
+            existing_etc_nixos: None,
+            full_config: true,
+            flakes_enabled: true,
+        }
+    }
+}
+
+/// A fresh VPS with the old volume attached and the config's remote reachable.
+pub struct FreshVps {
+    pub sandbox: TestSandbox,
+    /// The sandbox's directory; everything below lives in it.
+    pub dir: PathBuf,
+    /// The fresh machine's `/home`: the volume's mount point, empty and unmounted at first.
+    pub home: PathBuf,
+    /// Where `/nix` is bound from `<home>/qwe/nix` after the reboot (`[nix_store].target`).
+    pub nix: PathBuf,
+    /// `[config_repo].path`, the machine's `/etc/nixos`.
+    pub etc_nixos: PathBuf,
+    /// `[inspect].mountpoint`.
+    pub mnt: PathBuf,
+    /// `[state].dir`.
+    pub state: PathBuf,
+    /// The stand-ins, first on `PATH`.
+    pub bin: PathBuf,
+    /// The bare remote (`file://<remote>`).
+    pub remote: PathBuf,
+    /// A clone of the remote that [`FreshVps::push_file`] commits from.
+    pub author: PathBuf,
+    /// Bound over `/nix` in every namespace of the scenario.
+    pub host_nix: PathBuf,
+    /// What the stand-in `nixos-generate-config --show-hardware-config` prints; replace it
+    /// to simulate another capture.
+    pub hardware_capture: PathBuf,
+    /// The by-id link of the attached volume.
+    pub device: PathBuf,
+    /// The persistence marker's nonce on the volume.
+    pub marker_nonce: String,
+    full_config: bool,
+    nix_config: String,
+}
+
+/// Run `script` with `sh -ec`; its trimmed stdout, or a panic with its stderr.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `git` in `dir`, with an identity for commits.
+pub fn git(dir: &Path, args: &str) -> String {
+    sh(&format!(
+        "git -C '{}' -c user.name=Test -c user.email=test@example.org {args}",
+        dir.display()
+    ))
+}
+
+/// `text` in single quotes for `sh`.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+impl FreshVps {
+    /// Build the scenario; panics when any part cannot be made.
+    pub fn new(options: FreshVpsOptions) -> FreshVps {
+        require_private_mount_namespace();
+        let sandbox = TestSandbox::new(&VolumeSpec::default());
+        let dir = sandbox.dir.clone();
+        let vps = FreshVps {
+            home: dir.join("home"),
+            nix: dir.join("nix"),
+            etc_nixos: dir.join("etc-nixos"),
+            mnt: sandbox.mountpoint.clone(),
+            state: sandbox.state_dir.clone(),
+            bin: dir.join("bin"),
+            remote: dir.join("remote.git"),
+            author: dir.join("author"),
+            host_nix: dir.join("host-nix"),
+            hardware_capture: dir.join("hardware-capture.nix"),
+            device: sandbox.by_id_link.clone(),
+            marker_nonce: String::new(),
+            full_config: options.full_config,
+            nix_config: if options.flakes_enabled {
+                format!("{NIX_CONFIG_OFFLINE}{NIX_CONFIG_FLAKES}")
+            } else {
+                NIX_CONFIG_OFFLINE.to_string()
+            },
+            dir,
+            sandbox,
+        };
+        for d in [
+            &vps.home,
+            &vps.nix,
+            &vps.bin,
+            &vps.host_nix,
+            &vps.dir.join("root"),
+        ] {
+            fs::create_dir_all(d).unwrap();
+        }
+        vps.write_stand_ins();
+        vps.make_remote(&options);
+        if let Some(text) = options.existing_etc_nixos {
+            fs::create_dir_all(&vps.etc_nixos).unwrap();
+            fs::write(vps.etc_nixos.join("configuration.nix"), text).unwrap();
+            fs::write(
+                vps.etc_nixos.join("hardware-configuration.nix"),
+                HARDWARE_PLAIN,
+            )
+            .unwrap();
+        }
+        vps.write_volume(options.with_card)
+    }
+
+    /// The remote's URL, as the card and the config give it.
+    pub fn url(&self) -> String {
+        format!("file://{}", self.remote.display())
+    }
+
+    /// The store path's base name the flake's toplevel gets (its hash varies with the flake).
+    pub fn system_name(&self) -> String {
+        format!("nixos-system-{HOST}-25.11")
+    }
+
+    /// Commit `contents` as `path` in the remote's branch; returns the new commit.
+    pub fn push_file(&self, path: &str, contents: &str) -> String {
+        fs::write(self.author.join(path), contents).unwrap();
+        git(&self.author, &format!("add {}", quote(path)));
+        git(
+            &self.author,
+            &format!("commit -q -m {}", quote(&format!("Edit {path}"))),
+        );
+        git(&self.author, "push -q origin main");
+        git(&self.author, "rev-parse HEAD")
+    }
+
+    /// Remove `path` from the remote's branch; returns the new commit.
+    pub fn push_removal(&self, path: &str) -> String {
+        git(&self.author, &format!("rm -q {}", quote(path)));
+        git(
+            &self.author,
+            &format!("commit -q -m {}", quote(&format!("Remove {path}"))),
+        );
+        git(&self.author, "push -q origin main");
+        git(&self.author, "rev-parse HEAD")
+    }
+
+    /// The remote branch's head commit.
+    pub fn remote_head(&self) -> String {
+        git(&self.remote, "rev-parse main")
+    }
+
+    /// Write the scenario's lifeboat.toml (full or card-completed, as the options said).
+    pub fn config(&self) -> PathBuf {
+        let path = self.dir.join("recover.toml");
+        let head = if self.full_config {
+            format!("user = \"{USER}\"\nuid = {UID}\n\n")
+        } else {
+            String::new()
+        };
+        let mut text = format!(
+            "{head}[commands]\n\
+             nixos_rebuild = [\"{bin}/nixos-rebuild\"]\n\
+             nixos_generate_config = [\"{bin}/nixos-generate-config\"]\n\
+             reboot = [\"{bin}/reboot\"]\n\
+             nix = [\"nix\"]\n\n\
+             [inspect]\nmountpoint = \"{mnt}\"\n\n\
+             [discovery]\nby_id_dir = \"{by_id}\"\n\n\
+             [state]\ndir = \"{state}\"\n\n\
+             [config_repo]\npath = \"{etc_nixos}\"\n",
+            bin = self.bin.display(),
+            mnt = self.mnt.display(),
+            by_id = self.sandbox.by_id_dir.display(),
+            state = self.state.display(),
+            etc_nixos = self.etc_nixos.display(),
+        );
+        if self.full_config {
+            text.push_str(&format!(
+                "url = \"{url}\"\nbranch = \"main\"\nflake_host = \"{HOST}\"\n\n\
+                 [[volume]]\ndevice = \"{device}\"\nmount = \"{home}\"\n\n\
+                 [nix_store]\nsource = \"{home}/{USER}/nix\"\ntarget = \"{nix}\"\n",
+                url = self.url(),
+                device = self.device.display(),
+                home = self.home.display(),
+                nix = self.nix.display(),
+            ));
+        }
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `lifeboat -c <config> recover --json ARGS` in a namespace of its own: exit code and
+    /// the JSON events. Its stderr is kept in `<dir>/recover.stderr`.
+    pub fn run(&self, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_with(&self.config(), args)
+    }
+
+    /// [`FreshVps::run`] with another config file.
+    pub fn run_with(&self, config: &Path, args: &[&str]) -> (i32, Vec<Value>) {
+        let events_file = self.dir.join("events.jsonl");
+        let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
+        let script = format!(
+            "set +e\n{bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
+            bin = quote(&lifeboat_bin().to_string_lossy()),
+            config = quote(&config.to_string_lossy()),
+            args = args.join(" "),
+            events = quote(&events_file.to_string_lossy()),
+            stderr = quote(&self.dir.join("recover.stderr").to_string_lossy()),
+        );
+        let code: i32 = self.shell(&script).parse().unwrap();
+        let text = fs::read_to_string(&events_file).unwrap();
+        let events = text
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: not JSON: {line}"))
+            })
+            .collect();
+        (code, events)
+    }
+
+    /// The last run's stderr.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("recover.stderr")).unwrap_or_default()
+    }
+
+    /// Run `script` (`sh -ec`) in a fresh mount namespace with the scenario's `/nix` bound,
+    /// the stand-ins first on `PATH`, `NIX_CONFIG` set and `HOME` an empty `<dir>/root` (root's
+    /// home on a fresh machine: no git identity, no Nix caches). The home is empty, unless a
+    /// `nixos-rebuild switch` mounted the volume there before (see [`FreshVps::home_mounted`]);
+    /// after the stand-in reboot, the store target is bound from the volume too.
+    /// Its trimmed stdout, or a panic with its stderr.
+    pub fn shell(&self, script: &str) -> String {
+        let out = self.shell_output(script);
+        assert!(
+            out.status.success(),
+            "{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// [`FreshVps::shell`] without the panic: the whole output, whatever the exit status.
+    pub fn shell_output(&self, script: &str) -> std::process::Output {
+        let home = quote(&self.home.to_string_lossy());
+        let mut machine = String::new();
+        if self.home_mounted() || self.rebooted() {
+            let device = quote(&self.sandbox.loop_device.to_string_lossy());
+            machine.push_str(&format!("mount {device} {home}\n"));
+        }
+        if self.rebooted() {
+            let nix = quote(&self.nix.to_string_lossy());
+            machine.push_str(&format!("mount --bind {home}/{USER}/nix {nix}\n"));
+        }
+        let full = format!(
+            "mount --bind {host_nix} /nix\n{machine}{script}",
+            host_nix = quote(&self.host_nix.to_string_lossy())
+        );
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-ec", &full])
+            .env("PATH", path)
+            .env("NIX_CONFIG", &self.nix_config)
+            .env("HOME", self.dir.join("root"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Whether the machine has the volume mounted at the home: a `nixos-rebuild switch`
+    /// mounted it (activation mounts `fileSystems`), and it stays until the reboot. Every
+    /// namespace of the scenario then starts with it mounted, as later runs would find it.
+    pub fn home_mounted(&self) -> bool {
+        self.dir.join("home-mounted").exists()
+    }
+
+    /// Whether the stand-in reboot ran: from then on the machine runs the new system, whose
+    /// `fileSystems` mount the volume at the home and bind the store target from it.
+    pub fn rebooted(&self) -> bool {
+        self.dir.join("rebooted").exists()
+    }
+
+    /// The system the last successful `nixos-rebuild switch` (exit 0 or 4) switched to.
+    pub fn current_system(&self) -> Option<PathBuf> {
+        fs::read_link(self.dir.join("current-system")).ok()
+    }
+
+    /// Forget the home mount (as a reboot into a system without it would).
+    pub fn forget_home_mount(&self) {
+        let _ = fs::remove_file(self.dir.join("home-mounted"));
+    }
+
+    /// The stand-ins' calls, one argv a line (`nixos-rebuild build --flake …`, `reboot`).
+    pub fn calls(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Make the stand-in's next `nixos-rebuild ACTION` exit with `code` ("build" or "switch").
+    pub fn set_exit(&self, action: &str, code: i32) {
+        fs::write(self.dir.join(format!("{action}-exit")), code.to_string()).unwrap();
+    }
+
+    /// Read a file from the volume, mounted read-only for the moment in a namespace of its own
+    /// (or as the machine has it mounted, after a switch).
+    pub fn volume_file(&self, rel: &str) -> Option<String> {
+        let out = self.shell(&format!(
+            "mountpoint -q {home} || mount -o ro,noload {dev} {home}\ncat {file} 2>/dev/null || true",
+            dev = quote(&self.sandbox.loop_device.to_string_lossy()),
+            home = quote(&self.home.to_string_lossy()),
+            file = quote(&self.home.join(rel).to_string_lossy())
+        ));
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Whether `<home>/qwe/nix/store/<name>` exists on the volume.
+    pub fn in_volume_store(&self, name: &str) -> bool {
+        let path = self.home.join(USER).join("nix/store").join(name);
+        self.shell(&format!(
+            "mountpoint -q {home} || mount -o ro,noload {dev} {home}\n[ -e {path} ] && echo yes || echo no",
+            dev = quote(&self.sandbox.loop_device.to_string_lossy()),
+            home = quote(&self.home.to_string_lossy()),
+            path = quote(&path.to_string_lossy())
+        )) == "yes"
+    }
+
+    fn write_stand_ins(&self) {
+        let fill = |text: &str| {
+            text.replace("@dir@", &self.dir.to_string_lossy())
+                .replace("@home@", &self.home.to_string_lossy())
+                .replace("@device@", &self.device.to_string_lossy())
+        };
+        for (name, text) in [
+            ("nixos-rebuild", NIXOS_REBUILD),
+            ("nixos-generate-config", NIXOS_GENERATE_CONFIG),
+            ("reboot", REBOOT),
+        ] {
+            let path = self.bin.join(name);
+            fs::write(&path, fill(text)).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        // Activation output: the capture without its build lines; the stand-in adds the path.
+        let activation: String = SWITCH_OK
+            .lines()
+            .filter(|l| !l.starts_with("building") && !l.starts_with("Done."))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        fs::write(self.dir.join("activation-ok.stderr"), activation).unwrap();
+        fs::write(
+            self.dir.join("activation-units-failed.stderr"),
+            SWITCH_UNITS_FAILED,
+        )
+        .unwrap();
+        let capture = HARDWARE_VOLUME_MOUNTED
+            .replace("\"/home\"", &format!("\"{}\"", self.home.display()))
+            .replace("\"/mnt/data\"", &format!("\"{}\"", self.mnt.display()));
+        fs::write(&self.hardware_capture, capture).unwrap();
+    }
+
+    /// The flake's configuration.nix for these options.
+    fn configuration_nix(&self, options: &FreshVpsOptions) -> String {
+        let device = options.flake_device.as_ref().unwrap_or(&self.device);
+        let needed_for_boot = if options.needed_for_boot {
+            "    neededForBoot = true;\n"
+        } else {
+            ""
+        };
+        let nix_bind = if options.nix_bind {
+            format!(
+                "\n  fileSystems.\"{nix}\" = {{\n    device = \"{home}/{USER}/nix\";\n    \
+                 fsType = \"none\";\n    options = [ \"bind\" ];\n  }};\n",
+                nix = self.nix.display(),
+                home = self.home.display()
+            )
+        } else {
+            String::new()
+        };
+        CONFIGURATION_NIX
+            .replace("@home@", &self.home.to_string_lossy())
+            .replace("@device@", &device.to_string_lossy())
+            .replace("@needed_for_boot@", needed_for_boot)
+            .replace("@nix_bind@", &nix_bind)
+            .replace("@uid@", &options.flake_uid.to_string())
+    }
+
+    fn make_remote(&self, options: &FreshVpsOptions) {
+        sh(&format!(
+            "git init -q --bare -b main {remote}\ngit clone -q {remote} {author} 2>/dev/null",
+            remote = quote(&self.remote.to_string_lossy()),
+            author = quote(&self.author.to_string_lossy())
+        ));
+        let system = format!("{}-linux", std::env::consts::ARCH);
+        fs::write(
+            self.author.join("flake.nix"),
+            FLAKE_NIX.replace("@system@", &system),
+        )
+        .unwrap();
+        fs::write(
+            self.author.join("configuration.nix"),
+            self.configuration_nix(options),
+        )
+        .unwrap();
+        fs::write(
+            self.author.join("hardware-configuration.nix"),
+            HARDWARE_PLAIN,
+        )
+        .unwrap();
+        git(&self.author, "add -A");
+        git(
+            &self.author,
+            "commit -q -m 'devserver: volume at /home, store bound from it'",
+        );
+        git(&self.author, "push -q -u origin main");
+    }
+
+    /// What `predestroy` leaves on the volume, written in a namespace of its own: marker,
+    /// card (when asked), the config mirror, and a real Nix database in the volume's store
+    /// (the practice volume's is a stand-in that `nix copy` could not open).
+    fn write_volume(mut self, with_card: bool) -> FreshVps {
+        let payload = self.dir.join("payload");
+        let lifeboat_dir = payload.join(USER).join(".lifeboat");
+        fs::create_dir_all(&lifeboat_dir).unwrap();
+        let marker = PersistenceMarker::new("devserver").unwrap();
+        fs::write(
+            lifeboat_dir.join("persistence-marker"),
+            marker.to_toml().unwrap(),
+        )
+        .unwrap();
+        self.marker_nonce = marker.nonce.clone();
+        if with_card {
+            fs::write(
+                lifeboat_dir.join("recovery.toml"),
+                self.card().to_toml().unwrap(),
+            )
+            .unwrap();
+        }
+        let rw = self.dir.join("rw");
+        fs::create_dir_all(&rw).unwrap();
+        self.shell(&format!(
+            "mount {dev} {rw}\n\
+             cp -a {payload}/{USER}/.lifeboat {rw}/{USER}/\n\
+             chown -R {UID}:100 {rw}/{USER}/.lifeboat\nchmod 700 {rw}/{USER}/.lifeboat\n\
+             chmod 600 {rw}/{USER}/.lifeboat/*\n\
+             git clone -q --mirror {remote} {rw}/{USER}/nixos-config-backup.git\n\
+             rm -f {rw}/{USER}/nix/var/nix/db/db.sqlite\n\
+             nix --extra-experimental-features nix-command store ping --store 'local?root='{rw}/{USER} >/dev/null\n\
+             umount {rw}",
+            dev = quote(&self.sandbox.loop_device.to_string_lossy()),
+            rw = quote(&rw.to_string_lossy()),
+            payload = payload.display(),
+            remote = quote(&self.remote.to_string_lossy()),
+        ));
+        fs::remove_dir_all(&payload).unwrap();
+        fs::remove_dir(&rw).unwrap();
+        self
+    }
+
+    /// The card `predestroy` would have written for this machine.
+    fn card(&self) -> RecoveryCard {
+        let uuid = sh(&format!(
+            "blkid -s UUID -o value {}",
+            quote(&self.sandbox.loop_device.to_string_lossy())
+        ));
+        RecoveryCard {
+            format: FORMAT,
+            written_at: "2026-11-26T09:00:00Z".into(),
+            lifeboat_version: env!("CARGO_PKG_VERSION").into(),
+            hostname: HOST.into(),
+            nixos_version: Some("25.11".into()),
+            user: USER.into(),
+            uid: UID,
+            repository: CardRepository {
+                url: self.url(),
+                branch: "main".into(),
+                commit: self.remote_head(),
+                flake_host: HOST.into(),
+            },
+            volumes: vec![CardVolume {
+                device: self.device.clone(),
+                uuid,
+                mount: self.home.clone(),
+                fs_type: "ext4".into(),
+            }],
+            nix_store: CardNixStore {
+                source: self.home.join(USER).join("nix"),
+                target: self.nix.clone(),
+            },
+            store: None,
+            persistence_nonce: Some(self.marker_nonce.clone()),
+        }
+    }
+}
