@@ -138,7 +138,8 @@ pub fn locate(volume_root: &Path, user: Option<&str>) -> Option<PathBuf> {
 }
 
 /// `cfg` completed from the card where the config leaves a value open (no user, no volumes,
-/// no repository URL…), and a line for each value both give differently.
+/// no repository URL…) or at its built-in default (the `/nix` target, the branch), and a
+/// line for each value both give differently.
 pub fn fill_config(cfg: &Config, card: &RecoveryCard) -> (Config, Vec<String>) {
     let mut filled = cfg.clone();
     let mut disagreements = Vec::new();
@@ -180,6 +181,14 @@ pub fn fill_config(cfg: &Config, card: &RecoveryCard) -> (Config, Vec<String>) {
     }
     if cfg.nix_store.source.is_none() {
         filled.nix_store.source = Some(card.nix_store.source.clone());
+    }
+    // Values with a built-in default: the card's wins where the config kept the default.
+    let defaults = Config::default();
+    if cfg.nix_store.target == defaults.nix_store.target {
+        filled.nix_store.target = card.nix_store.target.clone();
+    }
+    if cfg.config_repo.branch == defaults.config_repo.branch {
+        filled.config_repo.branch = card.repository.branch.clone();
     }
     match &cfg.config_repo.url {
         None => filled.config_repo.url = Some(card.repository.url.clone()),

@@ -107,6 +107,37 @@ pub fn home_on_volume(table: &[MountEntry], volume: &VolumeConfig, dev: (u32, u3
     ))
 }
 
+/// [`home_on_volume`] for every configured volume, as one outcome: failed when any is not
+/// mounted from its volume, else a warning when any is only partly there.
+pub fn all_volumes_mounted(table: &[MountEntry], volumes: &[VolumeConfig]) -> Outcome {
+    if volumes.is_empty() {
+        return Outcome::Failed(
+            "no [[volume]] is configured (and no recovery card says which): lifeboat cannot \
+             tell what must be on the volume"
+                .into(),
+        );
+    }
+    let outcomes: Vec<Outcome> = volumes
+        .iter()
+        .map(|volume| match device_number(&volume.device) {
+            Ok(dev) => home_on_volume(table, volume, dev),
+            Err(why) => Outcome::Failed(why),
+        })
+        .collect();
+    let text = |o: &Outcome| match o {
+        Outcome::Passed(m) | Outcome::Warning(m) | Outcome::Failed(m) => m.clone(),
+        _ => String::new(),
+    };
+    let message = outcomes.iter().map(text).collect::<Vec<_>>().join("; ");
+    if outcomes.iter().any(|o| matches!(o, Outcome::Failed(_))) {
+        Outcome::Failed(message)
+    } else if outcomes.iter().any(|o| matches!(o, Outcome::Warning(_))) {
+        Outcome::Warning(message)
+    } else {
+        Outcome::Passed(message)
+    }
+}
+
 /// `[nix_store].target` is a bind mount of `[nix_store].source`, which lies on the volume
 /// mounted at `volume.mount`.
 pub fn nix_bound(

@@ -64,35 +64,7 @@ impl VerifyRunner {
         for note in &self.notes {
             ctx.output(note.clone());
         }
-        if self.cfg.volumes.is_empty() {
-            return Outcome::Failed(
-                "no volume is configured and no recovery card was found on /home: name the \
-                 config with -c (the one recover used)"
-                    .into(),
-            );
-        }
-        let mut messages = Vec::new();
-        let mut failed = false;
-        for volume in &self.cfg.volumes {
-            let outcome = match on_volume::device_number(&volume.device) {
-                Ok(dev) => on_volume::home_on_volume(table, volume, dev),
-                Err(why) => Outcome::Failed(why),
-            };
-            match outcome {
-                Outcome::Passed(m) | Outcome::Warning(m) => messages.push(m),
-                Outcome::Failed(m) | Outcome::Refused(m) => {
-                    failed = true;
-                    messages.push(m);
-                }
-                Outcome::Skipped(_) | Outcome::NeedsConfirmation(_) | Outcome::Interrupted => {}
-            }
-        }
-        let message = messages.join("; ");
-        if failed {
-            Outcome::Failed(message)
-        } else {
-            Outcome::Passed(message)
-        }
+        on_volume::all_volumes_mounted(table, &self.cfg.volumes)
     }
 
     /// The volume whose mount holds `path`.

@@ -298,10 +298,15 @@ impl FreshVps {
 
     /// [`FreshVps::run`] with another config file.
     pub fn run_with(&self, config: &Path, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_env(config, "", args)
+    }
+
+    /// [`FreshVps::run_with`] with `env` (`NAME=value …`) set for lifeboat.
+    pub fn run_env(&self, config: &Path, env: &str, args: &[&str]) -> (i32, Vec<Value>) {
         let events_file = self.dir.join("events.jsonl");
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
         let script = format!(
-            "set +e\n{bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
+            "set +e\n{env} {bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
             bin = quote(&lifeboat_bin().to_string_lossy()),
             config = quote(&config.to_string_lossy()),
             args = args.join(" "),

@@ -60,37 +60,6 @@ impl PredestroyRunner {
         Ok((settings, dev))
     }
 
-    fn home_on_volume(&self, table: &[MountEntry]) -> Outcome {
-        if self.cfg.volumes.is_empty() {
-            return Outcome::Failed(
-                "no [[volume]] is configured: lifeboat cannot tell what must survive".into(),
-            );
-        }
-        let mut lines = Vec::new();
-        let mut worst = Outcome::Passed(String::new());
-        for volume in &self.cfg.volumes {
-            let outcome = match on_volume::device_number(&volume.device) {
-                Ok(dev) => on_volume::home_on_volume(table, volume, dev),
-                Err(why) => Outcome::Failed(why),
-            };
-            let (text, bad) = match &outcome {
-                Outcome::Failed(m) | Outcome::Refused(m) => (m.clone(), true),
-                Outcome::Warning(m) | Outcome::Passed(m) => (m.clone(), false),
-                Outcome::Skipped(m) | Outcome::NeedsConfirmation(m) => (m.clone(), false),
-                Outcome::Interrupted => (String::new(), false),
-            };
-            lines.push(text);
-            if bad || matches!(worst, Outcome::Passed(_)) {
-                worst = outcome;
-            }
-        }
-        match worst {
-            Outcome::Failed(_) => Outcome::Failed(lines.join("; ")),
-            Outcome::Warning(_) => Outcome::Warning(lines.join("; ")),
-            _ => Outcome::Passed(lines.join("; ")),
-        }
-    }
-
     fn nix_on_volume(&self, table: &[MountEntry]) -> Outcome {
         let (settings, dev) = match self.volume_dev() {
             Ok(found) => found,
@@ -388,7 +357,7 @@ impl Runner for PredestroyRunner {
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
             }
             "home-on-volume" => match mount_table() {
-                Ok(table) => self.home_on_volume(&table),
+                Ok(table) => on_volume::all_volumes_mounted(&table, &self.cfg.volumes),
                 Err(outcome) => outcome,
             },
             "nix-on-volume" => match mount_table() {

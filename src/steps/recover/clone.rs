@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::escape::shown;
-use crate::exec::git::{self, Credentials, GitError, Progress};
+use crate::exec::git::{self, Credentials, GitError, Progress, Relation};
 use crate::flow::Outcome;
 use crate::report::{Action, Unit};
 use crate::steps::StepContext;
@@ -138,22 +138,7 @@ pub fn run(
                 ))
             })
         }
-        Pending::Plan(Plan::FastForward) => git::fast_forward(
-            target.path,
-            REMOTE,
-            target.branch,
-            creds,
-            &mut progress,
-            ctx.cancel,
-        )
-        .map(|before| {
-            format!(
-                "{} is a clone of the remote; it was {before:?} against it, and is now \
-                         at its {}",
-                shown(target.path),
-                target.branch
-            )
-        }),
+        Pending::Plan(Plan::FastForward) => update(target, creds, &mut progress, ctx),
         Pending::Plan(Plan::Clone) => clone_into(target, target.url, creds, &mut progress, ctx)
             .map(|commit| format!("cloned {commit} into {}", shown(target.path))),
         Pending::Plan(Plan::MoveAsideAndClone { aside }) => {
@@ -221,6 +206,44 @@ pub fn follow_up_question(pending: &Pending) -> String {
         }
         Pending::Plan(_) => String::new(),
     }
+}
+
+/// Bring an existing clone of the remote up to date. One already at the remote's head is
+/// left as it is, with the changes an earlier run made (the staged hardware config).
+fn update(
+    target: &Target,
+    creds: &Credentials,
+    progress: &mut dyn FnMut(Progress),
+    ctx: &StepContext,
+) -> Result<String, GitError> {
+    git::fetch(
+        target.path,
+        REMOTE,
+        target.branch,
+        creds,
+        progress,
+        ctx.cancel,
+    )?;
+    if git::ahead_behind(target.path, target.branch)? == Relation::Equal {
+        return Ok(format!(
+            "{} is a clone of the remote, already at its {}",
+            shown(target.path),
+            target.branch
+        ));
+    }
+    let before = git::fast_forward(
+        target.path,
+        REMOTE,
+        target.branch,
+        creds,
+        progress,
+        ctx.cancel,
+    )?;
+    Ok(format!(
+        "{} is a clone of the remote; it was {before:?} against it and is now at its {}",
+        shown(target.path),
+        target.branch
+    ))
 }
 
 fn clone_into(

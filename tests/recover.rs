@@ -1,0 +1,364 @@
+//! `lifeboat recover` on a fresh VPS (tests/support/fresh_vps.rs): a real loop-device
+//! volume with a recovery card and a mirror, a bare git remote holding a self-contained
+//! flake, real `nix eval`/`nix build`/`nix copy` in a store of the test's own, and
+//! stand-ins for nixos-rebuild, nixos-generate-config and reboot.
+
+#[path = "support/fresh_vps.rs"]
+mod fresh_vps;
+mod support;
+
+use std::fs;
+
+use fresh_vps::{FreshVps, FreshVpsOptions, git};
+use serde_json::Value;
+use support::{mounts_under, sha256_file};
+
+fn summary(events: &[Value]) -> &Value {
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "summary", "{last}");
+    last
+}
+
+fn step<'a>(events: &'a [Value], id: &str) -> (&'a str, &'a str) {
+    let step = summary(events)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"));
+    (
+        step["status"].as_str().unwrap(),
+        step["message"].as_str().unwrap(),
+    )
+}
+
+/// The store path name of the system the run built, from its summary.
+fn built_system(events: &[Value]) -> String {
+    let system = summary(events)["system"].as_str().expect("a built system");
+    system.rsplit('/').next().unwrap().to_string()
+}
+
+fn rebuild_calls(vps: &FreshVps) -> Vec<String> {
+    vps.calls()
+        .into_iter()
+        .filter(|c| c.contains("nixos-rebuild"))
+        .collect()
+}
+
+/// Nothing of the machine changed: no clone, no tool ran, no mount left, the volume as it was.
+fn assert_nothing_changed(vps: &FreshVps, hash: &str) {
+    assert!(!vps.etc_nixos.exists(), "the config was cloned");
+    assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
+    assert!(!vps.calls().iter().any(|c| c == "reboot"));
+    assert_eq!(mounts_under(&vps.dir), Vec::<std::path::PathBuf>::new());
+    assert_eq!(sha256_file(&vps.sandbox.image), hash);
+}
+
+#[test]
+fn a_full_recovery_clones_generates_builds_switches_copies_and_reboots_last() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+
+    // The path is a clone of the remote's branch head; what was there survives beside it.
+    assert_eq!(git(&vps.etc_nixos, "rev-parse HEAD"), vps.remote_head());
+    let siblings: Vec<String> = fs::read_dir(vps.etc_nixos.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("etc-nixos.before-lifeboat-"))
+        .collect();
+    assert_eq!(siblings.len(), 1, "{siblings:?}");
+    let kept = vps
+        .etc_nixos
+        .parent()
+        .unwrap()
+        .join(&siblings[0])
+        .join("configuration.nix");
+    assert!(
+        fs::read_to_string(kept)
+            .unwrap()
+            .contains("hardware-configuration.nix")
+    );
+
+    // hardware-configuration.nix: the generated text minus the dropped entries, staged.
+    let hardware = fs::read_to_string(vps.etc_nixos.join("hardware-configuration.nix")).unwrap();
+    let home = format!("fileSystems.\"{}\"", vps.home.display());
+    let mnt = format!("fileSystems.\"{}\"", vps.mnt.display());
+    assert!(
+        !hardware.contains(&home) && !hardware.contains(&mnt),
+        "{hardware}"
+    );
+    assert!(hardware.contains("fileSystems.\"/\""), "{hardware}");
+    let capture = fs::read_to_string(&vps.hardware_capture).unwrap();
+    assert!(capture.contains(&home) && capture.contains(&mnt));
+    let staged = git(&vps.etc_nixos, "diff --cached --name-only");
+    assert_eq!(staged, "hardware-configuration.nix");
+
+    // nixos-rebuild ran build then switch with --flake path#host; reboot ran once, last.
+    let flake = format!("--flake {}#devserver", vps.etc_nixos.display());
+    let rebuilds = rebuild_calls(&vps);
+    assert_eq!(rebuilds.len(), 2, "{rebuilds:?}");
+    assert!(
+        rebuilds[0].contains(" build ") && rebuilds[0].contains(&flake),
+        "{rebuilds:?}"
+    );
+    assert!(
+        rebuilds[1].contains(" switch ") && rebuilds[1].contains(&flake),
+        "{rebuilds:?}"
+    );
+    let calls = vps.calls();
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("reboot"),
+        "{calls:?}"
+    );
+    assert_eq!(calls.iter().filter(|c| *c == "reboot").count(), 1);
+
+    // The system closure is in the volume's store.
+    assert!(vps.in_volume_store(&built_system(&events)));
+    assert!(built_system(&events).ends_with(&vps.system_name()));
+    let (status, _) = step(&events, "closure-on-volume");
+    assert_eq!(status, "passed");
+    assert_eq!(summary(&events)["recovery_card"], true);
+    let durations = summary(&events)["steps"].as_array().unwrap();
+    assert!(durations.iter().all(|s| s["duration_ms"].is_u64()));
+    assert!(summary(&events)["duration_ms"].is_u64());
+    assert_eq!(mounts_under(&vps.mnt), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn without_yes_it_stops_at_the_first_change_and_changes_nothing() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let hash = sha256_file(&vps.sandbox.image);
+    let (code, events) = vps.run(&[]);
+    assert_eq!(code, 4, "{events:#?}");
+    assert_eq!(step(&events, "clone-config").0, "skipped");
+    assert!(step(&events, "clone-config").1.contains("not confirmed"));
+    assert_eq!(step(&events, "build").0, "skipped");
+    assert_nothing_changed(&vps, &hash);
+}
+
+#[test]
+fn dry_run_prints_every_action_and_changes_nothing() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let hash = sha256_file(&vps.sandbox.image);
+    let (code, events) = vps.run(&["--dry-run", "--yes"]);
+    assert_eq!(code, 0, "{events:#?}");
+    let plan = &events[0];
+    assert_eq!(plan["event"], "plan");
+    let text = plan.to_string();
+    for expected in [
+        "\"kind\":\"mount\"",
+        "\"op\":\"clone\"",
+        "--show-hardware-config",
+        "\"build\"",
+        "\"switch\"",
+        "\"copy\"",
+        "/bin/reboot",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected} not in the plan: {text}"
+        );
+    }
+    assert!(
+        step(&events, "inspect-volume")
+            .1
+            .starts_with("dry run: would mount")
+    );
+    assert_eq!(step(&events, "clone-config").0, "skipped");
+    assert_nothing_changed(&vps, &hash);
+}
+
+/// Each blocker is refused with exit 3 before anything is built.
+fn refused_before_build(options: FreshVpsOptions, expected: &[&str]) {
+    let vps = FreshVps::new(options);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+    let (status, message) = step(&events, "boot-safety");
+    assert_eq!(status, "refused");
+    for text in expected {
+        assert!(message.contains(text), "{text} not in: {message}");
+    }
+    assert!(
+        rebuild_calls(&vps).is_empty(),
+        "built anyway: {:?}",
+        vps.calls()
+    );
+}
+
+#[test]
+fn a_home_not_mounted_in_stage_1_is_refused_with_the_line_to_add() {
+    refused_before_build(
+        FreshVpsOptions {
+            needed_for_boot: false,
+            ..FreshVpsOptions::default()
+        },
+        &["stage 1", "neededForBoot = true;"],
+    );
+}
+
+#[test]
+fn a_nix_that_is_not_a_bind_of_the_volume_is_refused() {
+    refused_before_build(
+        FreshVpsOptions {
+            nix_bind: false,
+            ..FreshVpsOptions::default()
+        },
+        &["bind"],
+    );
+}
+
+#[test]
+fn a_uid_that_does_not_own_the_home_is_refused() {
+    refused_before_build(
+        FreshVpsOptions {
+            flake_uid: 1001,
+            ..FreshVpsOptions::default()
+        },
+        &["uid 1001", "users.users.qwe.uid = 1000;"],
+    );
+}
+
+#[test]
+fn a_host_the_flake_lacks_is_refused_with_the_hosts_it_has() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let config = vps.config();
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace("flake_host = \"devserver\"", "flake_host = \"oldname\"");
+    fs::write(&config, text).unwrap();
+    let (code, events) = vps.run_with(&config, &["--yes"]);
+    assert_eq!(code, 3, "{events:#?}");
+    let message = step(&events, "boot-safety").1;
+    assert!(
+        message.contains("no host oldname") && message.contains("devserver"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_volume_with_a_new_device_path_gets_its_device_rewritten_and_committed() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        flake_device: Some("/dev/disk/by-id/scsi-0HC_Volume_999999".into()),
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    let configuration = fs::read_to_string(vps.etc_nixos.join("configuration.nix")).unwrap();
+    assert!(!configuration.contains("scsi-0HC_Volume_999999"));
+    assert!(configuration.contains(&vps.device.display().to_string()));
+    let log = git(&vps.etc_nixos, "log -1 --format=%s");
+    assert!(log.contains("from the attached volume"), "{log}");
+}
+
+#[test]
+fn build_and_switch_failures_are_explained() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    vps.set_exit("build", 100);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1);
+    let (status, message) = step(&events, "build");
+    assert_eq!(status, "failed");
+    assert!(message.contains("exit status 100"), "{message}");
+    assert_eq!(step(&events, "switch").0, "skipped");
+
+    vps.set_exit("build", 0);
+    vps.set_exit("switch", 4);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}");
+    let (status, message) = step(&events, "switch");
+    assert_eq!(status, "warning");
+    assert!(message.contains("units failed"), "{message}");
+}
+
+#[test]
+fn a_switch_that_fails_stops_before_the_reboot() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    vps.set_exit("switch", 1);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1);
+    assert_eq!(step(&events, "switch").0, "failed");
+    assert_eq!(step(&events, "reboot").0, "skipped");
+    assert!(!vps.calls().iter().any(|c| c == "reboot"));
+}
+
+#[test]
+fn without_a_config_file_the_recovery_card_supplies_everything() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        full_config: false,
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    assert_eq!(summary(&events)["recovery_card"], true);
+    assert_eq!(summary(&events)["host"], "devserver");
+    assert_eq!(git(&vps.etc_nixos, "rev-parse HEAD"), vps.remote_head());
+    assert!(vps.in_volume_store(&built_system(&events)));
+    assert!(built_system(&events).ends_with(&vps.system_name()));
+}
+
+#[test]
+fn an_unreachable_remote_falls_back_to_the_mirror_on_the_volume() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let head = vps.remote_head();
+    let moved = vps.dir.join("remote-away.git");
+    fs::rename(&vps.remote, &moved).unwrap();
+    let (code, events) = vps.run(&["--yes"]);
+    fs::rename(&moved, &vps.remote).unwrap();
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    let message = step(&events, "clone-config").1;
+    assert!(message.contains("from the mirror"), "{message}");
+    assert_eq!(git(&vps.etc_nixos, "rev-parse HEAD"), head);
+    assert_eq!(git(&vps.etc_nixos, "remote get-url origin"), vps.url());
+}
+
+#[test]
+fn a_run_that_died_is_finished_by_resume_without_a_second_copy_aside() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        existing_etc_nixos: Some("{ }\n"),
+        ..FreshVpsOptions::default()
+    });
+    let config = vps.config();
+    let (code, _) = vps.run_env(&config, "LIFEBOAT_FAULT=panic:build", &["--yes"]);
+    assert_eq!(code, 101);
+    assert!(rebuild_calls(&vps).is_empty());
+    let (code, events) = vps.run(&["--resume", "--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    assert!(
+        step(&events, "clone-config")
+            .1
+            .contains("clone of the remote")
+    );
+    let asides = fs::read_dir(vps.etc_nixos.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy()
+                .starts_with("etc-nixos.before-lifeboat-")
+        })
+        .count();
+    assert_eq!(asides, 1);
+    assert_eq!(mounts_under(&vps.mnt), Vec::<std::path::PathBuf>::new());
+    // After the reboot it ran, resuming means verifying.
+    let (_, events) = vps.run(&["--resume"]);
+    assert_eq!(summary(&events)["flow"], "verify");
+}
+
+#[test]
+fn a_duplicate_file_system_in_the_build_is_explained() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    fs::write(
+        vps.dir.join("build-stderr"),
+        "@nix {\"action\":\"msg\",\"level\":0,\"msg\":\"error: The option `fileSystems.\\\"/home\\\".device' has conflicting definition values:\\n       - In `/nix/store/x-source/hardware-configuration.nix': \\\"/dev/disk/by-uuid/1\\\"\"}\n",
+    )
+    .unwrap();
+    vps.set_exit("build", 1);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1, "{events:#?}");
+    let message = step(&events, "build").1;
+    assert!(message.contains("defined twice"), "{message}");
+}
