@@ -1,7 +1,6 @@
 //! From a parsed command line to an exit code: load the config, open the session, pick
 //! the front end, run the flow.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -11,6 +10,7 @@ use crate::config::Config;
 use crate::driver::Driver;
 use crate::flow::{Flow, FlowKind, Msg};
 use crate::frontend::headless::{HumanSink, JsonSink, Tee};
+use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
 use crate::steps::inspect::InspectRunner;
@@ -26,14 +26,9 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn run(cli: Cli) -> i32 {
     let options = cli.options;
     match cli.command {
-        None => not_built(
-            "the terminal wizard",
-            "run a flow headless instead, e.g. `lifeboat inspect --headless`",
-        ),
+        None => home(&options),
         Some(Command::Predestroy) => match load_config(&options) {
-            Ok(cfg) => with_session(&options, &cfg, FlowKind::Predestroy, |_| {
-                Ok(Box::new(PredestroyRunner::new(cfg.clone())))
-            }),
+            Ok(cfg) => predestroy(&options, cfg),
             Err(code) => code,
         },
         Some(Command::Recover) => match load_config(&options) {
@@ -52,9 +47,19 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-fn not_built(what: &str, instead: &str) -> i32 {
-    eprintln!("lifeboat: {what} is not built yet. {instead}");
-    EXIT_USAGE
+/// `lifeboat` alone: the wizard's home screen, which needs a terminal.
+fn home(options: &Options) -> i32 {
+    if !crate::tui::wanted(options) {
+        eprintln!(
+            "lifeboat: the wizard needs a terminal. Run a flow instead, e.g. \
+             `lifeboat inspect --headless` or `--json`; see `lifeboat --help`."
+        );
+        return EXIT_USAGE;
+    }
+    match load_config(options) {
+        Ok(cfg) => crate::tui::home(options, cfg),
+        Err(code) => code,
+    }
 }
 
 /// The config the options point at; a bad one is reported (file, line, key) as exit 2.
@@ -67,15 +72,34 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
         })
 }
 
-/// `lifeboat inspect [DEVICE]` with the given config.
+/// `lifeboat inspect [DEVICE]` with the given config: the wizard on a terminal, else headless.
 pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
+    if crate::tui::wanted(options) {
+        return match recorded_device(options, &cfg, FlowKind::Inspect) {
+            Ok(recorded) => crate::tui::flow(options, cfg, FlowKind::Inspect, device.or(recorded)),
+            Err(code) => code,
+        };
+    }
     with_session(options, &cfg, FlowKind::Inspect, |session| {
         let device = if options.resume {
-            device.or(resumed_device(session, FlowKind::Inspect)?)
+            device.or(resumed_device(
+                session.previous.as_ref(),
+                FlowKind::Inspect,
+            )?)
         } else {
             device
         };
         Ok(Box::new(InspectRunner::new(cfg.clone(), device)))
+    })
+}
+
+/// `lifeboat predestroy` with the given config.
+fn predestroy(options: &Options, cfg: Config) -> i32 {
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Predestroy, None);
+    }
+    with_session(options, &cfg, FlowKind::Predestroy, |_| {
+        Ok(Box::new(PredestroyRunner::new(cfg.clone())))
     })
 }
 
@@ -90,6 +114,9 @@ pub fn recover(options: &Options, cfg: Config) -> i32 {
         eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
         return verify(options, cfg);
     }
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Recover, None);
+    }
     with_session(options, &cfg, FlowKind::Recover, |_| {
         Ok(Box::new(RecoverRunner::new(cfg.clone())))
     })
@@ -97,6 +124,9 @@ pub fn recover(options: &Options, cfg: Config) -> i32 {
 
 /// `lifeboat verify` with the given config (completed from the recovery card).
 pub fn verify(options: &Options, cfg: Config) -> i32 {
+    if crate::tui::wanted(options) {
+        return crate::tui::flow(options, cfg, FlowKind::Verify, None);
+    }
     with_session(options, &cfg, FlowKind::Verify, |_| {
         Ok(Box::new(VerifyRunner::new(cfg.clone())))
     })
@@ -122,10 +152,27 @@ fn with_session(
     }
 }
 
+/// With `--resume`, the device the journal's run worked on, read before the wizard opens
+/// the session (on its worker thread).
+fn recorded_device(
+    options: &Options,
+    cfg: &Config,
+    kind: FlowKind,
+) -> Result<Option<PathBuf>, i32> {
+    if !options.resume {
+        return Ok(None);
+    }
+    let previous = Journal::load(&cfg.state.dir).map_err(|e| {
+        eprintln!("lifeboat: {e}");
+        RunStatus::Failed.exit_code()
+    })?;
+    resumed_device(previous.as_ref(), kind)
+}
+
 /// The device the journal's run of `kind` worked on; a journal of another flow, or none,
 /// is a usage error that says what to run instead.
-fn resumed_device(session: &Session, kind: FlowKind) -> Result<Option<PathBuf>, i32> {
-    match &session.previous {
+fn resumed_device(previous: Option<&Journal>, kind: FlowKind) -> Result<Option<PathBuf>, i32> {
+    match previous {
         None => {
             eprintln!("lifeboat: nothing to resume: no run is recorded in the journal");
             Err(EXIT_USAGE)
@@ -160,9 +207,6 @@ fn cancel_on_signals() -> Arc<AtomicBool> {
 /// Drive `runner` through `kind` with the front end the options choose.
 fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session: &Session) -> i32 {
     let json = options.json;
-    if !json && !options.headless && std::io::stdout().is_terminal() {
-        eprintln!("lifeboat: the terminal wizard is not built yet; running headless.");
-    }
     let human = HumanSink::new();
     let printer: &dyn EventSink = if json { &JsonSink } else { &human };
     let mut sinks = vec![printer];

@@ -1,6 +1,7 @@
 //! `lifeboat demo`: a practice sandbox (a sparse-file ext4 volume with the seed's layout
 //! on a loop device, a by-id directory, a config pointing at both) and a flow run in it,
-//! so lifeboat can be tried without going near real data. `--clean` removes every trace.
+//! so lifeboat can be tried without going near real data: on a terminal the wizard opens
+//! on it, else inspect runs headless. `--clean` removes every trace.
 
 use std::path::Path;
 
@@ -10,7 +11,8 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::sandbox::{Sandbox, VolumeSpec};
 
-/// Build (or reuse) the sandbox in `dir` and inspect its volume; or clean it away.
+/// Build (or reuse) the sandbox in `dir` and open the wizard on it (or inspect its volume
+/// headless); or clean it away.
 pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
     if !nix::unistd::geteuid().is_root() {
         eprintln!(
@@ -60,7 +62,12 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
             return app::EXIT_USAGE;
         }
     };
-    let code = app::inspect(options, cfg, None);
+    let wizard = crate::tui::wanted(options);
+    let code = if wizard {
+        crate::tui::practice(options, cfg)
+    } else {
+        app::inspect(options, cfg, None)
+    };
     if !options.json {
         eprintln!(
             "\nThat was a practice volume: {} on {}.\nTry more: lifeboat -c {} inspect \

@@ -24,3 +24,4 @@ pub mod sandbox;
 pub mod session;
 pub mod steps;
 pub mod transcript;
+pub mod tui;

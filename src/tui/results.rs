@@ -1,0 +1,269 @@
+//! What inspect found, read back from its summary event (`volume`, `layout`, `tree`), and
+//! the size tree's navigation. Pure state.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The volume's identity card.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VolumeCard {
+    pub device: String,
+    pub resolved: String,
+    pub fs_type: String,
+    pub uuid: String,
+    /// Raw from the superblock: escaped when shown.
+    pub label: String,
+    pub size_bytes: u64,
+    pub fs_size_bytes: u64,
+    pub used_bytes: u64,
+    pub needs_recovery: bool,
+    pub mounted_at: Option<String>,
+    pub in_place: Option<bool>,
+}
+
+/// One item of the layout checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LayoutItem {
+    pub path: String,
+    /// `found`, `missing`, `wrong` or `absent`.
+    pub status: String,
+    pub detail: String,
+}
+
+/// The layout checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Layout {
+    pub user: Option<String>,
+    pub user_from: String,
+    pub checks: Vec<LayoutItem>,
+}
+
+/// One row of the size tree: `qwe` at the top, `qwe/nix` below it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SizeRow {
+    pub path: String,
+    pub bytes: u64,
+    pub files: u64,
+}
+
+/// How the size tree is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Size,
+    Name,
+}
+
+/// The size tree: top-level entries, the ones with children expandable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SizeTree {
+    rows: Vec<SizeRow>,
+    pub sort: SortBy,
+    expanded: BTreeSet<String>,
+    pub selected: usize,
+}
+
+/// A row as the tree shows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleRow<'a> {
+    pub row: &'a SizeRow,
+    pub depth: usize,
+    /// `Some(open)` for a row with children.
+    pub expanded: Option<bool>,
+}
+
+/// Everything inspect's summary carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InspectResults {
+    pub volume: Option<VolumeCard>,
+    pub layout: Option<Layout>,
+    pub tree: SizeTree,
+}
+
+impl InspectResults {
+    /// Read the summary's details; `None` when it has none of them (another flow, or a
+    /// run that stopped before identifying the volume).
+    pub fn from_details(details: &Map<String, Value>) -> Option<InspectResults> {
+        fn field<T: for<'de> Deserialize<'de>>(
+            details: &Map<String, Value>,
+            key: &str,
+        ) -> Option<T> {
+            details
+                .get(key)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        }
+        let volume: Option<VolumeCard> = field(details, "volume");
+        let layout: Option<Layout> = field(details, "layout");
+        let rows: Option<Vec<SizeRow>> = field(details, "tree");
+        if volume.is_none() && layout.is_none() && rows.is_none() {
+            return None;
+        }
+        Some(InspectResults {
+            volume,
+            layout,
+            tree: SizeTree::new(rows.unwrap_or_default()),
+        })
+    }
+}
+
+impl SizeTree {
+    /// Sorted by size, the largest entry's children shown.
+    pub fn new(rows: Vec<SizeRow>) -> SizeTree {
+        let mut tree = SizeTree {
+            rows,
+            sort: SortBy::Size,
+            expanded: BTreeSet::new(),
+            selected: 0,
+        };
+        if let Some(first) = tree.visible().first().filter(|r| r.expanded.is_some()) {
+            let path = first.row.path.clone();
+            tree.expanded.insert(path);
+        }
+        tree
+    }
+
+    /// The sum of the top-level rows: the bars' 100 %.
+    pub fn total_bytes(&self) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| !r.path.contains('/'))
+            .map(|r| r.bytes)
+            .sum()
+    }
+
+    /// The rows in display order: each top-level entry, then its children when expanded.
+    pub fn visible(&self) -> Vec<VisibleRow<'_>> {
+        let mut top: Vec<&SizeRow> = self.rows.iter().filter(|r| !r.path.contains('/')).collect();
+        self.order(&mut top);
+        let mut out = Vec::new();
+        for row in top {
+            let prefix = format!("{}/", row.path);
+            let mut children: Vec<&SizeRow> = self
+                .rows
+                .iter()
+                .filter(|r| r.path.starts_with(&prefix))
+                .collect();
+            let open = self.expanded.contains(&row.path);
+            out.push(VisibleRow {
+                row,
+                depth: 0,
+                expanded: (!children.is_empty()).then_some(open),
+            });
+            if open {
+                self.order(&mut children);
+                out.extend(children.into_iter().map(|row| VisibleRow {
+                    row,
+                    depth: 1,
+                    expanded: None,
+                }));
+            }
+        }
+        out
+    }
+
+    fn order(&self, rows: &mut [&SizeRow]) {
+        match self.sort {
+            SortBy::Size => rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path))),
+            SortBy::Name => rows.sort_by(|a, b| a.path.cmp(&b.path)),
+        }
+    }
+
+    /// Select the row above.
+    pub fn up(&mut self) {
+        self.selected = self.selected.saturating_sub(1);
+    }
+
+    /// Select the row below.
+    pub fn down(&mut self) {
+        self.selected = (self.selected + 1).min(self.visible().len().saturating_sub(1));
+    }
+
+    /// Open or close the selected row's children; on a child, close its parent.
+    pub fn toggle(&mut self) {
+        let Some(row) = self
+            .visible()
+            .get(self.selected)
+            .map(|r| r.row.path.clone())
+        else {
+            return;
+        };
+        let parent = row.split('/').next().unwrap_or_default().to_string();
+        if !self.expanded.remove(&parent) {
+            self.expanded.insert(parent.clone());
+        }
+        if let Some(at) = self.visible().iter().position(|r| r.row.path == parent) {
+            self.selected = at;
+        }
+    }
+
+    /// Size, then name; the selection stays on its row.
+    pub fn cycle_sort(&mut self) {
+        let current = self
+            .visible()
+            .get(self.selected)
+            .map(|r| r.row.path.clone());
+        self.sort = match self.sort {
+            SortBy::Size => SortBy::Name,
+            SortBy::Name => SortBy::Size,
+        };
+        if let Some(at) = current.and_then(|p| self.visible().iter().position(|r| r.row.path == p))
+        {
+            self.selected = at;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(path: &str, bytes: u64) -> SizeRow {
+        SizeRow {
+            path: path.into(),
+            bytes,
+            files: 1,
+        }
+    }
+
+    fn paths(tree: &SizeTree) -> Vec<&str> {
+        tree.visible().iter().map(|r| r.row.path.as_str()).collect()
+    }
+
+    #[test]
+    fn the_largest_entry_opens_and_children_follow_their_parent() {
+        let tree = SizeTree::new(vec![
+            row("lost+found", 16),
+            row("qwe", 900),
+            row("qwe/nix", 800),
+            row("qwe/.ssh", 4),
+            row("qwe/projects", 96),
+        ]);
+        assert_eq!(
+            paths(&tree),
+            ["qwe", "qwe/nix", "qwe/projects", "qwe/.ssh", "lost+found"]
+        );
+        assert_eq!(tree.total_bytes(), 916);
+    }
+
+    #[test]
+    fn sorting_by_name_keeps_the_selected_row() {
+        let mut tree = SizeTree::new(vec![row("b", 1), row("a", 5), row("c", 3)]);
+        tree.down();
+        assert_eq!(paths(&tree)[tree.selected], "c");
+        tree.cycle_sort();
+        assert_eq!(paths(&tree), ["a", "b", "c"]);
+        assert_eq!(paths(&tree)[tree.selected], "c");
+    }
+
+    #[test]
+    fn toggling_a_child_closes_its_parent() {
+        let mut tree = SizeTree::new(vec![row("qwe", 9), row("qwe/nix", 8)]);
+        tree.down();
+        tree.toggle();
+        assert_eq!(paths(&tree), ["qwe"]);
+        assert_eq!(tree.selected, 0);
+        tree.toggle();
+        assert_eq!(paths(&tree), ["qwe", "qwe/nix"]);
+    }
+}

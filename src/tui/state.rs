@@ -1,0 +1,643 @@
+//! The wizard's whole state and the pure function that moves it on. Keys, flow events
+//! and ticks come in as [`Msg`]s; what the loop must do (start a flow, answer a question,
+//! cancel) goes out as [`Command`]s. Nothing here does I/O, so every screen state can be
+//! built in a test from synthetic messages.
+
+use std::time::Duration;
+
+use crate::flow::{FlowKind, Msg as FlowMsg, StepDef};
+use crate::report::{Action, Event, RunStatus, StepStatus, Unit};
+
+use super::facts::HomeFacts;
+use super::output::OutputLog;
+use super::results::InspectResults;
+
+/// A key the wizard reacts to, independent of the terminal library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    /// Ctrl with a letter (Ctrl-C cancels).
+    Ctrl(char),
+    Enter,
+    Esc,
+    Tab,
+    Backspace,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+}
+
+/// What a flow's worker reports.
+#[derive(Debug, Clone)]
+pub enum FromWorker {
+    Event(Event),
+    /// The step asks for confirmation; the loop holds the reply channel.
+    Ask {
+        step: &'static str,
+        question: String,
+    },
+    /// The run is over (the summary event came before this).
+    Ended(RunStatus),
+    /// The run could not start (the lock is held, the state directory is unwritable).
+    CouldNotStart(String),
+}
+
+/// Everything that moves the state on.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(Key),
+    /// Time since the wizard started; running steps show how long they have run.
+    Tick(Duration),
+    /// A message from the worker and when it arrived (time since start).
+    Worker(Duration, FromWorker),
+    /// SIGTERM or SIGHUP: cancel like Ctrl-C.
+    Signal,
+    /// What the home screen shows, read afresh.
+    HomeFacts(HomeFacts),
+}
+
+/// What the loop must do after an update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Start (or re-run) a flow on a worker thread.
+    Start(FlowKind),
+    /// Answer the pending confirmation.
+    Answer(FlowMsg),
+    /// Set the cancel flag the driver and the running step check.
+    Cancel,
+    /// Read the home screen's facts again (a run may have changed them).
+    RefreshHome,
+}
+
+/// The four flows, in the order an operator meets them, as the home screen lists them.
+pub const HOME_FLOWS: &[FlowKind] = &[
+    FlowKind::Predestroy,
+    FlowKind::Recover,
+    FlowKind::Inspect,
+    FlowKind::Verify,
+];
+
+/// The flows the practice sandbox offers: the read-only ones. Predestroy and recover
+/// work on this machine's /etc/nixos, system and reboot, which no practice may touch.
+pub const PRACTICE_FLOWS: &[FlowKind] = &[FlowKind::Inspect, FlowKind::Verify];
+
+/// A flow's one line on the home screen.
+pub fn flow_line(kind: FlowKind) -> &'static str {
+    match kind {
+        FlowKind::Predestroy => "Before destroying this VPS: prove nothing would be lost",
+        FlowKind::Recover => "On the new VPS: rebuild it from the volume and the git remote",
+        FlowKind::Inspect => "A read-only look at a volume: identity, layout, sizes",
+        FlowKind::Verify => "After the reboot: check that everything came back",
+    }
+}
+
+/// Whether confirming `step`'s `question` takes the hostname typed out: for what cannot
+/// be taken back by answering differently later (moving /etc/nixos aside, switching the
+/// system, rebooting), a single stray key must not be enough.
+pub fn wants_hostname(kind: FlowKind, step: &str, question: &str) -> bool {
+    match (kind, step) {
+        (FlowKind::Recover, "switch" | "reboot") => true,
+        (FlowKind::Recover, "clone-config") => question.starts_with("move "),
+        _ => false,
+    }
+}
+
+/// Which screen is up.
+#[derive(Debug, Clone)]
+pub enum Screen {
+    Home,
+    Flow(Box<FlowView>),
+}
+
+/// The wizard.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub screen: Screen,
+    /// What lifeboat sees on this machine; `None` when opened straight on a flow.
+    pub home: Option<HomeFacts>,
+    /// This machine's name: what the operator types to confirm what cannot be undone.
+    pub hostname: String,
+    pub home_selected: usize,
+    /// The flows the home screen offers ([`HOME_FLOWS`], or [`PRACTICE_FLOWS`] in the demo).
+    pub flows: &'static [FlowKind],
+    pub help: bool,
+    /// `q` while a step runs asks first.
+    pub quit_prompt: bool,
+    pub quit: Quit,
+    /// A one-line message for the operator (a cancel on its way).
+    pub notice: Option<String>,
+    pub now: Duration,
+    /// How the last run ended: the process exit code.
+    pub last_status: Option<RunStatus>,
+}
+
+/// Whether the wizard is on its way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quit {
+    No,
+    /// Quit once the worker has cleaned up and ended.
+    WhenIdle,
+}
+
+/// Where a run stands, as the flow screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunPhase {
+    Running,
+    Ended(RunStatus),
+    CouldNotStart(String),
+}
+
+/// One step on the flow screen.
+#[derive(Debug, Clone)]
+pub struct StepView {
+    pub def: &'static StepDef,
+    pub status: StepStatus,
+    pub message: String,
+    /// The exact actions from the plan event.
+    pub actions: Vec<Action>,
+    pub started: Option<Duration>,
+    pub took: Option<Duration>,
+}
+
+/// The latest progress count of the running step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub step: &'static str,
+    pub done: u64,
+    pub total: Option<u64>,
+    pub unit: Unit,
+}
+
+/// A question put to the operator, with exactly what will run if they agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub step: &'static str,
+    pub question: String,
+    pub actions: Vec<Action>,
+    /// For what cannot be undone (moving /etc/nixos aside, switching, rebooting): the
+    /// word (the hostname) the operator must type; `None` for a plain yes/no.
+    pub word: Option<String>,
+    /// What the operator has typed so far.
+    pub typed: String,
+}
+
+/// Which half of the flow screen is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowTab {
+    Steps,
+    Results,
+}
+
+/// The flow screen: one layout for every flow.
+#[derive(Debug, Clone)]
+pub struct FlowView {
+    pub kind: FlowKind,
+    pub dry_run: bool,
+    pub steps: Vec<StepView>,
+    pub selected: usize,
+    /// The selection follows the active step until the operator moves it.
+    pub follow: bool,
+    pub output: OutputLog,
+    pub progress: Option<Progress>,
+    pub phase: RunPhase,
+    pub results: Option<InspectResults>,
+    pub tab: FlowTab,
+    pub confirm: Option<Confirmation>,
+}
+
+impl FlowView {
+    /// A run of `kind` that has just started: every step pending.
+    pub fn new(kind: FlowKind) -> FlowView {
+        FlowView {
+            kind,
+            dry_run: false,
+            steps: kind
+                .steps()
+                .iter()
+                .map(|def| StepView {
+                    def,
+                    status: StepStatus::Pending,
+                    message: String::new(),
+                    actions: Vec::new(),
+                    started: None,
+                    took: None,
+                })
+                .collect(),
+            selected: 0,
+            follow: true,
+            output: OutputLog::default(),
+            progress: None,
+            phase: RunPhase::Running,
+            results: None,
+            tab: FlowTab::Steps,
+            confirm: None,
+        }
+    }
+
+    /// The steps that failed or refused, for the failure view (a checklist reports all).
+    pub fn failed_steps(&self) -> impl Iterator<Item = &StepView> {
+        self.steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::Failed | StepStatus::Refused))
+    }
+
+    fn running(&self) -> bool {
+        self.phase == RunPhase::Running
+    }
+
+    fn event(&mut self, at: Duration, event: Event) {
+        match event {
+            Event::Plan { dry_run, steps, .. } => {
+                self.dry_run = dry_run;
+                for planned in steps {
+                    if let Some(step) = self.steps.iter_mut().find(|s| s.def.id == planned.id) {
+                        step.actions = planned.actions;
+                    }
+                }
+            }
+            Event::Step {
+                step,
+                status,
+                message,
+                ..
+            } => self.step_changed(at, step, status, message),
+            Event::Output {
+                step, stream, line, ..
+            } => self.output.push(step, stream, line),
+            Event::Progress {
+                step,
+                done,
+                total,
+                unit,
+                ..
+            } => {
+                self.progress = Some(Progress {
+                    step,
+                    done,
+                    total,
+                    unit,
+                });
+            }
+            Event::Summary { steps, details, .. } => {
+                // The final word on every step, also those the engine skipped without
+                // running (they get no step event of their own).
+                for summary in steps {
+                    if let Some(step) = self.steps.iter_mut().find(|s| s.def.id == summary.id) {
+                        step.status = summary.status;
+                        step.message = summary.message;
+                        step.took = Some(Duration::from_millis(summary.duration_ms));
+                    }
+                }
+                if self.kind == FlowKind::Inspect {
+                    self.results = InspectResults::from_details(&details);
+                }
+            }
+        }
+    }
+
+    fn step_changed(&mut self, at: Duration, id: &str, status: StepStatus, message: String) {
+        let Some(index) = self.steps.iter().position(|s| s.def.id == id) else {
+            return;
+        };
+        let step = &mut self.steps[index];
+        match status {
+            StepStatus::Running => {
+                step.started.get_or_insert(at);
+            }
+            StepStatus::Passed
+            | StepStatus::Warning
+            | StepStatus::Failed
+            | StepStatus::Refused
+            | StepStatus::Skipped => {
+                step.took = step.started.map(|s| at.saturating_sub(s));
+                if self.progress.as_ref().is_some_and(|p| p.step == id) {
+                    self.progress = None;
+                }
+            }
+            StepStatus::Pending | StepStatus::NeedsConfirmation => {}
+        }
+        step.status = status;
+        step.message = message;
+        if self.follow {
+            self.selected = index;
+        }
+    }
+
+    fn ask(&mut self, step: &'static str, question: String, hostname: &str) {
+        let actions = self
+            .steps
+            .iter()
+            .find(|s| s.def.id == step)
+            .map(|s| s.actions.clone())
+            .unwrap_or_default();
+        let word = wants_hostname(self.kind, step, &question).then(|| hostname.to_string());
+        self.confirm = Some(Confirmation {
+            step,
+            question,
+            actions,
+            word,
+            typed: String::new(),
+        });
+    }
+
+    fn ended(&mut self, at: Duration, status: RunStatus) {
+        self.phase = RunPhase::Ended(status);
+        // A step still running when the run ended (the worker stopped on an internal
+        // error) did not finish: say so instead of showing it running forever.
+        for step in &mut self.steps {
+            if matches!(
+                step.status,
+                StepStatus::Running | StepStatus::NeedsConfirmation
+            ) {
+                step.status = StepStatus::Failed;
+                step.message = "did not finish: the run stopped here".into();
+                step.took = step.started.map(|s| at.saturating_sub(s));
+            }
+        }
+        self.progress = None;
+        self.confirm = None;
+        if status == RunStatus::Passed && self.results.is_some() {
+            self.tab = FlowTab::Results;
+        }
+        if let Some(index) = self
+            .steps
+            .iter()
+            .position(|s| matches!(s.status, StepStatus::Failed | StepStatus::Refused))
+        {
+            self.selected = index;
+        }
+    }
+
+    fn key(&mut self, key: Key) -> Vec<Command> {
+        if self.output.typing() {
+            self.output.search_key(key);
+            return Vec::new();
+        }
+        match (self.tab, key) {
+            (FlowTab::Results, Key::Up | Key::Char('k')) => self.tree(|t| t.up()),
+            (FlowTab::Results, Key::Down | Key::Char('j')) => self.tree(|t| t.down()),
+            (FlowTab::Results, Key::Enter | Key::Right | Key::Left) => self.tree(|t| t.toggle()),
+            (FlowTab::Results, Key::Char('s')) => self.tree(|t| t.cycle_sort()),
+            (FlowTab::Steps, Key::Up | Key::Char('k')) => {
+                self.follow = false;
+                self.selected = self.selected.saturating_sub(1);
+            }
+            (FlowTab::Steps, Key::Down | Key::Char('j')) => {
+                self.follow = false;
+                self.selected = (self.selected + 1).min(self.steps.len().saturating_sub(1));
+            }
+            (_, Key::Tab) if self.results.is_some() => {
+                self.tab = match self.tab {
+                    FlowTab::Steps => FlowTab::Results,
+                    FlowTab::Results => FlowTab::Steps,
+                };
+            }
+            (FlowTab::Steps, Key::PageUp) => self.output.scroll_back(PAGE),
+            (FlowTab::Steps, Key::PageDown) => self.output.scroll_forward(PAGE),
+            (FlowTab::Steps, Key::End) => self.output.follow_tail(),
+            (FlowTab::Steps, Key::Home) => self.output.scroll_back(self.output.len()),
+            (FlowTab::Steps, Key::Char('/')) => self.output.start_search(),
+            (FlowTab::Steps, Key::Char('n')) => self.output.next_hit(),
+            (FlowTab::Steps, Key::Char('N')) => self.output.previous_hit(),
+            (FlowTab::Steps, Key::Esc) => self.output.clear_search(),
+            (_, Key::Char('r')) if !self.running() => return vec![Command::Start(self.kind)],
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn tree(&mut self, change: impl FnOnce(&mut super::results::SizeTree)) {
+        if let Some(results) = &mut self.results {
+            change(&mut results.tree);
+        }
+    }
+
+    fn confirm_key(&mut self, key: Key) -> Vec<Command> {
+        let Some(confirm) = &mut self.confirm else {
+            return Vec::new();
+        };
+        let answer = match (&confirm.word, key) {
+            (_, Key::Esc) => Some(FlowMsg::Declined),
+            (None, Key::Char('y' | 'Y')) => Some(FlowMsg::Confirmed),
+            (None, Key::Char('n' | 'N')) => Some(FlowMsg::Declined),
+            (Some(word), Key::Enter) if confirm.typed == *word => Some(FlowMsg::Confirmed),
+            (Some(_), Key::Char(c)) => {
+                confirm.typed.push(c);
+                None
+            }
+            (Some(_), Key::Backspace) => {
+                confirm.typed.pop();
+                None
+            }
+            _ => None,
+        };
+        match answer {
+            Some(answer) => {
+                self.confirm = None;
+                vec![Command::Answer(answer)]
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// How far PgUp/PgDn move the output.
+const PAGE: usize = 10;
+
+impl State {
+    /// The home screen over what lifeboat found on this machine, offering `flows`.
+    pub fn home(facts: HomeFacts, flows: &'static [FlowKind]) -> State {
+        let hostname = facts.hostname.clone();
+        State {
+            flows,
+            // Inspect first: it is read-only, the safe thing to try.
+            home_selected: flows
+                .iter()
+                .position(|k| *k == FlowKind::Inspect)
+                .unwrap_or(0),
+            ..State::with_screen(Screen::Home, Some(facts), hostname)
+        }
+    }
+
+    /// Straight on a flow that is starting (`lifeboat inspect` on a terminal).
+    pub fn flow(kind: FlowKind, hostname: String) -> State {
+        State::with_screen(Screen::Flow(Box::new(FlowView::new(kind))), None, hostname)
+    }
+
+    fn with_screen(screen: Screen, home: Option<HomeFacts>, hostname: String) -> State {
+        State {
+            screen,
+            home,
+            hostname,
+            home_selected: 0,
+            flows: HOME_FLOWS,
+            help: false,
+            quit_prompt: false,
+            quit: Quit::No,
+            notice: None,
+            now: Duration::ZERO,
+            last_status: None,
+        }
+    }
+
+    /// Is a flow running (so quitting must cancel and wait for its cleanup)?
+    pub fn running(&self) -> bool {
+        matches!(&self.screen, Screen::Flow(view) if view.running())
+    }
+
+    /// Ready to leave: asked to quit and nothing runs any more.
+    pub fn done(&self) -> bool {
+        self.quit == Quit::WhenIdle && !self.running()
+    }
+
+    /// The process exit code: the last run's, 0 when none ran.
+    pub fn exit_code(&self) -> i32 {
+        match (&self.screen, self.last_status) {
+            (Screen::Flow(view), _) if matches!(view.phase, RunPhase::CouldNotStart(_)) => {
+                RunStatus::Failed.exit_code()
+            }
+            (_, Some(status)) => status.exit_code(),
+            (_, None) => 0,
+        }
+    }
+
+    /// Apply `msg`; return what the loop must do.
+    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+        match msg {
+            Msg::Tick(now) => {
+                self.now = now;
+                Vec::new()
+            }
+            Msg::Worker(at, from) => {
+                self.now = self.now.max(at);
+                self.worker(at, from)
+            }
+            Msg::Signal | Msg::Key(Key::Ctrl('c')) => self.cancel_and_quit(),
+            Msg::HomeFacts(facts) => {
+                self.home = Some(facts);
+                Vec::new()
+            }
+            Msg::Key(key) => self.key(key),
+        }
+    }
+
+    fn worker(&mut self, at: Duration, from: FromWorker) -> Vec<Command> {
+        let Screen::Flow(view) = &mut self.screen else {
+            return Vec::new();
+        };
+        match from {
+            FromWorker::Event(event) => view.event(at, event),
+            FromWorker::Ask { step, question } => {
+                if self.quit == Quit::WhenIdle {
+                    return vec![Command::Answer(FlowMsg::Cancel)];
+                }
+                view.ask(step, question, &self.hostname);
+            }
+            FromWorker::Ended(status) => {
+                view.ended(at, status);
+                self.last_status = Some(status);
+                self.quit_prompt = false;
+            }
+            FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
+        }
+        Vec::new()
+    }
+
+    fn cancel_and_quit(&mut self) -> Vec<Command> {
+        self.quit = Quit::WhenIdle;
+        self.quit_prompt = false;
+        if !self.running() {
+            return Vec::new();
+        }
+        self.notice = Some("Cancelling: the running step stops and cleans up…".into());
+        let mut commands = vec![Command::Cancel];
+        if let Screen::Flow(view) = &mut self.screen {
+            if view.confirm.take().is_some() {
+                commands.push(Command::Answer(FlowMsg::Cancel));
+            }
+        }
+        commands
+    }
+
+    fn key(&mut self, key: Key) -> Vec<Command> {
+        if self.quit == Quit::WhenIdle {
+            return Vec::new();
+        }
+        if self.quit_prompt {
+            return match key {
+                Key::Char('y' | 'Y') => self.cancel_and_quit(),
+                _ => {
+                    self.quit_prompt = false;
+                    Vec::new()
+                }
+            };
+        }
+        if let Screen::Flow(view) = &mut self.screen {
+            if view.confirm.is_some() {
+                return view.confirm_key(key);
+            }
+        }
+        if self.help {
+            self.help = false;
+            return Vec::new();
+        }
+        let typing = matches!(&self.screen, Screen::Flow(view) if view.output.typing());
+        match key {
+            Key::Char('?') if !typing => {
+                self.help = true;
+                Vec::new()
+            }
+            Key::Char('q') if !typing => {
+                if self.running() {
+                    self.quit_prompt = true;
+                } else {
+                    self.quit = Quit::WhenIdle;
+                }
+                Vec::new()
+            }
+            _ => {
+                self.notice = None;
+                self.screen_key(key)
+            }
+        }
+    }
+
+    fn screen_key(&mut self, key: Key) -> Vec<Command> {
+        let running = self.running();
+        match &mut self.screen {
+            Screen::Home => self.home_key(key),
+            Screen::Flow(view) => {
+                if key == Key::Esc && !running && !view.output.searching() && self.home.is_some() {
+                    self.screen = Screen::Home;
+                    return vec![Command::RefreshHome];
+                }
+                let commands = view.key(key);
+                if commands.iter().any(|c| matches!(c, Command::Start(_))) {
+                    self.screen = Screen::Flow(Box::new(FlowView::new(view.kind)));
+                }
+                commands
+            }
+        }
+    }
+
+    fn home_key(&mut self, key: Key) -> Vec<Command> {
+        let last = self.flows.len().saturating_sub(1);
+        match key {
+            Key::Up | Key::Char('k') => self.home_selected = self.home_selected.saturating_sub(1),
+            Key::Down | Key::Char('j') => self.home_selected = (self.home_selected + 1).min(last),
+            Key::Enter => {
+                if let Some(&kind) = self.flows.get(self.home_selected) {
+                    self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
+                    return vec![Command::Start(kind)];
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+}

@@ -1,0 +1,808 @@
+//! Every screen and modal, built from synthetic messages and drawn on ratatui's
+//! `TestBackend` at 80×24 and 120×40, compared with the committed snapshots; and the
+//! key handling of the state, which the snapshots cannot show.
+
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use serde_json::json;
+
+use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
+use super::screens;
+use super::state::{
+    Command, FromWorker, HOME_FLOWS, Key, Msg, PRACTICE_FLOWS, Quit, Screen, State,
+};
+use super::theme::Theme;
+use crate::flow::{FlowKind, Msg as FlowMsg};
+use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
+
+fn draw(state: &State, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| screens::render(frame, state, Theme { color: true }))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+/// Snapshot `state` at both sizes the wizard is laid out for.
+fn snapshot(name: &str, state: &State) {
+    insta::assert_snapshot!(format!("{name}_80x24"), draw(state, 80, 24));
+    insta::assert_snapshot!(format!("{name}_120x40"), draw(state, 120, 40));
+}
+
+fn facts() -> HomeFacts {
+    HomeFacts {
+        hostname: "vps-qwe".into(),
+        os: "NixOS 25.05 (Warbler)".into(),
+        volumes: Ok(vec![VolumeFact {
+            link: "/dev/disk/by-id/scsi-0HC_Volume_103912881".into(),
+            device: "/dev/sdb".into(),
+            mounted_at: vec!["/home".into()],
+        }]),
+        discovery: "/dev/disk/by-id/scsi-0HC_Volume_*".into(),
+        etc_nixos: EtcNixos::GitRepo,
+        journal: JournalFact::Unfinished(Unfinished {
+            flow: "inspect".into(),
+            run_id: "20261126T090000Z-4242".into(),
+            last_step: Some("measure".into()),
+        }),
+    }
+}
+
+fn at(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn event(state: &mut State, ms: u64, event: Event) -> Vec<Command> {
+    state.update(Msg::Worker(at(ms), FromWorker::Event(event)))
+}
+
+fn step(state: &mut State, ms: u64, id: &'static str, status: StepStatus, message: &str) {
+    event(
+        state,
+        ms,
+        Event::Step {
+            flow: "inspect",
+            step: id,
+            status,
+            message: message.into(),
+        },
+    );
+}
+
+fn output(state: &mut State, ms: u64, id: &'static str, line: &str) {
+    event(
+        state,
+        ms,
+        Event::Output {
+            flow: "inspect",
+            step: id,
+            stream: Stream::Stdout,
+            line: line.into(),
+        },
+    );
+}
+
+fn mount_action() -> Action {
+    Action::Mount {
+        device: "/dev/sdb".into(),
+        target: "/mnt/lifeboat-inspect".into(),
+        options: ["ro", "nosuid", "nodev", "noexec", "noload"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// Inspect started from the command line, its plan received.
+fn started() -> State {
+    let mut state = State::flow(FlowKind::Inspect, "vps-qwe".into());
+    let steps = FlowKind::Inspect
+        .steps()
+        .iter()
+        .map(|def| PlannedStep {
+            id: def.id,
+            title: def.title,
+            actions: if def.id == "mount-readonly" {
+                vec![mount_action()]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    event(
+        &mut state,
+        0,
+        Event::Plan {
+            flow: "inspect",
+            dry_run: false,
+            steps,
+        },
+    );
+    state
+}
+
+fn passes(state: &mut State, from_ms: u64, steps: &[(&'static str, &str)]) {
+    for (i, (id, message)) in steps.iter().enumerate() {
+        let t = from_ms + 100 * i as u64;
+        step(state, t, id, StepStatus::Running, "");
+        step(state, t + 40, id, StepStatus::Passed, message);
+    }
+}
+
+const FIRST_THREE: &[(&str, &str)] = &[
+    (
+        "find-volume",
+        "found /dev/disk/by-id/scsi-0HC_Volume_103912881 (-> /dev/sdb)",
+    ),
+    (
+        "identify-volume",
+        "ext4, UUID 5f1c…, label \"home\", 40.0 GiB",
+    ),
+    (
+        "mount-readonly",
+        "mounted read-only at /mnt/lifeboat-inspect",
+    ),
+];
+
+/// Measuring, with output and a progress count.
+fn running() -> State {
+    let mut state = started();
+    passes(&mut state, 10, FIRST_THREE);
+    passes(
+        &mut state,
+        400,
+        &[("check-layout", "8 expected items found")],
+    );
+    step(&mut state, 500, "measure", StepStatus::Running, "");
+    for i in 0..30 {
+        output(
+            &mut state,
+            510 + i,
+            "measure",
+            &format!("scanning qwe/projects/repo-{i}"),
+        );
+    }
+    output(
+        &mut state,
+        560,
+        "measure",
+        "a\\e[31mhostile\\e[0m name, escaped",
+    );
+    event(
+        &mut state,
+        600,
+        Event::Progress {
+            flow: "inspect",
+            step: "measure",
+            done: 12_345,
+            total: None,
+            unit: Unit::Files,
+        },
+    );
+    state.update(Msg::Tick(at(2_700)));
+    state
+}
+
+fn ended(state: &mut State, ms: u64, status: RunStatus) {
+    state.update(Msg::Worker(at(ms), FromWorker::Ended(status)));
+}
+
+fn failed() -> State {
+    let mut state = started();
+    passes(&mut state, 10, FIRST_THREE);
+    step(&mut state, 400, "check-layout", StepStatus::Running, "");
+    output(
+        &mut state,
+        410,
+        "check-layout",
+        "qwe/.ssh: mode 0777, expected 0700",
+    );
+    output(&mut state, 420, "check-layout", "qwe/nix/store: missing");
+    step(
+        &mut state,
+        450,
+        "check-layout",
+        StepStatus::Failed,
+        "2 problems: qwe/.ssh is world-writable; the Nix store is missing",
+    );
+    step(
+        &mut state,
+        450,
+        "measure",
+        StepStatus::Skipped,
+        "not run: check-layout failed",
+    );
+    step(&mut state, 460, "unmount", StepStatus::Running, "");
+    step(
+        &mut state,
+        480,
+        "unmount",
+        StepStatus::Passed,
+        "unmounted /mnt/lifeboat-inspect",
+    );
+    ended(&mut state, 500, RunStatus::Failed);
+    state
+}
+
+fn refused() -> State {
+    let mut state = started();
+    passes(&mut state, 10, &FIRST_THREE[..1]);
+    step(&mut state, 200, "identify-volume", StepStatus::Running, "");
+    step(
+        &mut state,
+        230,
+        "identify-volume",
+        StepStatus::Refused,
+        "/dev/sdb holds no filesystem (all zeros): lifeboat never formats a volume",
+    );
+    for id in ["mount-readonly", "check-layout", "measure"] {
+        step(
+            &mut state,
+            230,
+            id,
+            StepStatus::Skipped,
+            "not run: identify-volume refused to go on",
+        );
+    }
+    step(&mut state, 240, "unmount", StepStatus::Running, "");
+    step(
+        &mut state,
+        250,
+        "unmount",
+        StepStatus::Passed,
+        "nothing to unmount",
+    );
+    ended(&mut state, 260, RunStatus::Refused);
+    state
+}
+
+fn asking() -> State {
+    let mut state = started();
+    passes(&mut state, 10, &FIRST_THREE[..2]);
+    step(&mut state, 300, "mount-readonly", StepStatus::Running, "");
+    let question = "Mount /dev/sdb read-only at /mnt/lifeboat-inspect to look inside?";
+    step(
+        &mut state,
+        320,
+        "mount-readonly",
+        StepStatus::NeedsConfirmation,
+        question,
+    );
+    state.update(Msg::Worker(
+        at(320),
+        FromWorker::Ask {
+            step: "mount-readonly",
+            question: question.into(),
+        },
+    ));
+    state
+}
+
+fn passed() -> State {
+    let mut state = started();
+    passes(&mut state, 10, FIRST_THREE);
+    passes(
+        &mut state,
+        400,
+        &[
+            ("check-layout", "8 expected items found"),
+            ("measure", "9 entries measured; the largest is qwe"),
+            ("unmount", "unmounted /mnt/lifeboat-inspect"),
+        ],
+    );
+    let details = json!({
+        "volume": {
+            "device": "/dev/disk/by-id/scsi-0HC_Volume_103912881",
+            "resolved": "/dev/sdb",
+            "fs_type": "ext4",
+            "uuid": "5f1c2d3e-0000-4000-8000-123456789abc",
+            "label": "home\u{1b}[2J",
+            "size_bytes": 42_949_672_960u64,
+            "fs_size_bytes": 42_949_672_960u64,
+            "used_bytes": 19_327_352_832u64,
+            "needs_recovery": false,
+            "mounted_at": "/mnt/lifeboat-inspect",
+            "in_place": false,
+        },
+        "layout": {
+            "user": "qwe",
+            "user_from": "config",
+            "checks": [
+                {"id": "home", "path": "qwe", "status": "found", "detail": "owner uid 1000, mode 0755"},
+                {"id": "ssh", "path": "qwe/.ssh", "status": "wrong", "detail": "mode 0777, expected 0700"},
+                {"id": "nix-store", "path": "qwe/nix/store", "status": "found", "detail": "4121 store paths"},
+                {"id": "docker", "path": "qwe/docker", "status": "missing", "detail": ""},
+                {"id": "card", "path": "qwe/.lifeboat/recovery.toml", "status": "absent", "detail": "written by lifeboat predestroy"},
+            ],
+        },
+        "tree": [
+            {"path": "lost+found", "bytes": 16384, "files": 1},
+            {"path": "qwe", "bytes": 19_000_000_000u64, "files": 812_345},
+            {"path": "qwe/nix", "bytes": 15_000_000_000u64, "files": 700_000},
+            {"path": "qwe/projects", "bytes": 3_000_000_000u64, "files": 110_000},
+            {"path": "qwe/.ssh", "bytes": 20480, "files": 5},
+        ],
+    });
+    let serde_json::Value::Object(details) = details else {
+        unreachable!()
+    };
+    let steps = FlowKind::Inspect
+        .steps()
+        .iter()
+        .map(|def| StepSummary {
+            id: def.id,
+            status: StepStatus::Passed,
+            message: "ok".into(),
+            duration_ms: 40,
+        })
+        .collect();
+    event(
+        &mut state,
+        700,
+        Event::Summary {
+            flow: "inspect",
+            status: RunStatus::Passed,
+            dry_run: false,
+            duration_ms: 700,
+            steps,
+            details,
+        },
+    );
+    ended(&mut state, 700, RunStatus::Passed);
+    state
+}
+
+fn keys(state: &mut State, keys: &[Key]) -> Vec<Command> {
+    keys.iter()
+        .flat_map(|key| state.update(Msg::Key(*key)))
+        .collect()
+}
+
+fn typed(state: &mut State, text: &str) {
+    for c in text.chars() {
+        state.update(Msg::Key(Key::Char(c)));
+    }
+}
+
+#[test]
+fn home_screen() {
+    snapshot("home", &State::home(facts(), HOME_FLOWS));
+}
+
+#[test]
+fn home_screen_when_discovery_cannot_look() {
+    let mut facts = facts();
+    facts.volumes = Err("/dev/disk/by-id: No such file or directory (os error 2)".into());
+    facts.etc_nixos = EtcNixos::Missing;
+    facts.journal = JournalFact::Clean;
+    snapshot("home_nothing_found", &State::home(facts, HOME_FLOWS));
+}
+
+#[test]
+fn flow_screen_while_a_step_runs() {
+    snapshot("flow_running", &running());
+}
+
+#[test]
+fn flow_screen_scrolled_and_searching() {
+    let mut state = running();
+    keys(&mut state, &[Key::Up, Key::PageUp, Key::Char('/')]);
+    typed(&mut state, "repo-2");
+    keys(&mut state, &[Key::Enter, Key::Char('n')]);
+    snapshot("flow_search", &state);
+}
+
+#[test]
+fn confirmation_modal() {
+    snapshot("confirm", &asking());
+}
+
+/// Recover at its last step: the reboot asks, and wants the hostname typed.
+fn asking_to_reboot() -> State {
+    let mut state = State::flow(FlowKind::Recover, "vps-qwe".into());
+    let steps = FlowKind::Recover
+        .steps()
+        .iter()
+        .map(|def| PlannedStep {
+            id: def.id,
+            title: def.title,
+            actions: if def.id == "reboot" {
+                vec![Action::Command {
+                    argv: vec!["systemctl".into(), "reboot".into()],
+                }]
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    event(
+        &mut state,
+        0,
+        Event::Plan {
+            flow: "recover",
+            dry_run: false,
+            steps,
+        },
+    );
+    for (i, def) in FlowKind::Recover.steps().iter().enumerate() {
+        let t = 1_000 * i as u64;
+        step(&mut state, t, def.id, StepStatus::Running, "");
+        if def.id != "reboot" {
+            step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
+        }
+    }
+    let question = "reboot now (systemctl reboot)? Afterwards run `lifeboat verify`.";
+    step(
+        &mut state,
+        9_500,
+        "reboot",
+        StepStatus::NeedsConfirmation,
+        question,
+    );
+    state.update(Msg::Worker(
+        at(9_500),
+        FromWorker::Ask {
+            step: "reboot",
+            question: question.into(),
+        },
+    ));
+    state
+}
+
+#[test]
+fn confirmation_modal_that_wants_the_hostname_typed() {
+    let mut state = asking_to_reboot();
+    typed(&mut state, "vps");
+    snapshot("confirm_word", &state);
+}
+
+#[test]
+fn only_moving_etc_nixos_aside_switching_and_rebooting_want_the_hostname() {
+    use super::state::wants_hostname;
+    assert!(wants_hostname(FlowKind::Recover, "reboot", "reboot now?"));
+    assert!(wants_hostname(
+        FlowKind::Recover,
+        "switch",
+        "switch this machine?"
+    ));
+    assert!(wants_hostname(
+        FlowKind::Recover,
+        "clone-config",
+        "move /etc/nixos aside to /etc/nixos.1 (nothing is deleted) and clone x there?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Recover,
+        "clone-config",
+        "clone x into /etc/nixos?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Predestroy,
+        "config-repo-pushed",
+        "push?"
+    ));
+    assert!(!wants_hostname(
+        FlowKind::Inspect,
+        "mount-readonly",
+        "mount?"
+    ));
+}
+
+#[test]
+fn failure_view() {
+    snapshot("failed", &failed());
+}
+
+#[test]
+fn refused_view() {
+    snapshot("refused", &refused());
+}
+
+#[test]
+fn a_run_that_could_not_start() {
+    let mut state = State::flow(FlowKind::Inspect, "vps-qwe".into());
+    state.update(Msg::Worker(
+        at(5),
+        FromWorker::CouldNotStart(
+            "another lifeboat run (pid 4242) holds /var/lib/lifeboat/lock".into(),
+        ),
+    ));
+    assert_eq!(state.exit_code(), 1);
+    snapshot("could_not_start", &state);
+}
+
+#[test]
+fn inspect_results() {
+    snapshot("results", &passed());
+}
+
+#[test]
+fn inspect_results_sorted_by_name_and_navigated() {
+    let mut state = passed();
+    keys(
+        &mut state,
+        &[Key::Char('s'), Key::Down, Key::Down, Key::Enter],
+    );
+    snapshot("results_by_name", &state);
+}
+
+#[test]
+fn help_overlay() {
+    let mut state = running();
+    keys(&mut state, &[Key::Char('?')]);
+    snapshot("help", &state);
+}
+
+#[test]
+fn quit_prompt_while_a_step_runs() {
+    let mut state = running();
+    assert!(keys(&mut state, &[Key::Char('q')]).is_empty());
+    assert!(state.quit_prompt);
+    snapshot("quit_prompt", &state);
+}
+
+#[test]
+fn too_small_terminal() {
+    insta::assert_snapshot!(
+        "too_small_79x24",
+        draw(&State::home(facts(), HOME_FLOWS), 79, 24)
+    );
+}
+
+#[test]
+fn no_control_character_reaches_the_screen() {
+    let mut state = passed();
+    output_raw(&mut state);
+    for text in [draw(&state, 120, 40), draw(&failed(), 80, 24)] {
+        assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text}");
+    }
+}
+
+fn output_raw(state: &mut State) {
+    keys(state, &[Key::Tab]);
+    output(state, 800, "unmount", "raw \u{1b}[2J\u{7} bell");
+}
+
+#[test]
+fn enter_on_home_starts_the_chosen_flow() {
+    for (moves, kind) in [
+        (&[][..], FlowKind::Inspect),
+        (&[Key::Up][..], FlowKind::Recover),
+        (&[Key::Up, Key::Up, Key::Up][..], FlowKind::Predestroy),
+        (&[Key::Down, Key::Down][..], FlowKind::Verify),
+    ] {
+        let mut state = State::home(facts(), HOME_FLOWS);
+        keys(&mut state, moves);
+        assert_eq!(keys(&mut state, &[Key::Enter]), [Command::Start(kind)]);
+        assert!(matches!(&state.screen, Screen::Flow(view) if view.kind == kind));
+    }
+}
+
+#[test]
+fn confirmation_needs_y_and_no_stray_key_confirms() {
+    let mut state = asking();
+    assert!(keys(&mut state, &[Key::Enter, Key::Char('q'), Key::Char(' ')]).is_empty());
+    assert_eq!(
+        keys(&mut state, &[Key::Char('y')]),
+        [Command::Answer(FlowMsg::Confirmed)]
+    );
+    let mut state = asking();
+    assert_eq!(
+        keys(&mut state, &[Key::Esc]),
+        [Command::Answer(FlowMsg::Declined)]
+    );
+}
+
+#[test]
+fn a_typed_word_confirms_only_when_it_matches() {
+    let mut state = asking_to_reboot();
+    assert!(keys(&mut state, &[Key::Char('y'), Key::Enter]).is_empty());
+    keys(&mut state, &[Key::Backspace]);
+    typed(&mut state, "vps-qwy");
+    assert!(keys(&mut state, &[Key::Enter]).is_empty());
+    assert_eq!(
+        keys(&mut state, &[Key::Backspace, Key::Char('e'), Key::Enter]),
+        [Command::Answer(FlowMsg::Confirmed)]
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_the_step_and_quits_after_cleanup() {
+    let mut state = asking();
+    assert_eq!(
+        keys(&mut state, &[Key::Ctrl('c')]),
+        [Command::Cancel, Command::Answer(FlowMsg::Cancel)]
+    );
+    assert_eq!(state.quit, Quit::WhenIdle);
+    assert!(!state.done(), "waits for the worker to clean up");
+    ended(&mut state, 900, RunStatus::Interrupted);
+    assert!(state.done());
+    assert_eq!(state.exit_code(), 130);
+}
+
+#[test]
+fn a_signal_cancels_like_ctrl_c_and_q_asks_first_while_running() {
+    let mut state = running();
+    assert_eq!(state.update(Msg::Signal), [Command::Cancel]);
+    let mut state = running();
+    keys(&mut state, &[Key::Char('q')]);
+    assert_eq!(keys(&mut state, &[Key::Char('y')]), [Command::Cancel]);
+    let mut state = running();
+    keys(&mut state, &[Key::Char('q'), Key::Char('n')]);
+    assert_eq!(state.quit, Quit::No);
+}
+
+#[test]
+fn retry_starts_the_flow_afresh_and_quit_keeps_the_exit_code() {
+    let mut state = failed();
+    assert_eq!(
+        keys(&mut state, &[Key::Char('r')]),
+        [Command::Start(FlowKind::Inspect)]
+    );
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    assert!(view.steps.iter().all(|s| s.status == StepStatus::Pending));
+    assert!(view.output.is_empty());
+    let mut state = failed();
+    keys(&mut state, &[Key::Char('q')]);
+    assert!(state.done());
+    assert_eq!(state.exit_code(), 1);
+}
+
+#[test]
+fn durations_come_from_the_events_and_the_summary() {
+    let state = running();
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    assert_eq!(view.steps[0].took, Some(at(40)));
+    assert_eq!(view.steps[4].started, Some(at(500)));
+    let state = passed();
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    assert!(view.steps.iter().all(|s| s.took == Some(at(40))));
+}
+
+#[test]
+fn a_run_that_stopped_on_an_internal_error() {
+    let mut state = running();
+    event(
+        &mut state,
+        3_000,
+        Event::Output {
+            flow: "inspect",
+            step: "summary",
+            stream: Stream::Stderr,
+            line: "lifeboat stopped on an internal error: LIFEBOAT_FAULT: panic before measure"
+                .into(),
+        },
+    );
+    ended(&mut state, 3_000, RunStatus::Failed);
+    snapshot("internal_error", &state);
+}
+
+#[test]
+fn no_color_keeps_meaning_in_symbols_and_reversed_selection() {
+    use ratatui::style::Modifier;
+    let plain = Theme { color: false };
+    for status in [StepStatus::Passed, StepStatus::Failed, StepStatus::Refused] {
+        let (symbol, style) = plain.status(status);
+        assert!(!symbol.trim().is_empty());
+        assert_eq!(style.fg, None, "{status:?} is coloured under NO_COLOR");
+    }
+    assert!(plain.selected().add_modifier.contains(Modifier::REVERSED));
+    assert!(Theme { color: true }.ok().fg.is_some());
+}
+
+#[test]
+fn back_home_after_a_run_reads_the_facts_again() {
+    let mut state = State::home(facts(), HOME_FLOWS);
+    keys(&mut state, &[Key::Enter]);
+    assert!(
+        keys(&mut state, &[Key::Esc]).is_empty(),
+        "no way back while running"
+    );
+    ended(&mut state, 100, RunStatus::Passed);
+    assert_eq!(keys(&mut state, &[Key::Esc]), [Command::RefreshHome]);
+    assert!(matches!(state.screen, Screen::Home));
+    let mut fresh = facts();
+    fresh.journal = JournalFact::Clean;
+    state.update(Msg::HomeFacts(fresh.clone()));
+    assert_eq!(state.home, Some(fresh));
+}
+
+#[test]
+fn a_checklist_with_several_failures_lists_them_all() {
+    let mut state = State::flow(FlowKind::Predestroy, "vps-qwe".into());
+    for (i, def) in FlowKind::Predestroy.steps().iter().enumerate() {
+        let t = 100 * i as u64;
+        step(&mut state, t, def.id, StepStatus::Running, "");
+        if i % 3 == 0 {
+            output(&mut state, t + 10, def.id, &format!("{}: checked", def.id));
+            step(
+                &mut state,
+                t + 50,
+                def.id,
+                StepStatus::Failed,
+                &format!("{} is not ready", def.id),
+            );
+        } else {
+            step(&mut state, t + 50, def.id, StepStatus::Passed, "ok");
+        }
+    }
+    ended(&mut state, 2_000, RunStatus::Failed);
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    assert!(view.failed_steps().count() > 1);
+    snapshot("checklist_failed", &state);
+}
+
+#[test]
+fn the_practice_sandbox_offers_only_the_read_only_flows() {
+    let mut state = State::home(facts(), PRACTICE_FLOWS);
+    assert_eq!(
+        keys(&mut state, &[Key::Enter]),
+        [Command::Start(FlowKind::Inspect)]
+    );
+    let mut state = State::home(facts(), PRACTICE_FLOWS);
+    let pressed = keys(&mut state, &[Key::Down, Key::Down, Key::Down, Key::Enter]);
+    assert_eq!(pressed, [Command::Start(FlowKind::Verify)]);
+    snapshot("home_practice", &State::home(facts(), PRACTICE_FLOWS));
+}
+
+#[test]
+fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
+    let mut state = started();
+    passes(&mut state, 10, &FIRST_THREE[..1]);
+    step(&mut state, 200, "identify-volume", StepStatus::Running, "");
+    step(
+        &mut state,
+        230,
+        "identify-volume",
+        StepStatus::Refused,
+        "blank",
+    );
+    let steps = FlowKind::Inspect
+        .steps()
+        .iter()
+        .map(|def| {
+            let (status, message) = match def.id {
+                "find-volume" => (StepStatus::Passed, "found"),
+                "identify-volume" => (StepStatus::Refused, "blank"),
+                _ => (
+                    StepStatus::Skipped,
+                    "not run: identify-volume refused to go on",
+                ),
+            };
+            StepSummary {
+                id: def.id,
+                status,
+                message: message.into(),
+                duration_ms: 0,
+            }
+        })
+        .collect();
+    event(
+        &mut state,
+        300,
+        Event::Summary {
+            flow: "inspect",
+            status: RunStatus::Refused,
+            dry_run: false,
+            duration_ms: 300,
+            steps,
+            details: serde_json::Map::new(),
+        },
+    );
+    ended(&mut state, 300, RunStatus::Refused);
+    let Screen::Flow(view) = &state.screen else {
+        panic!("not on the flow screen");
+    };
+    let measure = view.steps.iter().find(|s| s.def.id == "measure").unwrap();
+    assert_eq!(measure.status, StepStatus::Skipped);
+    assert!(measure.message.contains("refused"));
+    assert!(view.results.is_none(), "no results without details");
+}
