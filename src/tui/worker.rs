@@ -142,7 +142,7 @@ fn ask(kind: FlowKind, step: &str, question: &str, to_ui: &Sender<Envelope>) -> 
 mod tests {
     use super::*;
     use crate::flow::Outcome;
-    use crate::report::PlannedStep;
+    use crate::report::Action;
     use crate::steps::StepContext;
     use crossbeam_channel::Receiver;
     use std::time::Duration;
@@ -151,7 +151,7 @@ mod tests {
     struct Asking;
 
     impl Runner for Asking {
-        fn plan(&self) -> Vec<PlannedStep> {
+        fn actions(&self, _: &str) -> Vec<Action> {
             Vec::new()
         }
 
