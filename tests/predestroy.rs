@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::sshd::{self, Sshd};
+
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -110,19 +112,25 @@ impl Host {
     }
 
     fn config(&self) -> PathBuf {
+        self.config_with("")
+    }
+
+    /// The config, with `extra` lines in its `[config_repo]` table.
+    fn config_with(&self, extra: &str) -> PathBuf {
         let path = self.sandbox.dir.join("predestroy.toml");
         let text = format!(
             "user = \"qwe\"\nuid = 1000\n\n[[volume]]\ndevice = \"{dev}\"\nmount = \"{home}\"\n\n\
              [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
              [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
-             flake_host = \"devserver\"\n\n[state]\ndir = \"{state}\"\n\n\
+             flake_host = \"devserver\"\n{extra}\n[state]\ndir = \"{state}\"\n\n\
              [backup]\nrsync_target = \"{backup}/\"\n",
             dev = self.sandbox.by_id_link.display(),
             home = self.home.display(),
             repo = self.repo.display(),
             remote = self.remote.display(),
             state = self.sandbox.state_dir.display(),
-            backup = self.backup.display()
+            backup = self.backup.display(),
+            extra = extra
         );
         fs::write(&path, text).unwrap();
         path
@@ -156,11 +164,16 @@ impl Host {
 
     /// `lifeboat predestroy --json ARGS` on this host: exit code and events.
     fn predestroy(&self, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
+        self.predestroy_with(&self.config(), nix_bound, args)
+    }
+
+    /// [`Host::predestroy`] with another config file.
+    fn predestroy_with(&self, config: &Path, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
         let out_file = self.sandbox.dir.join("events.jsonl");
         let script = format!(
             "set +e\n{bin} -c {config} predestroy --json {args} > {out} 2>{out}.err\necho $?",
             bin = lifeboat_bin().display(),
-            config = self.config().display(),
+            config = config.display(),
             out = out_file.display()
         );
         let code: i32 = self.in_namespace(nix_bound, &script).parse().unwrap();
@@ -508,4 +521,49 @@ fn a_token_in_the_url_or_the_environment_never_reaches_events_or_transcript() {
         "the URL's secret leaked"
     );
     assert!(!everything.contains("env-s3cret"), "the token leaked");
+}
+
+#[test]
+fn it_pushes_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
+    let host = Host::new(true);
+    let sshd = Sshd::start();
+    let keys = host.sandbox.dir.join("keys");
+    fs::create_dir(&keys).unwrap();
+    let key = sshd::generate_key(&keys, "id_lifeboat");
+    sshd.authorize(&key);
+    let known_hosts = keys.join("known_hosts");
+    fs::write(&known_hosts, format!("{}\n", sshd.known_hosts_line())).unwrap();
+    host.in_namespace(
+        false,
+        &format!(
+            "install -o 1000 -m 600 {key} {home}/qwe/.ssh/id_lifeboat\n\
+             install -o 1000 -m 644 {known} {home}/qwe/.ssh/known_hosts",
+            key = key.display(),
+            known = known_hosts.display(),
+            home = host.home.display()
+        ),
+    );
+    let url = sshd.url(&host.remote);
+    git(&host.repo, &format!("remote set-url origin {url}"));
+    fs::write(host.repo.join("ssh.nix"), "{ }\n").unwrap();
+    git(&host.repo, "add ssh.nix");
+    git(&host.repo, "commit -q -m ssh");
+    let config = host.config_with("ssh_key = \"qwe/.ssh/id_lifeboat\"");
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace(&format!("file://{}", host.remote.display()), &url);
+    fs::write(&config, text).unwrap();
+
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
+    assert_eq!(code, 0, "{events:#?}\n{}", sshd.log());
+    assert_eq!(
+        git(&host.repo, "rev-parse HEAD"),
+        git(&host.remote, "rev-parse main")
+    );
+    assert!(
+        step(&events, "config-repo-pushed")["message"]
+            .as_str()
+            .unwrap()
+            .contains("pushed")
+    );
 }
