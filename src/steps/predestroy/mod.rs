@@ -349,12 +349,9 @@ impl Runner for PredestroyRunner {
                 Ok(table) => self.docker_on_volume(&table, ctx),
                 Err(outcome) => outcome,
             },
-            "config-mirror" => match settings {
-                Some(settings) => repo::mirror(&self.cfg, &settings, confirmed, ctx),
-                None => self
-                    .settings()
-                    .err()
-                    .unwrap_or(Outcome::Failed(String::new())),
+            "config-mirror" => match self.settings() {
+                Ok(settings) => repo::mirror(&self.cfg, settings, confirmed, ctx),
+                Err(outcome) => outcome,
             },
             "package-lists" => self.package_lists(confirmed, ctx),
             "persistence-marker" => self.persistence_marker(confirmed, ctx),
