@@ -425,6 +425,29 @@ impl FreshVps {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Write `contents` at `rel` on the volume, owned by the user with `mode`, through a
+    /// read-write mount in a namespace of its own (as the old machine left the file).
+    /// Missing parent directories are made as the user's, mode 0700 (like `~/.ssh`).
+    pub fn write_volume_file(&self, rel: &str, contents: &str, mode: u32) {
+        let staged = self.dir.join("volume-file");
+        fs::write(&staged, contents).unwrap();
+        let rw = self.dir.join("rw");
+        fs::create_dir_all(&rw).unwrap();
+        self.shell(&format!(
+            "mount {dev} {rw}\n\
+             target={rw}/{rel}\nparent=$(dirname \"$target\")\n\
+             if [ ! -d \"$parent\" ]; then mkdir -p \"$parent\"; chown {UID}:100 \"$parent\"; chmod 700 \"$parent\"; fi\n\
+             cp {staged} \"$target\"\nchown {UID}:100 \"$target\"\nchmod {mode:o} \"$target\"\n\
+             umount {rw}",
+            dev = quote(&self.sandbox.loop_device.to_string_lossy()),
+            rw = quote(&rw.to_string_lossy()),
+            rel = quote(rel),
+            staged = quote(&staged.to_string_lossy()),
+        ));
+        fs::remove_file(&staged).unwrap();
+        fs::remove_dir(&rw).unwrap();
+    }
+
     /// Whether `<home>/qwe/nix/store/<name>` exists on the volume.
     pub fn in_volume_store(&self, name: &str) -> bool {
         let path = self.home.join(USER).join("nix/store").join(name);

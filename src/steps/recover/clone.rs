@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::escape::shown;
-use crate::exec::git::{self, Credentials, GitError, Progress, Relation};
+use crate::exec::git::{self, Credentials, GitError, HostKey, Progress, Relation};
 use crate::flow::Outcome;
 use crate::report::{Action, Unit};
 use crate::steps::StepContext;
@@ -112,6 +112,38 @@ pub fn question(target: &Target, plan: &Plan) -> String {
     }
 }
 
+/// The step's first question and what it waits on. An SSH server is met before anything is
+/// asked (listing its refs changes nothing), so that an unknown host key is asked about with
+/// its fingerprint together with the plan, even by a run that stops at that question, and a
+/// changed one fails the step at once. Every other error is left to [`run`], which knows
+/// what to do with it (the mirror for an unreachable remote).
+pub fn first_question(target: &Target, creds: &Credentials) -> Result<(Pending, String), Outcome> {
+    let plan = plan(target);
+    let question = question(target, &plan);
+    match git::ls_remote_reachable(target.url, creds) {
+        Err(e @ GitError::HostKeyChanged { .. }) => Err(Outcome::Failed(e.to_string())),
+        Err(GitError::HostKeyUnknown { host, key, .. }) => {
+            let pending = trust(host, &key);
+            let trust_question = follow_up_question(&pending);
+            let both = format!(
+                "{}, and then {question}",
+                trust_question.trim_end_matches('?')
+            );
+            Ok((pending, both))
+        }
+        _ => Ok((Pending::Plan(plan), question)),
+    }
+}
+
+/// The question whether to trust `key`, the host key `host` presented.
+fn trust(host: String, key: &HostKey) -> Pending {
+    Pending::HostKey {
+        host,
+        key_type: key.key_type(),
+        fingerprint: key.fingerprint(),
+    }
+}
+
 /// Carry out what the operator agreed to. Returns the outcome, or a further question.
 pub fn run(
     target: &Target,
@@ -156,11 +188,7 @@ pub fn run(
     };
     match result {
         Ok(message) => Ok(Outcome::Passed(message)),
-        Err(GitError::HostKeyUnknown { host, key, .. }) => Err(Pending::HostKey {
-            host,
-            key_type: key.key_type(),
-            fingerprint: key.fingerprint(),
-        }),
+        Err(GitError::HostKeyUnknown { host, key, .. }) => Err(trust(host, &key)),
         Err(GitError::Unreachable { cause, .. }) => match &target.mirror {
             Some(mirror) if mirror.is_dir() && !matches!(pending, Pending::Mirror(_)) => {
                 ctx.output(format!("the remote cannot be reached: {cause}"));

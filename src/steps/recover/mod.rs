@@ -183,16 +183,20 @@ impl RecoverRunner {
             Err(outcome) => return outcome,
         };
         if !confirmed {
-            let plan = clone::plan(&target);
-            let question = clone::question(&target, &plan);
             if ctx.dry_run {
+                let question = clone::question(&target, &clone::plan(&target));
                 return Outcome::Skipped(format!(
                     "dry run: would {}",
                     question.trim_end_matches('?')
                 ));
             }
-            self.clone_pending = Some(Pending::Plan(plan));
-            return Outcome::NeedsConfirmation(question);
+            return match clone::first_question(&target, &self.creds) {
+                Ok((pending, question)) => {
+                    self.clone_pending = Some(pending);
+                    Outcome::NeedsConfirmation(question)
+                }
+                Err(outcome) => outcome,
+            };
         }
         let Some(pending) = self.clone_pending.take() else {
             return Outcome::Failed("nothing was planned for the clone".into());
