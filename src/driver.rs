@@ -73,7 +73,7 @@ impl Driver<'_> {
                     next
                 }
                 Effect::AskConfirmation { step, question } => {
-                    self.report_step(flow, step);
+                    // The step's needs-confirmation state was reported when it finished.
                     let msg = if self.cancel.load(Ordering::Relaxed) {
                         Msg::Cancel
                     } else {
