@@ -69,8 +69,8 @@ pub fn check(cfg: &Config, creds: &Credentials) -> Outcome {
         Some(url) => match git::ls_remote_reachable(url, creds) {
             Ok(_) => {}
             Err(e) => notes.push(format!(
-                "the remote is not reachable yet ({e}); clone-config will try again with the key \
-                 on the volume, or offer the mirror there"
+                "the remote did not answer yet ({e}); clone-config tries again with the key on \
+                 the volume, and offers the mirror there only if the remote cannot be reached"
             )),
         },
         None => notes.push("the repository URL will come from the recovery card".into()),
