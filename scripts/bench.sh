@@ -80,12 +80,14 @@ startup_means() {
             --export-csv "$work/startup.csv" "${args[@]}" >/dev/null
         awk -F, 'NR > 1 { printf "%s\t%f\n", $1, $2 * 1000 }' "$work/startup.csv"
     else
-        local i run start runs=200
+        local i run start runs=200 argv
         for i in "${!names[@]}"; do
+            # Plain words; the program by its path, so that `true` is not the shell's builtin.
+            read -ra argv <<<"${commands[$i]}"
+            argv[0]=$(type -P "${argv[0]}")
             start=$(date +%s%N)
             for ((run = 0; run < runs; run++)); do
-                # shellcheck disable=SC2086 # the commands are plain words
-                ${commands[$i]} >/dev/null
+                "${argv[@]}" >/dev/null
             done
             printf '%s\t%f\n' "${names[$i]}" "$((($(date +%s%N) - start) / runs))e-6"
         done
