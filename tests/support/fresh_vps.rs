@@ -347,6 +347,12 @@ impl FreshVps {
 
     /// [`FreshVps::shell`] without the panic: the whole output, whatever the exit status.
     pub fn shell_output(&self, script: &str) -> std::process::Output {
+        self.shell_command(script).output().unwrap()
+    }
+
+    /// The command [`FreshVps::shell`] runs, for a test that starts it and signals what it
+    /// runs while it is going.
+    pub fn shell_command(&self, script: &str) -> Command {
         let home = quote(&self.home.to_string_lossy());
         let mut machine = String::new();
         if self.home_mounted() || self.rebooted() {
@@ -366,14 +372,14 @@ impl FreshVps {
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        Command::new("unshare")
+        let mut command = Command::new("unshare");
+        command
             .args(["-m", "--propagation", "private", "sh", "-ec", &full])
             .env("PATH", path)
             .env("NIX_CONFIG", &self.nix_config)
             .env("HOME", self.dir.join("root"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     /// Whether the machine has the volume mounted at the home: a `nixos-rebuild switch`
