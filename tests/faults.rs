@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 use fresh_vps::{FreshVps, FreshVpsOptions, quote};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use nixos_lifeboat::card::RecoveryCard;
 use nixos_lifeboat::exec::probe::parse_mountinfo;
 use nixos_lifeboat::flow::FlowKind;
+use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;
 use predestroy_host::Host;
 use serde_json::Value;
@@ -252,6 +254,8 @@ fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Tr
         .unwrap();
     let pid = wait_until_paused(&mut shell, &files, scenario.state(), step);
     kill(pid, signal).unwrap();
+    let stopped = || fs::metadata(files.join("faulted.code")).ok();
+    poll(&mut shell, &files, &format!("stop on {signal}"), stopped);
     let out = shell.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -269,30 +273,42 @@ fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Tr
 }
 
 /// Wait until the faulted run reported `step` running and recorded that in the journal
-/// (the last thing before the pause); its pid. Panics if the trial ends first.
+/// (the last thing before the pause); its pid.
 fn wait_until_paused(shell: &mut Child, files: &Path, state: &Path, step: &str) -> Pid {
-    // Not a time limit on lifeboat: only a guard so that a broken trial ends instead of
-    // hanging the suite, with its processes killed so the sandbox can be cleaned.
+    let paused = || {
+        let ready =
+            reported_running(&files.join("faulted.events"), step) && journal_running(state, step);
+        faulted_pid(files).filter(|_| ready)
+    };
+    poll(shell, files, &format!("pause before {step}"), paused)
+}
+
+fn faulted_pid(files: &Path) -> Option<Pid> {
+    fs::read_to_string(files.join("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .map(Pid::from_raw)
+}
+
+/// Poll `ready` until it gives a value. Panics, killing the trial, when the trial ends
+/// first or after ten minutes: not a time limit on lifeboat, only a guard so that a run
+/// that never pauses or never stops fails the test instead of hanging the suite.
+fn poll<T>(shell: &mut Child, files: &Path, what: &str, ready: impl Fn() -> Option<T>) -> T {
     let guard = Instant::now() + Duration::from_secs(600);
     loop {
-        let pid = fs::read_to_string(files.join("pid"))
-            .ok()
-            .and_then(|p| p.trim().parse().ok())
-            .map(Pid::from_raw);
-        let paused =
-            reported_running(&files.join("faulted.events"), step) && journal_running(state, step);
-        if let (Some(pid), true) = (pid, paused) {
-            return pid;
+        if let Some(value) = ready() {
+            return value;
         }
         let ended = shell.try_wait().unwrap();
         if ended.is_some() || Instant::now() > guard {
-            if let Some(pid) = pid {
+            if let Some(pid) = faulted_pid(files) {
                 let _ = kill(pid, Signal::SIGKILL);
             }
             let _ = shell.kill();
+            let _ = shell.wait();
             let events = fs::read_to_string(files.join("faulted.events")).unwrap_or_default();
             let stderr = fs::read_to_string(files.join("faulted.stderr")).unwrap_or_default();
-            panic!("the run never paused before {step} ({ended:?}):\n{stderr}\n{events}");
+            panic!("the faulted run did not {what} ({ended:?}):\n{stderr}\n{events}");
         }
         thread::sleep(Duration::from_millis(20));
     }
@@ -357,6 +373,9 @@ fn assert_finished(scenario: &Scenario, trial: &Trial) {
     assert_eq!(next.summary()["status"], "passed", "{}", next.describe());
     assert_eq!(next.journal["finished"], "passed");
     assert_nothing_left(scenario, trial, next);
+    if let Scenario::Predestroy(host) = scenario {
+        assert_card_and_marker_whole(host);
+    }
     if let Scenario::Recover(vps) = scenario {
         let parent = vps.etc_nixos.parent().unwrap();
         let asides: Vec<String> = fs::read_dir(parent)
@@ -370,6 +389,24 @@ fn assert_finished(scenario: &Scenario, trial: &Trial) {
             "the installer's /etc/nixos moved aside: {asides:?}"
         );
     }
+}
+
+/// What predestroy wrote on the volume for recover reads back whole.
+fn assert_card_and_marker_whole(host: &Host) {
+    let card = host
+        .volume_file("qwe/.lifeboat/recovery.toml")
+        .expect("a recovery card");
+    let copy = host.sandbox.dir.join("card-read-back.toml");
+    fs::write(&copy, card).unwrap();
+    let card = RecoveryCard::load(&copy).unwrap_or_else(|e| panic!("the card: {e}"));
+    let marker = host
+        .volume_file("qwe/.lifeboat/persistence-marker")
+        .expect("a persistence marker");
+    let marker = PersistenceMarker::parse(&marker).expect("the marker parses");
+    assert_eq!(
+        card.persistence_nonce.as_deref(),
+        Some(marker.nonce.as_str())
+    );
 }
 
 /// Interrupt `flow` before `step` with SIGINT or SIGTERM: exit 130, nothing left behind, the
@@ -547,9 +584,6 @@ fn recover_killed_before_closure_on_volume_is_finished_by_resume() {
 
 #[test]
 fn predestroy_killed_before_recovery_card_is_finished_by_resume() {
-    let (scenario, _) = killed_then_resumed(FlowKind::Predestroy, "recovery-card");
-    let Scenario::Predestroy(host) = &scenario else {
-        unreachable!()
-    };
-    assert!(host.volume_file("qwe/.lifeboat/recovery.toml").is_some());
+    let (_, trial) = killed_then_resumed(FlowKind::Predestroy, "recovery-card");
+    assert_eq!(trial.next.summary()["ready"], true);
 }
