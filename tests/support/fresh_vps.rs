@@ -54,8 +54,10 @@ const SWITCH_UNITS_FAILED: &str =
     include_str!("../fixtures/nixos-rebuild/switch-units-failed.exit4.stderr");
 
 /// Nix settings for every command run in the scenario (lifeboat's own `nix` calls included):
-/// no sandbox and no substituters (offline).
-const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =";
+/// no sandbox and no substituters (offline), and builds as root without the nixbld users:
+/// every namespace has a user pool of its own, and Nix kills whatever runs as the build
+/// user it picks, so scenarios running at the same time would kill each other's builders.
+const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =\nbuild-users-group =";
 /// Added to [`NIX_CONFIG_OFFLINE`] unless a test asks for flakes to be off.
 const NIX_CONFIG_FLAKES: &str = "\nexperimental-features = nix-command flakes";
 
