@@ -68,6 +68,11 @@ impl Driver<'_> {
                         runner.run(def.id, confirmed, &ctx)
                     };
                     durations[step] += timer.elapsed();
+                    if self.cancel.load(Ordering::Relaxed) {
+                        // A signal before or while the step ran ends the run interrupted,
+                        // even when the step finished (a cleanup step always runs).
+                        flow.update(Msg::Cancel);
+                    }
                     let next = flow.update(Msg::Finished(outcome));
                     self.report_step(flow, step);
                     next

@@ -1,207 +1,23 @@
-//! `lifeboat predestroy` on a prepared host: the volume (a real loop device) mounted at a
-//! home, `/nix` bound from the store on it (a real Nix store, built into by nix-build), a
-//! config repository with a bare remote over file://, a stand-in home-manager, and rsync
-//! to a local directory. Every run happens in a mount namespace of its own, where the test
-//! may bind `/nix` and `/run` without touching the host.
+//! `lifeboat predestroy` on a prepared host (tests/support/predestroy_host.rs): the volume
+//! (a real loop device) mounted at a home, `/nix` bound from the store on it (a real Nix
+//! store, built into by nix-build), a config repository with a bare remote over file://, a
+//! stand-in home-manager, and rsync to a local directory. Every run happens in a mount
+//! namespace of its own, where the test may bind `/nix` and `/run` without touching the host.
 
+#[path = "support/predestroy_host.rs"]
+mod predestroy_host;
 mod support;
 
 use support::sshd::{self, Sshd};
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use nixos_lifeboat::card::RecoveryCard;
-use nixos_lifeboat::sandbox::VolumeSpec;
+use predestroy_host::{Host, git, sh};
 use serde_json::Value;
-use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
-
-/// The machine about to be destroyed.
-struct Host {
-    sandbox: TestSandbox,
-    home: PathBuf,
-    repo: PathBuf,
-    remote: PathBuf,
-    backup: PathBuf,
-    bin: PathBuf,
-    /// The "running system": a store path nix-build made in the volume's store.
-    system: String,
-}
-
-fn sh(script: &str) -> String {
-    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn git(dir: &Path, args: &str) -> String {
-    sh(&format!(
-        "git -C {} -c user.name=Test -c user.email=test@example.org {args}",
-        dir.display()
-    ))
-}
-
-const DERIVATION: &str = r#"derivation {
-  name = "nixos-system-devserver-test";
-  system = builtins.currentSystem;
-  builder = "/bin/sh";
-  args = [ "-c" "echo 25.11 > $out" ];
-}"#;
-
-impl Host {
-    fn new(nix_bound: bool) -> Host {
-        require_private_mount_namespace();
-        let sandbox = TestSandbox::new(&VolumeSpec::default());
-        let dir = sandbox.dir.clone();
-        let (home, repo, remote, backup, bin) = (
-            dir.join("home"),
-            dir.join("etc-nixos"),
-            dir.join("remote.git"),
-            dir.join("backup"),
-            dir.join("bin"),
-        );
-        for d in [&home, &backup, &bin] {
-            fs::create_dir_all(d).unwrap();
-        }
-        fs::write(dir.join("system.nix"), DERIVATION).unwrap();
-        let home_manager = bin.join("home-manager");
-        fs::write(
-            &home_manager,
-            "#!/bin/sh\necho hello-2.12.1\necho ripgrep-14.1.0\n",
-        )
-        .unwrap();
-        fs::set_permissions(&home_manager, fs::Permissions::from_mode(0o755)).unwrap();
-        sh(&format!("git init -q --bare -b main {}", remote.display()));
-        sh(&format!(
-            "git clone -q {} {}",
-            remote.display(),
-            repo.display()
-        ));
-        fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-        fs::write(repo.join("configuration.nix"), "{ }\n").unwrap();
-        git(&repo, "add -A");
-        git(&repo, "commit -q -m init");
-        git(&repo, "push -q -u origin main");
-        let mut host = Host {
-            sandbox,
-            home,
-            repo,
-            remote,
-            backup,
-            bin,
-            system: String::new(),
-        };
-        // A real Nix store on the volume: the practice volume's database is a stand-in.
-        host.system = host.in_namespace(
-            nix_bound,
-            &format!(
-                "rm -f {home}/qwe/nix/var/nix/db/db.sqlite\n\
-                 p=$(nix-build --no-out-link --option sandbox false --option substituters '' {dir}/system.nix)\n\
-                 nix-env -p {home}/qwe/.nix-profile -i $p >/dev/null 2>&1\necho $p",
-                home = host.home.display(),
-                dir = dir.display()
-            ),
-        );
-        host
-    }
-
-    fn config(&self) -> PathBuf {
-        self.config_with("")
-    }
-
-    /// The config, with `extra` lines in its `[config_repo]` table.
-    fn config_with(&self, extra: &str) -> PathBuf {
-        let path = self.sandbox.dir.join("predestroy.toml");
-        let text = format!(
-            "user = \"qwe\"\nuid = 1000\n\n[[volume]]\ndevice = \"{dev}\"\nmount = \"{home}\"\n\n\
-             [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
-             [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
-             flake_host = \"devserver\"\n{extra}\n[state]\ndir = \"{state}\"\n\n\
-             [backup]\nrsync_target = \"{backup}/\"\n",
-            dev = self.sandbox.by_id_link.display(),
-            home = self.home.display(),
-            repo = self.repo.display(),
-            remote = self.remote.display(),
-            state = self.sandbox.state_dir.display(),
-            backup = self.backup.display(),
-            extra = extra
-        );
-        fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// Run `script` where the volume is mounted at the home, `/nix` bound from it (when
-    /// `nix_bound`), and `/run/current-system` names the system.
-    fn in_namespace(&self, nix_bound: bool, script: &str) -> String {
-        let run = self.sandbox.dir.join("run");
-        fs::create_dir_all(&run).unwrap();
-        let bind_nix = if nix_bound {
-            format!("mount --bind {}/qwe/nix /nix\n", self.home.display())
-        } else {
-            String::new()
-        };
-        let full = format!(
-            "mount {dev} {home}\n{bind_nix}mount --bind {run} /run\n\
-             [ -z '{system}' ] || ln -sfn '{system}' /run/current-system\n\
-             export PATH={bin}:$PATH\n{script}",
-            dev = self.sandbox.loop_device.display(),
-            home = self.home.display(),
-            run = run.display(),
-            system = self.system,
-            bin = self.bin.display(),
-        );
-        sh(&format!(
-            "unshare -m --propagation private sh -ec '{}'",
-            full.replace('\'', r"'\''")
-        ))
-    }
-
-    /// `lifeboat predestroy --json ARGS` on this host: exit code and events.
-    fn predestroy(&self, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
-        self.predestroy_with(&self.config(), nix_bound, args)
-    }
-
-    /// [`Host::predestroy`] with another config file.
-    fn predestroy_with(&self, config: &Path, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
-        let out_file = self.sandbox.dir.join("events.jsonl");
-        let script = format!(
-            "set +e\n{bin} -c {config} predestroy --json {args} > {out} 2>{out}.err\necho $?",
-            bin = lifeboat_bin().display(),
-            config = config.display(),
-            out = out_file.display()
-        );
-        let code: i32 = self.in_namespace(nix_bound, &script).parse().unwrap();
-        let text = fs::read_to_string(&out_file).unwrap();
-        let events = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (code, events)
-    }
-
-    /// Read a file from the volume (mounted for the moment in a namespace of its own).
-    fn volume_file(&self, rel: &str) -> Option<String> {
-        let path = self.home.join(rel);
-        let out = self.in_namespace(
-            false,
-            &format!("cat {} 2>/dev/null || true", path.display()),
-        );
-        (!out.is_empty()).then_some(out)
-    }
-
-    fn volume_stat(&self, rel: &str) -> String {
-        self.in_namespace(
-            false,
-            &format!("stat -c '%u %a' {}", self.home.join(rel).display()),
-        )
-    }
-}
+use support::lifeboat_bin;
 
 fn summary(events: &[Value]) -> &Value {
     let last = events.last().unwrap();
@@ -227,23 +43,10 @@ fn blockers(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
-/// Dirty tree, an untracked secret, and a local commit the remote lacks.
-fn make_dirty_and_unpushed(host: &Host) {
-    fs::write(host.repo.join("hosts.nix"), "{ }\n").unwrap();
-    git(&host.repo, "add hosts.nix");
-    git(&host.repo, "commit -q -m hosts");
-    fs::write(
-        host.repo.join("configuration.nix"),
-        "{ services.openssh.enable = true; }\n",
-    )
-    .unwrap();
-    fs::write(host.repo.join("secrets.nix"), "{ token = \"s3cret\"; }\n").unwrap();
-}
-
 #[test]
 fn without_yes_every_blocker_is_reported_and_nothing_changes() {
     let host = Host::new(true);
-    make_dirty_and_unpushed(&host);
+    host.make_dirty_and_unpushed();
     let head = git(&host.repo, "rev-parse HEAD");
     let remote_head = git(&host.remote, "rev-parse main");
     let status = git(&host.repo, "status --porcelain");
@@ -281,7 +84,7 @@ fn without_yes_every_blocker_is_reported_and_nothing_changes() {
 #[test]
 fn with_yes_it_commits_pushes_saves_and_ends_ready() {
     let host = Host::new(true);
-    make_dirty_and_unpushed(&host);
+    host.make_dirty_and_unpushed();
     let (code, events) = host.predestroy(true, "--yes");
     assert_eq!(code, 0, "{events:#?}");
     assert_eq!(summary(&events)["ready"], true, "{:#?}", summary(&events));

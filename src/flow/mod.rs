@@ -123,7 +123,9 @@ pub enum Msg {
     Finished(Outcome),
     Confirmed,
     Declined,
-    /// Ctrl-C or SIGTERM while no step was running.
+    /// Ctrl-C or SIGTERM. While a step runs, the step itself learns of it through the
+    /// cancel flag; the flow ends interrupted even when that step still finishes (a
+    /// cleanup step always does).
     Cancel,
 }
 
@@ -231,8 +233,12 @@ impl Flow {
                 self.interrupted = true;
                 self.advance(i + 1)
             }
+            (Phase::Running(_), Msg::Cancel) => {
+                self.interrupted = true;
+                Vec::new()
+            }
             (Phase::Ready, Msg::Finished(_) | Msg::Confirmed | Msg::Declined)
-            | (Phase::Running(_), Msg::Start | Msg::Confirmed | Msg::Declined | Msg::Cancel)
+            | (Phase::Running(_), Msg::Start | Msg::Confirmed | Msg::Declined)
             | (Phase::Confirming(_), Msg::Start | Msg::Finished(_))
             | (Phase::Done(_), _) => Vec::new(),
         }
@@ -485,6 +491,34 @@ mod tests {
         );
         flow.update(Msg::Finished(Outcome::Skipped("nothing mounted".into())));
         assert_eq!(flow.result(), Some(RunStatus::Interrupted));
+    }
+
+    #[test]
+    fn cancel_while_a_step_runs_ends_the_run_interrupted_after_it() {
+        let mut flow = Flow::new(FlowKind::Recover, true);
+        flow.update(Msg::Start);
+        assert!(flow.update(Msg::Cancel).is_empty());
+        let effects = flow.update(Msg::Finished(Outcome::Passed("ok".into())));
+        assert_eq!(effects, vec![Effect::Finish(RunStatus::Interrupted)]);
+        assert_eq!(flow.steps[0].state, StepState::Passed("ok".into()));
+        assert!(matches!(flow.steps[1].state, StepState::Skipped(_)));
+    }
+
+    #[test]
+    fn cancel_during_the_cleanup_step_still_ends_the_run_interrupted() {
+        let mut flow = Flow::new(FlowKind::Inspect, true);
+        let mut effects = flow.update(Msg::Start);
+        while let Some(Effect::Run { step, .. }) = effects.pop() {
+            if step == index("unmount") {
+                flow.update(Msg::Cancel);
+            }
+            effects = flow.update(Msg::Finished(Outcome::Passed(String::new())));
+        }
+        assert_eq!(flow.result(), Some(RunStatus::Interrupted));
+        assert!(matches!(
+            flow.steps[index("unmount")].state,
+            StepState::Passed(_)
+        ));
     }
 
     /// A tiny deterministic generator, so the walk below needs no extra dependency.

@@ -54,8 +54,10 @@ const SWITCH_UNITS_FAILED: &str =
     include_str!("../fixtures/nixos-rebuild/switch-units-failed.exit4.stderr");
 
 /// Nix settings for every command run in the scenario (lifeboat's own `nix` calls included):
-/// no sandbox and no substituters (offline).
-const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =";
+/// no sandbox and no substituters (offline), and builds as root without the nixbld users:
+/// every namespace has a user pool of its own, and Nix kills whatever runs as the build
+/// user it picks, so scenarios running at the same time would kill each other's builders.
+const NIX_CONFIG_OFFLINE: &str = "sandbox = false\nsubstituters =\nbuild-users-group =";
 /// Added to [`NIX_CONFIG_OFFLINE`] unless a test asks for flakes to be off.
 const NIX_CONFIG_FLAKES: &str = "\nexperimental-features = nix-command flakes";
 
@@ -347,6 +349,12 @@ impl FreshVps {
 
     /// [`FreshVps::shell`] without the panic: the whole output, whatever the exit status.
     pub fn shell_output(&self, script: &str) -> std::process::Output {
+        self.shell_command(script).output().unwrap()
+    }
+
+    /// The command [`FreshVps::shell`] runs, for a test that starts it and signals what it
+    /// runs while it is going.
+    pub fn shell_command(&self, script: &str) -> Command {
         let home = quote(&self.home.to_string_lossy());
         let mut machine = String::new();
         if self.home_mounted() || self.rebooted() {
@@ -366,14 +374,14 @@ impl FreshVps {
             self.bin.display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        Command::new("unshare")
+        let mut command = Command::new("unshare");
+        command
             .args(["-m", "--propagation", "private", "sh", "-ec", &full])
             .env("PATH", path)
             .env("NIX_CONFIG", &self.nix_config)
             .env("HOME", self.dir.join("root"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .stdin(Stdio::null());
+        command
     }
 
     /// Whether the machine has the volume mounted at the home: a `nixos-rebuild switch`

@@ -1,0 +1,589 @@
+//! Fault injection (issue 7): every step of `inspect`, `recover` and `predestroy` is
+//! interrupted by SIGINT (some by SIGTERM too) while the run waits before it
+//! (`LIFEBOAT_FAULT=pause:<step>`, src/faults.rs), and chosen points are hit by SIGKILL.
+//! Afterwards the run exited 130 (or was killed), lifeboat's mounts are gone (or the next
+//! run undoes them), the journal is whole JSON saying how the run ended, no
+//! `.lifeboat-*.tmp` temporary is left on the root disk or the volume, and the next run
+//! (`--resume --yes`, or a plain re-run of inspect) finishes the job.
+//!
+//! Each trial runs in one mount namespace of its scenario (tests/support/fresh_vps.rs,
+//! tests/support/predestroy_host.rs; a bare one for inspect), as one machine would: the
+//! faulted run in the background (its pid in a file), then the next run. The test waits
+//! until the faulted run reports the step running, then signals it from outside (same PID
+//! namespace). Mount tables and temporaries are recorded inside the namespace after each
+//! run, where the mounts are.
+
+#[path = "support/fresh_vps.rs"]
+mod fresh_vps;
+#[path = "support/predestroy_host.rs"]
+mod predestroy_host;
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fresh_vps::{FreshVps, FreshVpsOptions, quote};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use nixos_lifeboat::card::RecoveryCard;
+use nixos_lifeboat::exec::probe::parse_mountinfo;
+use nixos_lifeboat::flow::FlowKind;
+use nixos_lifeboat::marker::PersistenceMarker;
+use nixos_lifeboat::sandbox::VolumeSpec;
+use predestroy_host::Host;
+use serde_json::Value;
+use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace, sha256_file};
+
+/// The machine a flow runs on.
+enum Scenario {
+    /// A practice volume; the test's own namespace is private, each trial gets another.
+    Inspect(TestSandbox),
+    /// A fresh VPS whose `/etc/nixos` holds an installer's configuration.
+    Recover(FreshVps),
+    /// The machine about to be destroyed, with uncommitted and unpushed changes.
+    Predestroy(Host),
+}
+
+impl Scenario {
+    fn new(flow: FlowKind) -> Scenario {
+        match flow {
+            FlowKind::Inspect => {
+                require_private_mount_namespace();
+                Scenario::Inspect(TestSandbox::new(&VolumeSpec::default()))
+            }
+            FlowKind::Recover => Scenario::Recover(FreshVps::new(FreshVpsOptions {
+                existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
+                ..FreshVpsOptions::default()
+            })),
+            FlowKind::Predestroy => {
+                let host = Host::new(true);
+                host.make_dirty_and_unpushed();
+                Scenario::Predestroy(host)
+            }
+            FlowKind::Verify => panic!("verify is not faulted here"),
+        }
+    }
+
+    /// The scenario's directory: no temporary may be left anywhere below it.
+    fn dir(&self) -> &Path {
+        match self {
+            Scenario::Inspect(sandbox) => &sandbox.dir,
+            Scenario::Recover(vps) => &vps.dir,
+            Scenario::Predestroy(host) => &host.sandbox.dir,
+        }
+    }
+
+    fn state(&self) -> &Path {
+        match self {
+            Scenario::Inspect(sandbox) => &sandbox.state_dir,
+            Scenario::Recover(vps) => &vps.state,
+            Scenario::Predestroy(host) => &host.sandbox.state_dir,
+        }
+    }
+
+    /// `lifeboat -c <config> <flow>`, quoted for `sh`.
+    fn lifeboat(&self) -> String {
+        let (config, flow) = match self {
+            Scenario::Inspect(sandbox) => (sandbox.config_path.clone(), "inspect"),
+            Scenario::Recover(vps) => (vps.config(), "recover"),
+            Scenario::Predestroy(host) => (host.config(), "predestroy"),
+        };
+        format!(
+            "{} -c {} {flow}",
+            quote(&lifeboat_bin().to_string_lossy()),
+            quote(&config.to_string_lossy())
+        )
+    }
+
+    /// `sh -ec script` in a new mount namespace set up as the machine.
+    fn command(&self, script: &str) -> Command {
+        match self {
+            Scenario::Inspect(_) => {
+                let mut command = Command::new("unshare");
+                command.args(["-m", "--propagation", "private", "sh", "-ec", script]);
+                command
+            }
+            Scenario::Recover(vps) => vps.shell_command(script),
+            Scenario::Predestroy(host) => host.namespace_command(true, script),
+        }
+    }
+
+    /// Shell lines listing the temporaries on the volume, looked at in a namespace of their
+    /// own (mounted read-only unless the machine has it mounted at the home). Inspect needs
+    /// none: its volume's bytes are compared instead.
+    fn volume_temporaries(&self) -> String {
+        let (device, home) = match self {
+            Scenario::Inspect(_) => return "true".into(),
+            Scenario::Recover(vps) => (&vps.sandbox.loop_device, &vps.home),
+            Scenario::Predestroy(host) => (&host.sandbox.loop_device, &host.home),
+        };
+        let look = format!(
+            "mountpoint -q {home} || mount -o ro,noload {device} {home}\n\
+             find {home} -xdev -name '.lifeboat-*.tmp'",
+            home = quote(&home.to_string_lossy()),
+            device = quote(&device.to_string_lossy()),
+        );
+        format!("unshare -m --propagation private sh -ec {}", quote(&look))
+    }
+
+    /// lifeboat's own read-only inspection mount point.
+    fn inspection_mount(&self) -> Option<&Path> {
+        match self {
+            Scenario::Inspect(sandbox) => Some(&sandbox.mountpoint),
+            Scenario::Recover(vps) => Some(&vps.mnt),
+            Scenario::Predestroy(_) => None,
+        }
+    }
+
+    /// Mounts the machine itself made during a trial, not lifeboat: recover's stand-in
+    /// `nixos-rebuild switch` mounts the volume at the home, as activation would.
+    fn machine_mounts(&self) -> Vec<PathBuf> {
+        match self {
+            Scenario::Recover(vps) if vps.home_mounted() => vec![vps.home.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A run of a trial and the machine right after it.
+struct Phase {
+    name: &'static str,
+    code: i32,
+    events: Vec<Value>,
+    stderr: String,
+    /// `<state>/journal.json`, parsed.
+    journal: Value,
+    /// Mount points below the scenario's directory.
+    mounts: Vec<PathBuf>,
+    /// `.lifeboat-*.tmp` files found on the root disk below the directory and on the volume.
+    temporaries: String,
+}
+
+impl Phase {
+    fn read(dir: &Path, name: &'static str, scenario: &Scenario) -> Phase {
+        let file = |ext: &str| dir.join(format!("{name}.{ext}"));
+        let text = |ext: &str| {
+            fs::read_to_string(file(ext)).unwrap_or_else(|e| panic!("{}: {e}", file(ext).display()))
+        };
+        let events = text("events")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{name}: {e}: {l}")))
+            .collect();
+        let journal = serde_json::from_str(&text("journal"))
+            .unwrap_or_else(|e| panic!("the journal after the {name} run is not JSON: {e}"));
+        Phase {
+            name,
+            code: text("code").trim().parse().unwrap(),
+            events,
+            stderr: text("stderr"),
+            journal,
+            mounts: mounts_under(&fs::read(file("mounts")).unwrap(), scenario.dir()),
+            temporaries: text("temporaries"),
+        }
+    }
+
+    fn summary(&self) -> &Value {
+        let last = self.events.last().expect("some events");
+        assert_eq!(last["event"], "summary", "{}: {last}", self.name);
+        last
+    }
+
+    /// Everything a failed assertion should show.
+    fn describe(&self) -> String {
+        format!(
+            "{} run: exit {}\nstderr: {}\nevents: {:#?}",
+            self.name, self.code, self.stderr, self.events
+        )
+    }
+}
+
+fn mounts_under(mountinfo: &[u8], dir: &Path) -> Vec<PathBuf> {
+    parse_mountinfo(mountinfo)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|m| m.starts_with(dir))
+        .collect()
+}
+
+/// A faulted run and the run after it, in one namespace.
+struct Trial {
+    /// Mount points below the directory before the faulted run.
+    before: Vec<PathBuf>,
+    faulted: Phase,
+    next: Phase,
+}
+
+/// Run the flow with `--yes` paused before `step`, send `signal` once it waits there, then
+/// run it again with `--yes` and `next_args`.
+fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Trial {
+    let files = scenario
+        .dir()
+        .join(format!("trial-{step}-{}", signal.as_str()));
+    fs::create_dir(&files).unwrap();
+    let script = format!(
+        "set +e\n\
+         f={files}\n\
+         cat /proc/self/mountinfo >$f/before.mounts\n\
+         after() {{\n\
+             cat /proc/self/mountinfo >$f/$1.mounts\n\
+             cp {state}/journal.json $f/$1.journal\n\
+             {{ find {dir} -xdev -name '.lifeboat-*.tmp'; {volume}; }} >$f/$1.temporaries 2>&1\n\
+         }}\n\
+         LIFEBOAT_FAULT=pause:{step} {lifeboat} --json --yes >$f/faulted.events 2>$f/faulted.stderr &\n\
+         echo $! >$f/pid\n\
+         wait $!\n\
+         echo $? >$f/faulted.code\n\
+         after faulted\n\
+         {lifeboat} --json --yes {next_args} >$f/next.events 2>$f/next.stderr\n\
+         echo $? >$f/next.code\n\
+         after next\n",
+        files = quote(&files.to_string_lossy()),
+        state = quote(&scenario.state().to_string_lossy()),
+        dir = quote(&scenario.dir().to_string_lossy()),
+        volume = scenario.volume_temporaries(),
+        lifeboat = scenario.lifeboat(),
+    );
+    let mut shell = scenario
+        .command(&script)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = wait_until_paused(&mut shell, &files, scenario.state(), step);
+    kill(pid, signal).unwrap();
+    let stopped = || fs::metadata(files.join("faulted.code")).ok();
+    poll(&mut shell, &files, &format!("stop on {signal}"), stopped);
+    let out = shell.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the trial's script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Trial {
+        before: mounts_under(
+            &fs::read(files.join("before.mounts")).unwrap(),
+            scenario.dir(),
+        ),
+        faulted: Phase::read(&files, "faulted", scenario),
+        next: Phase::read(&files, "next", scenario),
+    }
+}
+
+/// Wait until the faulted run reported `step` running and recorded that in the journal
+/// (the last thing before the pause); its pid.
+fn wait_until_paused(shell: &mut Child, files: &Path, state: &Path, step: &str) -> Pid {
+    let paused = || {
+        let ready =
+            reported_running(&files.join("faulted.events"), step) && journal_running(state, step);
+        faulted_pid(files).filter(|_| ready)
+    };
+    poll(shell, files, &format!("pause before {step}"), paused)
+}
+
+fn faulted_pid(files: &Path) -> Option<Pid> {
+    fs::read_to_string(files.join("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .map(Pid::from_raw)
+}
+
+/// Poll `ready` until it gives a value. Panics, killing the trial, when the trial ends
+/// first or after ten minutes: not a time limit on lifeboat, only a guard so that a run
+/// that never pauses or never stops fails the test instead of hanging the suite.
+fn poll<T>(shell: &mut Child, files: &Path, what: &str, ready: impl Fn() -> Option<T>) -> T {
+    let guard = Instant::now() + Duration::from_secs(600);
+    loop {
+        if let Some(value) = ready() {
+            return value;
+        }
+        let ended = shell.try_wait().unwrap();
+        if ended.is_some() || Instant::now() > guard {
+            if let Some(pid) = faulted_pid(files) {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            let _ = shell.kill();
+            let _ = shell.wait();
+            let events = fs::read_to_string(files.join("faulted.events")).unwrap_or_default();
+            let stderr = fs::read_to_string(files.join("faulted.stderr")).unwrap_or_default();
+            panic!("the faulted run did not {what} ({ended:?}):\n{stderr}\n{events}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn reported_running(events: &Path, step: &str) -> bool {
+    fs::read_to_string(events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| e["event"] == "step" && e["step"] == step && e["status"] == "running")
+}
+
+fn journal_running(state: &Path, step: &str) -> bool {
+    fs::read_to_string(state.join("journal.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|journal| journal_says_running(&journal, step))
+}
+
+fn journal_says_running(journal: &Value, step: &str) -> bool {
+    journal["steps"].as_array().is_some_and(|steps| {
+        steps
+            .iter()
+            .any(|s| s["id"] == step && s["status"] == "running")
+    })
+}
+
+/// No mount of lifeboat's is left after `phase` and no temporary anywhere.
+fn assert_nothing_left(scenario: &Scenario, trial: &Trial, phase: &Phase) {
+    let allowed = [trial.before.clone(), scenario.machine_mounts()].concat();
+    let left: Vec<&PathBuf> = phase
+        .mounts
+        .iter()
+        .filter(|m| !allowed.contains(m))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "mounts left after the {} run: {left:?}\n{}",
+        phase.name,
+        phase.describe()
+    );
+    if let Some(mnt) = scenario.inspection_mount() {
+        assert!(
+            !phase.mounts.iter().any(|m| m == mnt),
+            "the inspection mount is left after the {} run",
+            phase.name
+        );
+    }
+    assert_eq!(
+        phase.temporaries.trim(),
+        "",
+        "half-written files after the {} run",
+        phase.name
+    );
+}
+
+/// The run after the fault finished the job.
+fn assert_finished(scenario: &Scenario, trial: &Trial) {
+    let next = &trial.next;
+    assert_eq!(next.code, 0, "{}", next.describe());
+    assert_eq!(next.summary()["status"], "passed", "{}", next.describe());
+    assert_eq!(next.journal["finished"], "passed");
+    assert_nothing_left(scenario, trial, next);
+    if let Scenario::Predestroy(host) = scenario {
+        assert_card_and_marker_whole(host);
+    }
+    if let Scenario::Recover(vps) = scenario {
+        let parent = vps.etc_nixos.parent().unwrap();
+        let asides: Vec<String> = fs::read_dir(parent)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("etc-nixos.before-lifeboat-"))
+            .collect();
+        assert_eq!(
+            asides.len(),
+            1,
+            "the installer's /etc/nixos moved aside: {asides:?}"
+        );
+    }
+}
+
+/// What predestroy wrote on the volume for recover reads back whole.
+fn assert_card_and_marker_whole(host: &Host) {
+    let card = host
+        .volume_file("qwe/.lifeboat/recovery.toml")
+        .expect("a recovery card");
+    let copy = host.sandbox.dir.join("card-read-back.toml");
+    fs::write(&copy, card).unwrap();
+    let card = RecoveryCard::load(&copy).unwrap_or_else(|e| panic!("the card: {e}"));
+    let marker = host
+        .volume_file("qwe/.lifeboat/persistence-marker")
+        .expect("a persistence marker");
+    let marker = PersistenceMarker::parse(&marker).expect("the marker parses");
+    assert_eq!(
+        card.persistence_nonce.as_deref(),
+        Some(marker.nonce.as_str())
+    );
+}
+
+/// Interrupt `flow` before `step` with SIGINT or SIGTERM: exit 130, nothing left behind, the
+/// journal says interrupted, and the next run finishes.
+fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
+    let scenario = Scenario::new(flow);
+    let hash = sha256_file(&scenario_image(&scenario));
+    let next_args = if flow == FlowKind::Inspect {
+        ""
+    } else {
+        "--resume"
+    };
+    let trial = trial(&scenario, step, signal, next_args);
+    let faulted = &trial.faulted;
+    assert_eq!(faulted.code, 130, "{}", faulted.describe());
+    assert_eq!(faulted.summary()["status"], "interrupted");
+    assert_eq!(
+        faulted.journal["finished"], "interrupted",
+        "{}",
+        faulted.journal
+    );
+    assert_nothing_left(&scenario, &trial, faulted);
+    assert_finished(&scenario, &trial);
+    if flow == FlowKind::Inspect {
+        assert_eq!(
+            sha256_file(&scenario_image(&scenario)),
+            hash,
+            "the device changed"
+        );
+    }
+}
+
+/// Kill `flow` with SIGKILL while it waits before `step`; `--resume --yes` finishes it.
+/// Returns the trial for checks of the killed run's traces.
+fn killed_then_resumed(flow: FlowKind, step: &str) -> (Scenario, Trial) {
+    let scenario = Scenario::new(flow);
+    let trial = trial(&scenario, step, Signal::SIGKILL, "--resume");
+    let faulted = &trial.faulted;
+    assert_eq!(faulted.code, 128 + 9, "{}", faulted.describe());
+    assert_eq!(
+        faulted.journal["finished"],
+        Value::Null,
+        "{}",
+        faulted.journal
+    );
+    assert!(
+        journal_says_running(&faulted.journal, step),
+        "{}",
+        faulted.journal
+    );
+    assert_eq!(faulted.temporaries.trim(), "");
+    assert_finished(&scenario, &trial);
+    (scenario, trial)
+}
+
+fn scenario_image(scenario: &Scenario) -> PathBuf {
+    match scenario {
+        Scenario::Inspect(sandbox) => sandbox.image.clone(),
+        Scenario::Recover(vps) => vps.sandbox.image.clone(),
+        Scenario::Predestroy(host) => host.sandbox.image.clone(),
+    }
+}
+
+/// One test per listed step, interrupting `$flow` there with `$signal`; `$list` names the
+/// steps covered, so a test can hold them against the flow's steps.
+macro_rules! interrupt_tests {
+    ($list:ident, $flow:expr, $signal:expr; $($name:ident => $step:literal),+ $(,)?) => {
+        const $list: &[&str] = &[$($step),+];
+        $(
+            #[test]
+            fn $name() {
+                interrupted_then_finished($flow, $step, $signal);
+            }
+        )+
+    };
+}
+
+interrupt_tests!(INSPECT_SIGINT, FlowKind::Inspect, Signal::SIGINT;
+    inspect_sigint_before_find_volume => "find-volume",
+    inspect_sigint_before_identify_volume => "identify-volume",
+    inspect_sigint_before_mount_readonly => "mount-readonly",
+    inspect_sigint_before_check_layout => "check-layout",
+    inspect_sigint_before_measure => "measure",
+    inspect_sigint_before_unmount => "unmount",
+);
+
+interrupt_tests!(RECOVER_SIGINT, FlowKind::Recover, Signal::SIGINT;
+    recover_sigint_before_preflight => "preflight",
+    recover_sigint_before_find_volume => "find-volume",
+    recover_sigint_before_inspect_volume => "inspect-volume",
+    recover_sigint_before_clone_config => "clone-config",
+    recover_sigint_before_hardware_config => "hardware-config",
+    recover_sigint_before_boot_safety => "boot-safety",
+    recover_sigint_before_build => "build",
+    recover_sigint_before_switch => "switch",
+    recover_sigint_before_closure_on_volume => "closure-on-volume",
+    recover_sigint_before_reboot => "reboot",
+);
+
+interrupt_tests!(PREDESTROY_SIGINT, FlowKind::Predestroy, Signal::SIGINT;
+    predestroy_sigint_before_config_repo_committed => "config-repo-committed",
+    predestroy_sigint_before_config_repo_pushed => "config-repo-pushed",
+    predestroy_sigint_before_home_on_volume => "home-on-volume",
+    predestroy_sigint_before_nix_on_volume => "nix-on-volume",
+    predestroy_sigint_before_docker_on_volume => "docker-on-volume",
+    predestroy_sigint_before_config_mirror => "config-mirror",
+    predestroy_sigint_before_package_lists => "package-lists",
+    predestroy_sigint_before_persistence_marker => "persistence-marker",
+    predestroy_sigint_before_recovery_card => "recovery-card",
+    predestroy_sigint_before_backup => "backup",
+);
+
+interrupt_tests!(INSPECT_SIGTERM, FlowKind::Inspect, Signal::SIGTERM;
+    inspect_sigterm_before_mount_readonly => "mount-readonly",
+    inspect_sigterm_before_measure => "measure",
+);
+
+interrupt_tests!(RECOVER_SIGTERM, FlowKind::Recover, Signal::SIGTERM;
+    recover_sigterm_before_hardware_config => "hardware-config",
+    recover_sigterm_before_switch => "switch",
+);
+
+interrupt_tests!(PREDESTROY_SIGTERM, FlowKind::Predestroy, Signal::SIGTERM;
+    predestroy_sigterm_before_config_mirror => "config-mirror",
+    predestroy_sigterm_before_backup => "backup",
+);
+
+#[test]
+fn sigint_covers_every_step_and_sigterm_names_real_steps() {
+    for (flow, sigint, sigterm) in [
+        (FlowKind::Inspect, INSPECT_SIGINT, INSPECT_SIGTERM),
+        (FlowKind::Recover, RECOVER_SIGINT, RECOVER_SIGTERM),
+        (FlowKind::Predestroy, PREDESTROY_SIGINT, PREDESTROY_SIGTERM),
+    ] {
+        let ids: Vec<&str> = flow.steps().iter().map(|s| s.id).collect();
+        assert_eq!(sigint, ids, "{}: a step without a SIGINT test", flow.id());
+        for step in sigterm {
+            assert!(ids.contains(step), "{}: no step {step}", flow.id());
+        }
+    }
+}
+
+#[test]
+fn inspect_killed_before_measure_leaves_a_mount_that_resume_undoes() {
+    let (scenario, trial) = killed_then_resumed(FlowKind::Inspect, "measure");
+    let mnt = scenario.inspection_mount().unwrap();
+    assert!(
+        trial.faulted.mounts.iter().any(|m| m == mnt),
+        "the killed run's mount: {:?}",
+        trial.faulted.mounts
+    );
+    let undone = trial.next.events.iter().any(|e| {
+        e["event"] == "output"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("undid the read-only mount"))
+    });
+    assert!(undone, "{}", trial.next.describe());
+}
+
+#[test]
+fn recover_killed_before_build_is_finished_by_resume() {
+    killed_then_resumed(FlowKind::Recover, "build");
+}
+
+#[test]
+fn recover_killed_before_closure_on_volume_is_finished_by_resume() {
+    let (scenario, _) = killed_then_resumed(FlowKind::Recover, "closure-on-volume");
+    let Scenario::Recover(vps) = &scenario else {
+        unreachable!()
+    };
+    assert!(vps.home_mounted(), "the killed run had switched");
+    assert!(vps.calls().iter().any(|c| c == "reboot"));
+}
+
+#[test]
+fn predestroy_killed_before_recovery_card_is_finished_by_resume() {
+    let (_, trial) = killed_then_resumed(FlowKind::Predestroy, "recovery-card");
+    assert_eq!(trial.next.summary()["ready"], true);
+}
