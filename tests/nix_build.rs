@@ -25,6 +25,11 @@ fn nix_build(store_dir: &Path, expression: &Path) -> CommandSpec {
             "--option",
             "substituters",
             "",
+            // Parallel test builds in stores of their own must not share build users:
+            // Nix kills whatever runs as the user it picks.
+            "--option",
+            "build-users-group",
+            "",
             "--option",
             "sandbox-paths",
             "/bin /lib /lib64 /usr",
