@@ -592,7 +592,8 @@ fn the_transcript_and_journal_record_the_run() {
 fn demo_builds_inspects_and_cleans_its_sandbox() {
     require_private_mount_namespace();
     let dir = tempfile::tempdir().unwrap();
-    let sandbox_dir = dir.path().join("demo");
+    let guard = support::DemoDir(dir.path().join("demo"));
+    let sandbox_dir = guard.0.clone();
     let demo = |args: &[&str]| {
         Command::new(lifeboat_bin())
             .args(["demo", "--dir", sandbox_dir.to_str().unwrap()])

@@ -264,22 +264,11 @@ fn without_a_terminal_lifeboat_alone_is_a_usage_error() {
     assert!(stderr.contains("needs a terminal"), "{stderr}");
 }
 
-/// Removes the demo's sandbox however the test ends.
-struct DemoDir(std::path::PathBuf);
-
-impl Drop for DemoDir {
-    fn drop(&mut self) {
-        if let Err(e) = nixos_lifeboat::sandbox::Sandbox::clean(&self.0) {
-            eprintln!("cleaning {}: {e}", self.0.display());
-        }
-    }
-}
-
 #[test]
 fn demo_opens_the_wizard_on_the_practice_volume() {
     require_private_mount_namespace();
     let parent = tempfile::tempdir().expect("a temporary directory");
-    let demo = DemoDir(parent.path().join("demo"));
+    let demo = support::DemoDir(parent.path().join("demo"));
     let command = format!(
         "'{}' demo --dir '{}'",
         lifeboat_bin().display(),

@@ -85,6 +85,18 @@ impl Drop for TestSandbox {
     }
 }
 
+/// A `lifeboat demo` sandbox directory, cleaned (loop device detached) however the test
+/// ends; cleaning an already clean one is fine.
+pub struct DemoDir(pub PathBuf);
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if let Err(e) = Sandbox::clean(&self.0) {
+            eprintln!("cleaning {}: {e}", self.0.display());
+        }
+    }
+}
+
 /// Lower-case hex SHA-256 of a file's contents (or a block device's).
 pub fn sha256_file(path: &Path) -> String {
     let mut file = fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
