@@ -9,28 +9,9 @@ mod support;
 
 use std::fs;
 
-use fresh_vps::{FreshVps, FreshVpsOptions, git};
+use fresh_vps::{FreshVps, FreshVpsOptions, git, step, summary};
 use serde_json::Value;
 use support::{mounts_under, sha256_file};
-
-fn summary(events: &[Value]) -> &Value {
-    let last = events.last().expect("events");
-    assert_eq!(last["event"], "summary", "{last}");
-    last
-}
-
-fn step<'a>(events: &'a [Value], id: &str) -> (&'a str, &'a str) {
-    let step = summary(events)["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"));
-    (
-        step["status"].as_str().unwrap(),
-        step["message"].as_str().unwrap(),
-    )
-}
 
 /// The store path name of the system the run built, from its summary.
 fn built_system(events: &[Value]) -> String {

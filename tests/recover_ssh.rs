@@ -10,7 +10,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use fresh_vps::{FreshVps, FreshVpsOptions, git};
+use fresh_vps::{FreshVps, FreshVpsOptions, git, step};
 use serde_json::Value;
 use support::sshd::{Sshd, fingerprint, generate_key};
 
@@ -19,25 +19,6 @@ const KEY_ON_VOLUME: &str = "qwe/.ssh/id_lifeboat";
 const KNOWN_HOSTS_ON_VOLUME: &str = "qwe/.ssh/known_hosts";
 /// Run lifeboat without an agent, whatever the test runner's environment has.
 const NO_AGENT: &str = "env -u SSH_AUTH_SOCK";
-
-fn summary(events: &[Value]) -> &Value {
-    let last = events.last().expect("events");
-    assert_eq!(last["event"], "summary", "{last}");
-    last
-}
-
-fn step<'a>(events: &'a [Value], id: &str) -> (&'a str, &'a str) {
-    let step = summary(events)["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id}"));
-    (
-        step["status"].as_str().unwrap(),
-        step["message"].as_str().unwrap(),
-    )
-}
 
 /// Every line and message the run reported for step `id`, in order.
 fn said_in(events: &[Value], id: &str) -> Vec<String> {

@@ -74,6 +74,22 @@ impl CommandSpec {
         }
     }
 
+    /// A `[commands]` argv prefix (`["nix"]`, `["sudo", "nixos-rebuild"]`) followed by
+    /// `args`. The config never holds an empty prefix; one would fail as a missing program.
+    pub fn from_prefix<I, S>(prefix: &[String], args: I) -> CommandSpec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let (program, base) = prefix
+            .split_first()
+            .map_or(("", &[][..]), |(program, base)| (program.as_str(), base));
+        CommandSpec::new(
+            program,
+            base.iter().cloned().chain(args.into_iter().map(Into::into)),
+        )
+    }
+
     /// Set `key` to `value` in the child's environment (on top of lifeboat's own).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> CommandSpec {
         self.env.push((key.into(), value.into()));

@@ -37,6 +37,7 @@ use nixos_lifeboat::sandbox::VolumeSpec;
 use serde_json::Value;
 
 use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
+pub use crate::support::{git, sh};
 
 const FLAKE_NIX: &str = include_str!("../fixtures/recover/flake.nix");
 const CONFIGURATION_NIX: &str = include_str!("../fixtures/recover/configuration.nix");
@@ -138,25 +139,6 @@ pub struct FreshVps {
     pub marker_nonce: String,
     full_config: bool,
     nix_config: String,
-}
-
-/// Run `script` with `sh -ec`; its trimmed stdout, or a panic with its stderr.
-pub fn sh(script: &str) -> String {
-    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// `git` in `dir`, with an identity for commits.
-pub fn git(dir: &Path, args: &str) -> String {
-    sh(&format!(
-        "git -C '{}' -c user.name=Test -c user.email=test@example.org {args}",
-        dir.display()
-    ))
 }
 
 /// `text` in single quotes for `sh`.
@@ -632,4 +614,25 @@ impl FreshVps {
             persistence_nonce: Some(self.marker_nonce.clone()),
         }
     }
+}
+
+/// The summary event, which comes last.
+pub fn summary(events: &[Value]) -> &Value {
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "summary", "{last}");
+    last
+}
+
+/// Status and message of step `id` in the summary.
+pub fn step<'a>(events: &'a [Value], id: &str) -> (&'a str, &'a str) {
+    let step = summary(events)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"));
+    (
+        step["status"].as_str().unwrap(),
+        step["message"].as_str().unwrap(),
+    )
 }

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::Read;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use nixos_lifeboat::sandbox::{self, Sandbox, VolumeSpec};
 use sha2::{Digest, Sha256};
@@ -83,6 +84,25 @@ impl Drop for TestSandbox {
             }
         }
     }
+}
+
+/// Run `script` with `sh -ec`; its trimmed stdout, or a panic with its stderr.
+pub fn sh(script: &str) -> String {
+    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `git` in `dir`, with an identity for commits.
+pub fn git(dir: &Path, args: &str) -> String {
+    sh(&format!(
+        "git -C '{}' -c user.name=Test -c user.email=test@example.org {args}",
+        dir.display()
+    ))
 }
 
 /// A `lifeboat demo` sandbox directory, cleaned (loop device detached) however the test

@@ -18,6 +18,7 @@ use nixos_lifeboat::sandbox::VolumeSpec;
 use serde_json::Value;
 
 use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
+pub use crate::support::{git, sh};
 
 /// The machine about to be destroyed.
 pub struct Host {
@@ -29,23 +30,6 @@ pub struct Host {
     pub bin: PathBuf,
     /// The "running system": a store path nix-build made in the volume's store.
     pub system: String,
-}
-
-pub fn sh(script: &str) -> String {
-    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-pub fn git(dir: &Path, args: &str) -> String {
-    sh(&format!(
-        "git -C {} -c user.name=Test -c user.email=test@example.org {args}",
-        dir.display()
-    ))
 }
 
 const DERIVATION: &str = r#"derivation {

@@ -61,19 +61,14 @@ pub enum Verdict {
 
 /// `nix eval --json <repo>#<attr>`.
 pub fn eval_command(cfg: &Config, attr: &str, apply: Option<&str>) -> CommandSpec {
-    let argv = &cfg.commands.nix;
-    let (program, base) = argv
-        .split_first()
-        .map_or(("nix", &[][..]), |(p, rest)| (p.as_str(), rest));
     let flake = format!("{}#{attr}", cfg.config_repo.path.display());
-    let mut args: Vec<String> = base.to_vec();
-    args.extend(["eval", "--json"].map(String::from));
+    let mut args: Vec<String> = ["eval", "--json"].map(String::from).to_vec();
     args.extend(FEATURES.map(String::from));
     args.push(flake);
     if let Some(apply) = apply {
         args.extend(["--apply".to_string(), apply.to_string()]);
     }
-    CommandSpec::new(program, args).package("nix")
+    CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
 }
 
 /// Evaluate; on failure the error messages, explained where they are known.

@@ -32,15 +32,9 @@ pub struct Generated {
 
 /// The generator's exact command.
 pub fn command(cfg: &Config) -> CommandSpec {
-    let argv = &cfg.commands.nixos_generate_config;
-    let (program, args) = argv
-        .split_first()
-        .map_or(("nixos-generate-config", &[][..]), |(p, a)| (p.as_str(), a));
-    CommandSpec::new(
-        program,
-        args.iter()
-            .cloned()
-            .chain(["--show-hardware-config".to_string()]),
+    CommandSpec::from_prefix(
+        &cfg.commands.nixos_generate_config,
+        ["--show-hardware-config"],
     )
     .package("nixos-install-tools")
 }

@@ -425,11 +425,7 @@ impl RecoverRunner {
     }
 
     fn reboot_command(&self) -> CommandSpec {
-        let argv = &self.cfg.commands.reboot;
-        let (program, args) = argv
-            .split_first()
-            .map_or(("systemctl", &[][..]), |(p, rest)| (p.as_str(), rest));
-        CommandSpec::new(program, args.iter().cloned()).package("systemd")
+        CommandSpec::from_prefix(&self.cfg.commands.reboot, Vec::<String>::new()).package("systemd")
     }
 
     fn reboot(&self, confirmed: bool, ctx: &StepContext) -> Outcome {

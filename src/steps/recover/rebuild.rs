@@ -16,18 +16,12 @@ use crate::steps::StepContext;
 const UNITS_FAILED: i32 = 4;
 
 fn rebuild(cfg: &Config, action: &str, host: &str, extra: &[&str]) -> CommandSpec {
-    let argv = &cfg.commands.nixos_rebuild;
-    let (program, base) = argv
-        .split_first()
-        .map_or(("nixos-rebuild", &[][..]), |(p, rest)| (p.as_str(), rest));
     let flake = format!("{}#{host}", cfg.config_repo.path.display());
-    let args = base
-        .iter()
-        .cloned()
-        .chain([action.to_string(), "--flake".to_string(), flake])
+    let args = [action.to_string(), "--flake".to_string(), flake]
+        .into_iter()
         .chain(extra.iter().map(|a| a.to_string()));
     // nixos-rebuild build leaves its ./result link in the working directory.
-    CommandSpec::new(program, args)
+    CommandSpec::from_prefix(&cfg.commands.nixos_rebuild, args)
         .current_dir(cfg.state.dir.clone())
         .package("nixos-rebuild")
 }
@@ -155,23 +149,16 @@ pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
 
 /// `nix copy` of `system`'s closure into the store whose directory is `<root>/nix/store`.
 pub fn copy_command(cfg: &Config, root: &Path, system: &Path) -> CommandSpec {
-    let argv = &cfg.commands.nix;
-    let (program, base) = argv
-        .split_first()
-        .map_or(("nix", &[][..]), |(p, rest)| (p.as_str(), rest));
-    let args = base.iter().cloned().chain(
-        [
-            "copy",
-            "--extra-experimental-features",
-            "nix-command flakes",
-            "--no-check-sigs",
-            "--to",
-            &format!("local?root={}", root.display()),
-            &system.display().to_string(),
-        ]
-        .map(String::from),
-    );
-    CommandSpec::new(program, args).package("nix")
+    let args = [
+        "copy".to_string(),
+        "--extra-experimental-features".to_string(),
+        "nix-command flakes".to_string(),
+        "--no-check-sigs".to_string(),
+        "--to".to_string(),
+        format!("local?root={}", root.display()),
+        system.display().to_string(),
+    ];
+    CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
 }
 
 /// Copy the closure, following Nix's JSON progress when it prints any.
