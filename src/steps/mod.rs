@@ -82,6 +82,15 @@ impl JournalHandle {
     }
 }
 
+/// The gate before a change: in a dry run the step is skipped, saying what it would do;
+/// not yet confirmed, it asks. `None` once the operator (or `--yes`) agreed.
+pub fn ask_before(ctx: &StepContext, confirmed: bool, change: &str) -> Option<Outcome> {
+    if ctx.dry_run {
+        return Some(Outcome::Skipped(format!("dry run: would {change}")));
+    }
+    (!confirmed).then(|| Outcome::NeedsConfirmation(format!("{change}?")))
+}
+
 /// What a running step may use: the event sink, the cancel flag, the journal.
 pub struct StepContext<'a> {
     pub flow: &'static str,

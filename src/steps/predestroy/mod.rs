@@ -22,7 +22,7 @@ use crate::flow::{Flow, Outcome, StepState};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
 
-use super::{CURRENT_SYSTEM, on_volume};
+use super::{CURRENT_SYSTEM, ask_before, on_volume};
 use super::{Runner, StepContext};
 
 use settings::Settings;
@@ -106,17 +106,12 @@ impl PredestroyRunner {
             Err(outcome) => return outcome,
         };
         let files = settings.lifeboat_dir();
-        if ctx.dry_run {
-            return Outcome::Skipped(format!(
-                "dry run: would save the lists in {}",
-                shown(&files)
-            ));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
-                "save nix-env, home-manager and system package lists in {}?",
-                shown(&files)
-            ));
+        let change = format!(
+            "save nix-env, home-manager and system package lists in {}",
+            shown(&files)
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         let saved = package_lists::save(&settings, ctx);
         self.store = saved.store;
@@ -132,11 +127,9 @@ impl PredestroyRunner {
             .volume
             .mount
             .join(PersistenceMarker::relative_path(&settings.user));
-        if ctx.dry_run {
-            return Outcome::Skipped(format!("dry run: would write {}", shown(&path)));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!("write the marker {}?", shown(&path)));
+        let change = format!("write the marker {}", shown(&path));
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         let written = PersistenceMarker::new(&crate::exec::host::hostname()).and_then(|marker| {
             let text = marker.to_toml().map_err(std::io::Error::other)?;
@@ -214,14 +207,9 @@ impl PredestroyRunner {
             .volume
             .mount
             .join(RecoveryCard::relative_path(&settings.user));
-        if ctx.dry_run {
-            return Outcome::Skipped(format!("dry run: would write {}", shown(&path)));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
-                "write the recovery card {}?",
-                shown(&path)
-            ));
+        let change = format!("write the recovery card {}", shown(&path));
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         let card = match self.card(settings) {
             Ok(card) => card,
@@ -259,17 +247,9 @@ impl PredestroyRunner {
             ));
         };
         let command = backup::command(settings, target);
-        if ctx.dry_run {
-            return Outcome::Skipped(format!(
-                "dry run: would run {}",
-                process::shown_argv(command.argv())
-            ));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
-                "run {}?",
-                process::shown_argv(command.argv())
-            ));
+        let change = format!("run {}", process::shown_argv(command.argv()));
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         backup::run(settings, target, ctx)
     }

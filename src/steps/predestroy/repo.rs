@@ -10,8 +10,8 @@ use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStatus};
 use crate::flow::Outcome;
 use crate::report::{Action, Unit};
-use crate::steps::StepContext;
 use crate::steps::credentials;
+use crate::steps::{StepContext, ask_before};
 
 use super::settings::Settings;
 
@@ -146,11 +146,8 @@ pub fn committed(
             shown(&untracked_dir(settings))
         ));
     }
-    if ctx.dry_run {
-        return Outcome::Skipped(format!("dry run: would {}", plan.join("; and ")));
-    }
-    if !confirmed {
-        return Outcome::NeedsConfirmation(format!("{}?", plan.join("; and ")));
+    if let Some(outcome) = ask_before(ctx, confirmed, &plan.join("; and ")) {
+        return outcome;
     }
     let mut done = Vec::new();
     if !st.changed.is_empty() {
@@ -235,11 +232,8 @@ pub fn pushed(cfg: &Config, creds: &Credentials, confirmed: bool, ctx: &StepCont
         Relation::Ahead(n) => format!("push {n} commit(s) of {branch} to {REMOTE}"),
         Relation::NoUpstream => format!("push {branch} to {REMOTE} (it has no upstream yet)"),
     };
-    if ctx.dry_run {
-        return Outcome::Skipped(format!("dry run: would {to_push}"));
-    }
-    if !confirmed {
-        return Outcome::NeedsConfirmation(format!("{to_push}?"));
+    if let Some(outcome) = ask_before(ctx, confirmed, &to_push) {
+        return outcome;
     }
     let mut progress = progress_to(ctx);
     if let Err(e) = git::push(repo, REMOTE, branch, creds, &mut progress, ctx.cancel) {
@@ -259,15 +253,13 @@ pub fn pushed(cfg: &Config, creds: &Credentials, confirmed: bool, ctx: &StepCont
 /// another user owns, and recover, which clones from it, runs as root.
 pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepContext) -> Outcome {
     let dir = settings.home.join(credentials::MIRROR);
-    if ctx.dry_run {
-        return Outcome::Skipped(format!("dry run: would update the mirror {}", shown(&dir)));
-    }
-    if !confirmed {
-        return Outcome::NeedsConfirmation(format!(
-            "update the bare mirror {} with every branch and tag of {}?",
-            shown(&dir),
-            shown(&cfg.config_repo.path)
-        ));
+    let change = format!(
+        "update the bare mirror {} with every branch and tag of {}",
+        shown(&dir),
+        shown(&cfg.config_repo.path)
+    );
+    if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        return outcome;
     }
     match git::mirror_to(&cfg.config_repo.path, &dir) {
         Ok(m) => Outcome::Passed(format!(

@@ -29,7 +29,7 @@ use super::identify;
 use super::layout::{self, Expectations};
 use super::on_volume;
 use super::readonly_mount::{self, VolumeView};
-use super::{CURRENT_SYSTEM, Runner, StepContext};
+use super::{CURRENT_SYSTEM, Runner, StepContext, ask_before};
 
 use boot_safety::{Attached, Verdict};
 use clone::{Pending, Target};
@@ -398,18 +398,14 @@ impl RecoverRunner {
                 shown(&source)
             ));
         };
-        if ctx.dry_run {
-            return Outcome::Skipped(format!(
-                "dry run: would copy the closure into {}",
-                shown(&on_volume)
-            ));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
-                "{} is not in the volume's store, which becomes /nix after the reboot: copy its closure there ({})?",
-                shown(system),
-                process::shown_argv(rebuild::copy_command(&self.cfg, root, system).argv())
-            ));
+        let change = format!(
+            "copy the closure of {} into the volume's store, which becomes /nix after the \
+             reboot ({})",
+            shown(system),
+            process::shown_argv(rebuild::copy_command(&self.cfg, root, system).argv())
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         if let Err(outcome) = rebuild::copy(&self.cfg, root, system, ctx) {
             return outcome;
@@ -430,17 +426,12 @@ impl RecoverRunner {
 
     fn reboot(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
         let command = self.reboot_command();
-        if ctx.dry_run {
-            return Outcome::Skipped(format!(
-                "dry run: would run {}",
-                process::shown_argv(command.argv())
-            ));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
-                "reboot now ({})? Afterwards run `lifeboat verify` (or `lifeboat recover --resume`).",
-                process::shown_argv(command.argv())
-            ));
+        let change = format!(
+            "reboot now ({}), then run `lifeboat verify` (or `lifeboat recover --resume`)",
+            process::shown_argv(command.argv())
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+            return outcome;
         }
         if let Err(e) = ctx.journal.update(|j| j.verify_due = true) {
             return Outcome::Failed(format!("{e}: not rebooting without the journal"));
