@@ -866,10 +866,6 @@ rsync_target = "backup-server:/backups/qwe/"
         }
     }
 
-    fn strings(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| w.to_string()).collect()
-    }
-
     fn design_config() -> Config {
         Config {
             user: Some("qwe".into()),
@@ -890,28 +886,13 @@ rsync_target = "backup-server:/backups/qwe/"
                 flake_host: Some("devserver".into()),
                 ssh_key: Some("qwe/.ssh/id_ed25519".into()),
             },
-            inspect: InspectConfig {
-                mountpoint: "/mnt/data".into(),
-            },
-            discovery: DiscoveryConfig {
-                by_id_dir: "/dev/disk/by-id".into(),
-                pattern: "scsi-0HC_Volume_*".into(),
-            },
-            commands: CommandsConfig {
-                nixos_rebuild: strings(&["nixos-rebuild"]),
-                nixos_generate_config: strings(&["nixos-generate-config"]),
-                nix: strings(&["nix"]),
-                reboot: strings(&["systemctl", "reboot"]),
-            },
-            state: StateConfig {
-                dir: "/var/lib/lifeboat".into(),
-            },
             docker: Some(DockerConfig {
                 data_root: "/home/qwe/docker".into(),
             }),
             backup: Some(BackupConfig {
                 rsync_target: "backup-server:/backups/qwe/".into(),
             }),
+            ..Config::default()
         }
     }
 
