@@ -177,6 +177,11 @@ fn a_changed_host_key_is_refused_and_the_mirror_is_not_used() {
         message.contains("CHANGED") && message.contains(&s.sshd.fingerprint()),
         "{message}"
     );
+    // The file is named where the operator can reach it once the inspection mount is gone.
+    assert!(
+        message.contains(&format!("-f /mnt/{KNOWN_HOSTS_ON_VOLUME}")),
+        "{message}"
+    );
 }
 
 #[test]

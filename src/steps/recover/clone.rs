@@ -43,6 +43,8 @@ pub struct Target<'a> {
     pub branch: &'a str,
     /// `<volume>/<user>/nixos-config-backup.git`, when the volume is mounted.
     pub mirror: Option<PathBuf>,
+    /// Where the volume is mounted for inspection, so that advice can name its files.
+    pub volume_root: Option<&'a Path>,
 }
 
 /// Decide what to do with the path.
@@ -121,7 +123,7 @@ pub fn first_question(target: &Target, creds: &Credentials) -> Result<(Pending, 
     let plan = plan(target);
     let question = question(target, &plan);
     match git::ls_remote_reachable(target.url, creds) {
-        Err(e @ GitError::HostKeyChanged { .. }) => Err(Outcome::Failed(e.to_string())),
+        Err(e @ GitError::HostKeyChanged { .. }) => Err(refused_changed_key(&e, target)),
         Err(GitError::HostKeyUnknown { host, key, .. }) => {
             let pending = trust(host, &key);
             let trust_question = follow_up_question(&pending);
@@ -200,8 +202,30 @@ pub fn run(
             ))),
         },
         Err(GitError::Cancelled) => Ok(Outcome::Interrupted),
+        Err(e @ GitError::HostKeyChanged { .. }) => Ok(refused_changed_key(&e, target)),
         Err(e) => Ok(Outcome::Failed(e.to_string())),
     }
+}
+
+/// A changed host key fails the step. When the key it disagrees with is pinned in the
+/// volume's known_hosts, the advice names that file as it lies on the volume: the
+/// inspection mount it was read from is read-only and gone once the run ends.
+fn refused_changed_key(error: &GitError, target: &Target) -> Outcome {
+    let mut message = error.to_string();
+    if let GitError::HostKeyChanged { file, .. } = error
+        && let Some(on_volume) = target
+            .volume_root
+            .and_then(|root| file.strip_prefix(root).ok())
+    {
+        message.push_str(&format!(
+            "; that file is {} on the volume, which this run mounts read-only and never \
+             changes: mount the volume read-write (at /mnt, say), run the command with \
+             -f /mnt/{}, unmount it and run lifeboat recover again",
+            shown(on_volume),
+            shown(on_volume)
+        ));
+    }
+    Outcome::Failed(message)
 }
 
 /// The question for a pending follow-up.

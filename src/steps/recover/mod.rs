@@ -174,6 +174,7 @@ impl RecoverRunner {
             url,
             branch: &self.cfg.config_repo.branch,
             mirror,
+            volume_root: self.volume_root.as_deref(),
         })
     }
 
