@@ -225,7 +225,8 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
     let status = driver.drive(&mut flow, runner, &mut |step, question| {
         if !json {
             eprintln!(
-                "    {step} needs confirmation: {question}\n    Run again with --yes to allow it."
+                "    {step} needs confirmation: {}\n    Run again with --yes to allow it.",
+                question.text
             );
         }
         Msg::Declined

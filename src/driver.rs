@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::flow::{Effect, Flow, Msg, Outcome, StepState};
+use crate::flow::{Effect, Flow, Msg, Outcome, Question, StepState};
 use crate::report::{Event, PlannedStep, RunStatus, StepSummary};
 use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
 
@@ -24,7 +24,7 @@ impl Driver<'_> {
         &self,
         flow: &mut Flow,
         runner: &mut dyn Runner,
-        ask: &mut dyn FnMut(&str, &str) -> Msg,
+        ask: &mut dyn FnMut(&str, &Question) -> Msg,
     ) -> RunStatus {
         let started = Instant::now();
         let flow_id = flow.kind.id();

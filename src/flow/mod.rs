@@ -110,9 +110,45 @@ pub enum Outcome {
     Refused(String),
     Skipped(String),
     /// The step would change something; the question to put to the operator.
-    NeedsConfirmation(String),
+    NeedsConfirmation(Question),
     /// The step stopped because of Ctrl-C or SIGTERM.
     Interrupted,
+}
+
+/// How much it takes to agree to a change. The step that asks declares it, because only
+/// the step knows whether its change is hard to take back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assent {
+    /// One explicit key (`y`).
+    Key,
+    /// The operator types this machine's name: moving /etc/nixos aside, switching the
+    /// system and rebooting must not happen on a single stray key.
+    TypedHostname,
+}
+
+/// A question a step puts to the operator before a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub text: String,
+    pub assent: Assent,
+}
+
+impl Question {
+    /// A question answered with one explicit key.
+    pub fn key(text: impl Into<String>) -> Question {
+        Question {
+            text: text.into(),
+            assent: Assent::Key,
+        }
+    }
+
+    /// A question answered by typing the hostname.
+    pub fn typed_hostname(text: impl Into<String>) -> Question {
+        Question {
+            text: text.into(),
+            assent: Assent::TypedHostname,
+        }
+    }
 }
 
 /// What can happen to a flow.
@@ -135,7 +171,7 @@ pub enum Effect {
     /// Run step `step`; `confirmed` once the operator (or `--yes`) agreed to its change.
     Run { step: usize, confirmed: bool },
     /// Put the step's question to the operator, then send `Confirmed` or `Declined`.
-    AskConfirmation { step: usize, question: String },
+    AskConfirmation { step: usize, question: Question },
     /// The flow is over.
     Finish(RunStatus),
 }
@@ -262,7 +298,7 @@ impl Flow {
                         confirmed: true,
                     }];
                 }
-                self.steps[i].state = StepState::NeedsConfirmation(question.clone());
+                self.steps[i].state = StepState::NeedsConfirmation(question.text.clone());
                 self.phase = Phase::Confirming(i);
                 return vec![Effect::AskConfirmation { step: i, question }];
             }
@@ -407,7 +443,7 @@ mod tests {
                 confirmed_runs += 1;
             }
             if i == asking && !confirmed {
-                Outcome::NeedsConfirmation("mount?".into())
+                Outcome::NeedsConfirmation(Question::key("mount?"))
             } else {
                 Outcome::Passed(String::new())
             }
@@ -430,7 +466,7 @@ mod tests {
                 confirmed_runs.push(i);
             }
             if i == asking && !confirmed {
-                Outcome::NeedsConfirmation("mount?".into())
+                Outcome::NeedsConfirmation(Question::key("mount?"))
             } else {
                 Outcome::Passed(String::new())
             }
@@ -443,12 +479,14 @@ mod tests {
     fn confirmation_then_yes_runs_the_step() {
         let mut flow = Flow::new(FlowKind::Inspect, false);
         flow.update(Msg::Start);
-        let effects = flow.update(Msg::Finished(Outcome::NeedsConfirmation("go?".into())));
+        let effects = flow.update(Msg::Finished(Outcome::NeedsConfirmation(Question::key(
+            "go?",
+        ))));
         assert_eq!(
             effects,
             vec![Effect::AskConfirmation {
                 step: 0,
-                question: "go?".into()
+                question: Question::key("go?")
             }]
         );
         assert_eq!(flow.update(Msg::Start), vec![]);
@@ -480,7 +518,9 @@ mod tests {
     fn cancel_while_asking_skips_the_step_and_cleans_up() {
         let mut flow = Flow::new(FlowKind::Inspect, false);
         flow.update(Msg::Start);
-        flow.update(Msg::Finished(Outcome::NeedsConfirmation("go?".into())));
+        flow.update(Msg::Finished(Outcome::NeedsConfirmation(Question::key(
+            "go?",
+        ))));
         let effects = flow.update(Msg::Cancel);
         assert_eq!(
             effects,
@@ -539,7 +579,7 @@ mod tests {
             1 => Outcome::Refused("r".into()),
             2 => Outcome::Skipped("s".into()),
             3 => Outcome::Warning("w".into()),
-            4 => Outcome::NeedsConfirmation("q".into()),
+            4 => Outcome::NeedsConfirmation(Question::key("q")),
             5 if rng.below(4) == 0 => Outcome::Interrupted,
             _ => Outcome::Passed("p".into()),
         }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::flow::{Flow, Outcome};
+use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, Stream, Unit};
 
@@ -83,12 +83,22 @@ impl JournalHandle {
 }
 
 /// The gate before a change: in a dry run the step is skipped, saying what it would do;
-/// not yet confirmed, it asks. `None` once the operator (or `--yes`) agreed.
-pub fn ask_before(ctx: &StepContext, confirmed: bool, change: &str) -> Option<Outcome> {
+/// not yet confirmed, it asks, wanting `assent`. `None` once the operator (or `--yes`) agreed.
+pub fn ask_before(
+    ctx: &StepContext,
+    confirmed: bool,
+    change: &str,
+    assent: Assent,
+) -> Option<Outcome> {
     if ctx.dry_run {
         return Some(Outcome::Skipped(format!("dry run: would {change}")));
     }
-    (!confirmed).then(|| Outcome::NeedsConfirmation(format!("{change}?")))
+    (!confirmed).then(|| {
+        Outcome::NeedsConfirmation(Question {
+            text: format!("{change}?"),
+            assent,
+        })
+    })
 }
 
 /// What a running step may use: the event sink, the cancel flag, the journal.
@@ -125,5 +135,38 @@ impl StepContext<'_> {
     /// Has Ctrl-C or SIGTERM asked the run to stop?
     pub fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// A context for running a step in a unit test: events go nowhere, the journal stays in memory.
+#[cfg(test)]
+pub mod testing {
+    use super::{EventSink, JournalHandle, StepContext};
+    use crate::journal::Journal;
+    use crate::report::Event;
+    use std::sync::atomic::AtomicBool;
+
+    struct Quiet;
+
+    impl EventSink for Quiet {
+        fn emit(&self, _: &Event) {}
+    }
+
+    /// Call `f` with a context for `step` of `flow`.
+    pub fn with_context<T>(
+        flow: &'static str,
+        step: &'static str,
+        f: impl FnOnce(&StepContext) -> T,
+    ) -> T {
+        let cancel = AtomicBool::new(false);
+        let journal = JournalHandle::new(Journal::new(flow, "test".into(), None), None);
+        f(&StepContext {
+            flow,
+            step,
+            sink: &Quiet,
+            cancel: &cancel,
+            dry_run: false,
+            journal: &journal,
+        })
     }
 }

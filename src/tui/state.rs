@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::flow::{FlowKind, Msg as FlowMsg, StepDef};
+use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question, StepDef};
 use crate::report::{Action, Event, RunStatus, StepStatus, Unit};
 
 use super::facts::HomeFacts;
@@ -39,7 +39,7 @@ pub enum FromWorker {
     /// The step asks for confirmation; the loop holds the reply channel.
     Ask {
         step: &'static str,
-        question: String,
+        question: Question,
     },
     /// The run is over (the summary event came before this).
     Ended(RunStatus),
@@ -93,17 +93,6 @@ pub fn flow_line(kind: FlowKind) -> &'static str {
         FlowKind::Recover => "On the new VPS: rebuild it from the volume and the git remote",
         FlowKind::Inspect => "A read-only look at a volume: identity, layout, sizes",
         FlowKind::Verify => "After the reboot: check that everything came back",
-    }
-}
-
-/// Whether confirming `step`'s `question` takes the hostname typed out: for what cannot
-/// be taken back by answering differently later (moving /etc/nixos aside, switching the
-/// system, rebooting), a single stray key must not be enough.
-pub fn wants_hostname(kind: FlowKind, step: &str, question: &str) -> bool {
-    match (kind, step) {
-        (FlowKind::Recover, "switch" | "reboot") => true,
-        (FlowKind::Recover, "clone-config") => question.starts_with("move "),
-        _ => false,
     }
 }
 
@@ -328,17 +317,17 @@ impl FlowView {
         }
     }
 
-    fn ask(&mut self, step: &'static str, question: String, hostname: &str) {
+    fn ask(&mut self, step: &'static str, question: Question, hostname: &str) {
         let actions = self
             .steps
             .iter()
             .find(|s| s.def.id == step)
             .map(|s| s.actions.clone())
             .unwrap_or_default();
-        let word = wants_hostname(self.kind, step, &question).then(|| hostname.to_string());
+        let word = (question.assent == Assent::TypedHostname).then(|| hostname.to_string());
         self.confirm = Some(Confirmation {
             step,
-            question,
+            question: question.text,
             actions,
             word,
             typed: String::new(),

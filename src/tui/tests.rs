@@ -14,7 +14,7 @@ use super::state::{
     Command, FromWorker, HOME_FLOWS, Key, Msg, PRACTICE_FLOWS, Quit, Screen, State,
 };
 use super::theme::Theme;
-use crate::flow::{FlowKind, Msg as FlowMsg};
+use crate::flow::{FlowKind, Msg as FlowMsg, Question};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
 
 fn draw(state: &State, width: u16, height: u16) -> String {
@@ -273,7 +273,7 @@ fn asking() -> State {
         at(320),
         FromWorker::Ask {
             step: "mount-readonly",
-            question: question.into(),
+            question: Question::key(question),
         },
     ));
     state
@@ -444,7 +444,7 @@ fn asking_to_reboot() -> State {
         at(9_500),
         FromWorker::Ask {
             step: "reboot",
-            question: question.into(),
+            question: Question::typed_hostname(question),
         },
     ));
     state
@@ -455,37 +455,6 @@ fn confirmation_modal_that_wants_the_hostname_typed() {
     let mut state = asking_to_reboot();
     typed(&mut state, "vps");
     snapshot("confirm_word", &state);
-}
-
-#[test]
-fn only_moving_etc_nixos_aside_switching_and_rebooting_want_the_hostname() {
-    use super::state::wants_hostname;
-    assert!(wants_hostname(FlowKind::Recover, "reboot", "reboot now?"));
-    assert!(wants_hostname(
-        FlowKind::Recover,
-        "switch",
-        "switch this machine?"
-    ));
-    assert!(wants_hostname(
-        FlowKind::Recover,
-        "clone-config",
-        "move /etc/nixos aside to /etc/nixos.1 (nothing is deleted) and clone x there?"
-    ));
-    assert!(!wants_hostname(
-        FlowKind::Recover,
-        "clone-config",
-        "clone x into /etc/nixos?"
-    ));
-    assert!(!wants_hostname(
-        FlowKind::Predestroy,
-        "config-repo-pushed",
-        "push?"
-    ));
-    assert!(!wants_hostname(
-        FlowKind::Inspect,
-        "mount-readonly",
-        "mount?"
-    ));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Sender, bounded};
 
 use crate::driver::Driver;
-use crate::flow::{Flow, FlowKind, Msg as FlowMsg};
+use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question};
 use crate::frontend::headless::Tee;
 use crate::report::{Event, RunStatus, Stream};
 use crate::session::Session;
@@ -120,7 +120,7 @@ fn drive(
 }
 
 /// Put the question to the UI and wait for the answer; a UI that is gone cancels.
-fn ask(kind: FlowKind, step: &str, question: &str, to_ui: &Sender<Envelope>) -> FlowMsg {
+fn ask(kind: FlowKind, step: &str, question: &Question, to_ui: &Sender<Envelope>) -> FlowMsg {
     let Some(step) = kind.steps().iter().find(|d| d.id == step).map(|d| d.id) else {
         return FlowMsg::Cancel;
     };
@@ -128,7 +128,7 @@ fn ask(kind: FlowKind, step: &str, question: &str, to_ui: &Sender<Envelope>) -> 
     let sent = to_ui.send(Envelope {
         msg: FromWorker::Ask {
             step,
-            question: question.to_string(),
+            question: question.clone(),
         },
         reply: Some(reply),
     });
@@ -157,7 +157,7 @@ mod tests {
 
         fn run(&mut self, id: &'static str, confirmed: bool, _: &StepContext) -> Outcome {
             if id == "mount-readonly" && !confirmed {
-                Outcome::NeedsConfirmation("mount it?".into())
+                Outcome::NeedsConfirmation(Question::key("mount it?"))
             } else {
                 Outcome::Passed(String::new())
             }

@@ -18,7 +18,7 @@ use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::probe::{self, Contents, MountEntry};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Flow, Outcome, StepState};
+use crate::flow::{Assent, Flow, Outcome, StepState};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
 
@@ -110,7 +110,7 @@ impl PredestroyRunner {
             "save nix-env, home-manager and system package lists in {}",
             shown(&files)
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
         let saved = package_lists::save(&settings, ctx);
@@ -128,7 +128,7 @@ impl PredestroyRunner {
             .mount
             .join(PersistenceMarker::relative_path(&settings.user));
         let change = format!("write the marker {}", shown(&path));
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
         let written = PersistenceMarker::new(&crate::exec::host::hostname()).and_then(|marker| {
@@ -208,7 +208,7 @@ impl PredestroyRunner {
             .mount
             .join(RecoveryCard::relative_path(&settings.user));
         let change = format!("write the recovery card {}", shown(&path));
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
         let card = match self.card(settings) {
@@ -248,7 +248,7 @@ impl PredestroyRunner {
         };
         let command = backup::command(settings, target);
         let change = format!("run {}", process::shown_argv(command.argv()));
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
         backup::run(settings, target, ctx)

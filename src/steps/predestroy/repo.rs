@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStatus};
-use crate::flow::Outcome;
+use crate::flow::{Assent, Outcome};
 use crate::report::{Action, Unit};
 use crate::steps::credentials;
 use crate::steps::{StepContext, ask_before};
@@ -146,7 +146,7 @@ pub fn committed(
             shown(&untracked_dir(settings))
         ));
     }
-    if let Some(outcome) = ask_before(ctx, confirmed, &plan.join("; and ")) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &plan.join("; and "), Assent::Key) {
         return outcome;
     }
     let mut done = Vec::new();
@@ -232,7 +232,7 @@ pub fn pushed(cfg: &Config, creds: &Credentials, confirmed: bool, ctx: &StepCont
         Relation::Ahead(n) => format!("push {n} commit(s) of {branch} to {REMOTE}"),
         Relation::NoUpstream => format!("push {branch} to {REMOTE} (it has no upstream yet)"),
     };
-    if let Some(outcome) = ask_before(ctx, confirmed, &to_push) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &to_push, Assent::Key) {
         return outcome;
     }
     let mut progress = progress_to(ctx);
@@ -258,7 +258,7 @@ pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepCont
         shown(&dir),
         shown(&cfg.config_repo.path)
     );
-    if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
         return outcome;
     }
     match git::mirror_to(&cfg.config_repo.path, &dir) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::escape::shown;
 use crate::exec::git::{self, Credentials, GitError, HostKey, Progress, Relation};
-use crate::flow::Outcome;
+use crate::flow::{Assent, Outcome, Question};
 use crate::report::{Action, Unit};
 use crate::steps::StepContext;
 
@@ -34,6 +34,23 @@ pub enum Pending {
     },
     /// Clone from the mirror on the volume instead of the unreachable remote.
     Mirror(PathBuf),
+}
+
+impl Pending {
+    /// How much agreeing takes: the hostname typed out when it moves the path aside
+    /// (trusting a host key goes on with the plan as it stands then).
+    pub fn assent(&self, target: &Target) -> Assent {
+        let moves_aside = match self {
+            Pending::Plan(planned) => matches!(planned, Plan::MoveAsideAndClone { .. }),
+            Pending::HostKey { .. } => matches!(plan(target), Plan::MoveAsideAndClone { .. }),
+            Pending::Mirror(_) => false,
+        };
+        if moves_aside {
+            Assent::TypedHostname
+        } else {
+            Assent::Key
+        }
+    }
 }
 
 /// Where the repository goes and where from.
@@ -119,22 +136,27 @@ pub fn question(target: &Target, plan: &Plan) -> String {
 /// its fingerprint together with the plan, even by a run that stops at that question, and a
 /// changed one fails the step at once. Every other error is left to [`run`], which knows
 /// what to do with it (the mirror for an unreachable remote).
-pub fn first_question(target: &Target, creds: &Credentials) -> Result<(Pending, String), Outcome> {
+pub fn first_question(
+    target: &Target,
+    creds: &Credentials,
+) -> Result<(Pending, Question), Outcome> {
     let plan = plan(target);
     let question = question(target, &plan);
-    match git::ls_remote_reachable(target.url, creds) {
-        Err(e @ GitError::HostKeyChanged { .. }) => Err(refused_changed_key(&e, target)),
+    let (pending, text) = match git::ls_remote_reachable(target.url, creds) {
+        Err(e @ GitError::HostKeyChanged { .. }) => return Err(refused_changed_key(&e, target)),
         Err(GitError::HostKeyUnknown { host, key, .. }) => {
             let pending = trust(host, &key);
-            let trust_question = follow_up_question(&pending);
+            let trust_question = follow_up_text(&pending);
             let both = format!(
                 "{}, and then {question}",
                 trust_question.trim_end_matches('?')
             );
-            Ok((pending, both))
+            (pending, both)
         }
-        _ => Ok((Pending::Plan(plan), question)),
-    }
+        _ => (Pending::Plan(plan), question),
+    };
+    let assent = pending.assent(target);
+    Ok((pending, Question { text, assent }))
 }
 
 /// The question whether to trust `key`, the host key `host` presented.
@@ -229,7 +251,14 @@ fn refused_changed_key(error: &GitError, target: &Target) -> Outcome {
 }
 
 /// The question for a pending follow-up.
-pub fn follow_up_question(pending: &Pending) -> String {
+pub fn follow_up_question(target: &Target, pending: &Pending) -> Question {
+    Question {
+        text: follow_up_text(pending),
+        assent: pending.assent(target),
+    }
+}
+
+fn follow_up_text(pending: &Pending) -> String {
     match pending {
         Pending::HostKey {
             host,
@@ -306,4 +335,42 @@ fn clone_into(
     ctx: &StepContext,
 ) -> Result<String, GitError> {
     git::clone(url, target.branch, target.path, creds, progress, ctx.cancel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_moves_the_path_aside_wants_the_hostname() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = Target {
+            path: dir.path(),
+            url: "/nowhere.git",
+            branch: "main",
+            mirror: None,
+            volume_root: None,
+        };
+        let key = Pending::HostKey {
+            host: "git.example".into(),
+            key_type: "ssh-ed25519".into(),
+            fingerprint: "SHA256:x".into(),
+        };
+        assert_eq!(key.assent(&target), Assent::TypedHostname);
+        assert_eq!(
+            Pending::Plan(plan(&target)).assent(&target),
+            Assent::TypedHostname
+        );
+        assert_eq!(
+            Pending::Mirror(dir.path().join("m.git")).assent(&target),
+            Assent::Key
+        );
+        let absent = dir.path().join("absent");
+        let fresh = Target {
+            path: &absent,
+            ..target
+        };
+        assert_eq!(key.assent(&fresh), Assent::Key);
+        assert_eq!(Pending::Plan(Plan::FastForward).assent(&fresh), Assent::Key);
+    }
 }

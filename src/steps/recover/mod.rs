@@ -20,7 +20,7 @@ use crate::exec::git::{self, Credentials};
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Flow, Outcome};
+use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::report::Action;
 
 use super::credentials;
@@ -213,7 +213,7 @@ impl RecoverRunner {
                 outcome
             }
             Err(next) => {
-                let question = clone::follow_up_question(&next);
+                let question = clone::follow_up_question(&target, &next);
                 self.clone_pending = Some(next);
                 Outcome::NeedsConfirmation(question)
             }
@@ -260,7 +260,7 @@ impl RecoverRunner {
             .iter()
             .map(|(p, why)| format!("{p} ({why})"))
             .collect();
-        let question = format!(
+        let question = Question::key(format!(
             "write {}{} and git add it (diff above)?",
             shown(&repo.join(file)),
             if dropped.is_empty() {
@@ -268,9 +268,12 @@ impl RecoverRunner {
             } else {
                 format!(" without fileSystems {}", dropped.join(", "))
             }
-        );
+        ));
         if ctx.dry_run {
-            return Outcome::Skipped(format!("dry run: would {}", question.trim_end_matches('?')));
+            return Outcome::Skipped(format!(
+                "dry run: would {}",
+                question.text.trim_end_matches('?')
+            ));
         }
         self.hardware = Some(generated);
         Outcome::NeedsConfirmation(question)
@@ -328,7 +331,7 @@ impl RecoverRunner {
                     return Outcome::Skipped(format!("dry run: {question}"));
                 }
                 self.rewrite = Some(rewrite);
-                Outcome::NeedsConfirmation(question)
+                Outcome::NeedsConfirmation(Question::key(question))
             }
         }
     }
@@ -355,11 +358,11 @@ impl RecoverRunner {
             return Outcome::Passed(format!("already running {}", shown(system)));
         }
         if !confirmed {
-            return Outcome::NeedsConfirmation(format!(
+            return Outcome::NeedsConfirmation(Question::typed_hostname(format!(
                 "switch this machine to {} ({})?",
                 shown(system),
                 process::shown_argv(rebuild::switch_command(&self.cfg, &self.host()).argv())
-            ));
+            )));
         }
         rebuild::switch(&self.cfg, &self.host(), ctx)
     }
@@ -405,7 +408,7 @@ impl RecoverRunner {
             shown(system),
             process::shown_argv(rebuild::copy_command(&self.cfg, root, system).argv())
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
         if let Err(outcome) = rebuild::copy(&self.cfg, root, system, ctx) {
@@ -431,7 +434,7 @@ impl RecoverRunner {
             "reboot now ({}), then run `lifeboat verify` (or `lifeboat recover --resume`)",
             process::shown_argv(command.argv())
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::TypedHostname) {
             return outcome;
         }
         if let Err(e) = ctx.journal.update(|j| j.verify_due = true) {
@@ -573,5 +576,45 @@ impl Runner for RecoverRunner {
             lines.push(format!("System  {}", shown(system)));
         }
         lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Assent;
+    use crate::steps::testing::with_context;
+
+    /// Run `id` unconfirmed: how much agreeing to it takes.
+    fn assent(runner: &mut RecoverRunner, id: &'static str) -> Assent {
+        match with_context("recover", id, |ctx| runner.run(id, false, ctx)) {
+            Outcome::NeedsConfirmation(question) => question.assent,
+            other => panic!("{id} did not ask: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn switching_and_rebooting_want_the_hostname_typed() {
+        let mut runner = RecoverRunner::new(Config::default());
+        runner.system = Some(PathBuf::from(
+            "/nix/store/00000000000000000000000000000000-nixos-system-test",
+        ));
+        assert_eq!(assent(&mut runner, "switch"), Assent::TypedHostname);
+        assert_eq!(assent(&mut runner, "reboot"), Assent::TypedHostname);
+    }
+
+    #[test]
+    fn clone_config_wants_the_hostname_only_to_move_a_directory_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("nixos");
+        std::fs::create_dir(&existing).unwrap();
+        let mut cfg = Config::default();
+        cfg.config_repo.url = Some(dir.path().join("nowhere.git").display().to_string());
+        cfg.config_repo.path = existing;
+        let mut runner = RecoverRunner::new(cfg.clone());
+        assert_eq!(assent(&mut runner, "clone-config"), Assent::TypedHostname);
+        cfg.config_repo.path = dir.path().join("absent");
+        let mut runner = RecoverRunner::new(cfg);
+        assert_eq!(assent(&mut runner, "clone-config"), Assent::Key);
     }
 }
