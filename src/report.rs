@@ -120,6 +120,16 @@ pub struct StepSummary {
     pub duration_ms: u64,
 }
 
+/// A file's changes as a unified diff (escaped lines), the committed version against the
+/// new one: for a front end that can show more than lines (the TUI's diff view). Not part
+/// of the JSON contract; the same lines are emitted as output too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDiff {
+    /// The file, as shown to people.
+    pub file: String,
+    pub lines: Vec<String>,
+}
+
 /// One event of a run; `--json` prints each as one line.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "lowercase")]

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::report::{Event, StepStatus};
+use crate::report::{Event, FileDiff, StepStatus};
 use crate::steps::EventSink;
 
 /// JSON lines on stdout: the contract of DESIGN.md.
@@ -150,6 +150,12 @@ impl EventSink for Tee<'_> {
     fn emit(&self, event: &Event) {
         for sink in &self.0 {
             sink.emit(event);
+        }
+    }
+
+    fn diff(&self, step: &'static str, diff: &FileDiff) {
+        for sink in &self.0 {
+            sink.diff(step, diff);
         }
     }
 }

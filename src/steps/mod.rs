@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
-use crate::report::{Action, Event, Stream, Unit};
+use crate::report::{Action, Event, FileDiff, Stream, Unit};
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -28,6 +28,9 @@ pub const CURRENT_SYSTEM: &str = "/run/current-system";
 /// Steps emit from worker threads too, hence `Sync`.
 pub trait EventSink: Sync {
     fn emit(&self, event: &Event);
+    /// A diff step `step` produced, for front ends that show it as such; the others have
+    /// its lines from [`Event::Output`] already.
+    fn diff(&self, _step: &'static str, _diff: &FileDiff) {}
 }
 
 /// A flow's step runners, driven step by step by the front end.
@@ -120,6 +123,15 @@ impl StepContext<'_> {
             stream: Stream::Stdout,
             line: line.into(),
         });
+    }
+
+    /// The changes to `file` as a unified diff: output lines for every front end, and the
+    /// diff itself for those that can show it.
+    pub fn diff(&self, file: String, lines: Vec<String>) {
+        for line in &lines {
+            self.output(line.clone());
+        }
+        self.sink.diff(self.step, &FileDiff { file, lines });
     }
 
     pub fn progress(&self, done: u64, total: Option<u64>, unit: Unit) {

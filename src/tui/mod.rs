@@ -5,6 +5,7 @@
 //! from `&State`; [`event_loop`] is the edge that reads keys, runs the flow on a worker
 //! thread ([`worker`]) and carries out commands; [`terminal`] gives the terminal back.
 
+mod diff;
 mod event_loop;
 mod facts;
 mod keys;

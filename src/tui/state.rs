@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question, StepDef};
-use crate::report::{Action, Event, RunStatus, StepStatus, Unit};
+use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
 
+use super::diff::{self, DiffView, Diffs};
 use super::facts::HomeFacts;
 use super::output::OutputLog;
 use super::results::InspectResults;
@@ -40,6 +41,11 @@ pub enum FromWorker {
     Ask {
         step: &'static str,
         question: Question,
+    },
+    /// A diff the step produced (its lines came as output events too).
+    Diff {
+        step: &'static str,
+        diff: FileDiff,
     },
     /// The run is over (the summary event came before this).
     Ended(RunStatus),
@@ -173,6 +179,8 @@ pub struct Confirmation {
     pub word: Option<String>,
     /// What the operator has typed so far.
     pub typed: String,
+    /// The first line shown of the step's diff, when it has one.
+    pub diff_scroll: usize,
 }
 
 /// Which half of the flow screen is shown.
@@ -197,6 +205,9 @@ pub struct FlowView {
     pub results: Option<InspectResults>,
     pub tab: FlowTab,
     pub confirm: Option<Confirmation>,
+    pub diffs: Diffs,
+    /// The diff view, open over the flow screen.
+    pub diff: Option<DiffView>,
 }
 
 impl FlowView {
@@ -225,6 +236,8 @@ impl FlowView {
             results: None,
             tab: FlowTab::Steps,
             confirm: None,
+            diffs: Diffs::default(),
+            diff: None,
         }
     }
 
@@ -331,6 +344,7 @@ impl FlowView {
             actions,
             word,
             typed: String::new(),
+            diff_scroll: 0,
         });
     }
 
@@ -394,10 +408,44 @@ impl FlowView {
             (FlowTab::Steps, Key::Char('n')) => self.output.next_hit(),
             (FlowTab::Steps, Key::Char('N')) => self.output.previous_hit(),
             (FlowTab::Steps, Key::Esc) => self.output.clear_search(),
+            (FlowTab::Steps, Key::Char('d')) => self.open_diff(),
             (_, Key::Char('r')) if !self.running() => return vec![Command::Start(self.kind)],
             _ => {}
         }
         Vec::new()
+    }
+
+    /// The selected step's diff, if it has one.
+    pub fn selected_diff(&self) -> Option<&FileDiff> {
+        self.diffs.get(self.steps.get(self.selected)?.def.id)
+    }
+
+    fn open_diff(&mut self) {
+        if self.selected_diff().is_some() {
+            let step = self.steps[self.selected].def.id;
+            self.diff = Some(DiffView { step, scroll: 0 });
+        }
+    }
+
+    /// A key while the diff view is open: scroll it, or close it with Esc or `q`.
+    fn diff_key(&mut self, key: Key) {
+        let Some(view) = &mut self.diff else {
+            return;
+        };
+        let len = self.diffs.get(view.step).map_or(0, |d| d.lines.len());
+        let key = match key {
+            Key::Char('k') => Key::Up,
+            Key::Char('j') => Key::Down,
+            other => other,
+        };
+        match key {
+            Key::Esc | Key::Char('q') => self.diff = None,
+            _ => {
+                if let Some(scroll) = diff::scrolled(view.scroll, key, len) {
+                    view.scroll = scroll;
+                }
+            }
+        }
     }
 
     fn tree(&mut self, change: impl FnOnce(&mut super::results::SizeTree)) {
@@ -410,6 +458,12 @@ impl FlowView {
         let Some(confirm) = &mut self.confirm else {
             return Vec::new();
         };
+        if let Some(diff) = self.diffs.get(confirm.step)
+            && let Some(scroll) = diff::scrolled(confirm.diff_scroll, key, diff.lines.len())
+        {
+            confirm.diff_scroll = scroll;
+            return Vec::new();
+        }
         let answer = match (&confirm.word, key) {
             (_, Key::Esc) => Some(FlowMsg::Declined),
             (None, Key::Char('y' | 'Y')) => Some(FlowMsg::Confirmed),
@@ -532,6 +586,7 @@ impl State {
                 self.last_status = Some(status);
                 self.quit_prompt = false;
             }
+            FromWorker::Diff { step, diff } => view.diffs.insert(step, diff),
             FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
         }
         Vec::new()
@@ -573,6 +628,13 @@ impl State {
         }
         if self.help {
             self.help = false;
+            return Vec::new();
+        }
+        if let Screen::Flow(view) = &mut self.screen
+            && view.diff.is_some()
+            && key != Key::Char('?')
+        {
+            view.diff_key(key);
             return Vec::new();
         }
         let typing = matches!(&self.screen, Screen::Flow(view) if view.output.typing());

@@ -2,6 +2,8 @@
 //! `TestBackend` at 80×24 and 120×40, compared with the committed snapshots; and the
 //! key handling of the state, which the snapshots cannot show.
 
+mod diff_view;
+
 use std::time::Duration;
 
 use ratatui::Terminal;

@@ -56,6 +56,16 @@ impl Theme {
         }
     }
 
+    /// A line a diff adds.
+    pub fn added(self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    /// A line a diff removes.
+    pub fn removed(self) -> Style {
+        self.fg(Color::Red)
+    }
+
     /// The selected row.
     pub fn selected(self) -> Style {
         Style::new().add_modifier(Modifier::REVERSED)

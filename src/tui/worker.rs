@@ -12,7 +12,7 @@ use crossbeam_channel::{Sender, bounded};
 use crate::driver::Driver;
 use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question};
 use crate::frontend::headless::Tee;
-use crate::report::{Event, RunStatus, Stream};
+use crate::report::{Event, FileDiff, RunStatus, Stream};
 use crate::session::Session;
 use crate::steps::{EventSink, Runner};
 
@@ -48,6 +48,16 @@ impl EventSink for ChannelSink {
         // The UI gone means the process is on its way out; the transcript still has it.
         let _ = self.0.send(Envelope {
             msg: FromWorker::Event(event.clone()),
+            reply: None,
+        });
+    }
+
+    fn diff(&self, step: &'static str, diff: &FileDiff) {
+        let _ = self.0.send(Envelope {
+            msg: FromWorker::Diff {
+                step,
+                diff: diff.clone(),
+            },
             reply: None,
         });
     }
@@ -147,7 +157,7 @@ mod tests {
     use crossbeam_channel::Receiver;
     use std::time::Duration;
 
-    /// Passes every step; `mount-readonly` asks first.
+    /// Passes every step; `mount-readonly` shows a diff and asks first.
     struct Asking;
 
     impl Runner for Asking {
@@ -155,8 +165,9 @@ mod tests {
             Vec::new()
         }
 
-        fn run(&mut self, id: &'static str, confirmed: bool, _: &StepContext) -> Outcome {
+        fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
             if id == "mount-readonly" && !confirmed {
+                ctx.diff("f.nix".into(), vec!["+a".into()]);
                 Outcome::NeedsConfirmation(Question::key("mount it?"))
             } else {
                 Outcome::Passed(String::new())
@@ -197,15 +208,24 @@ mod tests {
         };
         let handle = spawn(spec, machine, Arc::new(AtomicBool::new(false)), to_ui).unwrap();
         let mut asked = false;
+        let mut diffed = false;
         let status = loop {
             let envelope = from_worker.recv_timeout(Duration::from_secs(30)).unwrap();
             match envelope.msg {
                 FromWorker::Ask { step, .. } => {
                     assert_eq!(step, "mount-readonly");
+                    assert!(diffed, "the diff comes before the question");
                     asked = true;
                     envelope.reply.unwrap().send(answer.clone()).unwrap();
                 }
                 FromWorker::Ended(status) => break status,
+                FromWorker::Diff { step, diff } => {
+                    assert_eq!(
+                        (step, diff.lines.as_slice()),
+                        ("mount-readonly", &["+a".to_string()][..])
+                    );
+                    diffed = true;
+                }
                 FromWorker::Event(_) => {}
                 FromWorker::CouldNotStart(why) => panic!("{why}"),
             }

@@ -244,9 +244,10 @@ impl RecoverRunner {
             .ok()
             .flatten()
             .unwrap_or_default();
-        for line in hardware::diff(&String::from_utf8_lossy(&committed), &generated.text) {
-            ctx.output(line);
-        }
+        ctx.diff(
+            shown(&repo.join(file)),
+            hardware::diff(&String::from_utf8_lossy(&committed), &generated.text),
+        );
         let current = std::fs::read_to_string(repo.join(file)).ok();
         let staged = git::is_staged(&repo, file).unwrap_or(false);
         if current.as_deref() == Some(generated.text.as_str()) && staged {

@@ -78,6 +78,9 @@ fn hint_keys(state: &State, view: &FlowView) -> Vec<(&'static str, &'static str)
         FlowTab::Steps => hints.extend([("↑↓", "step"), ("PgUp/PgDn", "scroll"), ("/", "search")]),
         FlowTab::Results => hints.extend([("↑↓", "move"), ("Enter", "open"), ("s", "sort")]),
     }
+    if view.tab == FlowTab::Steps && view.selected_diff().is_some() {
+        hints.push(("d", "diff"));
+    }
     if view.results.is_some() {
         hints.push(("Tab", "steps/results"));
     }

@@ -23,6 +23,7 @@ const KEYS: &[(&str, &str, &str)] = &[
         "the oldest output / follow the output again",
     ),
     ("", "/", "search the output (n older, N newer hit)"),
+    ("", "d", "show the selected step's diff (Esc closes)"),
     ("", "Tab", "switch between steps and results"),
     ("", "r", "re-run the flow once it has ended"),
     ("", "Esc", "back to the home screen once it has ended"),
@@ -30,6 +31,7 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("", "Enter ← →", "open or close an entry"),
     ("", "s", "sort by size or by name"),
     ("Confirm", "y / n", "run the step / stop here"),
+    ("", "PgUp PgDn", "scroll the diff, where one is shown"),
     (
         "",
         "word Enter",

@@ -1,6 +1,7 @@
 //! Every screen and overlay, one file each. [`render`] picks what the state shows.
 
 pub mod confirm;
+pub mod diff;
 pub mod failure;
 pub mod flow;
 pub mod help;
@@ -30,12 +31,15 @@ pub fn render(frame: &mut Frame, state: &State, theme: Theme) {
     }
     match &state.screen {
         Screen::Home => home::render(frame, area, state, theme),
-        Screen::Flow(view) => flow::render(frame, area, state, view, theme),
+        Screen::Flow(view) => match view.diff {
+            Some(open) => diff::render(frame, area, state, view, open, theme),
+            None => flow::render(frame, area, state, view, theme),
+        },
     }
-    if let Screen::Flow(view) = &state.screen {
-        if let Some(confirm) = &view.confirm {
-            confirm::render(frame, area, confirm, theme);
-        }
+    if let Screen::Flow(view) = &state.screen
+        && let Some(confirm) = &view.confirm
+    {
+        confirm::render(frame, area, confirm, view.diffs.get(confirm.step), theme);
     }
     if state.help {
         help::render(frame, area, theme);

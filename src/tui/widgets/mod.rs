@@ -1,5 +1,6 @@
 //! Pieces the screens are built from, each in its own file.
 
+pub mod diff_pane;
 pub mod key_hints;
 pub mod modal;
 pub mod output_pane;
