@@ -6,6 +6,7 @@
 //! thread ([`worker`]) and carries out commands; [`terminal`] gives the terminal back.
 
 mod diff;
+mod end;
 mod event_loop;
 mod facts;
 mod keys;

@@ -9,6 +9,7 @@ use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question, StepDef};
 use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
 
 use super::diff::{self, DiffView, Diffs};
+use super::end::EndReport;
 use super::facts::HomeFacts;
 use super::output::OutputLog;
 use super::results::InspectResults;
@@ -203,6 +204,8 @@ pub struct FlowView {
     pub progress: Option<Progress>,
     pub phase: RunPhase,
     pub results: Option<InspectResults>,
+    /// Predestroy's and recover's end screen, once the summary came.
+    pub end: Option<EndReport>,
     pub tab: FlowTab,
     pub confirm: Option<Confirmation>,
     pub diffs: Diffs,
@@ -234,6 +237,7 @@ impl FlowView {
             progress: None,
             phase: RunPhase::Running,
             results: None,
+            end: None,
             tab: FlowTab::Steps,
             confirm: None,
             diffs: Diffs::default(),
@@ -285,7 +289,12 @@ impl FlowView {
                     unit,
                 });
             }
-            Event::Summary { steps, details, .. } => {
+            Event::Summary {
+                status,
+                steps,
+                details,
+                ..
+            } => {
                 // The final word on every step, also those the engine skipped without
                 // running (they get no step event of their own).
                 for summary in steps {
@@ -298,6 +307,8 @@ impl FlowView {
                 if self.kind == FlowKind::Inspect {
                     self.results = InspectResults::from_details(&details);
                 }
+                self.end =
+                    EndReport::from_summary(self.kind, status, self.dry_run, &self.steps, &details);
             }
         }
     }
@@ -364,7 +375,7 @@ impl FlowView {
         }
         self.progress = None;
         self.confirm = None;
-        if status == RunStatus::Passed && self.results.is_some() {
+        if status == RunStatus::Passed && self.results.is_some() || self.end.is_some() {
             self.tab = FlowTab::Results;
         }
         if let Some(index) = self
@@ -394,7 +405,7 @@ impl FlowView {
                 self.follow = false;
                 self.selected = (self.selected + 1).min(self.steps.len().saturating_sub(1));
             }
-            (_, Key::Tab) if self.results.is_some() => {
+            (_, Key::Tab) if self.has_results() => {
                 self.tab = match self.tab {
                     FlowTab::Steps => FlowTab::Results,
                     FlowTab::Results => FlowTab::Steps,
@@ -413,6 +424,11 @@ impl FlowView {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// Is there a results or end screen to switch to?
+    pub fn has_results(&self) -> bool {
+        self.results.is_some() || self.end.is_some()
     }
 
     /// The selected step's diff, if it has one.

@@ -3,6 +3,7 @@
 //! key handling of the state, which the snapshots cannot show.
 
 mod diff_view;
+mod end_screens;
 
 use std::time::Duration;
 

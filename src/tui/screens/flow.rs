@@ -22,9 +22,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, the
     .areas(area);
     super::title_line(frame, title, title_spans(view, theme), state, theme);
     match view.tab {
-        FlowTab::Results => match &view.results {
-            Some(results) => super::results::render(frame, body, results, theme),
-            None => steps_body(frame, body, state, view, theme),
+        FlowTab::Results => match (&view.results, &view.end) {
+            (Some(results), _) => super::results::render(frame, body, results, theme),
+            (None, Some(end)) => super::end::render(frame, body, view, end, theme),
+            (None, None) => steps_body(frame, body, state, view, theme),
         },
         FlowTab::Steps => steps_body(frame, body, state, view, theme),
     }
@@ -76,12 +77,15 @@ fn hint_keys(state: &State, view: &FlowView) -> Vec<(&'static str, &'static str)
     let mut hints = Vec::new();
     match view.tab {
         FlowTab::Steps => hints.extend([("↑↓", "step"), ("PgUp/PgDn", "scroll"), ("/", "search")]),
-        FlowTab::Results => hints.extend([("↑↓", "move"), ("Enter", "open"), ("s", "sort")]),
+        FlowTab::Results if view.results.is_some() => {
+            hints.extend([("↑↓", "move"), ("Enter", "open"), ("s", "sort")]);
+        }
+        FlowTab::Results => {}
     }
     if view.tab == FlowTab::Steps && view.selected_diff().is_some() {
         hints.push(("d", "diff"));
     }
-    if view.results.is_some() {
+    if view.has_results() {
         hints.push(("Tab", "steps/results"));
     }
     if view.phase != RunPhase::Running {

@@ -2,6 +2,7 @@
 
 pub mod confirm;
 pub mod diff;
+pub mod end;
 pub mod failure;
 pub mod flow;
 pub mod help;

@@ -33,6 +33,29 @@ pub fn truncate(text: &str, width: usize) -> String {
     cut
 }
 
+/// `text` as lines of at most `width` characters, broken at spaces (a longer word keeps a
+/// line of its own): for text indented under a prefix, which plain wrapping would lose.
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let needed =
+            current.chars().count() + word.chars().count() + usize::from(!current.is_empty());
+        if !current.is_empty() && needed > width {
+            lines.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
 /// The first cell of a row: a pointer at the selected one, so the selection shows
 /// without colour (and in the text snapshots) too.
 pub fn pointer(selected: bool) -> &'static str {
@@ -57,6 +80,13 @@ mod tests {
     fn control_characters_never_get_through() {
         assert_eq!(safe("plain"), "plain");
         assert_eq!(safe("a\x1b[2Jb\r"), "a\\e[2Jb\\r");
+    }
+
+    #[test]
+    fn words_wrap_at_spaces_and_long_words_keep_their_own_line() {
+        assert_eq!(wrap_words("a bb ccc dd", 5), ["a bb", "ccc", "dd"]);
+        assert_eq!(wrap_words("abcdefgh ij", 4), ["abcdefgh", "ij"]);
+        assert_eq!(wrap_words("", 4), [""]);
     }
 
     #[test]

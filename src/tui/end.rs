@@ -1,0 +1,307 @@
+//! What a predestroy or recover run came to, read from its summary, for the end screen:
+//! predestroy's verdict with what to do about each blocker, recover's outcome with what
+//! comes next. Pure state.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::flow::FlowKind;
+use crate::report::{RunStatus, StepStatus};
+
+use super::state::StepView;
+
+/// A step that stands between this machine and "ready", as predestroy's summary lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Blocker {
+    pub step: String,
+    pub why: String,
+}
+
+/// How a recover run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecoverEnd {
+    /// Every step passed and the reboot command ran.
+    Rebooting {
+        host: String,
+        system: Option<String>,
+    },
+    /// A dry run: nothing changed.
+    DryRun,
+    /// The run ended at `step` before the reboot.
+    Halted {
+        status: RunStatus,
+        step: &'static str,
+        title: &'static str,
+        why: String,
+    },
+}
+
+/// What the end screen shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Predestroy { ready: bool, blockers: Vec<Blocker> },
+    Recover(RecoverEnd),
+}
+
+/// A flow's end, for the end screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndReport {
+    pub verdict: Verdict,
+    /// Steps that passed with a warning: what to read before going on.
+    pub warnings: Vec<(&'static str, String)>,
+}
+
+impl EndReport {
+    /// The end of a run of `kind` that finished with `status`, its steps as the summary
+    /// left them; `None` for the flows without an end screen of their own.
+    pub fn from_summary(
+        kind: FlowKind,
+        status: RunStatus,
+        dry_run: bool,
+        steps: &[StepView],
+        details: &Map<String, Value>,
+    ) -> Option<EndReport> {
+        let verdict = match kind {
+            FlowKind::Predestroy => Verdict::Predestroy {
+                ready: details.get("ready").and_then(Value::as_bool) == Some(true),
+                blockers: details
+                    .get("blockers")
+                    .and_then(|b| serde_json::from_value(b.clone()).ok())
+                    .unwrap_or_default(),
+            },
+            FlowKind::Recover => Verdict::Recover(recover_end(status, dry_run, steps, details)),
+            FlowKind::Inspect | FlowKind::Verify => return None,
+        };
+        let warnings = steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Warning)
+            .map(|s| (s.def.id, s.message.clone()))
+            .collect();
+        Some(EndReport { verdict, warnings })
+    }
+}
+
+fn recover_end(
+    status: RunStatus,
+    dry_run: bool,
+    steps: &[StepView],
+    details: &Map<String, Value>,
+) -> RecoverEnd {
+    let text = |key: &str| details.get(key).and_then(Value::as_str).map(String::from);
+    let rebooted = steps
+        .iter()
+        .any(|s| s.def.id == "reboot" && s.status == StepStatus::Passed);
+    if dry_run {
+        return RecoverEnd::DryRun;
+    }
+    if status == RunStatus::Passed && rebooted {
+        return RecoverEnd::Rebooting {
+            host: text("host").unwrap_or_default(),
+            system: text("system"),
+        };
+    }
+    // Each recover step needs the one before: the last one that did not merely stand
+    // aside ("not run: ...") is where the run ended.
+    let last = steps.iter().rev().find(|s| {
+        !(s.status == StepStatus::Pending
+            || s.status == StepStatus::Skipped && s.message.starts_with("not run:"))
+    });
+    RecoverEnd::Halted {
+        status,
+        step: last.map_or("", |s| s.def.id),
+        title: last.map_or("", |s| s.def.title),
+        why: last.map(|s| s.message.clone()).unwrap_or_default(),
+    }
+}
+
+/// What to do about a predestroy blocker, so that the next run passes.
+pub fn remedy(blocker: &Blocker) -> String {
+    let why = blocker.why.as_str();
+    if why.starts_with("not confirmed") {
+        return "run predestroy again and confirm this step (or run it with --yes)".into();
+    }
+    if why.starts_with("interrupted") || why.contains("the flow was interrupted") {
+        return "run predestroy again".into();
+    }
+    if let Some(rest) = why.strip_prefix("not run: it needs ") {
+        let needed = rest.split(',').next().unwrap_or(rest);
+        return format!("fix {needed} first; this step runs once it passes");
+    }
+    match blocker.step.as_str() {
+        "config-repo-committed" => {
+            "commit the changes in the config repository, or run again and let lifeboat commit \
+             them (untracked files are copied to the volume, never committed)"
+        }
+        "config-repo-pushed" => {
+            "push the branch to its remote; a branch behind or diverged must be merged by hand \
+             (lifeboat never forces a push)"
+        }
+        "home-on-volume" => {
+            "mount each volume where [[volume]].mount says (fileSystems in the NixOS config), \
+             switch, and run again"
+        }
+        "nix-on-volume" => {
+            "bind /nix from [nix_store].source on the volume (a fileSystems entry with the bind \
+             option), switch, reboot, and run again"
+        }
+        "docker-on-volume" => {
+            "put Docker's data root on the volume ([docker].data_root), restart Docker, and run \
+             again"
+        }
+        "backup" => "check that [backup].rsync_target can be reached and written, then run again",
+        _ => "fix what it says, then run predestroy again",
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn views(kind: FlowKind, statuses: &[(&str, StepStatus, &str)]) -> Vec<StepView> {
+        kind.steps()
+            .iter()
+            .map(|def| {
+                let (status, message) = statuses
+                    .iter()
+                    .find(|(id, _, _)| *id == def.id)
+                    .map_or((StepStatus::Passed, "ok"), |(_, s, m)| (*s, *m));
+                StepView {
+                    def,
+                    status,
+                    message: message.into(),
+                    actions: Vec::new(),
+                    started: None,
+                    took: Some(Duration::ZERO),
+                }
+            })
+            .collect()
+    }
+
+    fn details(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn predestroy_reads_its_verdict_and_blockers_from_the_summary() {
+        let steps = views(
+            FlowKind::Predestroy,
+            &[("docker-on-volume", StepStatus::Warning, "no daemon running")],
+        );
+        let details = details(json!({
+            "ready": false,
+            "blockers": [{"step": "config-repo-pushed", "why": "2 commits not pushed"}],
+        }));
+        let end = EndReport::from_summary(
+            FlowKind::Predestroy,
+            RunStatus::Failed,
+            false,
+            &steps,
+            &details,
+        )
+        .unwrap();
+        assert_eq!(
+            end.verdict,
+            Verdict::Predestroy {
+                ready: false,
+                blockers: vec![Blocker {
+                    step: "config-repo-pushed".into(),
+                    why: "2 commits not pushed".into()
+                }]
+            }
+        );
+        assert_eq!(
+            end.warnings,
+            [("docker-on-volume", "no daemon running".to_string())]
+        );
+    }
+
+    #[test]
+    fn recover_ends_rebooting_or_where_it_halted() {
+        let details = details(json!({"host": "qwe", "system": "/nix/store/x-system"}));
+        let all = views(FlowKind::Recover, &[]);
+        let end =
+            EndReport::from_summary(FlowKind::Recover, RunStatus::Passed, false, &all, &details)
+                .unwrap();
+        assert_eq!(
+            end.verdict,
+            Verdict::Recover(RecoverEnd::Rebooting {
+                host: "qwe".into(),
+                system: Some("/nix/store/x-system".into())
+            })
+        );
+        let failed = views(
+            FlowKind::Recover,
+            &[
+                ("build", StepStatus::Failed, "nix build failed"),
+                (
+                    "switch",
+                    StepStatus::Skipped,
+                    "not run: it needs build, which did not pass",
+                ),
+                (
+                    "closure-on-volume",
+                    StepStatus::Skipped,
+                    "not run: it needs switch",
+                ),
+                (
+                    "reboot",
+                    StepStatus::Skipped,
+                    "not run: it needs closure-on-volume",
+                ),
+            ],
+        );
+        let end = EndReport::from_summary(
+            FlowKind::Recover,
+            RunStatus::Failed,
+            false,
+            &failed,
+            &details,
+        )
+        .unwrap();
+        assert_eq!(
+            end.verdict,
+            Verdict::Recover(RecoverEnd::Halted {
+                status: RunStatus::Failed,
+                step: "build",
+                title: "Build",
+                why: "nix build failed".into()
+            })
+        );
+        assert!(
+            EndReport::from_summary(FlowKind::Inspect, RunStatus::Passed, false, &[], &details)
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn every_blocker_comes_with_something_to_do() {
+        let blocker = |step: &str, why: &str| Blocker {
+            step: step.into(),
+            why: why.into(),
+        };
+        assert!(
+            remedy(&blocker(
+                "recovery-card",
+                "not run: it needs config-repo-pushed, which did not pass"
+            ))
+            .starts_with("fix config-repo-pushed first")
+        );
+        assert!(
+            remedy(&blocker(
+                "package-lists",
+                "not confirmed: nothing was changed"
+            ))
+            .contains("confirm")
+        );
+        assert!(remedy(&blocker("config-repo-pushed", "2 commits not pushed")).contains("push"));
+        for def in FlowKind::Predestroy.steps() {
+            assert!(!remedy(&blocker(def.id, "broken")).is_empty());
+        }
+    }
+}

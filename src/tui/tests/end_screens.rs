@@ -1,0 +1,163 @@
+//! Predestroy's and recover's end screens, built from the summary as the worker sends it.
+
+use super::*;
+
+/// A run of `kind` whose steps end as `statuses` say (the others pass), summarised with
+/// `status` and `details`.
+fn ended_with(
+    kind: FlowKind,
+    status: RunStatus,
+    statuses: &[(&str, StepStatus, &str)],
+    details: serde_json::Value,
+) -> State {
+    let mut state = State::flow(kind, "vps-qwe".into());
+    let outcome = |id: &str| {
+        statuses
+            .iter()
+            .find(|(s, _, _)| *s == id)
+            .map_or((StepStatus::Passed, "ok"), |(_, st, m)| (*st, *m))
+    };
+    for (i, def) in kind.steps().iter().enumerate() {
+        let (status, message) = outcome(def.id);
+        let t = 100 * i as u64;
+        if !message.starts_with("not run:") {
+            step(&mut state, t, def.id, StepStatus::Running, "");
+        }
+        step(&mut state, t + 60, def.id, status, message);
+    }
+    let serde_json::Value::Object(details) = details else {
+        panic!("details are an object");
+    };
+    let steps = kind
+        .steps()
+        .iter()
+        .map(|def| {
+            let (status, message) = outcome(def.id);
+            StepSummary {
+                id: def.id,
+                status,
+                message: message.into(),
+                duration_ms: 60,
+            }
+        })
+        .collect();
+    event(
+        &mut state,
+        5_000,
+        Event::Summary {
+            flow: kind.id(),
+            status,
+            dry_run: false,
+            duration_ms: 5_000,
+            steps,
+            details,
+        },
+    );
+    ended(&mut state, 5_000, status);
+    state
+}
+
+#[test]
+fn predestroy_ready() {
+    let state = ended_with(
+        FlowKind::Predestroy,
+        RunStatus::Passed,
+        &[(
+            "docker-on-volume",
+            StepStatus::Warning,
+            "[docker] is configured but no daemon is running",
+        )],
+        json!({"ready": true, "blockers": []}),
+    );
+    snapshot("predestroy_ready", &state);
+}
+
+#[test]
+fn predestroy_not_ready_lists_each_blocker_with_what_to_do() {
+    let pushed = "2 commits on main are not on origin/main";
+    let nix = "/nix is not a bind mount of /home/qwe/nix";
+    let card = "not run: it needs config-repo-pushed, which did not pass";
+    let state = ended_with(
+        FlowKind::Predestroy,
+        RunStatus::Failed,
+        &[
+            ("config-repo-pushed", StepStatus::Failed, pushed),
+            ("nix-on-volume", StepStatus::Failed, nix),
+            ("recovery-card", StepStatus::Skipped, card),
+        ],
+        json!({"ready": false, "blockers": [
+            {"step": "config-repo-pushed", "why": pushed},
+            {"step": "nix-on-volume", "why": nix},
+            {"step": "recovery-card", "why": card},
+        ]}),
+    );
+    snapshot("predestroy_not_ready", &state);
+}
+
+#[test]
+fn recover_rebooting_says_to_verify_after_the_boot() {
+    let state = ended_with(
+        FlowKind::Recover,
+        RunStatus::Passed,
+        &[(
+            "reboot",
+            StepStatus::Passed,
+            "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)",
+        )],
+        json!({"host": "qwe", "system": "/nix/store/9x7c…-nixos-system-qwe-25.05",
+               "recovery_card": true, "current_system": null}),
+    );
+    snapshot("recover_rebooting", &state);
+}
+
+#[test]
+fn recover_failed_says_what_failed_and_how_to_resume() {
+    let state = ended_with(
+        FlowKind::Recover,
+        RunStatus::Failed,
+        &[
+            (
+                "build",
+                StepStatus::Failed,
+                "nixos-rebuild build failed (exit status 1): error: builder for \
+                 '/nix/store/abc-foo.drv' failed with exit code 2",
+            ),
+            (
+                "switch",
+                StepStatus::Skipped,
+                "not run: it needs build, which did not pass",
+            ),
+            (
+                "closure-on-volume",
+                StepStatus::Skipped,
+                "not run: it needs switch, which did not pass",
+            ),
+            (
+                "reboot",
+                StepStatus::Skipped,
+                "not run: it needs closure-on-volume, which did not pass",
+            ),
+        ],
+        json!({"host": "qwe", "system": null, "recovery_card": true, "current_system": null}),
+    );
+    snapshot("recover_failed", &state);
+}
+
+#[test]
+fn tab_goes_from_the_end_screen_to_the_steps_and_back() {
+    let mut state = ended_with(
+        FlowKind::Predestroy,
+        RunStatus::Passed,
+        &[],
+        json!({"ready": true, "blockers": []}),
+    );
+    let tab = |state: &State| match &state.screen {
+        Screen::Flow(view) => view.tab,
+        Screen::Home => panic!("not on the flow screen"),
+    };
+    assert_eq!(tab(&state), super::super::state::FlowTab::Results);
+    keys(&mut state, &[Key::Tab]);
+    assert_eq!(tab(&state), super::super::state::FlowTab::Steps);
+    keys(&mut state, &[Key::Tab]);
+    assert_eq!(tab(&state), super::super::state::FlowTab::Results);
+}
