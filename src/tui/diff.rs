@@ -3,8 +3,6 @@
 
 use crate::report::FileDiff;
 
-use super::state::Key;
-
 /// The diffs of a run, the latest per step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diffs(Vec<(&'static str, FileDiff)>);
@@ -29,26 +27,6 @@ pub struct DiffView {
     pub step: &'static str,
     /// The first line shown.
     pub scroll: usize,
-}
-
-/// How far PgUp/PgDn move a diff.
-const PAGE: usize = 10;
-
-/// The first line shown after `key`, for the keys that scroll (arrows, PgUp/PgDn,
-/// Home/End); `None` for every other key. Letters are left alone: where a word is typed,
-/// they are the word.
-pub fn scrolled(scroll: usize, key: Key, len: usize) -> Option<usize> {
-    let last = len.saturating_sub(1);
-    let to = match key {
-        Key::Up => scroll.saturating_sub(1),
-        Key::Down => scroll + 1,
-        Key::PageUp => scroll.saturating_sub(PAGE),
-        Key::PageDown => scroll + PAGE,
-        Key::Home => 0,
-        Key::End => last,
-        _ => return None,
-    };
-    Some(to.min(last))
 }
 
 /// What a line of a unified diff is.
@@ -110,15 +88,6 @@ mod tests {
             kinds(&lines),
             [File, File, Hunk, Context, Removed, Added, Hunk]
         );
-    }
-
-    #[test]
-    fn scrolling_stays_inside_the_diff_and_ignores_letters() {
-        assert_eq!(scrolled(0, Key::Up, 30), Some(0));
-        assert_eq!(scrolled(25, Key::PageDown, 30), Some(29));
-        assert_eq!(scrolled(3, Key::End, 30), Some(29));
-        assert_eq!(scrolled(3, Key::Char('j'), 30), None);
-        assert_eq!(scrolled(0, Key::Down, 0), Some(0));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! predestroy's verdict with what to do about each blocker, recover's outcome with what
 //! comes next. Pure state.
 
+use std::cell::Cell;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -43,12 +45,23 @@ pub enum Verdict {
     Recover(RecoverEnd),
 }
 
+/// How far the end screen is scrolled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndScroll {
+    /// The first line shown.
+    pub first: usize,
+    /// The last useful `first`: only the screen knows (it wraps the text to its width),
+    /// so it records it each time it draws.
+    pub max: Cell<usize>,
+}
+
 /// A flow's end, for the end screen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndReport {
     pub verdict: Verdict,
     /// Steps that passed with a warning: what to read before going on.
     pub warnings: Vec<(&'static str, String)>,
+    pub scroll: EndScroll,
 }
 
 impl EndReport {
@@ -77,7 +90,11 @@ impl EndReport {
             .filter(|s| s.status == StepStatus::Warning)
             .map(|s| (s.def.id, s.message.clone()))
             .collect();
-        Some(EndReport { verdict, warnings })
+        Some(EndReport {
+            verdict,
+            warnings,
+            scroll: EndScroll::default(),
+        })
     }
 }
 

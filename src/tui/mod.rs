@@ -13,6 +13,7 @@ mod keys;
 mod output;
 mod results;
 mod screens;
+mod scroll;
 pub mod state;
 mod terminal;
 mod theme;

@@ -8,11 +8,12 @@ use std::time::Duration;
 use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question, StepDef};
 use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
 
-use super::diff::{self, DiffView, Diffs};
+use super::diff::{DiffView, Diffs};
 use super::end::EndReport;
 use super::facts::HomeFacts;
 use super::output::OutputLog;
 use super::results::InspectResults;
+use super::scroll;
 
 /// A key the wizard reacts to, independent of the terminal library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -392,6 +393,15 @@ impl FlowView {
             self.output.search_key(key);
             return Vec::new();
         }
+        if self.tab == FlowTab::Results
+            && self.results.is_none()
+            && let Some(end) = &mut self.end
+            && let Some(first) =
+                scroll::scrolled(end.scroll.first, scroll::vi(key), end.scroll.max.get() + 1)
+        {
+            end.scroll.first = first;
+            return Vec::new();
+        }
         match (self.tab, key) {
             (FlowTab::Results, Key::Up | Key::Char('k')) => self.tree(|t| t.up()),
             (FlowTab::Results, Key::Down | Key::Char('j')) => self.tree(|t| t.down()),
@@ -449,16 +459,11 @@ impl FlowView {
             return;
         };
         let len = self.diffs.get(view.step).map_or(0, |d| d.lines.len());
-        let key = match key {
-            Key::Char('k') => Key::Up,
-            Key::Char('j') => Key::Down,
-            other => other,
-        };
         match key {
             Key::Esc | Key::Char('q') => self.diff = None,
             _ => {
-                if let Some(scroll) = diff::scrolled(view.scroll, key, len) {
-                    view.scroll = scroll;
+                if let Some(first) = scroll::scrolled(view.scroll, scroll::vi(key), len) {
+                    view.scroll = first;
                 }
             }
         }
@@ -475,9 +480,9 @@ impl FlowView {
             return Vec::new();
         };
         if let Some(diff) = self.diffs.get(confirm.step)
-            && let Some(scroll) = diff::scrolled(confirm.diff_scroll, key, diff.lines.len())
+            && let Some(first) = scroll::scrolled(confirm.diff_scroll, key, diff.lines.len())
         {
-            confirm.diff_scroll = scroll;
+            confirm.diff_scroll = first;
             return Vec::new();
         }
         let answer = match (&confirm.word, key) {

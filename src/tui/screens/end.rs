@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
 
 use crate::report::RunStatus;
 use crate::tui::end::{Blocker, EndReport, RecoverEnd, Verdict, remedy};
@@ -13,13 +13,14 @@ use crate::tui::state::FlowView;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, wrap_words};
 
-/// The end screen in place of the steps.
+/// The end screen in place of the steps. Every line is wrapped here, so that the screen
+/// knows how far it can scroll, and records that in the report's scroll.
 pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, end: &EndReport, theme: Theme) {
     let text = Text {
         width: usize::from(area.width.saturating_sub(2)),
         theme,
     };
-    let (title, style, mut lines) = match &end.verdict {
+    let (title, style, body) = match &end.verdict {
         Verdict::Predestroy { ready: true, .. } => ready(text),
         Verdict::Predestroy {
             ready: false,
@@ -36,21 +37,17 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, end: &EndReport, t
             why,
         }) => halted(*status, step, title, why, text),
     };
+    let mut lines = Vec::new();
     if view.dry_run {
-        lines.insert(
-            0,
-            Line::styled(
-                "Dry run: the steps that would change something were skipped; nothing changed.",
-                theme.warn(),
-            ),
-        );
-    }
-    if !end.warnings.is_empty() {
-        lines.push(Line::raw(""));
-        lines.push(Line::styled(
-            "Warnings, to read before going on:",
+        lines.extend(text.line(
+            "Dry run: the steps that would change something were skipped; nothing changed.",
             theme.warn(),
         ));
+    }
+    lines.extend(body);
+    if !end.warnings.is_empty() {
+        lines.push(Line::raw(""));
+        lines.extend(text.line("Warnings, to read before going on:", theme.warn()));
         for (step, message) in &end.warnings {
             lines.extend(text.item(
                 Span::styled(format!("  ! {step}: "), theme.warn()),
@@ -58,16 +55,26 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, end: &EndReport, t
             ));
         }
     }
+    let rows = usize::from(area.height.saturating_sub(2));
+    let last_first = lines.len().saturating_sub(rows);
+    end.scroll.max.set(last_first);
+    let first = end.scroll.first.min(last_first);
+    let more = if last_first > 0 {
+        format!(
+            " (lines {}–{} of {}, ↑↓ scroll)",
+            first + 1,
+            (first + rows).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        String::new()
+    };
     let block = Block::bordered()
-        .title(format!(" {title} "))
+        .title(format!(" {title}{more} "))
         .title_style(style)
         .border_style(style);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        area,
-    );
+    let shown: Vec<Line> = lines.into_iter().skip(first).collect();
+    frame.render_widget(Paragraph::new(shown).block(block), area);
 }
 
 /// The end screen's title, its style, and its lines.
@@ -83,6 +90,10 @@ struct Text {
 impl Text {
     /// `body` after `prefix`, its wrapped lines indented under the body's start.
     fn item(self, prefix: Span<'static>, body: &str) -> Vec<Line<'static>> {
+        self.styled_item(prefix, body, Style::new())
+    }
+
+    fn styled_item(self, prefix: Span<'static>, body: &str, style: Style) -> Vec<Line<'static>> {
         let indent = prefix.width();
         let mut prefix = Some(prefix);
         wrap_words(body, self.width.saturating_sub(indent))
@@ -91,9 +102,14 @@ impl Text {
                 let lead = prefix
                     .take()
                     .unwrap_or_else(|| Span::raw(" ".repeat(indent)));
-                Line::from(vec![lead, Span::raw(part)])
+                Line::from(vec![lead, Span::styled(part, style)])
             })
             .collect()
+    }
+
+    /// A paragraph of one style.
+    fn line(self, body: &str, style: Style) -> Vec<Line<'static>> {
+        self.styled_item(Span::raw(""), body, style)
     }
 
     /// One thing to do next, indented.
@@ -111,15 +127,13 @@ impl Text {
 
 fn ready(text: Text) -> Parts {
     let theme = text.theme;
-    let mut lines = vec![
-        Line::styled("READY: this VPS can be destroyed.", theme.ok()),
-        Line::raw(
-            "Every check passed: the config is in its remote, and everything else that \
-             matters is on the volume.",
-        ),
-        Line::raw(""),
-        text.next(),
-    ];
+    let mut lines = text.line("READY: this VPS can be destroyed.", theme.ok());
+    lines.extend(text.line(
+        "Every check passed: the config is in its remote, and everything else that matters \
+         is on the volume.",
+        Style::new(),
+    ));
+    lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo(
         "1.",
         "Keep the volume: protect it from deletion \
@@ -135,16 +149,14 @@ fn ready(text: Text) -> Parts {
 
 fn not_ready(blockers: &[Blocker], text: Text) -> Parts {
     let theme = text.theme;
-    let mut lines = vec![
-        Line::styled(
-            format!(
-                "NOT READY: do not destroy this VPS yet. {} blocker(s):",
-                blockers.len()
-            ),
-            theme.bad(),
+    let mut lines = text.line(
+        &format!(
+            "NOT READY: do not destroy this VPS yet. {} blocker(s):",
+            blockers.len()
         ),
-        Line::raw(""),
-    ];
+        theme.bad(),
+    );
+    lines.push(Line::raw(""));
     for blocker in blockers {
         lines.extend(text.item(
             Span::styled(format!("✗ {}: ", safe(&blocker.step)), theme.bad()),
@@ -152,8 +164,7 @@ fn not_ready(blockers: &[Blocker], text: Text) -> Parts {
         ));
         lines.extend(text.item(Span::styled("    → ", theme.accent()), &remedy(blocker)));
     }
-    lines.push(Line::raw(""));
-    lines.push(text.next());
+    lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo(
         "→",
         "Do what each blocker says, then run lifeboat predestroy again (r re-runs it here).",
@@ -163,13 +174,13 @@ fn not_ready(blockers: &[Blocker], text: Text) -> Parts {
 
 fn rebooting(host: &str, system: Option<&str>, text: Text) -> Parts {
     let theme = text.theme;
-    let mut lines = vec![Line::styled(
+    let mut lines = text.line(
         "Recovered: the system is rebuilt and the machine is rebooting into it.",
         theme.ok(),
-    )];
-    lines.push(Line::raw(format!("  Host    {}", safe(host))));
+    );
+    lines.extend(text.item(Span::styled("  Host    ", theme.title()), &safe(host)));
     if let Some(system) = system {
-        lines.push(Line::raw(format!("  System  {}", safe(system))));
+        lines.extend(text.item(Span::styled("  System  ", theme.title()), &safe(system)));
     }
     lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo(
@@ -182,65 +193,63 @@ fn rebooting(host: &str, system: Option<&str>, text: Text) -> Parts {
 }
 
 fn recover_dry_run(text: Text) -> Parts {
-    let mut lines = vec![
-        Line::raw("Each step lists exactly what it would do (Tab)."),
-        Line::raw(""),
-        text.next(),
-    ];
+    let mut lines = text.line(
+        "Each step lists exactly what it would do (Tab).",
+        Style::new(),
+    );
+    lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo("→", "Run lifeboat recover without --dry-run to do it."));
     ("recover: dry run".into(), text.theme.warn(), lines)
 }
 
 fn halted(status: RunStatus, step: &str, title: &str, why: &str, text: Text) -> Parts {
     let theme = text.theme;
-    let (verb, style, what_next) = match status {
+    let (symbol, verb, style, what_next) = match status {
         RunStatus::Stopped => (
+            "!",
             "stopped",
             theme.warn(),
             "It was not confirmed, so nothing was changed there. When ready, run lifeboat \
              recover --resume (r re-runs it here) and confirm it.",
         ),
         RunStatus::Interrupted => (
+            "!",
             "interrupted",
             theme.warn(),
             "Mounts were undone. Run lifeboat recover --resume (r re-runs it here) to go on.",
         ),
+        RunStatus::Passed => (
+            "!",
+            "ended",
+            theme.warn(),
+            "Run lifeboat recover --resume (r re-runs it here) to go on.",
+        ),
         RunStatus::Refused => (
+            "⊘",
             "refused",
             theme.bad(),
             "A check that protects data said no. Fix what it says (Tab shows the steps and \
              the last output), then run lifeboat recover --resume (r re-runs it here).",
         ),
-        RunStatus::Passed => (
-            "ended",
-            theme.warn(),
-            "Run lifeboat recover --resume (r re-runs it here) to go on.",
-        ),
         RunStatus::Failed => (
+            "✗",
             "failed",
             theme.bad(),
             "Fix what it says (Tab shows the steps and the last output), then run lifeboat \
              recover --resume (r re-runs it here).",
         ),
     };
-    let mut lines = vec![
-        Line::from(vec![
-            Span::styled(format!("{title} ({step}) {verb}: "), style),
-            Span::raw(safe(why).into_owned()),
-        ]),
-        Line::raw(""),
-        Line::raw(
-            "The steps before it are done and stay done; nothing after it ran. Every step is \
-             safe to run again, and those already done pass quickly.",
-        ),
-        Line::raw(""),
-        text.next(),
-    ];
+    let mut lines = text.item(
+        Span::styled(format!("{title} ({step}) {verb}: "), style),
+        &safe(why),
+    );
+    lines.push(Line::raw(""));
+    lines.extend(text.line(
+        "The steps before it are done and stay done; nothing after it ran. Every step is \
+         safe to run again, and those already done pass quickly.",
+        Style::new(),
+    ));
+    lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo("→", what_next));
-    let symbol = match status {
-        RunStatus::Failed => "✗",
-        RunStatus::Refused => "⊘",
-        RunStatus::Passed | RunStatus::Stopped | RunStatus::Interrupted => "!",
-    };
     (format!("{symbol} recover {verb} at {step}"), style, lines)
 }

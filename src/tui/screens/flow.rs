@@ -80,7 +80,12 @@ fn hint_keys(state: &State, view: &FlowView) -> Vec<(&'static str, &'static str)
         FlowTab::Results if view.results.is_some() => {
             hints.extend([("↑↓", "move"), ("Enter", "open"), ("s", "sort")]);
         }
-        FlowTab::Results => {}
+        // The end screen was drawn before the hints: it knows whether it scrolls.
+        FlowTab::Results => {
+            if view.end.as_ref().is_some_and(|e| e.scroll.max.get() > 0) {
+                hints.push(("↑↓", "scroll"));
+            }
+        }
     }
     if view.tab == FlowTab::Steps && view.selected_diff().is_some() {
         hints.push(("d", "diff"));

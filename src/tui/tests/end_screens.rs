@@ -161,3 +161,36 @@ fn tab_goes_from_the_end_screen_to_the_steps_and_back() {
     keys(&mut state, &[Key::Tab]);
     assert_eq!(tab(&state), super::super::state::FlowTab::Results);
 }
+
+#[test]
+fn a_long_list_of_blockers_scrolls() {
+    let why = "this check did not pass, and here is a long explanation of why it did not, \
+               so that the line wraps on a narrow terminal";
+    let failing: Vec<(&str, StepStatus, &str)> = FlowKind::Predestroy
+        .steps()
+        .iter()
+        .map(|def| (def.id, StepStatus::Failed, why))
+        .collect();
+    let blockers: Vec<serde_json::Value> = failing
+        .iter()
+        .map(|(id, _, why)| json!({"step": id, "why": why}))
+        .collect();
+    let mut state = ended_with(
+        FlowKind::Predestroy,
+        RunStatus::Failed,
+        &failing,
+        json!({"ready": false, "blockers": blockers}),
+    );
+    let first = |state: &State| match &state.screen {
+        Screen::Flow(view) => view.end.as_ref().map(|e| e.scroll.first),
+        Screen::Home => None,
+    };
+    // Drawn, the screen knows how far it scrolls.
+    let top = draw(&state, 80, 24);
+    assert!(top.contains("↑↓ scroll"), "{top}");
+    keys(&mut state, &[Key::End]);
+    assert!(first(&state) > Some(0));
+    snapshot("predestroy_not_ready_scrolled", &state);
+    keys(&mut state, &[Key::Home]);
+    assert_eq!(first(&state), Some(0));
+}
