@@ -27,7 +27,11 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("", "Tab", "switch between steps and results"),
     ("", "r", "re-run the flow once it has ended"),
     ("", "Esc", "back to the home screen once it has ended"),
-    ("Results", "↑ ↓", "move in the size tree"),
+    (
+        "Results",
+        "↑ ↓",
+        "move in the size tree; scroll an end screen",
+    ),
     ("", "Enter ← →", "open or close an entry"),
     ("", "s", "sort by size or by name"),
     ("Confirm", "y / n", "run the step / stop here"),
