@@ -582,7 +582,13 @@ fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
 /// Returns the trial for checks of the killed run's traces.
 fn killed_then_resumed(flow: FlowKind, step: &str) -> (Scenario, Trial) {
     let scenario = Scenario::new(flow);
-    let trial = trial(&scenario, At::Before(step), Signal::SIGKILL, "--resume", None);
+    let trial = trial(
+        &scenario,
+        At::Before(step),
+        Signal::SIGKILL,
+        "--resume",
+        None,
+    );
     let faulted = &trial.faulted;
     assert_eq!(faulted.code, 128 + 9, "{}", faulted.describe());
     assert_eq!(
@@ -787,7 +793,11 @@ fn interrupted_inside(
 fn assert_temporary_left(trial: &Trial, file: &str) {
     let name = format!(".lifeboat-{file}.tmp");
     assert!(
-        trial.faulted.temporaries.lines().any(|l| l.ends_with(&name)),
+        trial
+            .faulted
+            .temporaries
+            .lines()
+            .any(|l| l.ends_with(&name)),
         "no {name} after the killed run: {:?}",
         trial.faulted.temporaries
     );
@@ -994,8 +1004,17 @@ fn predestroy_killed_half_way_through_the_card_leaves_none() {
 fn predestroy_sigint_writing_the_card_finishes_the_write() {
     let (scenario, dir) = predestroy_scenario();
     let card = dir.join("recovery.toml");
-    let trial = interrupted_inside(&scenario, "write:recovery.toml", Signal::SIGINT, Some(&card));
-    let written = trial.faulted.watched.as_deref().expect("the card was written");
+    let trial = interrupted_inside(
+        &scenario,
+        "write:recovery.toml",
+        Signal::SIGINT,
+        Some(&card),
+    );
+    let written = trial
+        .faulted
+        .watched
+        .as_deref()
+        .expect("the card was written");
     let copy = scenario.dir().join("interrupted-card.toml");
     fs::write(&copy, written).unwrap();
     RecoveryCard::load(&copy).unwrap_or_else(|e| panic!("the card: {e}"));
@@ -1023,4 +1042,35 @@ fn predestroy_killed_writing_the_journal_leaves_the_previous_journal() {
     let trial = killed_inside(&scenario, "write:journal.json@backup", None);
     assert!(journal_says_running(&trial.faulted.journal, "backup"));
     assert_temporary_left(&trial, "journal.json");
+}
+
+#[test]
+fn inspect_sigint_writing_the_journal_finishes_the_write() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    // The write records how check-layout ended; the run stops before measure.
+    let trial = interrupted_inside(
+        &scenario,
+        "write:journal.json@check-layout",
+        Signal::SIGINT,
+        None,
+    );
+    assert_step_interrupted(&trial, "measure");
+}
+
+#[test]
+fn predestroy_sigint_half_way_through_a_package_list_finishes_the_write() {
+    let (scenario, dir) = predestroy_scenario();
+    let list = dir.join("system-requisites.txt");
+    let trial = interrupted_inside(
+        &scenario,
+        "half-write:system-requisites.txt",
+        Signal::SIGINT,
+        Some(&list),
+    );
+    let written = trial.faulted.watched.expect("the list was written");
+    let written = String::from_utf8(written).unwrap();
+    assert!(
+        written.ends_with('\n') && written.lines().all(|l| l.starts_with("/nix/store/")),
+        "{written}"
+    );
 }
