@@ -1,10 +1,19 @@
-//! Fault injection for the reliability tests: `LIFEBOAT_FAULT=pause:<step>` makes a run
-//! wait before that step until it is interrupted or killed, and `LIFEBOAT_FAULT=panic:<step>`
-//! makes it panic there, so a test can stop lifeboat at a known point and check that
-//! nothing is left behind. Without the variable these are no-ops.
+//! Fault injection for the reliability tests, so a test can stop lifeboat at a known point
+//! and check that nothing is left behind. `LIFEBOAT_FAULT` holds one fault:
+//!
+//! - `pause:<step>`: wait before that step until the run is interrupted or killed;
+//! - `panic:<step>`: panic before that step;
+//! - `pause-in:<point>[@<step>]`: wait *inside* an operation, the first time `<point>` is
+//!   reached (with `@<step>`, only once that step has begun), until SIGINT, SIGTERM or
+//!   SIGHUP arrives or the process is killed. It says `LIFEBOAT_FAULT: paused in <point>`
+//!   on stderr when it waits. The points are listed at [`Point`].
+//!
+//! Without the variable every hook is a no-op costing one `OnceLock` read, so they can sit
+//! on hot paths such as the scan.
 
-use std::sync::OnceLock;
+use std::ffi::OsStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -14,12 +23,54 @@ const VARIABLE: &str = "LIFEBOAT_FAULT";
 enum Fault {
     Pause(String),
     Panic(String),
+    PauseIn {
+        point: String,
+        after: Option<String>,
+    },
+}
+
+/// A place inside an operation where `pause-in:<point>` stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point<'a> {
+    /// `scan`: the measuring walk has counted some entries.
+    Scan,
+    /// `git-transfer`: a clone or fetch has received objects, before it checks anything out.
+    GitTransfer,
+    /// `copy`: a copying command (rsync, `nix copy`) has started and printed something.
+    Copy,
+    /// `half-write:<file name>`: half of an atomically written file's temporary is written.
+    HalfWrite(&'a OsStr),
+    /// `write:<file name>`: the temporary is written whole and synced, not yet renamed.
+    Write(&'a OsStr),
+}
+
+impl Point<'_> {
+    fn is(&self, name: &str) -> bool {
+        let file = |prefix: &str| name.strip_prefix(prefix).map(OsStr::new);
+        match self {
+            Point::Scan => name == "scan",
+            Point::GitTransfer => name == "git-transfer",
+            Point::Copy => name == "copy",
+            Point::HalfWrite(f) => file("half-write:") == Some(f),
+            Point::Write(f) => file("write:") == Some(f),
+        }
+    }
 }
 
 fn parse(value: &str) -> Option<Fault> {
     match value.split_once(':')? {
         ("pause", step) => Some(Fault::Pause(step.to_string())),
         ("panic", step) => Some(Fault::Panic(step.to_string())),
+        ("pause-in", spec) => {
+            let (point, after) = match spec.rsplit_once('@') {
+                Some((point, step)) => (point, Some(step.to_string())),
+                None => (spec, None),
+            };
+            Some(Fault::PauseIn {
+                point: point.to_string(),
+                after,
+            })
+        }
         _ => None,
     }
 }
@@ -31,6 +82,11 @@ fn configured() -> Option<&'static Fault> {
         .as_ref()
 }
 
+/// The `@<step>` of a `pause-in` fault has begun.
+static STEP_BEGUN: AtomicBool = AtomicBool::new(false);
+/// The `pause-in` point was reached once; later arrivals pass.
+static FIRED: AtomicBool = AtomicBool::new(false);
+
 /// Called before each step runs.
 pub fn before_step(step: &str, cancel: &AtomicBool) {
     match configured() {
@@ -40,7 +96,41 @@ pub fn before_step(step: &str, cancel: &AtomicBool) {
             }
         }
         Some(Fault::Panic(at)) if at == step => panic!("{VARIABLE}: panic before {step}"),
+        Some(Fault::PauseIn {
+            after: Some(at), ..
+        }) if at == step => {
+            STEP_BEGUN.store(true, Ordering::SeqCst);
+        }
         _ => {}
+    }
+}
+
+/// Called where the work passes `point`.
+pub fn pause_in(point: Point<'_>) {
+    let Some(Fault::PauseIn { point: at, after }) = configured() else {
+        return;
+    };
+    let armed = after.is_none() || STEP_BEGUN.load(Ordering::SeqCst);
+    if point.is(at) && armed && !FIRED.swap(true, Ordering::SeqCst) {
+        wait_for_signal(at);
+    }
+}
+
+/// Wait until one of the signals that cancel a run arrives; the run's own handlers see it
+/// too, so it goes on as an interrupted run would.
+fn wait_for_signal(point: &str) {
+    let signalled = Arc::new(AtomicBool::new(false));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        // Registration fails only for forbidden signals, which these are not.
+        let _ = signal_hook::flag::register(signal, Arc::clone(&signalled));
+    }
+    eprintln!("{VARIABLE}: paused in {point}");
+    while !signalled.load(Ordering::Relaxed) {
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -55,7 +145,34 @@ mod tests {
             parse("panic:check-layout"),
             Some(Fault::Panic("check-layout".into()))
         );
+        assert_eq!(
+            parse("pause-in:write:journal.json@build"),
+            Some(Fault::PauseIn {
+                point: "write:journal.json".into(),
+                after: Some("build".into())
+            })
+        );
+        assert_eq!(
+            parse("pause-in:scan"),
+            Some(Fault::PauseIn {
+                point: "scan".into(),
+                after: None
+            })
+        );
         assert_eq!(parse("explode:measure"), None);
         assert_eq!(parse("measure"), None);
+    }
+
+    #[test]
+    fn points_match_their_names_only() {
+        assert!(Point::Scan.is("scan"));
+        assert!(Point::Copy.is("copy"));
+        assert!(Point::GitTransfer.is("git-transfer"));
+        let card = OsStr::new("recovery.toml");
+        assert!(Point::Write(card).is("write:recovery.toml"));
+        assert!(Point::HalfWrite(card).is("half-write:recovery.toml"));
+        assert!(!Point::Write(card).is("half-write:recovery.toml"));
+        assert!(!Point::Write(card).is("write:journal.json"));
+        assert!(!Point::Scan.is("copy"));
     }
 }

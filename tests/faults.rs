@@ -1,17 +1,23 @@
 //! Fault injection (issue 7): every step of `inspect`, `recover` and `predestroy` is
 //! interrupted by SIGINT (some by SIGTERM too) while the run waits before it
 //! (`LIFEBOAT_FAULT=pause:<step>`, src/faults.rs), and chosen points are hit by SIGKILL.
+//! Runs are also stopped *inside* operations (`LIFEBOAT_FAULT=pause-in:<point>`): mid-scan,
+//! mid-clone, mid-copy (predestroy's rsync, recover's `nix copy`), and half-way through or
+//! just before the rename of an atomic write (the journal, the card, the marker, a package
+//! list, hardware-configuration.nix), by SIGKILL and by SIGINT or SIGTERM.
 //! Afterwards the run exited 130 (or was killed), lifeboat's mounts are gone (or the next
-//! run undoes them), the journal is whole JSON saying how the run ended, no
-//! `.lifeboat-*.tmp` temporary is left on the root disk or the volume, and the next run
-//! (`--resume --yes`, or a plain re-run of inspect) finishes the job.
+//! run undoes them), the journal is whole JSON saying how the run ended, a file being
+//! written is the old one or the new one (never part of it), no command the run started is
+//! still running, no `.lifeboat-*` temporary is left on the root disk or the volume (a
+//! killed run's is removed by the next), and the next run (`--resume --yes`) finishes the job.
 //!
 //! Each trial runs in one mount namespace of its scenario (tests/support/fresh_vps.rs,
 //! tests/support/predestroy_host.rs; a bare one for inspect), as one machine would: the
 //! faulted run in the background (its pid in a file), then the next run. The test waits
-//! until the faulted run reports the step running, then signals it from outside (same PID
-//! namespace). Mount tables and temporaries are recorded inside the namespace after each
-//! run, where the mounts are.
+//! until the faulted run reports the step running (or says it waits at its point), then
+//! signals it from outside (same PID namespace), and looks for processes that outlived it
+//! before it lets the next run start. Mount tables and temporaries are recorded inside the
+//! namespace after each run, where the mounts are.
 
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
@@ -20,6 +26,7 @@ mod predestroy_host;
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -35,7 +42,7 @@ use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;
 use predestroy_host::Host;
 use serde_json::Value;
-use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace, sha256_file};
+use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace, sh, sha256_file};
 
 /// The machine a flow runs on.
 enum Scenario {
@@ -122,11 +129,47 @@ impl Scenario {
         };
         let look = format!(
             "mountpoint -q {home} || mount -o ro,noload {device} {home}\n\
-             find {home} -xdev -name '.lifeboat-*.tmp'",
+             find {home} -xdev -name '.lifeboat-*'",
             home = quote(&home.to_string_lossy()),
             device = quote(&device.to_string_lossy()),
         );
         format!("unshare -m --propagation private sh -ec {}", quote(&look))
+    }
+
+    /// Make the flow's copy last while the run is paused in it (`LIFEBOAT_FAULT` set), so
+    /// that the signal reaches a copy still running: predestroy's rsync gets `--bwlimit=8`
+    /// and a 2 MiB file to copy; recover's `nix copy` stays running after it copied (no
+    /// knob slows Nix down). Without the variable both are the real commands.
+    fn slow_copy(&self) {
+        let (bin, real, extra) = match self {
+            Scenario::Predestroy(host) => {
+                host.in_namespace(
+                    false,
+                    &format!(
+                        "head -c 2M /dev/urandom >{home}/qwe/big\nchown 1000:100 {home}/qwe/big",
+                        home = quote(&host.home.to_string_lossy())
+                    ),
+                );
+                let stand_in = "[ -z \"$LIFEBOAT_FAULT\" ] || set -- --bwlimit=8 \"$@\"\n";
+                (&host.bin, sh("command -v rsync"), stand_in)
+            }
+            Scenario::Recover(vps) => {
+                let stand_in = "if [ -n \"$LIFEBOAT_FAULT\" ] && [ \"$1\" = copy ]; then\n\
+                                \x20   @real@ \"$@\" || exit\n\
+                                \x20   while :; do sleep 1; done\n\
+                                fi\n";
+                (&vps.bin, sh("command -v nix"), stand_in)
+            }
+            Scenario::Inspect(_) => panic!("inspect copies nothing"),
+        };
+        let name = Path::new(&real).file_name().unwrap();
+        let script = format!(
+            "#!/bin/sh\n{}exec {real} \"$@\"\n",
+            extra.replace("@real@", &real)
+        );
+        let path = bin.join(name);
+        fs::write(&path, script).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     /// lifeboat's own read-only inspection mount point.
@@ -158,8 +201,11 @@ struct Phase {
     journal: Value,
     /// Mount points below the scenario's directory.
     mounts: Vec<PathBuf>,
-    /// `.lifeboat-*.tmp` files found on the root disk below the directory and on the volume.
+    /// lifeboat's temporaries (`.lifeboat-*`: files being written, a clone being made) found
+    /// on the root disk below the directory and on the volume.
     temporaries: String,
+    /// The trial's watched file, when it exists.
+    watched: Option<Vec<u8>>,
 }
 
 impl Phase {
@@ -182,6 +228,7 @@ impl Phase {
             journal,
             mounts: mounts_under(&fs::read(file("mounts")).unwrap(), scenario.dir()),
             temporaries: text("temporaries"),
+            watched: fs::read(file("watched")).ok(),
         }
     }
 
@@ -212,35 +259,74 @@ fn mounts_under(mountinfo: &[u8], dir: &Path) -> Vec<PathBuf> {
 struct Trial {
     /// Mount points below the directory before the faulted run.
     before: Vec<PathBuf>,
+    /// The watched file before the faulted run, when it existed.
+    watched_before: Option<Vec<u8>>,
     faulted: Phase,
+    /// Processes mentioning the scenario's directory that outlived the faulted run.
+    survivors: Vec<String>,
     next: Phase,
 }
 
-/// Run the flow with `--yes` paused before `step`, send `signal` once it waits there, then
-/// run it again with `--yes` and `next_args`.
-fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Trial {
-    let files = scenario
-        .dir()
-        .join(format!("trial-{step}-{}", signal.as_str()));
+/// Where the faulted run waits to be signalled.
+#[derive(Debug, Clone, Copy)]
+enum At<'a> {
+    /// Before a step: `LIFEBOAT_FAULT=pause:<step>`.
+    Before(&'a str),
+    /// Inside an operation: `LIFEBOAT_FAULT=pause-in:<point>[@<step>]` (src/faults.rs).
+    Inside(&'a str),
+}
+
+impl At<'_> {
+    fn fault(&self) -> String {
+        match self {
+            At::Before(step) => format!("pause:{step}"),
+            At::Inside(point) => format!("pause-in:{point}"),
+        }
+    }
+}
+
+/// Run the flow with `--yes`, paused `at` a point, send `signal` once it waits there, then
+/// run it again with `--yes` and `next_args`. `watched` is a file (as the machine sees it)
+/// whose contents are kept before and after each run.
+fn trial(
+    scenario: &Scenario,
+    at: At,
+    signal: Signal,
+    next_args: &str,
+    watched: Option<&Path>,
+) -> Trial {
+    let fault = at.fault();
+    let files = scenario.dir().join(format!(
+        "trial-{}-{}",
+        fault.replace([':', '@'], "-"),
+        signal.as_str()
+    ));
     fs::create_dir(&files).unwrap();
+    let watched = watched.map_or("/nonexistent".into(), |w| w.to_string_lossy().into_owned());
     let script = format!(
         "set +e\n\
          f={files}\n\
+         keep() {{ [ ! -e {watched} ] || cat {watched} >$f/$1.watched; }}\n\
          cat /proc/self/mountinfo >$f/before.mounts\n\
+         keep before\n\
          after() {{\n\
              cat /proc/self/mountinfo >$f/$1.mounts\n\
              cp {state}/journal.json $f/$1.journal\n\
-             {{ find {dir} -xdev -name '.lifeboat-*.tmp'; {volume}; }} >$f/$1.temporaries 2>&1\n\
+             {{ find {dir} -xdev -name '.lifeboat-*'; {volume}; }} >$f/$1.temporaries 2>&1\n\
+             keep $1\n\
          }}\n\
-         LIFEBOAT_FAULT=pause:{step} {lifeboat} --json --yes >$f/faulted.events 2>$f/faulted.stderr &\n\
+         LIFEBOAT_FAULT={fault} {lifeboat} --json --yes >$f/faulted.events 2>$f/faulted.stderr &\n\
          echo $! >$f/pid\n\
          wait $!\n\
          echo $? >$f/faulted.code\n\
          after faulted\n\
+         touch $f/faulted.done\n\
+         while [ ! -e $f/go ]; do sleep 0.05; done\n\
          {lifeboat} --json --yes {next_args} >$f/next.events 2>$f/next.stderr\n\
          echo $? >$f/next.code\n\
          after next\n",
         files = quote(&files.to_string_lossy()),
+        watched = quote(&watched),
         state = quote(&scenario.state().to_string_lossy()),
         dir = quote(&scenario.dir().to_string_lossy()),
         volume = scenario.volume_temporaries(),
@@ -252,10 +338,12 @@ fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Tr
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = wait_until_paused(&mut shell, &files, scenario.state(), step);
+    let pid = wait_until_paused(&mut shell, &files, scenario.state(), at);
     kill(pid, signal).unwrap();
-    let stopped = || fs::metadata(files.join("faulted.code")).ok();
+    let stopped = || fs::metadata(files.join("faulted.done")).ok();
     poll(&mut shell, &files, &format!("stop on {signal}"), stopped);
+    let survivors = survivors(scenario.dir(), shell.id());
+    fs::write(files.join("go"), "").unwrap();
     let out = shell.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -267,20 +355,63 @@ fn trial(scenario: &Scenario, step: &str, signal: Signal, next_args: &str) -> Tr
             &fs::read(files.join("before.mounts")).unwrap(),
             scenario.dir(),
         ),
+        watched_before: fs::read(files.join("before.watched")).ok(),
         faulted: Phase::read(&files, "faulted", scenario),
+        survivors,
         next: Phase::read(&files, "next", scenario),
     }
 }
 
-/// Wait until the faulted run reported `step` running and recorded that in the journal
-/// (the last thing before the pause); its pid.
-fn wait_until_paused(shell: &mut Child, files: &Path, state: &Path, step: &str) -> Pid {
+/// The command lines of processes other than the trial's shell that mention `dir` (a
+/// command the faulted run started, such as rsync or `nix copy`). A process killed with the
+/// run may take a moment to go; only one still there after a minute counts.
+fn survivors(dir: &Path, shell: u32) -> Vec<String> {
+    let guard = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = processes_mentioning(dir, shell);
+        if found.is_empty() || Instant::now() > guard {
+            return found;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn processes_mentioning(dir: &Path, shell: u32) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != shell && *pid != std::process::id())
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            shown.contains(&needle).then(|| format!("{pid}: {shown}"))
+        })
+        .collect()
+}
+
+/// Wait until the faulted run waits `at` its point: for a step, once it reported the step
+/// running and recorded that in the journal (the last thing before the pause); inside an
+/// operation, once it said so on stderr. Its pid.
+fn wait_until_paused(shell: &mut Child, files: &Path, state: &Path, at: At) -> Pid {
     let paused = || {
-        let ready =
-            reported_running(&files.join("faulted.events"), step) && journal_running(state, step);
+        let ready = match at {
+            At::Before(step) => {
+                reported_running(&files.join("faulted.events"), step)
+                    && journal_running(state, step)
+            }
+            At::Inside(point) => {
+                let name = point.rsplit_once('@').map_or(point, |(name, _)| name);
+                let said = format!("LIFEBOAT_FAULT: paused in {name}");
+                fs::read_to_string(files.join("faulted.stderr"))
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|l| l == said)
+            }
+        };
         faulted_pid(files).filter(|_| ready)
     };
-    poll(shell, files, &format!("pause before {step}"), paused)
+    poll(shell, files, &format!("pause {at:?}"), paused)
 }
 
 fn faulted_pid(files: &Path) -> Option<Pid> {
@@ -300,10 +431,12 @@ fn poll<T>(shell: &mut Child, files: &Path, what: &str, ready: impl Fn() -> Opti
             return value;
         }
         let ended = shell.try_wait().unwrap();
-        if ended.is_some() || Instant::now() > guard {
+        let faulted_done = files.join("faulted.done").exists();
+        if ended.is_some() || faulted_done || Instant::now() > guard {
             if let Some(pid) = faulted_pid(files) {
                 let _ = kill(pid, Signal::SIGKILL);
             }
+            let _ = fs::write(files.join("go"), "");
             let _ = shell.kill();
             let _ = shell.wait();
             let events = fs::read_to_string(files.join("faulted.events")).unwrap_or_default();
@@ -337,8 +470,14 @@ fn journal_says_running(journal: &Value, step: &str) -> bool {
     })
 }
 
-/// No mount of lifeboat's is left after `phase` and no temporary anywhere.
+/// No mount of lifeboat's is left after `phase`, no temporary anywhere, and no command the
+/// faulted run started still running.
 fn assert_nothing_left(scenario: &Scenario, trial: &Trial, phase: &Phase) {
+    assert!(
+        trial.survivors.is_empty(),
+        "processes outlived the faulted run: {:#?}",
+        trial.survivors
+    );
     let allowed = [trial.before.clone(), scenario.machine_mounts()].concat();
     let left: Vec<&PathBuf> = phase
         .mounts
@@ -419,7 +558,7 @@ fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
     } else {
         "--resume"
     };
-    let trial = trial(&scenario, step, signal, next_args);
+    let trial = trial(&scenario, At::Before(step), signal, next_args, None);
     let faulted = &trial.faulted;
     assert_eq!(faulted.code, 130, "{}", faulted.describe());
     assert_eq!(faulted.summary()["status"], "interrupted");
@@ -443,7 +582,13 @@ fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
 /// Returns the trial for checks of the killed run's traces.
 fn killed_then_resumed(flow: FlowKind, step: &str) -> (Scenario, Trial) {
     let scenario = Scenario::new(flow);
-    let trial = trial(&scenario, step, Signal::SIGKILL, "--resume");
+    let trial = trial(
+        &scenario,
+        At::Before(step),
+        Signal::SIGKILL,
+        "--resume",
+        None,
+    );
     let faulted = &trial.faulted;
     assert_eq!(faulted.code, 128 + 9, "{}", faulted.describe());
     assert_eq!(
@@ -586,4 +731,346 @@ fn recover_killed_before_closure_on_volume_is_finished_by_resume() {
 fn predestroy_killed_before_recovery_card_is_finished_by_resume() {
     let (_, trial) = killed_then_resumed(FlowKind::Predestroy, "recovery-card");
     assert_eq!(trial.next.summary()["ready"], true);
+}
+
+/// SIGKILL the run where it waits inside an operation (`point`, see src/faults.rs); the
+/// killed run left the journal whole, the `watched` file exactly as it was before (never
+/// part-written), no command running, and `--resume --yes` finishes the job.
+fn killed_inside(scenario: &Scenario, point: &str, watched: Option<&Path>) -> Trial {
+    let trial = trial(
+        scenario,
+        At::Inside(point),
+        Signal::SIGKILL,
+        "--resume",
+        watched,
+    );
+    let faulted = &trial.faulted;
+    assert_eq!(faulted.code, 128 + 9, "{}", faulted.describe());
+    assert_eq!(
+        faulted.journal["finished"],
+        Value::Null,
+        "{}",
+        faulted.journal
+    );
+    assert!(
+        trial.survivors.is_empty(),
+        "processes outlived the killed run: {:#?}",
+        trial.survivors
+    );
+    assert!(
+        faulted.watched == trial.watched_before,
+        "the killed run changed {watched:?}: {:?}",
+        faulted.watched.as_deref().map(String::from_utf8_lossy)
+    );
+    assert_finished(scenario, &trial);
+    trial
+}
+
+/// Interrupt the run with `signal` where it waits inside an operation: exit 130, the
+/// journal says interrupted, nothing left (no mount, no temporary, no command running),
+/// and `--resume --yes` finishes the job.
+fn interrupted_inside(
+    scenario: &Scenario,
+    point: &str,
+    signal: Signal,
+    watched: Option<&Path>,
+) -> Trial {
+    let trial = trial(scenario, At::Inside(point), signal, "--resume", watched);
+    let faulted = &trial.faulted;
+    assert_eq!(faulted.code, 130, "{}", faulted.describe());
+    assert_eq!(faulted.summary()["status"], "interrupted");
+    assert_eq!(
+        faulted.journal["finished"], "interrupted",
+        "{}",
+        faulted.journal
+    );
+    assert_nothing_left(scenario, &trial, faulted);
+    assert_finished(scenario, &trial);
+    trial
+}
+
+/// The killed run left the temporary of `file`, which the next run removed.
+fn assert_temporary_left(trial: &Trial, file: &str) {
+    let name = format!(".lifeboat-{file}.tmp");
+    assert!(
+        trial
+            .faulted
+            .temporaries
+            .lines()
+            .any(|l| l.ends_with(&name)),
+        "no {name} after the killed run: {:?}",
+        trial.faulted.temporaries
+    );
+}
+
+/// The faulted run's summary says `step` was cut short by the signal.
+fn assert_step_interrupted(trial: &Trial, step: &str) {
+    let (status, message) = fresh_vps::step(&trial.faulted.events, step);
+    assert_eq!(
+        (status, message),
+        ("failed", "interrupted"),
+        "{}",
+        trial.faulted.describe()
+    );
+}
+
+fn recover_scenario() -> (Scenario, PathBuf) {
+    let scenario = Scenario::new(FlowKind::Recover);
+    let Scenario::Recover(vps) = &scenario else {
+        unreachable!()
+    };
+    let hardware = vps.etc_nixos.join("hardware-configuration.nix");
+    (scenario, hardware)
+}
+
+fn predestroy_scenario() -> (Scenario, PathBuf) {
+    let scenario = Scenario::new(FlowKind::Predestroy);
+    let Scenario::Predestroy(host) = &scenario else {
+        unreachable!()
+    };
+    let lifeboat_dir = host.home.join("qwe/.lifeboat");
+    (scenario, lifeboat_dir)
+}
+
+#[test]
+fn inspect_killed_mid_scan_leaves_a_mount_that_resume_undoes() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    let hash = sha256_file(&scenario_image(&scenario));
+    let trial = killed_inside(&scenario, "scan", None);
+    assert!(journal_says_running(&trial.faulted.journal, "measure"));
+    let mnt = scenario.inspection_mount().unwrap();
+    assert!(
+        trial.faulted.mounts.iter().any(|m| m == mnt),
+        "the killed run's mount: {:?}",
+        trial.faulted.mounts
+    );
+    assert_eq!(sha256_file(&scenario_image(&scenario)), hash);
+}
+
+#[test]
+fn inspect_sigint_mid_scan() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    let hash = sha256_file(&scenario_image(&scenario));
+    let trial = interrupted_inside(&scenario, "scan", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "measure");
+    assert_eq!(sha256_file(&scenario_image(&scenario)), hash);
+}
+
+#[test]
+fn inspect_killed_writing_the_journal_leaves_the_previous_journal() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    let trial = killed_inside(&scenario, "write:journal.json@measure", None);
+    // The write that was cut off would have recorded how measure ended.
+    assert!(journal_says_running(&trial.faulted.journal, "measure"));
+    assert_temporary_left(&trial, "journal.json");
+}
+
+#[test]
+fn inspect_killed_half_way_through_the_journal_leaves_the_previous_journal() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    let trial = killed_inside(&scenario, "half-write:journal.json@measure", None);
+    assert!(journal_says_running(&trial.faulted.journal, "measure"));
+    assert_temporary_left(&trial, "journal.json");
+}
+
+#[test]
+fn recover_killed_mid_clone_is_finished_by_resume() {
+    let (scenario, _) = recover_scenario();
+    let trial = killed_inside(&scenario, "git-transfer", None);
+    assert!(journal_says_running(&trial.faulted.journal, "clone-config"));
+    assert!(
+        trial
+            .faulted
+            .temporaries
+            .lines()
+            .any(|l| l.ends_with("/.lifeboat-etc-nixos.clone")),
+        "the killed clone was not made aside: {}",
+        trial.faulted.temporaries
+    );
+}
+
+#[test]
+fn recover_sigint_mid_clone() {
+    let (scenario, _) = recover_scenario();
+    let trial = interrupted_inside(&scenario, "git-transfer", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "clone-config");
+}
+
+#[test]
+fn recover_killed_mid_nix_copy_takes_the_copy_with_it() {
+    let (scenario, _) = recover_scenario();
+    scenario.slow_copy();
+    let trial = killed_inside(&scenario, "copy", None);
+    assert!(journal_says_running(
+        &trial.faulted.journal,
+        "closure-on-volume"
+    ));
+}
+
+#[test]
+fn recover_sigint_mid_nix_copy_stops_the_copy() {
+    let (scenario, _) = recover_scenario();
+    scenario.slow_copy();
+    let trial = interrupted_inside(&scenario, "copy", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "closure-on-volume");
+}
+
+#[test]
+fn recover_sigterm_mid_nix_copy_stops_the_copy() {
+    let (scenario, _) = recover_scenario();
+    scenario.slow_copy();
+    interrupted_inside(&scenario, "copy", Signal::SIGTERM, None);
+}
+
+#[test]
+fn recover_killed_writing_hardware_config_leaves_the_old_file() {
+    let (scenario, hardware) = recover_scenario();
+    let trial = killed_inside(
+        &scenario,
+        "write:hardware-configuration.nix",
+        Some(&hardware),
+    );
+    assert_temporary_left(&trial, "hardware-configuration.nix");
+    assert_ne!(trial.next.watched, trial.watched_before, "not rewritten");
+}
+
+#[test]
+fn recover_killed_half_way_through_hardware_config_leaves_the_old_file() {
+    let (scenario, hardware) = recover_scenario();
+    let trial = killed_inside(
+        &scenario,
+        "half-write:hardware-configuration.nix",
+        Some(&hardware),
+    );
+    assert_temporary_left(&trial, "hardware-configuration.nix");
+    assert_ne!(trial.next.watched, trial.watched_before, "not rewritten");
+}
+
+#[test]
+fn recover_sigint_writing_hardware_config_finishes_the_write() {
+    let (scenario, hardware) = recover_scenario();
+    let trial = interrupted_inside(
+        &scenario,
+        "write:hardware-configuration.nix",
+        Signal::SIGINT,
+        Some(&hardware),
+    );
+    // The file is written whole (the same text the next run writes), never in part.
+    assert_eq!(trial.faulted.watched, trial.next.watched);
+    assert_ne!(trial.faulted.watched, trial.watched_before);
+}
+
+#[test]
+fn predestroy_killed_mid_backup_takes_rsync_with_it() {
+    let (scenario, _) = predestroy_scenario();
+    scenario.slow_copy();
+    let trial = killed_inside(&scenario, "copy", None);
+    assert!(journal_says_running(&trial.faulted.journal, "backup"));
+}
+
+#[test]
+fn predestroy_sigint_mid_backup_stops_rsync() {
+    let (scenario, _) = predestroy_scenario();
+    scenario.slow_copy();
+    let trial = interrupted_inside(&scenario, "copy", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "backup");
+}
+
+#[test]
+fn predestroy_sigterm_mid_backup_stops_rsync() {
+    let (scenario, _) = predestroy_scenario();
+    scenario.slow_copy();
+    interrupted_inside(&scenario, "copy", Signal::SIGTERM, None);
+}
+
+#[test]
+fn predestroy_killed_writing_the_card_leaves_none() {
+    let (scenario, dir) = predestroy_scenario();
+    let card = dir.join("recovery.toml");
+    let trial = killed_inside(&scenario, "write:recovery.toml", Some(&card));
+    assert_eq!(trial.watched_before, None);
+    assert_temporary_left(&trial, "recovery.toml");
+}
+
+#[test]
+fn predestroy_killed_half_way_through_the_card_leaves_none() {
+    let (scenario, dir) = predestroy_scenario();
+    let card = dir.join("recovery.toml");
+    let trial = killed_inside(&scenario, "half-write:recovery.toml", Some(&card));
+    assert_temporary_left(&trial, "recovery.toml");
+}
+
+#[test]
+fn predestroy_sigint_writing_the_card_finishes_the_write() {
+    let (scenario, dir) = predestroy_scenario();
+    let card = dir.join("recovery.toml");
+    let trial = interrupted_inside(
+        &scenario,
+        "write:recovery.toml",
+        Signal::SIGINT,
+        Some(&card),
+    );
+    let written = trial
+        .faulted
+        .watched
+        .as_deref()
+        .expect("the card was written");
+    let copy = scenario.dir().join("interrupted-card.toml");
+    fs::write(&copy, written).unwrap();
+    RecoveryCard::load(&copy).unwrap_or_else(|e| panic!("the card: {e}"));
+}
+
+#[test]
+fn predestroy_killed_writing_the_marker_leaves_none() {
+    let (scenario, dir) = predestroy_scenario();
+    let marker = dir.join("persistence-marker");
+    let trial = killed_inside(&scenario, "write:persistence-marker", Some(&marker));
+    assert_temporary_left(&trial, "persistence-marker");
+}
+
+#[test]
+fn predestroy_killed_writing_a_package_list_leaves_none() {
+    let (scenario, dir) = predestroy_scenario();
+    let list = dir.join("system-requisites.txt");
+    let trial = killed_inside(&scenario, "half-write:system-requisites.txt", Some(&list));
+    assert_temporary_left(&trial, "system-requisites.txt");
+}
+
+#[test]
+fn predestroy_killed_writing_the_journal_leaves_the_previous_journal() {
+    let (scenario, _) = predestroy_scenario();
+    let trial = killed_inside(&scenario, "write:journal.json@backup", None);
+    assert!(journal_says_running(&trial.faulted.journal, "backup"));
+    assert_temporary_left(&trial, "journal.json");
+}
+
+#[test]
+fn inspect_sigint_writing_the_journal_finishes_the_write() {
+    let scenario = Scenario::new(FlowKind::Inspect);
+    // The write records how check-layout ended; the run stops before measure.
+    let trial = interrupted_inside(
+        &scenario,
+        "write:journal.json@check-layout",
+        Signal::SIGINT,
+        None,
+    );
+    assert_step_interrupted(&trial, "measure");
+}
+
+#[test]
+fn predestroy_sigint_half_way_through_a_package_list_finishes_the_write() {
+    let (scenario, dir) = predestroy_scenario();
+    let list = dir.join("system-requisites.txt");
+    let trial = interrupted_inside(
+        &scenario,
+        "half-write:system-requisites.txt",
+        Signal::SIGINT,
+        Some(&list),
+    );
+    let written = trial.faulted.watched.expect("the list was written");
+    let written = String::from_utf8(written).unwrap();
+    assert!(
+        written.ends_with('\n') && written.lines().all(|l| l.starts_with("/nix/store/")),
+        "{written}"
+    );
 }

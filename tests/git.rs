@@ -427,7 +427,29 @@ fn a_cancelled_clone_stops_and_leaves_no_checkout() {
     .unwrap_err();
     assert!(matches!(err, GitError::Cancelled), "{err}");
     assert_eq!(calls, 1);
-    assert!(!dest.join("flake.nix").exists());
+    assert!(!dest.exists());
+    assert!(!f.dir.path().join(".lifeboat-clone.clone").exists());
+}
+
+#[test]
+fn what_a_killed_clone_left_aside_is_removed_by_the_next_clone() {
+    let f = Fixture::new();
+    let dest = f.dir.path().join("clone");
+    let staging = f.dir.path().join(".lifeboat-clone.clone");
+    fs::create_dir_all(staging.join(".git/objects")).unwrap();
+    fs::write(staging.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+    fs::create_dir(&dest).unwrap();
+    let commit = git::clone(
+        &f.url(),
+        "main",
+        &dest,
+        &Credentials::default(),
+        &mut ignore,
+        &no_cancel(),
+    )
+    .unwrap();
+    assert_eq!(git_in(&dest, &["rev-parse", "HEAD"]), commit);
+    assert!(!staging.exists());
 }
 
 #[test]

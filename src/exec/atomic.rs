@@ -1,11 +1,16 @@
 //! Files lifeboat writes are written whole or not at all: a temporary file in the same
 //! directory, fsync, rename over the target, fsync the directory. A crash or SIGKILL at
-//! any point leaves either the old file or the new one, never a half-written one.
+//! any point leaves either the old file or the new one, never a half-written one; at most
+//! the hidden temporary `.lifeboat-<name>.tmp` stays, and the next write of the file
+//! removes it.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::faults::{self, Point};
 
 /// Replace `path` with `contents` atomically, with permission bits `mode`.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
@@ -42,19 +47,70 @@ fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> 
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".lifeboat-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
-    if let Some(owner) = owner {
-        chown(tmp.path(), owner)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let mut tmp = Temporary::create(dir.join(temporary_name(name)), mode)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&tmp.file, Some(uid), Some(gid))?;
     }
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    let (first, rest) = contents.split_at(contents.len() / 2);
+    tmp.file.write_all(first)?;
+    faults::pause_in(Point::HalfWrite(name));
+    tmp.file.write_all(rest)?;
+    tmp.file.sync_all()?;
+    faults::pause_in(Point::Write(name));
+    fs::rename(&tmp.path, path)?;
+    tmp.renamed = true;
     sync_dir(dir)
+}
+
+/// `.lifeboat-<name>.tmp`: one fixed name per target, so the next write of the same file
+/// replaces what a killed run left, and hidden, so that nothing takes it for the file.
+fn temporary_name(name: &OsStr) -> OsString {
+    let mut tmp = OsString::from(".lifeboat-");
+    tmp.push(name);
+    tmp.push(".tmp");
+    tmp
+}
+
+/// The temporary being written; removed again unless it was renamed over the target.
+struct Temporary {
+    path: PathBuf,
+    file: File,
+    renamed: bool,
+}
+
+impl Temporary {
+    /// Create it afresh with `mode`, removing one a killed run left. `create_new` never
+    /// follows a symlink planted under the name: it fails instead.
+    fn create(path: PathBuf, mode: u32) -> io::Result<Temporary> {
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)?;
+        let tmp = Temporary {
+            path,
+            file,
+            renamed: false,
+        };
+        tmp.file.set_permissions(fs::Permissions::from_mode(mode))?;
+        Ok(tmp)
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// Make a rename in `dir` durable.
@@ -104,6 +160,24 @@ mod tests {
             (meta.uid(), meta.gid(), meta.mode() & 0o777),
             (1234, 100, 0o600)
         );
+    }
+
+    #[test]
+    fn a_temporary_a_killed_run_left_is_replaced_and_a_planted_symlink_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recovery.toml");
+        let stale = dir.path().join(".lifeboat-recovery.toml.tmp");
+        fs::write(&stale, "half of an old ca").unwrap();
+        write_atomic(&path, b"card", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "card");
+        assert!(!stale.exists());
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(&victim, &stale).unwrap();
+        write_atomic(&path, b"card 2", 0o600).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "card 2");
+        assert!(fs::symlink_metadata(&stale).is_err());
     }
 
     #[test]

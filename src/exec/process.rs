@@ -52,6 +52,7 @@ pub struct CommandSpec {
     package: Option<String>,
     timeout: Option<Duration>,
     capture_stdout: bool,
+    copies: bool,
 }
 
 impl CommandSpec {
@@ -71,6 +72,7 @@ impl CommandSpec {
             package: None,
             timeout: None,
             capture_stdout: false,
+            copies: false,
         }
     }
 
@@ -117,6 +119,13 @@ impl CommandSpec {
     /// Keep stdout (up to [`CAPTURE_LIMIT`]) in [`Finished::stdout_captured`] as well as streaming it.
     pub fn capture_stdout(mut self) -> CommandSpec {
         self.capture_stdout = true;
+        self
+    }
+
+    /// The command copies data (rsync, `nix copy`): `LIFEBOAT_FAULT=pause-in:copy` stops
+    /// the run once it has printed something (src/faults.rs).
+    pub fn copies(mut self) -> CommandSpec {
+        self.copies = true;
         self
     }
 
@@ -317,6 +326,9 @@ fn stream_until_exit(
             return Ok(());
         }
         let read_any = output.pump(&mut buf)?;
+        if read_any && spec.copies {
+            crate::faults::pause_in(crate::faults::Point::Copy);
+        }
         idle_rounds = if !read_any && exited {
             idle_rounds + 1
         } else {
@@ -387,6 +399,11 @@ fn spawn(spec: &CommandSpec) -> Result<(Running, File, File), ProcessError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let lifeboat = nix::unistd::getpid();
+    // SAFETY: the hook makes two system calls and allocates nothing.
+    unsafe {
+        command.pre_exec(move || die_with(lifeboat));
+    }
     if let Some(dir) = &spec.cwd {
         command.current_dir(dir);
     }
@@ -407,6 +424,19 @@ fn spawn(spec: &CommandSpec) -> Result<(Running, File, File), ProcessError> {
         (Some(stdout), Some(stderr)) => Ok((running, stdout, stderr)),
         _ => Err(spawn_error(io::Error::other("no pipes to the child"))),
     }
+}
+
+/// In the child before it runs the program: die when lifeboat dies, so that a SIGKILLed
+/// run leaves no command running on (cancelling stops the whole group; see [`Running`]).
+/// The kernel sends the signal when the spawning *thread* ends; [`run_streaming`] reaps the
+/// child before it returns, so that thread outlives it. A lifeboat gone before the hook ran
+/// fails the spawn.
+fn die_with(lifeboat: Pid) -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+    if nix::unistd::getppid() != lifeboat {
+        return Err(io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
 }
 
 /// A spawned child and its process group. Dropping it before the child was reaped kills

@@ -522,6 +522,7 @@ impl<'a> Progress<'a> {
             return;
         }
         self.total.fetch_add(n, Relaxed);
+        crate::faults::pause_in(crate::faults::Point::Scan);
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let last = self.last_ms.load(Relaxed);
         if now >= last + PROGRESS_EVERY_MS

@@ -297,6 +297,9 @@ impl<'a> Session<'a> {
     }
 
     fn transfer(&self, p: &git2::Progress<'_>) -> bool {
+        if p.received_objects() > 0 {
+            crate::faults::pause_in(crate::faults::Point::GitTransfer);
+        }
         if self.cancelled() {
             return false;
         }

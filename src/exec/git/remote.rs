@@ -131,6 +131,10 @@ fn push_error(session: &Session<'_>, error: &git2::Error, remote: &str, branch: 
 
 /// Clone `branch` of `url` into `dest` (which must not exist, or be empty), reporting
 /// transfer progress; `cancel` stops it. Returns the commit checked out.
+///
+/// The clone is made in a hidden sibling, `.lifeboat-<name>.clone`, and renamed into place
+/// once it is checked out: a run killed half-way leaves `dest` as it was, never a
+/// repository without its branch, and the next clone removes what it left.
 pub fn clone(
     url: &str,
     branch: &str,
@@ -144,19 +148,55 @@ pub fn clone(
             path: dest.to_path_buf(),
         });
     }
+    let staging = staging_dir(dest)?;
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GitError::Io { path, source }
+    };
+    remove_stale(&staging).map_err(io_err(&staging))?;
     let session = Session::new(creds, url, progress, cancel);
     let mut options = FetchOptions::new();
     options.remote_callbacks(session.callbacks());
-    let repo = RepoBuilder::new()
+    let cloned = RepoBuilder::new()
         .branch(branch)
         .fetch_options(options)
-        .clone(url, dest)
-        .map_err(|e| fetch_error(&session, &e, branch))?;
-    let head = repo
-        .head()
-        .and_then(|h| h.peel_to_commit())
-        .map_err(|e| GitError::git("clone", dest.display(), &e))?;
-    Ok(head.id().to_string())
+        .clone(url, &staging)
+        .map_err(|e| fetch_error(&session, &e, branch))
+        .and_then(|repo| {
+            let head = repo
+                .head()
+                .and_then(|h| h.peel_to_commit())
+                .map_err(|e| GitError::git("clone", dest.display(), &e))?;
+            // Renaming a directory over an empty one replaces it.
+            std::fs::rename(&staging, dest).map_err(io_err(dest))?;
+            Ok(head.id().to_string())
+        });
+    if cloned.is_err() {
+        let _ = remove_stale(&staging);
+    }
+    cloned
+}
+
+/// `<parent>/.lifeboat-<name>.clone`, where [`clone`] builds the repository.
+fn staging_dir(dest: &Path) -> Result<PathBuf, GitError> {
+    let (Some(parent), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(GitError::Io {
+            path: dest.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no directory name"),
+        });
+    };
+    let mut staging = std::ffi::OsString::from(".lifeboat-");
+    staging.push(name);
+    staging.push(".clone");
+    Ok(parent.join(staging))
+}
+
+/// Remove what an earlier clone left in its staging directory (nothing is followed).
+fn remove_stale(staging: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(staging) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Bring an existing clone up to `remote`'s `branch`: fetch, then fast-forward the checked

@@ -30,6 +30,7 @@ pub fn command(settings: &Settings, target: &str) -> CommandSpec {
         ],
     )
     .package("rsync")
+    .copies()
 }
 
 /// Run the backup with progress in bytes.

@@ -158,7 +158,9 @@ pub fn copy_command(cfg: &Config, root: &Path, system: &Path) -> CommandSpec {
         format!("local?root={}", root.display()),
         system.display().to_string(),
     ];
-    CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
+    CommandSpec::from_prefix(&cfg.commands.nix, args)
+        .package("nix")
+        .copies()
 }
 
 /// Copy the closure, following Nix's JSON progress when it prints any.
