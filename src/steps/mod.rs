@@ -7,6 +7,7 @@ pub mod identify;
 pub mod inspect;
 pub mod layout;
 pub mod measure;
+pub mod no_space;
 pub mod on_volume;
 pub mod predestroy;
 pub mod readonly_mount;

@@ -22,7 +22,7 @@ use crate::flow::{Assent, Flow, Outcome, StepState};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
 
-use super::{CURRENT_SYSTEM, ask_before, on_volume};
+use super::{CURRENT_SYSTEM, ask_before, no_space, on_volume};
 use super::{Runner, StepContext};
 
 use settings::Settings;
@@ -143,7 +143,7 @@ impl PredestroyRunner {
                 self.nonce = Some(marker.nonce);
                 Outcome::Passed(message)
             }
-            Err(e) => Outcome::Failed(format!("cannot write {}: {e}", shown(&path))),
+            Err(e) => Outcome::Failed(no_space::write_failed(&path, &settings.volume.mount, &e)),
         }
     }
 
@@ -230,7 +230,7 @@ impl PredestroyRunner {
                 &card.repository.commit[..card.repository.commit.len().min(12)],
                 card.repository.flake_host
             )),
-            Err(e) => Outcome::Failed(format!("cannot write {}: {e}", shown(&path))),
+            Err(e) => Outcome::Failed(no_space::write_failed(&path, &settings.volume.mount, &e)),
         }
     }
 

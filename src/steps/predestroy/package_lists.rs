@@ -11,7 +11,7 @@ use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::process::{self, CommandSpec, ProcessError};
 use crate::flow::Outcome;
 use crate::report::Action;
-use crate::steps::{CURRENT_SYSTEM, StepContext};
+use crate::steps::{CURRENT_SYSTEM, StepContext, no_space};
 
 use super::settings::Settings;
 
@@ -73,9 +73,10 @@ pub struct Saved {
 
 /// Run each query and write what it printed.
 pub fn save(settings: &Settings, ctx: &StepContext) -> Saved {
+    let mount = &settings.volume.mount;
     if let Err(e) = private_dir(&settings.lifeboat_dir(), settings.owner()) {
         return Saved {
-            outcome: Outcome::Failed(format!("{}: {e}", shown(&settings.lifeboat_dir()))),
+            outcome: Outcome::Failed(no_space::write_failed(&settings.lifeboat_dir(), mount, &e)),
             store: None,
         };
     }
@@ -88,7 +89,7 @@ pub fn save(settings: &Settings, ctx: &StepContext) -> Saved {
             Ok(stdout) => {
                 if let Err(e) = write_atomic_owned(&path, &stdout, 0o644, settings.owner()) {
                     return Saved {
-                        outcome: Outcome::Failed(format!("cannot write {}: {e}", shown(&path))),
+                        outcome: Outcome::Failed(no_space::write_failed(&path, mount, &e)),
                         store,
                     };
                 }

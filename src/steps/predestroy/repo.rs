@@ -11,7 +11,7 @@ use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStat
 use crate::flow::{Assent, Outcome};
 use crate::report::{Action, Unit};
 use crate::steps::credentials;
-use crate::steps::{StepContext, ask_before};
+use crate::steps::{StepContext, ask_before, no_space};
 
 use super::settings::Settings;
 
@@ -180,12 +180,13 @@ fn save_untracked(repo: &Path, files: &[PathBuf], settings: &Settings) -> Result
     for rel in files {
         let target = root.join(rel);
         let parent = target.parent().unwrap_or(&root);
+        let mount = &settings.volume.mount;
         private_dir(parent, settings.owner())
-            .map_err(|e| format!("cannot create {}: {e}", shown(parent)))?;
+            .map_err(|e| no_space::write_failed(parent, mount, &e))?;
         let bytes = fs::read(repo.join(rel))
             .map_err(|e| format!("cannot read {}: {e}", shown(&repo.join(rel))))?;
         write_atomic_owned(&target, &bytes, 0o600, settings.owner())
-            .map_err(|e| format!("cannot write {}: {e}", shown(&target)))?;
+            .map_err(|e| no_space::write_failed(&target, mount, &e))?;
     }
     Ok(())
 }
@@ -268,6 +269,11 @@ pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepCont
             m.branches,
             m.tags,
             m.updated_at
+        )),
+        Err(e) if no_space::says_full(&e.to_string()) => Outcome::Failed(format!(
+            "cannot update the mirror ({e}): {}. The mirror keeps the branches it had: git \
+             moves a branch only after its objects are written",
+            no_space::volume_full(&settings.volume.mount)
         )),
         Err(e) => failed(&e),
     }

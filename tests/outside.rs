@@ -1,0 +1,119 @@
+//! Failures from outside lifeboat, each with real parts: a volume that is full (a real
+//! loop ext4 filled to its last block), a read-only `/etc`, a flake that does not evaluate,
+//! `nixos-rebuild` exiting 1, 4 and 100 or printing a 10 MiB line and bytes that are not
+//! UTF-8, and a device that stops answering while the volume is walked. Each must end with
+//! a message that says what happened and what to do, the exit code of the design, and no
+//! file lost or replaced by a truncated one.
+
+#[path = "support/fresh_vps.rs"]
+mod fresh_vps;
+#[path = "support/predestroy_host.rs"]
+mod predestroy_host;
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::Value;
+
+/// Status and message of step `id` in the summary, which comes last.
+fn step<'a>(events: &'a [Value], id: &str) -> (&'a str, &'a str) {
+    fresh_vps::step(events, id)
+}
+
+/// Fill the filesystem mounted at `mount` to its last block, the blocks reserved for root
+/// included (lifeboat runs as root), with files outside the user's home, so the backup
+/// does not copy them: until writing a few bytes more fails.
+fn fill_script(mount: &Path) -> String {
+    format!(
+        "cd {mount}\n\
+         fallocate -l $(( $(stat -f -c %f .) * $(stat -f -c %S .) - (16 << 20) )) fill\n\
+         i=0\n\
+         while echo probe 2>/dev/null >probe-$i; do\n\
+         \x20   dd if=/dev/zero of=fill-$i bs=1024 2>/dev/null || true\n\
+         \x20   sync\n\
+         \x20   i=$((i + 1)); [ $i -lt 50 ]\n\
+         done",
+        mount = fresh_vps::quote(&mount.to_string_lossy())
+    )
+}
+
+/// The volume's files that predestroy writes, by their path relative to the volume root.
+const PREDESTROY_FILES: [&str; 5] = [
+    "qwe/.lifeboat/nix-env-packages.txt",
+    "qwe/.lifeboat/system-requisites.txt",
+    "qwe/.lifeboat/home-manager-packages.txt",
+    "qwe/.lifeboat/persistence-marker",
+    "qwe/.lifeboat/recovery.toml",
+];
+
+mod full_volume {
+    use super::*;
+    use predestroy_host::{Host, git};
+
+    #[test]
+    fn predestroy_on_a_full_volume_fails_each_write_and_keeps_every_earlier_file() {
+        let host = Host::new(true);
+        let (code, events) = host.predestroy(true, "--yes");
+        assert_eq!(code, 0, "{events:#?}");
+        let before: Vec<Option<String>> = PREDESTROY_FILES
+            .iter()
+            .map(|f| host.volume_file(f))
+            .collect();
+        assert!(before.iter().all(Option::is_some), "{before:?}");
+        let mirror_head = || {
+            host.in_namespace(
+                false,
+                &format!(
+                    "git -c safe.directory='*' -C {}/qwe/nixos-config-backup.git rev-parse main",
+                    host.home.display()
+                ),
+            )
+        };
+        let mirror_before = mirror_head();
+
+        // What the next run would write differs: a new commit, another package.
+        fs::write(host.repo.join("hosts.nix"), "{ }\n").unwrap();
+        git(&host.repo, "add hosts.nix");
+        git(&host.repo, "commit -q -m hosts");
+        fs::write(
+            host.bin.join("home-manager"),
+            "#!/bin/sh\necho hello-2.12.1\necho ripgrep-14.1.0\necho jq-1.7\n",
+        )
+        .unwrap();
+        host.in_namespace(false, &fill_script(&host.home));
+
+        let (code, events) = host.predestroy(true, "--yes");
+        assert_eq!(code, 1, "{events:#?}");
+        for id in [
+            "config-mirror",
+            "package-lists",
+            "persistence-marker",
+            "recovery-card",
+        ] {
+            let (status, message) = step(&events, id);
+            assert_eq!(status, "failed", "{id}: {message}");
+            assert!(
+                message.contains("full")
+                    && message.contains("ENOSPC")
+                    && message.contains(&host.home.display().to_string())
+                    && message.contains("Free space"),
+                "{id}: {message}"
+            );
+        }
+        let after: Vec<Option<String>> = PREDESTROY_FILES
+            .iter()
+            .map(|f| host.volume_file(f))
+            .collect();
+        assert_eq!(before, after, "a file on the full volume changed");
+        assert_eq!(mirror_head(), mirror_before);
+        let leftovers = host.in_namespace(
+            false,
+            &format!(
+                "find {} -name '.lifeboat-*.tmp'",
+                host.home.join("qwe").display()
+            ),
+        );
+        assert_eq!(leftovers, "", "temporary files left on the volume");
+    }
+}
