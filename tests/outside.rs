@@ -117,3 +117,43 @@ mod full_volume {
         assert_eq!(leftovers, "", "temporary files left on the volume");
     }
 }
+
+mod full_volume_recover {
+    use super::*;
+    use fresh_vps::{FreshVps, FreshVpsOptions, quote};
+
+    /// Fill the volume through a read-write mount in a namespace of its own.
+    fn fill(vps: &FreshVps) {
+        let rw = vps.dir.join("rw");
+        fs::create_dir_all(&rw).unwrap();
+        vps.shell(&format!(
+            "mount {dev} {rw}\n{fill}\ncd /\numount {rw}",
+            dev = quote(&vps.sandbox.loop_device.to_string_lossy()),
+            rw = quote(&rw.to_string_lossy()),
+            fill = fill_script(&rw),
+        ));
+        fs::remove_dir(&rw).unwrap();
+    }
+
+    #[test]
+    fn a_closure_that_does_not_fit_on_the_volume_stops_before_the_reboot() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let card = vps.volume_file("qwe/.lifeboat/recovery.toml");
+        let marker = vps.volume_file("qwe/.lifeboat/persistence-marker");
+        fill(&vps);
+        let (code, events) = vps.run(&["--yes"]);
+        assert_eq!(code, 1, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "closure-on-volume");
+        assert_eq!(status, "failed");
+        assert!(
+            message.contains(&format!("volume at {} is full", vps.home.display()))
+                && message.contains("ENOSPC")
+                && message.contains("Free space"),
+            "{message}"
+        );
+        assert_eq!(step(&events, "reboot").0, "skipped");
+        assert!(!vps.calls().iter().any(|c| c == "reboot"));
+        assert_eq!(vps.volume_file("qwe/.lifeboat/recovery.toml"), card);
+        assert_eq!(vps.volume_file("qwe/.lifeboat/persistence-marker"), marker);
+    }
+}

@@ -29,6 +29,16 @@ pub fn says_full(text: &str) -> bool {
     FULL_TEXTS.iter().any(|full| text.contains(full))
 }
 
+/// Below this many bytes left for users, a filesystem counts as full: some tools (SQLite
+/// in Nix's store database) report a full disk only as "disk I/O error".
+const NEARLY_FULL: u64 = 1 << 20;
+
+/// Is the filesystem holding `path` full, for a tool whose error text may not say so?
+pub fn looks_full(path: &Path) -> bool {
+    nix::sys::statvfs::statvfs(path)
+        .is_ok_and(|st| st.blocks_available() * st.fragment_size() < NEARLY_FULL)
+}
+
 /// What a full volume means and what to do about it.
 pub fn volume_full(mount: &Path) -> String {
     let mount = shown(mount);
@@ -82,5 +92,11 @@ mod tests {
             "error: SQLite database '/h/db.sqlite': database or disk is full"
         ));
         assert!(!says_full("error: connection refused"));
+    }
+
+    #[test]
+    fn a_filesystem_with_room_does_not_look_full() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!looks_full(dir.path()));
     }
 }

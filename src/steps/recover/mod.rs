@@ -412,7 +412,7 @@ impl RecoverRunner {
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
-        if let Err(outcome) = rebuild::copy(&self.cfg, root, system, ctx) {
+        if let Err(outcome) = rebuild::copy(&self.cfg, root, &volume.mount, system, ctx) {
             return outcome;
         }
         if on_volume.exists() {

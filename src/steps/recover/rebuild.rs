@@ -10,7 +10,7 @@ use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
 use crate::nixlog::{self, Item, NixLog};
 use crate::report::{Action, Stream, Unit};
-use crate::steps::StepContext;
+use crate::steps::{StepContext, no_space};
 
 /// `switch-to-configuration`: switched, but some units failed.
 const UNITS_FAILED: i32 = 4;
@@ -163,19 +163,48 @@ pub fn copy_command(cfg: &Config, root: &Path, system: &Path) -> CommandSpec {
         .copies()
 }
 
-/// Copy the closure, following Nix's JSON progress when it prints any.
-pub fn copy(cfg: &Config, root: &Path, system: &Path, ctx: &StepContext) -> Result<(), Outcome> {
+/// Copy the closure into the store under `root`, on the volume mounted at `mount`.
+pub fn copy(
+    cfg: &Config,
+    root: &Path,
+    mount: &Path,
+    system: &Path,
+    ctx: &StepContext,
+) -> Result<(), Outcome> {
     let spec = copy_command(cfg, root, system);
     let mut on_line = |line: Line<'_>| ctx.output(escape_bytes(line.bytes));
     match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
         Ok(finished) if finished.status.success() => Ok(()),
-        Ok(finished) => Err(Outcome::Failed(format!(
-            "nix copy into {} failed ({}): {}",
-            shown(root),
-            process::describe_status(finished.status),
-            finished.stderr_tail.last().cloned().unwrap_or_default()
-        ))),
+        Ok(finished) => {
+            let failed = format!(
+                "nix copy into {} failed ({}): {}",
+                shown(root),
+                process::describe_status(finished.status),
+                finished.stderr_tail.last().cloned().unwrap_or_default()
+            );
+            let full =
+                no_space::says_full(&finished.stderr_tail.join("\n")) || no_space::looks_full(root);
+            Err(Outcome::Failed(if full {
+                format!(
+                    "{failed}. {}. The new system is built and switched to, but it is not in \
+                     the volume's store yet, and a reboot needs it there: do not reboot \
+                     before this step passes",
+                    capitalised(&no_space::volume_full(mount))
+                )
+            } else {
+                failed
+            }))
+        }
         Err(ProcessError::Cancelled { .. }) => Err(Outcome::Interrupted),
         Err(e) => Err(Outcome::Failed(e.to_string())),
     }
+}
+
+/// `text` with its first letter upper case, to start a sentence.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
