@@ -157,3 +157,66 @@ mod full_volume_recover {
         assert_eq!(vps.volume_file("qwe/.lifeboat/persistence-marker"), marker);
     }
 }
+
+mod read_only_etc {
+    use super::*;
+    use fresh_vps::{FreshVps, FreshVpsOptions, quote};
+
+    /// A run whose `[config_repo].path` is `<dir>/etc/nixos`, with `<dir>/etc` bound
+    /// read-only for the run (holding an installer's config when `existing`).
+    fn run_with_read_only_etc(existing: Option<&str>) -> (FreshVps, i32, Vec<Value>) {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let etc = vps.dir.join("etc");
+        let path = etc.join("nixos");
+        fs::create_dir_all(&etc).unwrap();
+        if let Some(text) = existing {
+            fs::create_dir(&path).unwrap();
+            fs::write(path.join("configuration.nix"), text).unwrap();
+        }
+        let config = vps.config();
+        let text = fs::read_to_string(&config).unwrap().replace(
+            &format!("path = \"{}\"", vps.etc_nixos.display()),
+            &format!("path = \"{}\"", path.display()),
+        );
+        fs::write(&config, text).unwrap();
+        let etc = quote(&etc.to_string_lossy());
+        let prelude = format!("mount --bind {etc} {etc}\nmount -o remount,bind,ro {etc}");
+        let (code, events) = vps.run_after(&config, &prelude, &["--yes"]);
+        (vps, code, events)
+    }
+
+    fn assert_refused_clearly(vps: &FreshVps, code: i32, events: &[Value]) {
+        assert_eq!(code, 1, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(events, "clone-config");
+        assert_eq!(status, "failed");
+        let etc = vps.dir.join("etc");
+        assert!(
+            message.contains(&format!("{} is on a read-only filesystem", etc.display()))
+                && message.contains("nothing was moved or cloned")
+                && message.contains("[config_repo].path"),
+            "{message}"
+        );
+        assert_eq!(step(events, "build").0, "skipped");
+    }
+
+    #[test]
+    fn an_installer_config_in_a_read_only_etc_is_left_where_it_is() {
+        let (vps, code, events) = run_with_read_only_etc(Some("{ }\n"));
+        assert_refused_clearly(&vps, code, &events);
+        let etc = vps.dir.join("etc");
+        let names: Vec<String> = fs::read_dir(&etc)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["nixos"]);
+        let kept = fs::read_to_string(etc.join("nixos/configuration.nix")).unwrap();
+        assert_eq!(kept, "{ }\n");
+    }
+
+    #[test]
+    fn no_clone_is_started_in_a_read_only_etc() {
+        let (vps, code, events) = run_with_read_only_etc(None);
+        assert_refused_clearly(&vps, code, &events);
+        assert_eq!(fs::read_dir(vps.dir.join("etc")).unwrap().count(), 0);
+    }
+}

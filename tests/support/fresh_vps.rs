@@ -287,10 +287,26 @@ impl FreshVps {
 
     /// [`FreshVps::run_with`] with `env` (`NAME=value …`) set for lifeboat.
     pub fn run_env(&self, config: &Path, env: &str, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_script(config, "", env, args)
+    }
+
+    /// [`FreshVps::run_with`] after `prelude` (shell lines) ran in the run's namespace, to
+    /// change the machine for this run only (a read-only bind, say).
+    pub fn run_after(&self, config: &Path, prelude: &str, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_script(config, prelude, "", args)
+    }
+
+    fn run_script(
+        &self,
+        config: &Path,
+        prelude: &str,
+        env: &str,
+        args: &[&str],
+    ) -> (i32, Vec<Value>) {
         let events_file = self.dir.join("events.jsonl");
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
         let script = format!(
-            "set +e\n{env} {bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
+            "{prelude}\nset +e\n{env} {bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
             bin = quote(&lifeboat_bin().to_string_lossy()),
             config = quote(&config.to_string_lossy()),
             args = args.join(" "),

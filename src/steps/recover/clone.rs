@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+
 use crate::escape::shown;
 use crate::exec::git::{self, Credentials, GitError, HostKey, Progress, Relation};
 use crate::flow::{Assent, Outcome, Question};
@@ -141,6 +143,7 @@ pub fn first_question(
     creds: &Credentials,
 ) -> Result<(Pending, Question), Outcome> {
     let plan = plan(target);
+    writable(target, &plan)?;
     let question = question(target, &plan);
     let (pending, text) = match git::ls_remote_reachable(target.url, creds) {
         Err(e @ GitError::HostKeyChanged { .. }) => return Err(refused_changed_key(&e, target)),
@@ -157,6 +160,39 @@ pub fn first_question(
     };
     let assent = pending.assent(target);
     Ok((pending, Question { text, assent }))
+}
+
+/// The directory the plan writes in: the clone itself for a fast-forward; otherwise the
+/// nearest existing directory above the path, where the clone (or the copy moved aside) goes.
+fn written_dir<'a>(target: &'a Target, plan: &Plan) -> &'a Path {
+    match plan {
+        Plan::FastForward => target.path,
+        Plan::Clone | Plan::MoveAsideAndClone { .. } => target
+            .path
+            .ancestors()
+            .skip(1)
+            .find(|dir| dir.is_dir())
+            .unwrap_or(Path::new("/")),
+    }
+}
+
+/// Refuse a plan whose directory cannot be written, before anything is moved: a read-only
+/// `/etc` (NixOS with `system.etc.overlay.mutable = false`) would otherwise fail halfway.
+fn writable(target: &Target, plan: &Plan) -> Result<(), Outcome> {
+    let dir = written_dir(target, plan);
+    let why = match nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
+        Ok(()) => return Ok(()),
+        Err(Errno::EROFS) => "is on a read-only filesystem (EROFS)".to_string(),
+        Err(errno) => format!("cannot be written ({}: {})", errno, errno.desc()),
+    };
+    Err(Outcome::Failed(format!(
+        "{} {why}, so the config cannot be put at {}; nothing was moved or cloned. Make it \
+         writable (`mount -o remount,rw` the filesystem holding it; on NixOS, \
+         system.etc.overlay.mutable = false makes /etc read-only), or set [config_repo].path \
+         in lifeboat.toml to a writable place, then run recover again",
+        shown(dir),
+        shown(target.path)
+    )))
 }
 
 /// The question whether to trust `key`, the host key `host` presented.
@@ -177,6 +213,11 @@ pub fn run(
 ) -> Result<Outcome, Pending> {
     let mut progress =
         |p: Progress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects);
+    if let Pending::Plan(plan) = &pending {
+        if let Err(outcome) = writable(target, plan) {
+            return Ok(outcome);
+        }
+    }
     let result = match &pending {
         Pending::HostKey { fingerprint, .. } => {
             creds.accepted_host_key = Some(fingerprint.clone());
