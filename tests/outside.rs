@@ -220,3 +220,67 @@ mod read_only_etc {
         assert_eq!(fs::read_dir(vps.dir.join("etc")).unwrap().count(), 0);
     }
 }
+
+mod nix_eval_errors {
+    use super::*;
+    use fresh_vps::{FreshVps, FreshVpsOptions};
+
+    /// Push `contents` as `file` to the remote, run recover, and return boot-safety's
+    /// failure message after checking that nothing was built.
+    fn eval_failure(file: &str, contents: impl Fn(&str) -> String) -> String {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let original = fs::read_to_string(vps.author.join(file)).unwrap();
+        vps.push_file(file, &contents(&original));
+        let (code, events) = vps.run(&["--yes"]);
+        assert_eq!(code, 1, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "failed", "{message}");
+        assert_eq!(step(&events, "build").0, "skipped");
+        assert!(
+            !vps.calls().iter().any(|c| c.contains("nixos-rebuild")),
+            "{:?}",
+            vps.calls()
+        );
+        assert!(
+            message.contains("fix") && message.contains("push"),
+            "no advice: {message}"
+        );
+        assert!(!message.contains('\u{1b}'), "raw escape: {message:?}");
+        message.to_string()
+    }
+
+    #[test]
+    fn a_syntax_error_in_the_configuration_is_shown_with_its_place() {
+        let message = eval_failure("configuration.nix", |text| {
+            text.replacen("  imports = [", "  oops = ;\n  imports = [", 1)
+        });
+        assert!(message.contains("syntax error"), "{message}");
+        // Named where the operator can fix it: in the clone, not in the store's copy.
+        assert!(
+            message.contains("etc-nixos/configuration.nix:"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_in_the_flake_is_shown() {
+        let message = eval_failure("flake.nix", |text| format!("{text}\n}}\n"));
+        assert!(message.contains("syntax error"), "{message}");
+        assert!(message.contains("flake.nix"), "{message}");
+    }
+
+    #[test]
+    fn a_throw_in_the_configuration_is_shown_escaped() {
+        let message = eval_failure("configuration.nix", |text| {
+            text.replacen(
+                "  imports = [",
+                "  fileSystems.\"/x\" = throw \"no disks here \u{1b}[31m\\n(second line)\";\n  imports = [",
+                1,
+            )
+        });
+        assert!(
+            message.contains("no disks here") && message.contains("(second line)"),
+            "{message}"
+        );
+    }
+}

@@ -71,6 +71,12 @@ pub fn eval_command(cfg: &Config, attr: &str, apply: Option<&str>) -> CommandSpe
     CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
 }
 
+/// The most stderr lines of a `nix eval` kept: its error comes first, a flood after it
+/// must not grow memory.
+const EVAL_STDERR_LINES: usize = 200;
+/// The most lines of Nix's error shown in the step's message.
+const ERROR_LINES: usize = 8;
+
 /// Evaluate; on failure the error messages, explained where they are known.
 fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Result<Value, String> {
     let spec = eval_command(cfg, attr, apply).capture_stdout();
@@ -78,7 +84,7 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
     let finished = process::run_streaming(
         &spec,
         &mut |line: Line<'_>| {
-            if line.stream == Stream::Stderr {
+            if line.stream == Stream::Stderr && stderr.len() < EVAL_STDERR_LINES {
                 stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
             }
         },
@@ -89,20 +95,75 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
         let text = stderr.join("\n");
         let known = nixlog::summarise_errors([text.as_str()]);
         let explained: Vec<String> = known.iter().map(ToString::to_string).collect();
-        let errors: Vec<&str> = stderr
-            .iter()
-            .map(String::as_str)
-            .filter(|l| l.contains("error"))
-            .collect();
-        let shown_errors = escape_bytes(nixlog::strip_ansi(&errors.join(" ")).as_bytes());
+        let shown_errors = nix_error(&stderr, &cfg.config_repo.path);
         return Err(if explained.is_empty() {
-            format!("nix eval of {attr} failed: {shown_errors}")
+            format!(
+                "the flake does not evaluate ({attr}): {shown_errors}. Nothing was built. Fix \
+                 the repository (commit and push the fix), then run recover again; `nix eval \
+                 --show-trace {}#{attr}` shows the whole trace",
+                shown(&cfg.config_repo.path)
+            )
         } else {
             format!("{} ({shown_errors})", explained.join("; "))
         });
     }
     serde_json::from_slice(&finished.stdout_captured.unwrap_or_default())
         .map_err(|e| format!("nix eval of {attr} printed no JSON: {e}"))
+}
+
+/// Nix's error as one escaped line: the `error:` line, the lines that continue its text and
+/// where it happened (`at FILE:LINE:COLUMN:`), without the code excerpt Nix draws under
+/// it. Files in the store copy of the flake are named by their place in the repository.
+fn nix_error(stderr: &[String], repo: &Path) -> String {
+    let lines: Vec<String> = stderr
+        .iter()
+        .map(|l| nixlog::strip_ansi(l).trim().to_string())
+        .skip_while(|l| !l.starts_with("error:"))
+        .filter(|l| !l.is_empty() && !is_code_excerpt(l))
+        .take(ERROR_LINES)
+        .map(|l| escape_bytes(in_repository(&l, repo).as_bytes()))
+        .collect();
+    if lines.is_empty() {
+        let last = stderr
+            .last()
+            .map(|l| nixlog::strip_ansi(l))
+            .unwrap_or_default();
+        return escape_bytes(last.trim().as_bytes());
+    }
+    lines.join(" ")
+}
+
+/// A line of the source excerpt Nix prints under an error: `   3|   oops = ;` or `    |  ^`.
+fn is_code_excerpt(line: &str) -> bool {
+    line.trim_start_matches(|c: char| c.is_ascii_digit())
+        .starts_with('|')
+}
+
+/// `line` with `/nix/store/<hash>-source` (the flake's copy in the store) replaced by the
+/// repository's path.
+fn in_repository(line: &str, repo: &Path) -> String {
+    const STORE: &str = "/nix/store/";
+    const HASH: usize = 32;
+    const SOURCE: &str = "-source";
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(start) = rest.find(STORE) {
+        let after = &rest[start + STORE.len()..];
+        let is_source = after.len() > HASH
+            && after.is_char_boundary(HASH)
+            && after[..HASH].bytes().all(|b| b.is_ascii_alphanumeric())
+            && after[HASH..].starts_with(SOURCE);
+        if is_source {
+            out.push_str(&rest[..start]);
+            out.push_str(&repo.display().to_string());
+            rest = &after[HASH + SOURCE.len()..];
+        } else {
+            out.push_str(&rest[..start + STORE.len()]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn device_number(path: &Path) -> Option<(u32, u32)> {
@@ -309,4 +370,34 @@ pub fn apply(cfg: &Config, rewrite: &Rewrite) -> Result<String, String> {
         rewrite.new,
         &commit[..commit.len().min(12)]
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nix_errors_keep_their_text_and_place_without_the_excerpt() {
+        let stderr: Vec<String> = [
+            "warning: Git tree '/etc/nixos' is dirty",
+            "\u{1b}[31;1merror:\u{1b}[0m syntax error, unexpected ';'",
+            "",
+            "       at /nix/store/591dmnxf6hy5kr8zcgjn33ypw9qlm2bh-source/c.nix:3:10:",
+            "",
+            "            2|   a = 1;",
+            "            3|   oops = ;",
+            "             |          ^",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            nix_error(&stderr, Path::new("/etc/nixos")),
+            "error: syntax error, unexpected ';' at /etc/nixos/c.nix:3:10:"
+        );
+        let thrown = ["error: no disks \u{7}x", "       (second)"].map(String::from);
+        assert_eq!(
+            nix_error(&thrown, Path::new("/r")),
+            "error: no disks \\u{7}x (second)"
+        );
+    }
 }
