@@ -284,3 +284,91 @@ mod nix_eval_errors {
         );
     }
 }
+
+mod nixos_rebuild_exits {
+    use super::*;
+    use fresh_vps::{FreshVps, FreshVpsOptions};
+
+    /// Run with `action` exiting `code` (its stderr `stderr`, when given); the step's status
+    /// and message, after checking the run's exit code and that no reboot ran.
+    fn run_exiting(
+        action: &str,
+        code: i32,
+        stderr: Option<&str>,
+        expected: i32,
+    ) -> (String, String) {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        vps.set_exit(action, code);
+        if let Some(text) = stderr {
+            fs::write(vps.dir.join(format!("{action}-stderr")), text).unwrap();
+        }
+        let (exit, events) = vps.run(&["--yes"]);
+        assert_eq!(exit, expected, "{events:#?}\n{}", vps.stderr());
+        if expected != 0 {
+            assert!(!vps.calls().iter().any(|c| c == "reboot"));
+            assert_eq!(step(&events, "reboot").0, "skipped");
+        }
+        let (status, message) = step(&events, action);
+        (status.to_string(), message.to_string())
+    }
+
+    #[test]
+    fn a_build_that_exits_1_is_an_error_before_building_and_says_what_nix_said() {
+        let (status, message) = run_exiting(
+            "build",
+            1,
+            Some(
+                "error: attribute 'enable' missing\n\n       at /etc/nixos/configuration.nix:9:3:\n",
+            ),
+            1,
+        );
+        assert_eq!(status, "failed");
+        assert!(message.contains("exit status 1"), "{message}");
+        assert!(message.contains("attribute 'enable' missing"), "{message}");
+        assert!(message.contains("Nothing was switched"), "{message}");
+        assert!(message.contains("run recover again"), "{message}");
+    }
+
+    #[test]
+    fn a_build_that_exits_100_names_the_failed_derivation_and_what_to_do() {
+        let (status, message) = run_exiting("build", 100, None, 1);
+        assert_eq!(status, "failed");
+        assert!(message.contains("exit status 100"), "{message}");
+        assert!(message.contains("failed to build"), "{message}");
+        assert!(
+            message.contains("nixos-system-devserver-25.11.drv"),
+            "{message}"
+        );
+        assert!(message.contains("nix log"), "{message}");
+        assert!(message.contains("Nothing was switched"), "{message}");
+    }
+
+    #[test]
+    fn a_switch_that_exits_100_built_nothing_and_switched_nothing() {
+        let (status, message) = run_exiting("switch", 100, None, 1);
+        assert_eq!(status, "failed");
+        assert!(message.contains("failed to build"), "{message}");
+        assert!(message.contains("Nothing was switched"), "{message}");
+    }
+
+    #[test]
+    fn a_switch_that_exits_1_says_the_activation_failed_and_how_to_go_back() {
+        let (status, message) = run_exiting("switch", 1, None, 1);
+        assert_eq!(status, "failed");
+        assert!(message.contains("exit status 1"), "{message}");
+        assert!(message.contains("activat"), "{message}");
+        assert!(message.contains("--rollback"), "{message}");
+        assert!(message.contains("not rebooted"), "{message}");
+    }
+
+    #[test]
+    fn a_switch_that_exits_4_switched_with_failed_units_and_goes_on() {
+        let (status, message) = run_exiting("switch", 4, None, 0);
+        assert_eq!(status, "warning");
+        assert!(
+            message.contains("ollama-model-loader.service")
+                && message.contains("systemctl --failed"),
+            "{message}"
+        );
+    }
+}

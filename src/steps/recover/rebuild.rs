@@ -1,14 +1,16 @@
 //! `build` and `switch`: nixos-rebuild of the flake's host, its output followed live:
 //! progress from Nix's JSON log, plain lines passed through, known failures explained.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 
 use crate::config::Config;
 use crate::escape::{escape_bytes, shown};
 use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
-use crate::nixlog::{self, Item, NixLog};
+use crate::nixlog::{self, Item, KnownError, NixLog};
 use crate::report::{Action, Stream, Unit};
 use crate::steps::{StepContext, no_space};
 
@@ -41,11 +43,38 @@ pub fn action(spec: &CommandSpec) -> Action {
     spec.describe()
 }
 
+/// The most error lines a failed rebuild keeps for its message (the last ones).
+const ERROR_LINES: usize = 10;
+
+/// Nix's exit codes for a failed build: 100, plus 1 for a timeout, 2 for a hash mismatch
+/// and 4 for a `--check` mismatch.
+const BUILD_FAILED: i32 = 100;
+
+/// The last [`ERROR_LINES`] lines of a command's output that hold an error, as it printed
+/// them (escaped when shown).
+#[derive(Default)]
+struct Errors(VecDeque<String>);
+
+impl Errors {
+    fn push(&mut self, text: String) {
+        if self.0.len() == ERROR_LINES {
+            self.0.pop_front();
+        }
+        self.0.push_back(text);
+    }
+
+    fn push_if_error(&mut self, text: &str) {
+        if text.contains("error") {
+            self.push(text.to_string());
+        }
+    }
+}
+
 /// Build; the system's store path, or the failure explained.
 pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Outcome> {
     let spec = build_command(cfg, host);
     let mut log = NixLog::new();
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors = Errors::default();
     let mut last_stdout = String::new();
     let mut on_line = |line: Line<'_>| match line.stream {
         Stream::Stdout => {
@@ -53,7 +82,10 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             ctx.output(escape_bytes(line.bytes));
         }
         Stream::Stderr => match log.feed(line.bytes) {
-            Some(Item::Plain(bytes)) => ctx.output(escape_bytes(&bytes)),
+            Some(Item::Plain(bytes)) => {
+                errors.push_if_error(&String::from_utf8_lossy(&bytes));
+                ctx.output(escape_bytes(&bytes));
+            }
             Some(Item::Message { level, text, .. }) => {
                 if level == 0 {
                     errors.push(text.clone());
@@ -80,7 +112,8 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
     if !finished.status.success() {
         return Err(Outcome::Failed(explain_failure(
             "build",
-            &process::describe_status(finished.status),
+            host,
+            finished.status,
             &errors,
         )));
     }
@@ -91,23 +124,75 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
         .map_err(|_| Outcome::Failed("nixos-rebuild build succeeded but named no system".into()))
 }
 
-/// What went wrong, with the known failures explained.
-fn explain_failure(what: &str, status: &str, errors: &[String]) -> String {
-    let known: Vec<String> = nixlog::summarise_errors(errors.iter().map(String::as_str))
+/// What went wrong: the exit status, what Nix said (the known failures explained), what
+/// the exit status means for this machine and what to do. Nix's "attribute 'x' missing"
+/// names a missing host only when `x` is the host built.
+fn explain_failure(what: &str, host: &str, status: ExitStatus, errors: &Errors) -> String {
+    let known: Vec<String> = nixlog::summarise_errors(errors.0.iter().map(String::as_str))
         .iter()
+        .filter(|known| !matches!(known, KnownError::HostNotInFlake { host: h } if h != host))
         .map(ToString::to_string)
         .collect();
-    let last = errors
-        .last()
-        .map(|e| escape_bytes(e.as_bytes()))
-        .unwrap_or_default();
-    if known.is_empty() {
-        format!("nixos-rebuild {what} failed ({status}): {last}")
+    let said = if known.is_empty() {
+        let lines: Vec<String> = errors
+            .0
+            .iter()
+            .map(|e| escape_bytes(nixlog::strip_ansi(e).trim().as_bytes()))
+            .collect();
+        lines.join(" ")
     } else {
-        format!(
-            "nixos-rebuild {what} failed ({status}): {}",
-            known.join("; ")
-        )
+        known.join("; ")
+    };
+    format!(
+        "nixos-rebuild {what} failed ({}): {said}. {}",
+        process::describe_status(status),
+        meaning(what, status.code())
+    )
+}
+
+/// What nixos-rebuild's exit code says happened to this machine, and what to do.
+fn meaning(what: &str, code: Option<i32>) -> String {
+    const FIX: &str = "fix the configuration, commit and push it, then run recover again";
+    match code {
+        Some(code) if (BUILD_FAILED..BUILD_FAILED + 8).contains(&code) => {
+            let bits = code - BUILD_FAILED;
+            let kinds: Vec<&str> = [
+                (1, "a build timed out"),
+                (
+                    2,
+                    "a download's hash did not match the one the configuration gives",
+                ),
+                (4, "a rebuild with --check gave different output"),
+            ]
+            .iter()
+            .filter(|(bit, _)| bits & bit != 0)
+            .map(|(_, kind)| *kind)
+            .collect();
+            let kinds = if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", kinds.join(", "))
+            };
+            format!(
+                "A derivation failed to build{kinds}. Nothing was switched: this machine runs \
+                 what it ran. The output above names the derivation; `nix log <drv>` shows \
+                 its whole log; {FIX}"
+            )
+        }
+        None => format!(
+            "nixos-rebuild was killed before it finished; nothing is rebooted. Run recover \
+             again; if the {what} keeps being killed, look for the cause (`dmesg` shows the \
+             out-of-memory killer)"
+        ),
+        Some(_) if what == "switch" => "The new system was built, but activating it failed: \
+             this machine may run parts of both systems, and it was not rebooted. The output \
+             above and `journalctl -b -p err` say what failed; fix it and run recover again, \
+             or go back with `nixos-rebuild switch --rollback`"
+            .to_string(),
+        Some(_) => format!(
+            "The configuration did not evaluate, or nixos-rebuild failed before building \
+             anything. Nothing was switched; {FIX}"
+        ),
     }
 }
 
@@ -120,15 +205,13 @@ pub fn running(system: &Path) -> bool {
 pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
     let spec = switch_command(cfg, host);
     let mut units_failed = None;
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     let mut on_line = |line: Line<'_>| {
         let text = escape_bytes(line.bytes);
         if text.contains("the following units failed") {
             units_failed = Some(text.clone());
         }
-        if text.contains("error") {
-            errors.push(String::from_utf8_lossy(line.bytes).into_owned());
-        }
+        errors.push_if_error(&String::from_utf8_lossy(line.bytes));
         ctx.output(text);
     };
     match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
@@ -137,11 +220,7 @@ pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
             "switched, but {} (see `systemctl --failed`; the system itself is in place)",
             units_failed.unwrap_or_else(|| "some units failed".into())
         )),
-        Ok(finished) => Outcome::Failed(explain_failure(
-            "switch",
-            &process::describe_status(finished.status),
-            &errors,
-        )),
+        Ok(finished) => Outcome::Failed(explain_failure("switch", host, finished.status, &errors)),
         Err(ProcessError::Cancelled { .. }) => Outcome::Interrupted,
         Err(e) => Outcome::Failed(e.to_string()),
     }
