@@ -372,3 +372,111 @@ mod nixos_rebuild_exits {
         );
     }
 }
+
+mod hostile_output {
+    use super::*;
+    use fresh_vps::{FreshVps, FreshVpsOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::thread;
+    use std::time::Duration;
+
+    const LONG: usize = 10 << 20;
+    /// `exec::process::MAX_CHUNK`: the most of one line a step shows.
+    const SHOWN: usize = 64 << 10;
+
+    /// The highest peak resident memory (KiB) seen of the lifeboat processes whose command
+    /// line names `dir`, sampled until `done`.
+    fn watch_peak_rss(dir: &Path, done: &AtomicBool) -> u64 {
+        let bin = support::lifeboat_bin();
+        let mark = dir.to_string_lossy().into_owned();
+        let mut peak = 0;
+        while !done.load(Ordering::Relaxed) {
+            for entry in fs::read_dir("/proc").unwrap().flatten() {
+                let proc_dir = entry.path();
+                let ours = fs::read_link(proc_dir.join("exe")).is_ok_and(|exe| exe == bin)
+                    && fs::read(proc_dir.join("cmdline"))
+                        .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&mark));
+                let status = fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+                let hwm = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+                if let (true, Some(hwm)) = (ours, hwm) {
+                    peak = peak.max(hwm);
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    }
+
+    /// Run recover with the build printing `noise` on stderr; exit code, events, the
+    /// transcript's text and lifeboat's peak memory in KiB.
+    fn run_with_noise(noise: Option<&[u8]>) -> (i32, Vec<Value>, String, u64) {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        if let Some(noise) = noise {
+            fs::write(vps.dir.join("build-noise"), noise).unwrap();
+        }
+        let done = AtomicBool::new(false);
+        let (code, events, peak) = thread::scope(|scope| {
+            let watcher = scope.spawn(|| watch_peak_rss(&vps.dir, &done));
+            let (code, events) = vps.run(&["--yes"]);
+            done.store(true, Ordering::Relaxed);
+            (code, events, watcher.join().unwrap())
+        });
+        assert_eq!(code, 0, "{}", vps.stderr());
+        let transcripts = vps.state.join("transcripts");
+        let transcript = fs::read_dir(&transcripts)
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with("-recover.jsonl"))
+            .map(|e| fs::read_to_string(e.path()).unwrap())
+            .unwrap();
+        (code, events, transcript, peak)
+    }
+
+    fn build_output(events: &[Value]) -> Vec<&str> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "output" && e["step"] == "build")
+            .map(|e| e["line"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_10_mib_line_and_bytes_that_are_not_utf8_are_shown_escaped_cut_and_in_bounded_memory() {
+        let (_, _, _, baseline) = run_with_noise(None);
+        let mut noise = b"plain \xff\xfe not utf-8 \x1b[31mred\x1b[0m\n".to_vec();
+        noise.extend(std::iter::repeat_n(b'a', LONG));
+        noise.extend(b"\nafter the long line\n");
+        let (_, events, transcript, peak) = run_with_noise(Some(&noise));
+
+        let lines = build_output(&events);
+        let odd = lines.iter().find(|l| l.contains("not utf-8")).unwrap();
+        assert_eq!(*odd, "plain \\xff\\xfe not utf-8 \\e[31mred\\e[0m");
+        let long: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("aaaa"))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(long.len(), 1, "the long line is shown once");
+        assert_eq!(lines[long[0]].len(), SHOWN);
+        let note = format!("went on for {} more bytes", LONG - SHOWN);
+        assert!(lines[long[0] + 1].contains(&note), "{}", lines[long[0] + 1]);
+        assert_eq!(lines[long[0] + 2], "after the long line");
+        assert!(!transcript.contains('\u{1b}'));
+        assert!(transcript.contains(&note));
+        assert!(
+            transcript.len() < 1 << 20,
+            "transcript of {} bytes",
+            transcript.len()
+        );
+        // Memory: not the line whole, nor its escaped copies.
+        assert!(baseline > 0 && peak > 0);
+        assert!(
+            peak < baseline + 8 * 1024,
+            "peak {peak} KiB against {baseline} KiB without the noise"
+        );
+    }
+}

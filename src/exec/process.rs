@@ -162,6 +162,57 @@ pub struct Line<'a> {
     pub continues: bool,
 }
 
+/// What a step shows of a command's output, piece by piece: see [`LongLines`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// A whole line, or the first [`MAX_CHUNK`] bytes of a longer one.
+    Show(Line<'a>),
+    /// A later piece of a long line: counted, not shown.
+    Skip,
+    /// The end of a long line, of which `left_out` bytes were not shown.
+    Cut { stream: Stream, left_out: u64 },
+}
+
+/// Sorts the pieces [`run_streaming`] hands over so that a step shows each line once: a
+/// line of 10 MB (or one that never ends) becomes its first piece and a count of the rest,
+/// not hundreds of events in the transcript.
+#[derive(Debug, Default)]
+pub struct LongLines {
+    /// Bytes left out of the long line each stream is in (stdout, stderr), once cut.
+    left_out: [Option<u64>; 2],
+}
+
+impl LongLines {
+    /// What to do with `line`.
+    pub fn sort<'a>(&mut self, line: Line<'a>) -> Piece<'a> {
+        let index = match line.stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => 1,
+        };
+        let Some(left_out) = &mut self.left_out[index] else {
+            if line.continues {
+                self.left_out[index] = Some(0);
+            }
+            return Piece::Show(line);
+        };
+        *left_out += line.bytes.len() as u64;
+        if line.continues {
+            return Piece::Skip;
+        }
+        let left_out = *left_out;
+        self.left_out[index] = None;
+        Piece::Cut {
+            stream: line.stream,
+            left_out,
+        }
+    }
+}
+
+/// The note a step shows after the first piece of a long line.
+pub fn cut_note(left_out: u64) -> String {
+    format!("… (the line above went on for {left_out} more bytes, not shown)")
+}
+
 /// How a command that ran to its end ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finished {
@@ -698,6 +749,30 @@ impl StderrTail {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn long_lines_show_their_first_piece_and_count_the_rest_per_stream() {
+        let mut long = LongLines::default();
+        let piece = |stream, bytes: &'static [u8], continues| Line {
+            stream,
+            bytes,
+            continues,
+        };
+        let first = piece(Stream::Stderr, b"aaaa", true);
+        assert_eq!(long.sort(first), Piece::Show(first));
+        let other = piece(Stream::Stdout, b"whole", false);
+        assert_eq!(long.sort(other), Piece::Show(other));
+        assert_eq!(long.sort(piece(Stream::Stderr, b"bbb", true)), Piece::Skip);
+        assert_eq!(
+            long.sort(piece(Stream::Stderr, b"cc", false)),
+            Piece::Cut {
+                stream: Stream::Stderr,
+                left_out: 5
+            }
+        );
+        let next = piece(Stream::Stderr, b"next", false);
+        assert_eq!(long.sort(next), Piece::Show(next));
+    }
     use super::*;
 
     fn split(input: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::exec::process::{self, Line, LongLines, Piece};
 use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, FileDiff, Stream, Unit};
@@ -103,6 +104,21 @@ pub fn ask_before(
             assent,
         })
     })
+}
+
+/// A line callback for [`process::run_streaming`] that hands `show` each line once (a
+/// long line's first piece) and notes in the step's output how much of a long line was
+/// left out.
+pub fn each_line<'a>(
+    ctx: &'a StepContext<'a>,
+    mut show: impl FnMut(Line<'_>) + 'a,
+) -> impl FnMut(Line<'_>) + 'a {
+    let mut long = LongLines::default();
+    move |line| match long.sort(line) {
+        Piece::Show(line) => show(line),
+        Piece::Skip => {}
+        Piece::Cut { left_out, .. } => ctx.output(process::cut_note(left_out)),
+    }
 }
 
 /// What a running step may use: the event sink, the cancel flag, the journal.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::escape::{escape_bytes, shown};
-use crate::exec::process::{self, CommandSpec, Line};
+use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
 use crate::nixlog;
 use crate::report::Stream;
@@ -81,11 +81,14 @@ const ERROR_LINES: usize = 8;
 fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Result<Value, String> {
     let spec = eval_command(cfg, attr, apply).capture_stdout();
     let mut stderr = Vec::new();
+    let mut long = LongLines::default();
     let finished = process::run_streaming(
         &spec,
-        &mut |line: Line<'_>| {
-            if line.stream == Stream::Stderr && stderr.len() < EVAL_STDERR_LINES {
-                stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
+        &mut |piece: Line<'_>| {
+            if let Piece::Show(line) = long.sort(piece) {
+                if line.stream == Stream::Stderr && stderr.len() < EVAL_STDERR_LINES {
+                    stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
+                }
             }
         },
         ctx.cancel,

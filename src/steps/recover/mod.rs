@@ -443,7 +443,7 @@ impl RecoverRunner {
         }
         match process::run_streaming(
             &command,
-            &mut |l| ctx.output(crate::escape::escape_bytes(l.bytes)),
+            &mut super::each_line(ctx, |l| ctx.output(crate::escape::escape_bytes(l.bytes))),
             ctx.cancel,
         ) {
             Ok(finished) if finished.status.success() => Outcome::Passed(

@@ -12,7 +12,7 @@ use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
 use crate::nixlog::{self, Item, KnownError, NixLog};
 use crate::report::{Action, Stream, Unit};
-use crate::steps::{StepContext, no_space};
+use crate::steps::{StepContext, each_line, no_space};
 
 /// `switch-to-configuration`: switched, but some units failed.
 const UNITS_FAILED: i32 = 4;
@@ -76,7 +76,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
     let mut log = NixLog::new();
     let mut errors = Errors::default();
     let mut last_stdout = String::new();
-    let mut on_line = |line: Line<'_>| match line.stream {
+    let mut on_line = each_line(ctx, |line: Line<'_>| match line.stream {
         Stream::Stdout => {
             last_stdout = String::from_utf8_lossy(line.bytes).trim().to_string();
             ctx.output(escape_bytes(line.bytes));
@@ -103,8 +103,10 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             Some(Item::BuildLog { line, .. }) => ctx.output(escape_bytes(line.as_bytes())),
             Some(Item::Phase { .. }) | None => {}
         },
-    };
-    let finished = match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
+    });
+    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    drop(on_line);
+    let finished = match streamed {
         Ok(finished) => finished,
         Err(ProcessError::Cancelled { .. }) => return Err(Outcome::Interrupted),
         Err(e) => return Err(Outcome::Failed(e.to_string())),
@@ -206,15 +208,17 @@ pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
     let spec = switch_command(cfg, host);
     let mut units_failed = None;
     let mut errors = Errors::default();
-    let mut on_line = |line: Line<'_>| {
+    let mut on_line = each_line(ctx, |line: Line<'_>| {
         let text = escape_bytes(line.bytes);
         if text.contains("the following units failed") {
             units_failed = Some(text.clone());
         }
         errors.push_if_error(&String::from_utf8_lossy(line.bytes));
         ctx.output(text);
-    };
-    match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
+    });
+    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    drop(on_line);
+    match streamed {
         Ok(finished) if finished.status.success() => Outcome::Passed("switched".into()),
         Ok(finished) if finished.code() == Some(UNITS_FAILED) => Outcome::Warning(format!(
             "switched, but {} (see `systemctl --failed`; the system itself is in place)",
@@ -251,7 +255,7 @@ pub fn copy(
     ctx: &StepContext,
 ) -> Result<(), Outcome> {
     let spec = copy_command(cfg, root, system);
-    let mut on_line = |line: Line<'_>| ctx.output(escape_bytes(line.bytes));
+    let mut on_line = each_line(ctx, |line: Line<'_>| ctx.output(escape_bytes(line.bytes)));
     match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
         Ok(finished) if finished.status.success() => Ok(()),
         Ok(finished) => {
