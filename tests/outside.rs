@@ -480,3 +480,92 @@ mod hostile_output {
         );
     }
 }
+
+mod device_gone {
+    use super::*;
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    use nixos_lifeboat::sandbox::VolumeSpec;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use support::{TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sh};
+
+    /// Give the user's home thousands of directories (through a read-write mount in a
+    /// namespace of its own), so that walking them takes many reads from the device.
+    fn add_many_directories(sandbox: &TestSandbox) {
+        let rw = sandbox.dir.join("rw");
+        fs::create_dir_all(&rw).unwrap();
+        sh(&format!(
+            "unshare -m --propagation private sh -ec 'mount {dev} {rw}\n\
+             mkdir {rw}/qwe/many\ncd {rw}/qwe/many\nseq 1 4000 | xargs mkdir\ncd /\numount {rw}'",
+            dev = sandbox.loop_device.display(),
+            rw = rw.display(),
+        ));
+        fs::remove_dir(&rw).unwrap();
+    }
+
+    /// The device goes away as a detached volume does: its size drops to zero (the image
+    /// truncated, the loop device told), so every read that the kernel's cache cannot
+    /// answer fails with EIO. What the run read before (the root, the layout's entries) is
+    /// still cached, so the walk starts and fails in the directories below.
+    fn pull_the_device(sandbox: &TestSandbox) {
+        sh(&format!(
+            "truncate -s 0 {image}\nlosetup -c {dev}",
+            image = sandbox.image.display(),
+            dev = sandbox.loop_device.display()
+        ));
+    }
+
+    #[test]
+    fn a_device_that_fails_mid_scan_fails_measure_names_the_error_and_unmounts() {
+        require_private_mount_namespace();
+        let sandbox = TestSandbox::new(&VolumeSpec::default());
+        add_many_directories(&sandbox);
+        // Nothing of the volume cached before the run: it reads only what it needs.
+        sh(&format!(
+            "blockdev --flushbufs {}",
+            sandbox.loop_device.display()
+        ));
+        let mut child = Command::new(lifeboat_bin())
+            .arg("-c")
+            .arg(&sandbox.config_path)
+            .args(["inspect", "--json"])
+            .arg(&sandbox.by_id_link)
+            .env_remove("LIFEBOAT_FAULT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let mut events: Vec<Value> = Vec::new();
+        let mut pulled = false;
+        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+            let event: Value = serde_json::from_str(&line.unwrap()).unwrap();
+            // Stopped between the layout check and the walk (or early in it), the device
+            // goes away, and the run goes on: the root is listed from the cache, the
+            // entries below fail.
+            if !pulled && event["step"] == "check-layout" && event["status"] == "passed" {
+                kill(pid, Signal::SIGSTOP).unwrap();
+                pull_the_device(&sandbox);
+                kill(pid, Signal::SIGCONT).unwrap();
+                pulled = true;
+            }
+            events.push(event);
+        }
+        let status = child.wait().unwrap();
+        assert!(pulled, "{events:#?}");
+        assert_eq!(status.code(), Some(1), "{events:#?}");
+        let (status, message) = step(&events, "measure");
+        assert_eq!(status, "failed", "{message}");
+        assert!(
+            message.contains("the device stopped answering")
+                && message.contains("I/O error (EIO)")
+                && message.contains(&format!("{}/", sandbox.mountpoint.display()))
+                && message.contains("more entries could not be read")
+                && message.contains("dmesg"),
+            "{message}"
+        );
+        assert_eq!(step(&events, "unmount").0, "passed");
+        assert_eq!(mounts_under(&sandbox.dir), Vec::<std::path::PathBuf>::new());
+    }
+}

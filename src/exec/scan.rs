@@ -47,9 +47,10 @@ pub struct ScanReport {
     /// One row per top-level entry of the root, and one per entry under `expand` when given.
     /// Sorted by path (component-wise, so `qwe/nix` follows `qwe`).
     pub rows: Vec<SizeRow>,
-    /// Entries that could not be read (path relative to root, and why); the scan goes on past them.
-    /// A directory that cannot be opened still counts itself, as with `du`. Sorted by path.
-    pub unreadable: Vec<(PathBuf, String)>,
+    /// Entries that could not be read (path relative to root, and the error); the scan goes
+    /// on past them. A directory that cannot be opened still counts itself, as with `du`.
+    /// Sorted by path. The errno tells a denied entry from a failing device (EIO).
+    pub unreadable: Vec<(PathBuf, Errno)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +220,7 @@ fn merge(paths: Vec<PathBuf>, workers: Vec<Worker<'_>>) -> ScanReport {
         })
         .collect();
     rows.sort_by(|a, b| a.path.cmp(&b.path));
-    unreadable.sort();
+    unreadable.sort_by(|a, b| a.0.cmp(&b.0));
     ScanReport { rows, unreadable }
 }
 
@@ -620,7 +621,7 @@ struct Worker<'s> {
     /// The non-directories of the current `getdents` batch: inode and name offset.
     to_stat: Vec<(u64, usize)>,
     totals: Vec<Totals>,
-    unreadable: Vec<(PathBuf, String)>,
+    unreadable: Vec<(PathBuf, Errno)>,
     buf: Vec<u8>,
     /// Inodes counted in top-level rows since the last progress report.
     counted: u64,
@@ -873,7 +874,7 @@ impl<'s> Worker<'s> {
     }
 
     fn note(&mut self, path: PathBuf, errno: Errno) {
-        self.unreadable.push((path, errno.desc().to_string()));
+        self.unreadable.push((path, errno));
     }
 }
 

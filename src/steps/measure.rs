@@ -3,6 +3,8 @@
 use std::ffi::OsStr;
 use std::path::Path;
 
+use nix::errno::Errno;
+
 use serde::Serialize;
 
 use crate::escape::shown;
@@ -35,8 +37,22 @@ pub fn measure(
     )
     .map_err(|e| match e {
         ScanError::Cancelled => Outcome::Interrupted,
-        ScanError::Io { .. } => Outcome::Failed(format!("cannot scan the volume: {e}")),
+        ScanError::Io {
+            ref path,
+            ref source,
+        } => match source.raw_os_error().map(Errno::from_raw) {
+            Some(errno) if device_failed(errno) => Outcome::Failed(device_failure(path, errno, 0)),
+            _ => Outcome::Failed(format!("cannot scan the volume: {e}")),
+        },
     })?;
+    if let Some((path, errno)) = report.unreadable.iter().find(|(_, e)| device_failed(*e)) {
+        let more = report.unreadable.len() - 1;
+        return Err(Outcome::Failed(device_failure(
+            &root.join(path),
+            *errno,
+            more,
+        )));
+    }
     let rows: Vec<TreeRow> = report
         .rows
         .iter()
@@ -61,7 +77,7 @@ pub fn measure(
         None => "the volume is empty".to_string(),
     };
     for (path, why) in report.unreadable.iter().take(20) {
-        ctx.output(format!("could not read {}: {why}", shown(path)));
+        ctx.output(format!("could not read {}: {}", shown(path), why.desc()));
     }
     let outcome = if report.unreadable.is_empty() {
         Outcome::Passed(summary)
@@ -72,4 +88,42 @@ pub fn measure(
         ))
     };
     Ok((rows, outcome))
+}
+
+/// Errors that say the device failed, not one entry: the volume went away or its disk is
+/// failing, so no figure can be trusted.
+fn device_failed(errno: Errno) -> bool {
+    matches!(errno, Errno::EIO | Errno::ENXIO | Errno::ENODEV)
+}
+
+/// What a device failing under the walk means, and what to do.
+fn device_failure(path: &Path, errno: Errno, more: usize) -> String {
+    let more = match more {
+        0 => String::new(),
+        n => format!(", and {n} more entries could not be read"),
+    };
+    format!(
+        "the device stopped answering while the volume was read: {}: {} ({errno:?}){more}. \
+         The figures would be wrong, so none are given. The volume may have been detached, \
+         or its disk is failing: check `dmesg` and the volume's attachment (`hcloud volume \
+         describe`). Copy what matters off it before anything else, and do not write to it \
+         or run fsck on it until it is copied",
+        shown(path),
+        errno.desc()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_device_is_named_with_the_path_and_the_error() {
+        let message = device_failure(Path::new("/mnt/data/qwe/src"), Errno::EIO, 3);
+        assert!(
+            message.contains("/mnt/data/qwe/src: I/O error (EIO), and 3 more"),
+            "{message}"
+        );
+        assert!(device_failed(Errno::EIO) && !device_failed(Errno::EACCES));
+    }
 }
