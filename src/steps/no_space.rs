@@ -39,13 +39,13 @@ pub fn looks_full(path: &Path) -> bool {
         .is_ok_and(|st| st.blocks_available() * st.fragment_size() < NEARLY_FULL)
 }
 
-/// What a full volume means and what to do about it.
+/// What a full volume means and what to do about it, as sentences.
 pub fn volume_full(mount: &Path) -> String {
     let mount = shown(mount);
     format!(
-        "the volume at {mount} is full (ENOSPC: no space left on device). Free space on it \
+        "The volume at {mount} is full (ENOSPC: no space left on device). Free space on it \
          (`du -xh -d 2 {mount} | sort -h | tail` shows what takes it) or grow the volume \
-         (`hcloud volume resize`, then `resize2fs`), then run lifeboat again"
+         (`hcloud volume resize`, then `resize2fs`), then run lifeboat again."
     )
 }
 
@@ -54,7 +54,8 @@ pub fn volume_full(mount: &Path) -> String {
 pub fn write_failed(path: &Path, mount: &Path, err: &io::Error) -> String {
     if is_full(err) {
         format!(
-            "cannot write {}: {}. Nothing was replaced: a file that was there keeps what it held",
+            "cannot write {}: no space left. {} Nothing was replaced: a file that was there \
+             keeps what it held.",
             shown(path),
             volume_full(mount)
         )

@@ -271,8 +271,8 @@ pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepCont
             m.updated_at
         )),
         Err(e) if no_space::says_full(&e.to_string()) => Outcome::Failed(format!(
-            "cannot update the mirror ({e}): {}. The mirror keeps the branches it had: git \
-             moves a branch only after its objects are written",
+            "cannot update the mirror: {e}. {} The mirror keeps the branches it had: git \
+             moves a branch only after its objects are written.",
             no_space::volume_full(&settings.volume.mount)
         )),
         Err(e) => failed(&e),

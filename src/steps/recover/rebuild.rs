@@ -269,10 +269,10 @@ pub fn copy(
                 no_space::says_full(&finished.stderr_tail.join("\n")) || no_space::looks_full(root);
             Err(Outcome::Failed(if full {
                 format!(
-                    "{failed}. {}. The new system is built and switched to, but it is not in \
+                    "{failed}. {} The new system is built and switched to, but it is not in \
                      the volume's store yet, and a reboot needs it there: do not reboot \
-                     before this step passes",
-                    capitalised(&no_space::volume_full(mount))
+                     before this step passes.",
+                    no_space::volume_full(mount)
                 )
             } else {
                 failed
@@ -281,13 +281,4 @@ pub fn copy(
         Err(ProcessError::Cancelled { .. }) => Err(Outcome::Interrupted),
         Err(e) => Err(Outcome::Failed(e.to_string())),
     }
-}
-
-/// `text` with its first letter upper case, to start a sentence.
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
