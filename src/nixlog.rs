@@ -255,6 +255,15 @@ pub enum KnownError {
     HostNotInFlake { host: String },
 }
 
+impl KnownError {
+    /// Whether this is a missing host other than `host` (none when `None`): Nix's bare
+    /// "attribute 'x' missing" is read as a missing host, but inside a configuration that
+    /// does evaluate as `host`, it is an option or attribute the configuration lacks.
+    pub fn names_another_host(&self, host: Option<&str>) -> bool {
+        matches!(self, KnownError::HostNotInFlake { host: h } if Some(h.as_str()) != host)
+    }
+}
+
 impl std::fmt::Display for KnownError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

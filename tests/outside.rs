@@ -272,6 +272,19 @@ mod nix_eval_errors {
     }
 
     #[test]
+    fn a_missing_attribute_in_the_configuration_is_not_taken_for_a_missing_host() {
+        let message = eval_failure("configuration.nix", |text| {
+            text.replacen(
+                "  imports = [",
+                "  fileSystems.\"/x\".device = config.nonexistent.device;\n  imports = [",
+                1,
+            )
+        });
+        assert!(message.contains("'nonexistent' missing"), "{message}");
+        assert!(!message.contains("the flake has no"), "{message}");
+    }
+
+    #[test]
     fn a_throw_in_the_configuration_is_shown_escaped() {
         let message = eval_failure("configuration.nix", |text| {
             text.replacen(

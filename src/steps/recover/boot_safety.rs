@@ -96,8 +96,14 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
     .map_err(|e| e.to_string())?;
     if !finished.status.success() {
         let text = stderr.join("\n");
-        let known = nixlog::summarise_errors([text.as_str()]);
-        let explained: Vec<String> = known.iter().map(ToString::to_string).collect();
+        let host = attr
+            .strip_prefix("nixosConfigurations.")
+            .and_then(|rest| rest.split('.').next());
+        let explained: Vec<String> = nixlog::summarise_errors([text.as_str()])
+            .iter()
+            .filter(|known| !known.names_another_host(host))
+            .map(ToString::to_string)
+            .collect();
         let shown_errors = nix_error(&stderr, &cfg.config_repo.path);
         return Err(if explained.is_empty() {
             format!(

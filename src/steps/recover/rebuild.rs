@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::escape::{escape_bytes, shown};
 use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
-use crate::nixlog::{self, Item, KnownError, NixLog};
+use crate::nixlog::{self, Item, NixLog};
 use crate::report::{Action, Stream, Unit};
 use crate::steps::{StepContext, each_line, no_space};
 
@@ -132,7 +132,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
 fn explain_failure(what: &str, host: &str, status: ExitStatus, errors: &Errors) -> String {
     let known: Vec<String> = nixlog::summarise_errors(errors.0.iter().map(String::as_str))
         .iter()
-        .filter(|known| !matches!(known, KnownError::HostNotInFlake { host: h } if h != host))
+        .filter(|known| !known.names_another_host(Some(host)))
         .map(ToString::to_string)
         .collect();
     let said = if known.is_empty() {
