@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::report::{Event, StepStatus};
 use crate::steps::EventSink;
+use crate::steps::measure::PartialTreeRow;
 
 /// JSON lines on stdout: the contract of DESIGN.md.
 pub struct JsonSink;
@@ -150,6 +151,12 @@ impl EventSink for Tee<'_> {
     fn emit(&self, event: &Event) {
         for sink in &self.0 {
             sink.emit(event);
+        }
+    }
+
+    fn partial_tree(&self, rows: &[PartialTreeRow]) {
+        for sink in &self.0 {
+            sink.partial_tree(rows);
         }
     }
 }

@@ -2,11 +2,13 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::escape::shown;
-use crate::exec::scan::{self, ScanError, ScanReport};
+use crate::exec::scan::{self, ScanError, ScanProgress, ScanReport, SizeRow};
 use crate::flow::Outcome;
 use crate::report::Unit;
 
@@ -21,31 +23,50 @@ pub struct TreeRow {
     pub files: u64,
 }
 
-/// Scan `root`, expanding the user's home, with progress events and Ctrl-C honoured.
+/// A row of the size tree while the walk goes on, for the wizard to show it growing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialTreeRow {
+    pub row: TreeRow,
+    /// Directories under it are still being walked: its figures will still grow.
+    pub walking: bool,
+}
+
+/// How often the growing tree goes to the front end: often enough to watch, seldom enough
+/// that a walk of 200,000 files sends a few dozen trees, not thousands.
+const TREE_EVERY: Duration = Duration::from_millis(100);
+
+/// Scan `root`, expanding the user's home, with progress events, the tree as it grows, and
+/// Ctrl-C honoured.
 pub fn measure(
     root: &Path,
     user: Option<&str>,
     ctx: &StepContext,
 ) -> Result<(Vec<TreeRow>, Outcome), Outcome> {
+    let last_tree = Mutex::new(None);
     let report: ScanReport = scan::scan(
         root,
         user.map(OsStr::new),
-        &|files| ctx.progress(files, None, Unit::Files),
+        &|progress| {
+            ctx.progress(progress.files, None, Unit::Files);
+            if due(&last_tree) {
+                ctx.partial_tree(&partial_tree(progress));
+            }
+        },
         ctx.cancel,
     )
     .map_err(|e| match e {
         ScanError::Cancelled => Outcome::Interrupted,
         ScanError::Io { .. } => Outcome::Failed(format!("cannot scan the volume: {e}")),
     })?;
-    let rows: Vec<TreeRow> = report
-        .rows
+    let rows: Vec<TreeRow> = report.rows.iter().map(tree_row).collect();
+    let finished: Vec<PartialTreeRow> = rows
         .iter()
-        .map(|r| TreeRow {
-            path: shown(&r.path),
-            bytes: r.bytes,
-            files: r.files,
+        .map(|row| PartialTreeRow {
+            row: row.clone(),
+            walking: false,
         })
         .collect();
+    ctx.partial_tree(&finished);
     let largest = rows
         .iter()
         .filter(|r| !r.path.contains('/'))
@@ -72,4 +93,33 @@ pub fn measure(
         ))
     };
     Ok((rows, outcome))
+}
+
+fn tree_row(row: &SizeRow) -> TreeRow {
+    TreeRow {
+        path: shown(&row.path),
+        bytes: row.bytes,
+        files: row.files,
+    }
+}
+
+fn partial_tree(progress: &ScanProgress<'_>) -> Vec<PartialTreeRow> {
+    progress
+        .rows()
+        .iter()
+        .map(|partial| PartialTreeRow {
+            row: tree_row(&partial.row),
+            walking: !partial.done,
+        })
+        .collect()
+}
+
+/// Whether [`TREE_EVERY`] has passed since the last tree went out (and note that one goes now).
+fn due(last: &Mutex<Option<Instant>>) -> bool {
+    let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let due = last.is_none_or(|at| at.elapsed() >= TREE_EVERY);
+    if due {
+        *last = Some(Instant::now());
+    }
+    due
 }

@@ -28,6 +28,10 @@ pub const CURRENT_SYSTEM: &str = "/run/current-system";
 /// Steps emit from worker threads too, hence `Sync`.
 pub trait EventSink: Sync {
     fn emit(&self, event: &Event);
+
+    /// The size tree as far as `measure`'s walk has come (a few times a second). It is no
+    /// event of the JSON contract: only the wizard shows it, every other sink drops it.
+    fn partial_tree(&self, _rows: &[measure::PartialTreeRow]) {}
 }
 
 /// A flow's step runners, driven step by step by the front end.
@@ -120,6 +124,11 @@ impl StepContext<'_> {
             total,
             unit,
         });
+    }
+
+    /// The size tree so far, for the front ends that show it growing.
+    pub fn partial_tree(&self, rows: &[measure::PartialTreeRow]) {
+        self.sink.partial_tree(rows);
     }
 
     /// Has Ctrl-C or SIGTERM asked the run to stop?
