@@ -10,7 +10,7 @@ use crate::report::{Action, Event, RunStatus, StepStatus, Unit};
 
 use super::facts::HomeFacts;
 use super::output::OutputLog;
-use super::results::InspectResults;
+use super::results::{InspectResults, SizeRow};
 
 /// A key the wizard reacts to, independent of the terminal library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub enum FromWorker {
     Ended(RunStatus),
     /// The run could not start (the lock is held, the state directory is unwritable).
     CouldNotStart(String),
+    /// Inspect's size tree as far as the walk has come.
+    Tree(Vec<SizeRow>),
 }
 
 /// Everything that moves the state on.
@@ -294,7 +296,7 @@ impl FlowView {
                     }
                 }
                 if self.kind == FlowKind::Inspect {
-                    self.results = InspectResults::from_details(&details);
+                    self.results = InspectResults::after_summary(&details, self.results.take());
                 }
             }
         }
@@ -325,6 +327,14 @@ impl FlowView {
         step.message = message;
         if self.follow {
             self.selected = index;
+        }
+    }
+
+    /// The walk went on: the tree grows in place (before the summary, it is all there is).
+    fn tree_grew(&mut self, rows: Vec<SizeRow>) {
+        match &mut self.results {
+            Some(results) => results.tree.replace_rows(rows),
+            None => self.results = Some(InspectResults::growing(rows)),
         }
     }
 
@@ -544,6 +554,7 @@ impl State {
                 self.quit_prompt = false;
             }
             FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
+            FromWorker::Tree(rows) => view.tree_grew(rows),
         }
         Vec::new()
     }
