@@ -2,6 +2,8 @@
 //! screen, presses keys, and checks afterwards that the terminal is back in cooked mode
 //! with echo, that no mount is left and that the device's bytes did not change.
 
+#[path = "support/fresh_vps.rs"]
+mod fresh_vps;
 #[path = "support/predestroy_host.rs"]
 mod predestroy_host;
 mod support;
@@ -11,6 +13,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
+use fresh_vps::{FreshVps, FreshVpsOptions, quote};
 use nixos_lifeboat::sandbox::VolumeSpec;
 use predestroy_host::{Host, git};
 use serde_json::{Value, json};
@@ -361,8 +364,10 @@ fn confirming(screen: &str) -> Option<String> {
 
 /// Answer every confirmation of the `flow` running in `tmux` as an operator would (`y`, or
 /// the hostname typed out where the modal asks for it) until the run ends; the steps asked
-/// about, in order, and the last screen.
-fn confirm_until_the_end(tmux: &Tmux, flow: &str) -> (Vec<String>, String) {
+/// about, in order, and the last screen. `typed` names the steps that want the hostname
+/// (moving /etc/nixos aside, switching, rebooting), for when a long question pushes the
+/// modal's last line out of view; a prompt on the screen goes first.
+fn confirm_until_the_end(tmux: &Tmux, flow: &str, typed: &[&str]) -> (Vec<String>, String) {
     let hostname = nix::unistd::gethostname()
         .expect("this machine's hostname")
         .to_string_lossy()
@@ -380,7 +385,9 @@ fn confirm_until_the_end(tmux: &Tmux, flow: &str) -> (Vec<String>, String) {
             // Still on the screen a moment after the answer: wait for the next question.
             Some(step) if asked.last() == Some(&step) => {}
             Some(step) => {
-                if screen.contains("and press Enter to confirm") {
+                let wants_word = screen.contains("and press Enter to confirm")
+                    || (!screen.contains("y yes, run it") && typed.contains(&step.as_str()));
+                if wants_word {
                     tmux.keys(&["-l", &hostname]);
                     tmux.keys(&["Enter"]);
                 } else {
@@ -497,7 +504,7 @@ fn predestroy_through_the_wizard_and_json_leave_the_same_state_on_disk() {
             script.display()
         ),
     );
-    let (asked, screen) = confirm_until_the_end(&tmux, "predestroy");
+    let (asked, screen) = confirm_until_the_end(&tmux, "predestroy", &[]);
     assert!(
         screen.contains("predestroy · passed"),
         "asked {asked:?}:\n{screen}"
@@ -536,4 +543,130 @@ fn assert_same(json: &Value, wizard: &Value) {
         "--json (-) and the wizard (+) left different states:\n{}",
         diff.unified_diff().context_radius(2)
     );
+}
+
+/// What a recover run left on the machine, in terms two identical fresh VPSs share: the
+/// clone and what was moved aside, the hardware configuration, the tools that ran (build,
+/// switch, reboot), the system switched to and copied to the volume's store, and the
+/// journal's steps.
+fn recover_outcome(vps: &FreshVps) -> Value {
+    let parent = vps.etc_nixos.parent().expect("the config's parent");
+    let mut aside: Vec<String> = std::fs::read_dir(parent)
+        .expect("the config's parent")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.starts_with("etc-nixos.before-lifeboat-"))
+        .collect();
+    aside.sort();
+    let aside_files: Vec<String> = aside
+        .iter()
+        .map(|name| {
+            let dir = parent.join(name);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .expect("the copy aside")
+                .map(|e| {
+                    e.expect("an entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            files.sort();
+            files.join(" ")
+        })
+        .collect();
+    let system = vps
+        .current_system()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let journal = journal_outcome(&vps.state);
+    let steps: Vec<Value> = journal["steps"]
+        .as_array()
+        .expect("the journal's steps")
+        .iter()
+        .map(|s| json!([s["id"], s["status"]]))
+        .collect();
+    let head = vps.remote_head();
+    let outcome = json!({
+        "clone_head": git(&vps.etc_nixos, "rev-parse HEAD"),
+        "clone_status": git(&vps.etc_nixos, "status --porcelain"),
+        "hardware": std::fs::read_to_string(vps.etc_nixos.join("hardware-configuration.nix"))
+            .expect("a hardware configuration"),
+        "moved_aside": aside.len(),
+        "aside_files": aside_files,
+        "calls": vps.calls(),
+        // The store hash follows the host's paths, which the config names.
+        "switched_to": system.split_once('-').map_or("", |(_, name)| name),
+        "in_volume_store": vps.in_volume_store(&system),
+        "rebooted": vps.rebooted(),
+        "mounts_left": mounts_under(&vps.dir),
+        "journal": {
+            "flow": journal["flow"],
+            "finished": journal["finished"],
+            "verify_due": journal["verify_due"],
+            "steps": steps,
+        },
+    });
+    let text = outcome
+        .to_string()
+        .replace(&vps.dir.display().to_string(), "<host>")
+        .replace(&head, "<head>");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn recover_through_the_wizard_and_json_leave_the_same_state_on_disk() {
+    let options = || FreshVpsOptions {
+        existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
+        ..FreshVpsOptions::default()
+    };
+    let (wizard_vps, json_vps) = (FreshVps::new(options()), FreshVps::new(options()));
+
+    let inner = wizard_vps.dir.join("wizard-inner.sh");
+    let run = format!("exec {}", lifeboat_command(&wizard_vps.config(), "recover"));
+    std::fs::write(&inner, wizard_vps.shell_script(&run)).expect("write the script");
+    let mut outer: String = wizard_vps
+        .shell_env()
+        .iter()
+        .map(|(name, value)| format!("export {name}={}\n", quote(value)))
+        .collect();
+    outer.push_str(&format!(
+        "exec unshare -m --propagation private sh -e {}\n",
+        quote(&inner.to_string_lossy())
+    ));
+    let outer_path = wizard_vps.dir.join("wizard.sh");
+    std::fs::write(&outer_path, outer).expect("write the script");
+    let tmux = Tmux::start(
+        "recover",
+        &format!("sh {}", quote(&outer_path.to_string_lossy())),
+    );
+    let (asked, screen) =
+        confirm_until_the_end(&tmux, "recover", &["clone-config", "switch", "reboot"]);
+    assert!(
+        screen.contains("recover · passed"),
+        "asked {asked:?}:\n{screen}"
+    );
+    for step in ["clone-config", "switch", "reboot"] {
+        assert!(
+            asked.iter().any(|s| s == step),
+            "the wizard did not ask before {step}: {asked:?}"
+        );
+    }
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 0);
+
+    let (code, events) = json_vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", json_vps.stderr());
+
+    let through_wizard = recover_outcome(&wizard_vps);
+    assert_eq!(through_wizard["clone_head"], "<head>");
+    assert_eq!(through_wizard["moved_aside"], 1);
+    assert_eq!(through_wizard["rebooted"], true);
+    assert_eq!(through_wizard["in_volume_store"], true);
+    assert_eq!(through_wizard["journal"]["finished"], "passed");
+    assert_same(&recover_outcome(&json_vps), &through_wizard);
 }
