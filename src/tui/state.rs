@@ -332,6 +332,9 @@ impl FlowView {
 
     /// The walk went on: the tree grows in place (before the summary, it is all there is).
     fn tree_grew(&mut self, rows: Vec<SizeRow>) {
+        if self.kind != FlowKind::Inspect {
+            return;
+        }
         match &mut self.results {
             Some(results) => results.tree.replace_rows(rows),
             None => self.results = Some(InspectResults::growing(rows)),
