@@ -123,3 +123,52 @@ fn due(last: &Mutex<Option<Instant>>) -> bool {
     }
     due
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::journal::Journal;
+    use crate::report::Event;
+    use crate::steps::{EventSink, JournalHandle};
+
+    /// Keeps the trees; drops the events.
+    #[derive(Default)]
+    struct Trees(Mutex<Vec<Vec<PartialTreeRow>>>);
+
+    impl EventSink for Trees {
+        fn emit(&self, _: &Event) {}
+
+        fn partial_tree(&self, rows: &[PartialTreeRow]) {
+            self.0.lock().unwrap().push(rows.to_vec());
+        }
+    }
+
+    #[test]
+    fn the_last_tree_sent_is_the_final_one_with_nothing_walking() {
+        let tmp = tempfile::tempdir().unwrap();
+        for dir in ["qwe/nix/store", "qwe/projects", "srv"] {
+            std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+            std::fs::write(tmp.path().join(dir).join("f"), [0u8; 9000]).unwrap();
+        }
+        let sink = Trees::default();
+        let cancel = AtomicBool::new(false);
+        let journal = JournalHandle::new(Journal::new("inspect", "test".into(), None), None);
+        let ctx = StepContext {
+            flow: "inspect",
+            step: "measure",
+            sink: &sink,
+            cancel: &cancel,
+            dry_run: false,
+            journal: &journal,
+        };
+        let (rows, _) = measure(tmp.path(), Some("qwe"), &ctx).unwrap();
+        let trees = sink.0.into_inner().unwrap();
+        let last = trees.last().expect("a tree was sent");
+        assert!(last.iter().all(|r| !r.walking), "{last:?}");
+        let last: Vec<TreeRow> = last.iter().map(|r| r.row.clone()).collect();
+        assert_eq!(last, rows);
+        assert!(rows.iter().any(|r| r.path == "qwe/nix"), "{rows:?}");
+    }
+}
