@@ -419,14 +419,25 @@ fn progress_ends_at_the_inodes_of_the_top_level_rows() {
         }
     }
     let seen = Mutex::new(Vec::new());
+    let last_rows = Mutex::new(Vec::new());
     let report = scan(
         tmp.path(),
         Some(OsStr::new("qwe")),
-        &|n| seen.lock().unwrap().push(n),
+        &|p| {
+            seen.lock().unwrap().push(p.files);
+            *last_rows.lock().unwrap() = p.rows();
+        },
         &AtomicBool::new(false),
     )
     .unwrap();
     let seen = seen.into_inner().unwrap();
+    let last_rows = last_rows.into_inner().unwrap();
+    assert!(last_rows.iter().all(|r| r.done), "{last_rows:?}");
+    assert_eq!(
+        last_rows.into_iter().map(|r| r.row).collect::<Vec<_>>(),
+        report.rows,
+        "the last progress report has the final rows"
+    );
     let top: u64 = report
         .rows
         .iter()

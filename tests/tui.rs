@@ -2,6 +2,10 @@
 //! screen, presses keys, and checks afterwards that the terminal is back in cooked mode
 //! with echo, that no mount is left and that the device's bytes did not change.
 
+#[path = "support/fresh_vps.rs"]
+mod fresh_vps;
+#[path = "support/predestroy_host.rs"]
+mod predestroy_host;
 mod support;
 
 use std::path::Path;
@@ -9,7 +13,10 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::Duration;
 
+use fresh_vps::{FreshVps, FreshVpsOptions, quote};
 use nixos_lifeboat::sandbox::VolumeSpec;
+use predestroy_host::{Host, git};
+use serde_json::{Value, json};
 use support::{
     TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file,
 };
@@ -343,4 +350,323 @@ fn closing_the_terminal_while_a_step_runs_still_unmounts() {
     });
     assert!(gone, "lifeboat {pid} still runs after its terminal closed");
     check_untouched(&sandbox, &hash);
+}
+
+/// The step whose confirmation is up (the modal's title `Confirm: STEP`), if one is.
+fn confirming(screen: &str) -> Option<String> {
+    let (_, after) = screen.split_once("Confirm: ")?;
+    let step: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (!step.is_empty()).then_some(step)
+}
+
+/// Answer every confirmation of the `flow` running in `tmux` as an operator would (`y`, or
+/// the hostname typed out where the modal asks for it) until the run ends; the steps asked
+/// about, in order, and the last screen. `typed` names the steps that want the hostname
+/// (moving /etc/nixos aside, switching, rebooting), for when a long question pushes the
+/// modal's last line out of view; a prompt on the screen goes first.
+fn confirm_until_the_end(tmux: &Tmux, flow: &str, typed: &[&str]) -> (Vec<String>, String) {
+    let hostname = nix::unistd::gethostname()
+        .expect("this machine's hostname")
+        .to_string_lossy()
+        .into_owned();
+    let ends =
+        ["passed", "failed", "refused", "stopped", "interrupted"].map(|s| format!("{flow} · {s}"));
+    let mut asked: Vec<String> = Vec::new();
+    let mut screen = String::new();
+    for _ in 0..TRIES {
+        screen = tmux.screen();
+        if ends.iter().any(|end| screen.contains(end)) {
+            return (asked, screen);
+        }
+        match confirming(&screen) {
+            // Still on the screen a moment after the answer: wait for the next question.
+            Some(step) if asked.last() == Some(&step) => {}
+            Some(step) => {
+                let wants_word = screen.contains("and press Enter to confirm")
+                    || (!screen.contains("y yes, run it") && typed.contains(&step.as_str()));
+                if wants_word {
+                    tmux.keys(&["-l", &hostname]);
+                    tmux.keys(&["Enter"]);
+                } else {
+                    tmux.keys(&["y"]);
+                }
+                asked.push(step);
+            }
+            None => {}
+        }
+        thread::sleep(PAUSE);
+    }
+    panic!("{flow} never ended; asked {asked:?}:\n{screen}");
+}
+
+/// What a predestroy run left on disk, in terms two identical hosts share: the commits on
+/// the remote (trees and subjects: the hashes differ with the time), the files lifeboat
+/// wrote on the volume with their owners and modes, the package lists, the recovery card
+/// without its time stamp and nonce, the mirror, the backup, and the journal's steps.
+fn predestroy_outcome(host: &Host) -> Value {
+    let head = git(&host.repo, "rev-parse HEAD");
+    let volume = host.in_namespace(
+        false,
+        &format!(
+            "cd {home}/qwe\n\
+             {{ find .lifeboat; find nixos-config-backup.git -maxdepth 1; }} | sort | xargs stat -c '%n %U:%G %a %F'\n\
+             cat .lifeboat/*-packages.txt .lifeboat/system-requisites.txt\n\
+             git -c safe.directory='*' -C nixos-config-backup.git rev-parse main",
+            home = host.home.display()
+        ),
+    );
+    let card: toml::Table = toml::from_str(
+        &host
+            .volume_file("qwe/.lifeboat/recovery.toml")
+            .expect("a recovery card on the volume"),
+    )
+    .expect("the card is TOML");
+    let mut card = serde_json::to_value(card).expect("the card as JSON");
+    let fields = card.as_object_mut().expect("a card table");
+    for varying in ["written_at", "persistence_nonce"] {
+        assert!(fields.remove(varying).is_some(), "no {varying} in the card");
+    }
+    let marker = host
+        .volume_file("qwe/.lifeboat/persistence-marker")
+        .expect("a persistence marker");
+    let backup = host.in_namespace(
+        false,
+        &format!(
+            "cd {} && find . -printf '%p %u %m %y\\n' | sort | \
+             sed -E 's#pack-[0-9a-f]{{40}}#pack-<hash>#; s#gcroots/auto/[0-9a-z]{{32}}#gcroots/auto/<hash>#'",
+            host.backup.display()
+        ),
+    );
+    let journal = journal_outcome(&host.sandbox.state_dir);
+    let steps: Vec<Value> = journal["steps"]
+        .as_array()
+        .expect("the journal's steps")
+        .iter()
+        .map(|s| json!([s["id"], s["status"]]))
+        .collect();
+    let outcome = json!({
+        "remote": git(&host.remote, "log --format=%T%x20%s main"),
+        "pushed": git(&host.remote, "rev-parse main") == head,
+        "worktree": git(&host.repo, "status --porcelain"),
+        "volume": volume,
+        "card": card,
+        "marker_names_the_card": marker.contains(card_nonce(host).as_str()),
+        "backup": backup,
+        "journal": {"flow": journal["flow"], "finished": journal["finished"], "steps": steps},
+    });
+    // Each host lives in a directory of its own, and has a volume and a commit of its own.
+    let uuid = host.in_namespace(
+        false,
+        &format!(
+            "blkid -s UUID -o value {}",
+            host.sandbox.loop_device.display()
+        ),
+    );
+    let text = outcome
+        .to_string()
+        .replace(&host.sandbox.dir.display().to_string(), "<host>")
+        .replace(&uuid, "<volume uuid>")
+        .replace(&head, "<head>");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+fn card_nonce(host: &Host) -> String {
+    let text = host
+        .volume_file("qwe/.lifeboat/recovery.toml")
+        .expect("a recovery card on the volume");
+    let card: toml::Table = toml::from_str(&text).expect("the card is TOML");
+    card["persistence_nonce"]
+        .as_str()
+        .expect("a nonce in the card")
+        .to_string()
+}
+
+#[test]
+fn predestroy_through_the_wizard_and_json_leave_the_same_state_on_disk() {
+    let (wizard_host, json_host) = (Host::new(true), Host::new(true));
+    for host in [&wizard_host, &json_host] {
+        host.make_dirty_and_unpushed();
+    }
+
+    let script = wizard_host.sandbox.dir.join("wizard.sh");
+    let run = format!(
+        "exec {}",
+        lifeboat_command(&wizard_host.config(), "predestroy")
+    );
+    std::fs::write(&script, wizard_host.namespace_script(true, &run)).expect("write the script");
+    let tmux = Tmux::start(
+        "predestroy",
+        &format!(
+            "unshare -m --propagation private sh -e '{}'",
+            script.display()
+        ),
+    );
+    let (asked, screen) = confirm_until_the_end(&tmux, "predestroy", &[]);
+    assert!(
+        screen.contains("predestroy · passed"),
+        "asked {asked:?}:\n{screen}"
+    );
+    assert!(
+        asked.iter().any(|s| s == "config-repo-committed")
+            && asked.iter().any(|s| s == "config-repo-pushed"),
+        "the wizard asked before committing and pushing: {asked:?}"
+    );
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 0);
+
+    let (code, events) = json_host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+
+    let through_wizard = predestroy_outcome(&wizard_host);
+    assert_eq!(through_wizard["journal"]["finished"], "passed");
+    assert_eq!(through_wizard["pushed"], true);
+    assert_eq!(through_wizard["marker_names_the_card"], true);
+    assert_same(&predestroy_outcome(&json_host), &through_wizard);
+}
+
+/// Equal, or a panic with the lines that differ.
+fn assert_same(json: &Value, wizard: &Value) {
+    if json == wizard {
+        return;
+    }
+    let pretty = |v: &Value| {
+        serde_json::to_string_pretty(v)
+            .expect("JSON")
+            .replace("\\n", "\n")
+    };
+    let (json, wizard) = (pretty(json), pretty(wizard));
+    let diff = similar::TextDiff::from_lines(&json, &wizard);
+    panic!(
+        "--json (-) and the wizard (+) left different states:\n{}",
+        diff.unified_diff().context_radius(2)
+    );
+}
+
+/// What a recover run left on the machine, in terms two identical fresh VPSs share: the
+/// clone and what was moved aside, the hardware configuration, the tools that ran (build,
+/// switch, reboot), the system switched to and copied to the volume's store, and the
+/// journal's steps.
+fn recover_outcome(vps: &FreshVps) -> Value {
+    let parent = vps.etc_nixos.parent().expect("the config's parent");
+    let mut aside: Vec<String> = std::fs::read_dir(parent)
+        .expect("the config's parent")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.starts_with("etc-nixos.before-lifeboat-"))
+        .collect();
+    aside.sort();
+    let aside_files: Vec<String> = aside
+        .iter()
+        .map(|name| {
+            let dir = parent.join(name);
+            let mut files: Vec<String> = std::fs::read_dir(&dir)
+                .expect("the copy aside")
+                .map(|e| {
+                    e.expect("an entry")
+                        .file_name()
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect();
+            files.sort();
+            files.join(" ")
+        })
+        .collect();
+    let system = vps
+        .current_system()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let journal = journal_outcome(&vps.state);
+    let steps: Vec<Value> = journal["steps"]
+        .as_array()
+        .expect("the journal's steps")
+        .iter()
+        .map(|s| json!([s["id"], s["status"]]))
+        .collect();
+    let head = vps.remote_head();
+    let outcome = json!({
+        "clone_head": git(&vps.etc_nixos, "rev-parse HEAD"),
+        "clone_status": git(&vps.etc_nixos, "status --porcelain"),
+        "hardware": std::fs::read_to_string(vps.etc_nixos.join("hardware-configuration.nix"))
+            .expect("a hardware configuration"),
+        "moved_aside": aside.len(),
+        "aside_files": aside_files,
+        "calls": vps.calls(),
+        // The store hash follows the host's paths, which the config names.
+        "switched_to": system.split_once('-').map_or("", |(_, name)| name),
+        "in_volume_store": vps.in_volume_store(&system),
+        "rebooted": vps.rebooted(),
+        "mounts_left": mounts_under(&vps.dir),
+        "journal": {
+            "flow": journal["flow"],
+            "finished": journal["finished"],
+            "verify_due": journal["verify_due"],
+            "steps": steps,
+        },
+    });
+    let text = outcome
+        .to_string()
+        .replace(&vps.dir.display().to_string(), "<host>")
+        .replace(&head, "<head>");
+    serde_json::from_str(&text).expect("JSON")
+}
+
+#[test]
+fn recover_through_the_wizard_and_json_leave_the_same_state_on_disk() {
+    let options = || FreshVpsOptions {
+        existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
+        ..FreshVpsOptions::default()
+    };
+    let (wizard_vps, json_vps) = (FreshVps::new(options()), FreshVps::new(options()));
+
+    let inner = wizard_vps.dir.join("wizard-inner.sh");
+    let run = format!("exec {}", lifeboat_command(&wizard_vps.config(), "recover"));
+    std::fs::write(&inner, wizard_vps.shell_script(&run)).expect("write the script");
+    let mut outer: String = wizard_vps
+        .shell_env()
+        .iter()
+        .map(|(name, value)| format!("export {name}={}\n", quote(value)))
+        .collect();
+    outer.push_str(&format!(
+        "exec unshare -m --propagation private sh -e {}\n",
+        quote(&inner.to_string_lossy())
+    ));
+    let outer_path = wizard_vps.dir.join("wizard.sh");
+    std::fs::write(&outer_path, outer).expect("write the script");
+    let tmux = Tmux::start(
+        "recover",
+        &format!("sh {}", quote(&outer_path.to_string_lossy())),
+    );
+    let (asked, screen) =
+        confirm_until_the_end(&tmux, "recover", &["clone-config", "switch", "reboot"]);
+    assert!(
+        screen.contains("recover · passed"),
+        "asked {asked:?}:\n{screen}"
+    );
+    for step in ["clone-config", "switch", "reboot"] {
+        assert!(
+            asked.iter().any(|s| s == step),
+            "the wizard did not ask before {step}: {asked:?}"
+        );
+    }
+    tmux.keys(&["q"]);
+    check_exit_and_terminal(&tmux, 0);
+
+    let (code, events) = json_vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", json_vps.stderr());
+
+    let through_wizard = recover_outcome(&wizard_vps);
+    assert_eq!(through_wizard["clone_head"], "<head>");
+    assert_eq!(through_wizard["moved_aside"], 1);
+    assert_eq!(through_wizard["rebooted"], true);
+    assert_eq!(through_wizard["in_volume_store"], true);
+    assert_eq!(through_wizard["journal"]["finished"], "passed");
+    assert_same(&recover_outcome(&json_vps), &through_wizard);
 }

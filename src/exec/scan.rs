@@ -11,6 +11,11 @@
 //! one link are remembered, in a set keyed by (device, inode, row). A row keeps to the device of
 //! its own entry (`du -x` from that entry), so a mount point below a row counts in no row above it.
 //!
+//! While the walk goes on, each worker adds what it counted for a directory to its rows' shared
+//! totals once it is done with that directory, and every row counts the directories still waiting
+//! in it: a row whose count is back to zero is final. The progress callback reads those, so a
+//! front end can show the rows growing ([`ScanProgress::rows`]).
+//!
 //! Descriptors stay bounded: a directory's descriptor lives only while some of its
 //! subdirectories wait to be opened, and past a budget (about half the soft `RLIMIT_NOFILE`) children
 //! are reopened by their path from the root instead, in `openat2` chunks that refuse symlinks.
@@ -22,9 +27,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat, openat2};
@@ -53,6 +59,50 @@ pub struct ScanReport {
     pub unreadable: Vec<(PathBuf, Errno)>,
 }
 
+/// How far a walk has come, as the progress callback sees it.
+pub struct ScanProgress<'a> {
+    /// Inodes counted in the top-level rows so far.
+    pub files: u64,
+    rows: Option<&'a LiveRows>,
+}
+
+impl ScanProgress<'_> {
+    /// Every row with what has been counted in it so far, in path order (empty until the root
+    /// has been listed). Built on request: a caller that does not want the rows pays nothing.
+    pub fn rows(&self) -> Vec<PartialRow> {
+        let Some(live) = self.rows else {
+            return Vec::new();
+        };
+        let mut rows: Vec<PartialRow> = live
+            .paths
+            .iter()
+            .zip(&live.counts)
+            .map(|(path, count)| {
+                // Acquire: a row seen done shows every directory's figures added before it.
+                let done = count.pending.load(Acquire) == 0;
+                PartialRow {
+                    row: SizeRow {
+                        path: path.clone(),
+                        bytes: count.bytes.load(Relaxed),
+                        files: count.files.load(Relaxed),
+                    },
+                    done,
+                }
+            })
+            .collect();
+        rows.sort_by(|a, b| a.row.path.cmp(&b.row.path));
+        rows
+    }
+}
+
+/// A row while the walk goes on: its figures never exceed the final ones and equal them once `done`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialRow {
+    pub row: SizeRow,
+    /// Every directory under the row has been walked.
+    pub done: bool,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     #[error("scan cancelled")]
@@ -65,13 +115,24 @@ pub enum ScanError {
 }
 
 /// Walk `root` without following symlinks or leaving its filesystem.
-/// `progress` gets the running count of inodes counted in the top-level rows (called from
-/// worker threads, at most about every 50 ms, and once at the end with the final count).
+/// `progress` sees how far the walk has come (called from worker threads, at most about every
+/// 50 ms, and once at the end with the final figures, every row done).
 pub fn scan(
     root: &Path,
     expand: Option<&OsStr>,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(&ScanProgress<'_>) + Sync),
     cancel: &AtomicBool,
+) -> Result<ScanReport, ScanError> {
+    scan_reporting_every(root, expand, progress, cancel, PROGRESS_EVERY)
+}
+
+/// [`scan`], reporting progress at most every `every`.
+fn scan_reporting_every(
+    root: &Path,
+    expand: Option<&OsStr>,
+    progress: &(dyn Fn(&ScanProgress<'_>) + Sync),
+    cancel: &AtomicBool,
+    every: Duration,
 ) -> Result<ScanReport, ScanError> {
     let io_err = |errno: Errno| ScanError::Io {
         path: root.to_path_buf(),
@@ -90,7 +151,8 @@ pub fn scan(
         }),
         links: LinkSet::new(),
         cancel,
-        progress: Progress::new(progress),
+        progress: Progress::new(progress, every),
+        live: OnceLock::new(),
     };
 
     // The root and the expanded directory are listed here, alone, because their entries make rows.
@@ -110,7 +172,10 @@ pub fn scan(
             first.visit(item, Some(Split::new(&mut rows, false)));
         }
     }
-    shared.progress.add(std::mem::take(&mut first.counted));
+    shared
+        .live
+        .get_or_init(|| LiveRows::new(rows, &mut first.totals, &first.stack));
+    shared.counted(std::mem::take(&mut first.counted));
 
     let pool = Pool::new(threads, std::mem::take(&mut first.stack));
     let mut workers = run_pool(&shared, &pool).map_err(|e| ScanError::Io {
@@ -121,9 +186,9 @@ pub fn scan(
         return Err(ScanError::Cancelled);
     }
     workers.push(first);
-    let report = merge(rows, workers);
-    progress(shared.progress.total.load(Relaxed));
-    Ok(report)
+    progress(&shared.snapshot());
+    let unreadable = workers.into_iter().flat_map(|w| w.unreadable).collect();
+    Ok(merge(shared.live.into_inner(), unreadable))
 }
 
 /// Cold caches want more blocking lookups in flight than there are cores.
@@ -158,7 +223,7 @@ const MAX_THREADS: usize = 64;
 const DIRENT_BUF: usize = 64 * 1024;
 /// Longest path given to one `openat2` when reopening by path (PATH_MAX is 4096 with the NUL).
 const PATH_CHUNK: usize = 4000;
-const PROGRESS_EVERY_MS: u64 = 50;
+const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 const LINK_SHARDS: usize = 64;
 const DT_UNKNOWN: u8 = 0;
 const DT_DIR: u8 = 4;
@@ -199,26 +264,21 @@ fn run_pool<'s>(shared: &'s Shared<'s>, pool: &'s Pool) -> std::io::Result<Vec<W
     })
 }
 
-/// Add up the workers' totals row by row and put rows and errors in path order.
-fn merge(paths: Vec<PathBuf>, workers: Vec<Worker<'_>>) -> ScanReport {
-    let mut totals = vec![Totals::default(); paths.len()];
-    let mut unreadable = Vec::new();
-    for worker in workers {
-        for (sum, part) in totals.iter_mut().zip(&worker.totals) {
-            sum.bytes += part.bytes;
-            sum.files += part.files;
-        }
-        unreadable.extend(worker.unreadable);
-    }
-    let mut rows: Vec<SizeRow> = paths
-        .into_iter()
-        .zip(totals)
-        .map(|(path, t)| SizeRow {
-            path,
-            bytes: t.bytes,
-            files: t.files,
+/// The rows' final totals and the errors, in path order.
+fn merge(live: Option<LiveRows>, mut unreadable: Vec<(PathBuf, String)>) -> ScanReport {
+    let mut rows: Vec<SizeRow> = live
+        .map(|live| {
+            live.paths
+                .into_iter()
+                .zip(live.counts)
+                .map(|(path, count)| SizeRow {
+                    path,
+                    bytes: count.bytes.into_inner(),
+                    files: count.files.into_inner(),
+                })
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     unreadable.sort_by(|a, b| a.0.cmp(&b.0));
     ScanReport { rows, unreadable }
@@ -244,6 +304,68 @@ struct Shared<'a> {
     links: LinkSet,
     cancel: &'a AtomicBool,
     progress: Progress<'a>,
+    /// The rows' shared totals, set once the root (and the expanded directory) are listed.
+    live: OnceLock<LiveRows>,
+}
+
+impl Shared<'_> {
+    /// Add to the progress count, and report when it is due.
+    fn counted(&self, n: u64) {
+        if self.progress.add(n) {
+            (self.progress.report)(&self.snapshot());
+        }
+    }
+
+    fn snapshot(&self) -> ScanProgress<'_> {
+        ScanProgress {
+            files: self.progress.total.load(Relaxed),
+            rows: self.live.get(),
+        }
+    }
+
+    /// A directory or a batch of stats is about to wait in `rows`.
+    fn pending(&self, rows: Rows) {
+        if let Some(live) = self.live.get() {
+            for r in rows.iter() {
+                if let Some(count) = live.counts.get(r.index()) {
+                    count.pending.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+/// Every row's path and its totals so far, shared by the workers.
+struct LiveRows {
+    paths: Vec<PathBuf>,
+    counts: Vec<LiveCount>,
+}
+
+#[derive(Default)]
+struct LiveCount {
+    bytes: AtomicU64,
+    files: AtomicU64,
+    /// Directories and stat batches of this row not yet done.
+    pending: AtomicUsize,
+}
+
+impl LiveRows {
+    /// The rows as the first listing left them: its totals, and its pending directories.
+    fn new(paths: Vec<PathBuf>, totals: &mut Vec<Totals>, stack: &[Work]) -> LiveRows {
+        let counts: Vec<LiveCount> = paths.iter().map(|_| LiveCount::default()).collect();
+        for (count, t) in counts.iter().zip(totals.drain(..)) {
+            count.bytes.store(t.bytes, Relaxed);
+            count.files.store(t.files, Relaxed);
+        }
+        for work in stack {
+            for r in work.rows().iter() {
+                if let Some(count) = counts.get(r.index()) {
+                    count.pending.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        LiveRows { paths, counts }
+    }
 }
 
 /// Counts descriptors kept open for pending children, so wide or deep trees cannot exhaust them.
@@ -344,6 +466,16 @@ enum Work {
     Stats(StatBatch),
 }
 
+impl Work {
+    /// The rows this work counts toward (and keeps pending until it is done).
+    fn rows(&self) -> Rows {
+        match self {
+            Work::Dir(item) => item.rows,
+            Work::Stats(batch) => batch.rows,
+        }
+    }
+}
+
 /// Names from one directory listing, to `fstatat` and count.
 struct StatBatch {
     dir: Arc<DirFd>,
@@ -387,6 +519,12 @@ struct RowRef {
     id: u32,
     dev: Option<u64>,
     top: bool,
+}
+
+impl RowRef {
+    fn index(self) -> usize {
+        usize::try_from(self.id).unwrap_or(usize::MAX)
+    }
 }
 
 /// The rows an entry counts toward: its top-level row and, under `expand`, its second-level row.
@@ -500,40 +638,40 @@ impl Hasher for FxHasher {
     }
 }
 
-/// Throttled progress: a shared total, reported by whichever worker first sees 50 ms pass.
+/// Throttled progress: a shared total, reported by whichever worker first sees `every` pass.
 struct Progress<'a> {
-    report: &'a (dyn Fn(u64) + Sync),
+    report: &'a (dyn Fn(&ScanProgress<'_>) + Sync),
     total: AtomicU64,
     last_ms: AtomicU64,
+    every_ms: u64,
     start: Instant,
 }
 
 impl<'a> Progress<'a> {
-    fn new(report: &'a (dyn Fn(u64) + Sync)) -> Self {
+    fn new(report: &'a (dyn Fn(&ScanProgress<'_>) + Sync), every: Duration) -> Self {
         Progress {
             report,
             total: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
+            every_ms: u64::try_from(every.as_millis()).unwrap_or(u64::MAX),
             start: Instant::now(),
         }
     }
 
-    fn add(&self, n: u64) {
+    /// Add `n` to the total; true when this caller is the one to report it.
+    fn add(&self, n: u64) -> bool {
         if n == 0 {
-            return;
+            return false;
         }
         self.total.fetch_add(n, Relaxed);
         crate::faults::pause_in(crate::faults::Point::Scan);
         let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let last = self.last_ms.load(Relaxed);
-        if now >= last + PROGRESS_EVERY_MS
+        now >= last.saturating_add(self.every_ms)
             && self
                 .last_ms
                 .compare_exchange(last, now, Relaxed, Relaxed)
                 .is_ok()
-        {
-            (self.report)(self.total.load(Relaxed));
-        }
     }
 }
 
@@ -612,7 +750,8 @@ impl Pool {
     }
 }
 
-/// One thread's part of the walk: its pending directories and its own totals, merged at the end.
+/// One thread's part of the walk: its pending directories, and what it counted in the current one
+/// (added to the rows' shared totals when that is done).
 struct Worker<'s> {
     shared: &'s Shared<'s>,
     /// Where to share work; `None` while the root is listed, before the pool starts.
@@ -644,17 +783,44 @@ impl<'s> Worker<'s> {
     fn run(&mut self) {
         let Some(pool) = self.pool else { return };
         while let Some(work) = self.stack.pop().or_else(|| pool.take()) {
+            let rows = work.rows();
             match work {
                 Work::Dir(item) => self.visit(item, None),
                 Work::Stats(batch) => self.stat_batch(&batch),
             }
-            self.shared.progress.add(std::mem::take(&mut self.counted));
+            self.done(rows);
+            self.shared.counted(std::mem::take(&mut self.counted));
             if self.shared.cancel.load(Relaxed) {
                 pool.stop();
                 return;
             }
             if self.stack.len() > 1 && pool.wants_work() {
                 pool.share(&mut self.stack);
+            }
+        }
+    }
+
+    /// Add what the work just done counted to its rows, then take it off their pending count
+    /// (Release: whoever sees a row done sees these figures).
+    fn done(&mut self, rows: Rows) {
+        let Some(live) = self.shared.live.get() else {
+            return;
+        };
+        for r in rows.iter() {
+            let (Some(count), Some(t)) =
+                (live.counts.get(r.index()), self.totals.get_mut(r.index()))
+            else {
+                continue;
+            };
+            let t = std::mem::take(t);
+            if t.files > 0 {
+                count.bytes.fetch_add(t.bytes, Relaxed);
+                count.files.fetch_add(t.files, Relaxed);
+            }
+        }
+        for r in rows.iter() {
+            if let Some(count) = live.counts.get(r.index()) {
+                count.pending.fetch_sub(1, Release);
             }
         }
     }
@@ -807,6 +973,7 @@ impl<'s> Worker<'s> {
                 let (kept, given) = mine.split_at(size);
                 pool.give(given.chunks(size).map(|chunk| {
                     let names = chunk.iter().filter_map(|&(_, at)| name_at(listing, at));
+                    self.shared.pending(rows);
                     Work::Stats(StatBatch::new(shared_dir, node, rows, names))
                 }));
                 mine = kept;
@@ -829,7 +996,9 @@ impl<'s> Worker<'s> {
         rows: Rows,
         children_parent: &Option<Arc<DirFd>>,
     ) {
+        let shared = self.shared;
         let push = |stack: &mut Vec<Work>| {
+            shared.pending(rows);
             stack.push(Work::Dir(Item {
                 node: Arc::new(PathNode {
                     parent: node.cloned(),
@@ -975,6 +1144,74 @@ fn name_at(listing: &[u8], at: usize) -> Option<&CStr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Directories two levels deep in several rows, files hard-linked within and across rows.
+    fn tree(root: &Path) {
+        for (top, dirs) in [
+            ("big", 40),
+            ("qwe/nix", 25),
+            ("qwe/projects", 10),
+            ("small", 1),
+        ] {
+            for i in 0..dirs {
+                let dir = root.join(format!("{top}/d{i}/e"));
+                std::fs::create_dir_all(&dir).unwrap();
+                for j in 0..20 {
+                    std::fs::write(dir.join(format!("f{j}")), vec![7u8; 5000]).unwrap();
+                }
+            }
+        }
+        std::fs::write(root.join("top-file"), b"x").unwrap();
+        std::fs::hard_link(root.join("big/d0/e/f0"), root.join("big/d1/e/link")).unwrap();
+        std::fs::hard_link(root.join("big/d0/e/f1"), root.join("qwe/projects/link")).unwrap();
+    }
+
+    #[test]
+    fn partial_rows_never_exceed_the_final_ones_and_end_equal_to_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        tree(tmp.path());
+        let seen = Mutex::new(Vec::new());
+        let report = scan_reporting_every(
+            tmp.path(),
+            Some(OsStr::new("qwe")),
+            &|p| seen.lock().unwrap().push((p.files, p.rows())),
+            &AtomicBool::new(false),
+            Duration::ZERO,
+        )
+        .unwrap();
+        let seen = seen.into_inner().unwrap();
+        let paths: Vec<&Path> = report.rows.iter().map(|r| r.path.as_path()).collect();
+        assert_eq!(
+            paths,
+            ["big", "qwe", "qwe/nix", "qwe/projects", "small", "top-file"].map(Path::new)
+        );
+        let mut walking = 0;
+        for (_, rows) in &seen {
+            assert_eq!(rows.len(), report.rows.len());
+            for (partial, last) in rows.iter().zip(&report.rows) {
+                assert_eq!(partial.row.path, last.path);
+                assert!(partial.row.bytes <= last.bytes, "{partial:?} > {last:?}");
+                assert!(partial.row.files <= last.files, "{partial:?} > {last:?}");
+                if partial.done {
+                    assert_eq!(&partial.row, last, "a row seen done is final");
+                } else {
+                    walking += 1;
+                }
+            }
+        }
+        assert!(walking > 0, "no report came while rows were walked");
+        let (files, rows) = seen.last().unwrap();
+        assert!(rows.iter().all(|r| r.done));
+        let last: Vec<SizeRow> = rows.iter().map(|r| r.row.clone()).collect();
+        assert_eq!(last, report.rows);
+        let top: u64 = report
+            .rows
+            .iter()
+            .filter(|r| r.path.components().count() == 1)
+            .map(|r| r.files)
+            .sum();
+        assert_eq!(*files, top);
+    }
 
     #[test]
     fn dirents_parser_stops_on_truncated_records() {

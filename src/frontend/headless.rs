@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::report::{Event, FileDiff, StepStatus};
 use crate::steps::EventSink;
+use crate::steps::measure::PartialTreeRow;
 
 /// JSON lines on stdout: the contract of DESIGN.md.
 pub struct JsonSink;
@@ -156,6 +157,12 @@ impl EventSink for Tee<'_> {
     fn diff(&self, step: &'static str, diff: &FileDiff) {
         for sink in &self.0 {
             sink.diff(step, diff);
+        }
+    }
+
+    fn partial_tree(&self, rows: &[PartialTreeRow]) {
+        for sink in &self.0 {
+            sink.partial_tree(rows);
         }
     }
 }

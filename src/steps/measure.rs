@@ -2,13 +2,15 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
 use serde::Serialize;
 
 use crate::escape::shown;
-use crate::exec::scan::{self, ScanError, ScanReport};
+use crate::exec::scan::{self, ScanError, ScanProgress, ScanReport, SizeRow};
 use crate::flow::Outcome;
 use crate::report::Unit;
 
@@ -23,16 +25,35 @@ pub struct TreeRow {
     pub files: u64,
 }
 
-/// Scan `root`, expanding the user's home, with progress events and Ctrl-C honoured.
+/// A row of the size tree while the walk goes on, for the wizard to show it growing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialTreeRow {
+    pub row: TreeRow,
+    /// Directories under it are still being walked: its figures will still grow.
+    pub walking: bool,
+}
+
+/// How often the growing tree goes to the front end: often enough to watch, seldom enough
+/// that a walk of 200,000 files sends a few dozen trees, not thousands.
+const TREE_EVERY: Duration = Duration::from_millis(100);
+
+/// Scan `root`, expanding the user's home, with progress events, the tree as it grows, and
+/// Ctrl-C honoured.
 pub fn measure(
     root: &Path,
     user: Option<&str>,
     ctx: &StepContext,
 ) -> Result<(Vec<TreeRow>, Outcome), Outcome> {
+    let last_tree = Mutex::new(None);
     let report: ScanReport = scan::scan(
         root,
         user.map(OsStr::new),
-        &|files| ctx.progress(files, None, Unit::Files),
+        &|progress| {
+            ctx.progress(progress.files, None, Unit::Files);
+            if due(&last_tree) {
+                ctx.partial_tree(&partial_tree(progress));
+            }
+        },
         ctx.cancel,
     )
     .map_err(|e| match e {
@@ -53,15 +74,15 @@ pub fn measure(
             more,
         )));
     }
-    let rows: Vec<TreeRow> = report
-        .rows
+    let rows: Vec<TreeRow> = report.rows.iter().map(tree_row).collect();
+    let finished: Vec<PartialTreeRow> = rows
         .iter()
-        .map(|r| TreeRow {
-            path: shown(&r.path),
-            bytes: r.bytes,
-            files: r.files,
+        .map(|row| PartialTreeRow {
+            row: row.clone(),
+            walking: false,
         })
         .collect();
+    ctx.partial_tree(&finished);
     let largest = rows
         .iter()
         .filter(|r| !r.path.contains('/'))
@@ -113,9 +134,82 @@ fn device_failure(path: &Path, errno: Errno, more: usize) -> String {
     )
 }
 
+fn tree_row(row: &SizeRow) -> TreeRow {
+    TreeRow {
+        path: shown(&row.path),
+        bytes: row.bytes,
+        files: row.files,
+    }
+}
+
+fn partial_tree(progress: &ScanProgress<'_>) -> Vec<PartialTreeRow> {
+    progress
+        .rows()
+        .iter()
+        .map(|partial| PartialTreeRow {
+            row: tree_row(&partial.row),
+            walking: !partial.done,
+        })
+        .collect()
+}
+
+/// Whether [`TREE_EVERY`] has passed since the last tree went out (and note that one goes now).
+fn due(last: &Mutex<Option<Instant>>) -> bool {
+    let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let due = last.is_none_or(|at| at.elapsed() >= TREE_EVERY);
+    if due {
+        *last = Some(Instant::now());
+    }
+    due
+}
+
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
+
     use super::*;
+    use crate::journal::Journal;
+    use crate::report::Event;
+    use crate::steps::{EventSink, JournalHandle};
+
+    /// Keeps the trees; drops the events.
+    #[derive(Default)]
+    struct Trees(Mutex<Vec<Vec<PartialTreeRow>>>);
+
+    impl EventSink for Trees {
+        fn emit(&self, _: &Event) {}
+
+        fn partial_tree(&self, rows: &[PartialTreeRow]) {
+            self.0.lock().unwrap().push(rows.to_vec());
+        }
+    }
+
+    #[test]
+    fn the_last_tree_sent_is_the_final_one_with_nothing_walking() {
+        let tmp = tempfile::tempdir().unwrap();
+        for dir in ["qwe/nix/store", "qwe/projects", "srv"] {
+            std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+            std::fs::write(tmp.path().join(dir).join("f"), [0u8; 9000]).unwrap();
+        }
+        let sink = Trees::default();
+        let cancel = AtomicBool::new(false);
+        let journal = JournalHandle::new(Journal::new("inspect", "test".into(), None), None);
+        let ctx = StepContext {
+            flow: "inspect",
+            step: "measure",
+            sink: &sink,
+            cancel: &cancel,
+            dry_run: false,
+            journal: &journal,
+        };
+        let (rows, _) = measure(tmp.path(), Some("qwe"), &ctx).unwrap();
+        let trees = sink.0.into_inner().unwrap();
+        let last = trees.last().expect("a tree was sent");
+        assert!(last.iter().all(|r| !r.walking), "{last:?}");
+        let last: Vec<TreeRow> = last.iter().map(|r| r.row.clone()).collect();
+        assert_eq!(last, rows);
+        assert!(rows.iter().any(|r| r.path == "qwe/nix"), "{rows:?}");
+    }
 
     #[test]
     fn a_failing_device_is_named_with_the_path_and_the_error() {

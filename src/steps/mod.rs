@@ -33,6 +33,10 @@ pub trait EventSink: Sync {
     /// A diff step `step` produced, for front ends that show it as such; the others have
     /// its lines from [`Event::Output`] already.
     fn diff(&self, _step: &'static str, _diff: &FileDiff) {}
+
+    /// The size tree as far as `measure`'s walk has come (a few times a second). It is no
+    /// event of the JSON contract: only the wizard shows it, every other sink drops it.
+    fn partial_tree(&self, _rows: &[measure::PartialTreeRow]) {}
 }
 
 /// A flow's step runners, driven step by step by the front end.
@@ -159,6 +163,11 @@ impl StepContext<'_> {
             total,
             unit,
         });
+    }
+
+    /// The size tree so far, for the front ends that show it growing.
+    pub fn partial_tree(&self, rows: &[measure::PartialTreeRow]) {
+        self.sink.partial_tree(rows);
     }
 
     /// Has Ctrl-C or SIGTERM asked the run to stop?

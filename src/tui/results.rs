@@ -46,6 +46,9 @@ pub struct SizeRow {
     pub path: String,
     pub bytes: u64,
     pub files: u64,
+    /// Still being walked: the figures so far, which will grow (never in the summary).
+    #[serde(default)]
+    pub walking: bool,
 }
 
 /// How the size tree is ordered.
@@ -105,10 +108,34 @@ impl InspectResults {
             tree: SizeTree::new(rows.unwrap_or_default()),
         })
     }
+
+    /// The tree as the walk has grown it, before the summary brings identity and layout.
+    pub fn growing(rows: Vec<SizeRow>) -> InspectResults {
+        InspectResults {
+            volume: None,
+            layout: None,
+            tree: SizeTree::new(rows),
+        }
+    }
+
+    /// [`InspectResults::from_details`], keeping how the operator arranged the tree that
+    /// grew during the walk (sort, open rows, selection).
+    pub fn after_summary(
+        details: &Map<String, Value>,
+        growing: Option<InspectResults>,
+    ) -> Option<InspectResults> {
+        let mut results = InspectResults::from_details(details)?;
+        if let Some(growing) = growing {
+            let rows = std::mem::take(&mut results.tree.rows);
+            results.tree = growing.tree;
+            results.tree.replace_rows(rows);
+        }
+        Some(results)
+    }
 }
 
 impl SizeTree {
-    /// Sorted by size, the largest entry's children shown.
+    /// Sorted by size, the children of the expanded entry (the user's home) shown.
     pub fn new(rows: Vec<SizeRow>) -> SizeTree {
         let mut tree = SizeTree {
             rows,
@@ -116,11 +143,45 @@ impl SizeTree {
             expanded: BTreeSet::new(),
             selected: 0,
         };
-        if let Some(first) = tree.visible().first().filter(|r| r.expanded.is_some()) {
-            let path = first.row.path.clone();
+        if let Some(parent) = tree.visible().iter().find(|r| r.expanded.is_some()) {
+            let path = parent.row.path.clone();
             tree.expanded.insert(path);
         }
         tree
+    }
+
+    /// New figures for the tree (the walk went on): the order follows them, the selection
+    /// stays on its row.
+    pub fn replace_rows(&mut self, rows: Vec<SizeRow>) {
+        let current = self.selected_path();
+        self.rows = rows;
+        self.select(current);
+    }
+
+    /// Top-level entries still being walked.
+    pub fn walking(&self) -> usize {
+        self.rows
+            .iter()
+            .filter(|r| r.walking && !r.path.contains('/'))
+            .count()
+    }
+
+    /// Top-level entries.
+    pub fn top_level(&self) -> usize {
+        self.rows.iter().filter(|r| !r.path.contains('/')).count()
+    }
+
+    fn selected_path(&self) -> Option<String> {
+        self.visible()
+            .get(self.selected)
+            .map(|r| r.row.path.clone())
+    }
+
+    /// Select the row at `path` if it is shown; else keep the index, within the rows.
+    fn select(&mut self, path: Option<String>) {
+        let visible = self.visible();
+        let found = path.and_then(|p| visible.iter().position(|r| r.row.path == p));
+        self.selected = found.unwrap_or(self.selected.min(visible.len().saturating_sub(1)));
     }
 
     /// The sum of the top-level rows: the bars' 100 %.
@@ -199,18 +260,12 @@ impl SizeTree {
 
     /// Size, then name; the selection stays on its row.
     pub fn cycle_sort(&mut self) {
-        let current = self
-            .visible()
-            .get(self.selected)
-            .map(|r| r.row.path.clone());
+        let current = self.selected_path();
         self.sort = match self.sort {
             SortBy::Size => SortBy::Name,
             SortBy::Name => SortBy::Size,
         };
-        if let Some(at) = current.and_then(|p| self.visible().iter().position(|r| r.row.path == p))
-        {
-            self.selected = at;
-        }
+        self.select(current);
     }
 }
 
@@ -223,6 +278,7 @@ mod tests {
             path: path.into(),
             bytes,
             files: 1,
+            walking: false,
         }
     }
 
@@ -265,5 +321,49 @@ mod tests {
         assert_eq!(tree.selected, 0);
         tree.toggle();
         assert_eq!(paths(&tree), ["qwe", "qwe/nix"]);
+    }
+
+    fn walking(path: &str, bytes: u64) -> SizeRow {
+        SizeRow {
+            walking: true,
+            ..row(path, bytes)
+        }
+    }
+
+    #[test]
+    fn a_growing_tree_reorders_and_the_selection_stays_on_its_row() {
+        let mut tree = SizeTree::new(vec![walking("a", 5), walking("b", 3), row("c", 1)]);
+        tree.down();
+        assert_eq!(paths(&tree)[tree.selected], "b");
+        assert_eq!(tree.walking(), 2);
+        tree.replace_rows(vec![row("a", 6), walking("b", 9), row("c", 1)]);
+        assert_eq!(paths(&tree), ["b", "a", "c"]);
+        assert_eq!(paths(&tree)[tree.selected], "b");
+        assert_eq!(tree.walking(), 1);
+    }
+
+    #[test]
+    fn the_summary_keeps_the_arrangement_of_the_grown_tree() {
+        let mut growing = InspectResults::growing(vec![
+            walking("qwe", 5),
+            walking("qwe/nix", 4),
+            row("lost+found", 16),
+        ]);
+        assert_eq!(paths(&growing.tree), ["lost+found", "qwe", "qwe/nix"]);
+        growing.tree.cycle_sort();
+        growing.tree.down();
+        let details = serde_json::json!({"tree": [
+            {"path": "lost+found", "bytes": 16, "files": 1},
+            {"path": "qwe", "bytes": 900, "files": 9},
+            {"path": "qwe/nix", "bytes": 800, "files": 8},
+        ]});
+        let Value::Object(details) = details else {
+            unreachable!()
+        };
+        let results = InspectResults::after_summary(&details, Some(growing)).unwrap();
+        assert_eq!(results.tree.sort, SortBy::Name);
+        assert_eq!(paths(&results.tree)[results.tree.selected], "qwe");
+        assert_eq!(results.tree.walking(), 0);
+        assert_eq!(results.tree.total_bytes(), 916);
     }
 }

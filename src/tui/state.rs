@@ -12,7 +12,7 @@ use super::diff::{DiffView, Diffs};
 use super::end::EndReport;
 use super::facts::HomeFacts;
 use super::output::OutputLog;
-use super::results::InspectResults;
+use super::results::{InspectResults, SizeRow};
 use super::scroll;
 
 /// A key the wizard reacts to, independent of the terminal library.
@@ -53,6 +53,8 @@ pub enum FromWorker {
     Ended(RunStatus),
     /// The run could not start (the lock is held, the state directory is unwritable).
     CouldNotStart(String),
+    /// Inspect's size tree as far as the walk has come.
+    Tree(Vec<SizeRow>),
 }
 
 /// Everything that moves the state on.
@@ -306,7 +308,7 @@ impl FlowView {
                     }
                 }
                 if self.kind == FlowKind::Inspect {
-                    self.results = InspectResults::from_details(&details);
+                    self.results = InspectResults::after_summary(&details, self.results.take());
                 }
                 self.end =
                     EndReport::from_summary(self.kind, status, self.dry_run, &self.steps, &details);
@@ -339,6 +341,17 @@ impl FlowView {
         step.message = message;
         if self.follow {
             self.selected = index;
+        }
+    }
+
+    /// The walk went on: the tree grows in place (before the summary, it is all there is).
+    fn tree_grew(&mut self, rows: Vec<SizeRow>) {
+        if self.kind != FlowKind::Inspect {
+            return;
+        }
+        match &mut self.results {
+            Some(results) => results.tree.replace_rows(rows),
+            None => self.results = Some(InspectResults::growing(rows)),
         }
     }
 
@@ -609,6 +622,7 @@ impl State {
             }
             FromWorker::Diff { step, diff } => view.diffs.insert(step, diff),
             FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
+            FromWorker::Tree(rows) => view.tree_grew(rows),
         }
         Vec::new()
     }

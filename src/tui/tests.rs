@@ -12,6 +12,7 @@ use ratatui::backend::TestBackend;
 use serde_json::json;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
+use super::results::SizeRow;
 use super::screens;
 use super::state::{
     Command, FromWorker, HOME_FLOWS, Key, Msg, PRACTICE_FLOWS, Quit, Screen, State,
@@ -385,6 +386,83 @@ fn home_screen_when_discovery_cannot_look() {
 #[test]
 fn flow_screen_while_a_step_runs() {
     snapshot("flow_running", &running());
+}
+
+fn size_row(path: &str, bytes: u64, files: u64, walking: bool) -> SizeRow {
+    SizeRow {
+        path: path.into(),
+        bytes,
+        files,
+        walking,
+    }
+}
+
+/// Measuring, the walk halfway: some rows final, others still growing.
+fn growing() -> State {
+    let mut state = running();
+    for (ms, nix_bytes) in [(610, 2_000_000_000u64), (710, 6_500_000_000)] {
+        let rows = vec![
+            size_row("lost+found", 16_384, 1, false),
+            size_row(
+                "qwe",
+                7_100_000_000 + nix_bytes - 2_000_000_000,
+                240_000,
+                true,
+            ),
+            size_row("qwe/.ssh", 20_480, 5, false),
+            size_row("qwe/nix", nix_bytes, 200_000, true),
+            size_row("qwe/projects", 600_000_000, 40_000, true),
+            size_row("srv", 3_000_000_000, 1_200, false),
+        ];
+        state.update(Msg::Worker(at(ms), FromWorker::Tree(rows)));
+    }
+    state
+}
+
+#[test]
+fn flow_screen_while_the_size_tree_grows() {
+    let state = growing();
+    let Screen::Flow(view) = &state.screen else {
+        unreachable!()
+    };
+    assert_eq!(view.results.as_ref().unwrap().tree.walking(), 1);
+    snapshot("flow_tree_growing", &state);
+}
+
+#[test]
+fn the_growing_tree_is_navigable_and_sortable_while_the_walk_goes_on() {
+    let mut state = growing();
+    keys(&mut state, &[Key::Tab, Key::Down]);
+    snapshot("results_growing", &state);
+    keys(&mut state, &[Key::Char('s')]);
+    // The walk goes on: the figures change, the sort and the selected row stay.
+    let rows = vec![
+        size_row("lost+found", 16_384, 1, false),
+        size_row("qwe", 19_000_000_000, 812_345, false),
+        size_row("qwe/.ssh", 20_480, 5, false),
+        size_row("qwe/nix", 15_000_000_000, 700_000, false),
+        size_row("qwe/projects", 3_000_000_000, 110_000, false),
+        size_row("srv", 3_000_000_000, 1_200, false),
+    ];
+    state.update(Msg::Worker(at(900), FromWorker::Tree(rows)));
+    let Screen::Flow(view) = &state.screen else {
+        unreachable!()
+    };
+    let tree = &view.results.as_ref().unwrap().tree;
+    let visible: Vec<&str> = tree.visible().iter().map(|r| r.row.path.as_str()).collect();
+    assert_eq!(
+        visible,
+        [
+            "lost+found",
+            "qwe",
+            "qwe/.ssh",
+            "qwe/nix",
+            "qwe/projects",
+            "srv"
+        ]
+    );
+    assert_eq!(visible[tree.selected], "qwe/nix");
+    assert_eq!(tree.walking(), 0);
 }
 
 #[test]

@@ -14,9 +14,11 @@ use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question};
 use crate::frontend::headless::Tee;
 use crate::report::{Event, FileDiff, RunStatus, Stream};
 use crate::session::Session;
+use crate::steps::measure::PartialTreeRow;
 use crate::steps::{EventSink, Runner};
 
 use super::facts::HomeFacts;
+use super::results::SizeRow;
 use super::state::FromWorker;
 
 /// What the worker sends: a report, and for a question the channel to answer on.
@@ -58,6 +60,22 @@ impl EventSink for ChannelSink {
                 step,
                 diff: diff.clone(),
             },
+            reply: None,
+        });
+    }
+
+    fn partial_tree(&self, rows: &[PartialTreeRow]) {
+        let rows = rows
+            .iter()
+            .map(|partial| SizeRow {
+                path: partial.row.path.clone(),
+                bytes: partial.row.bytes,
+                files: partial.row.files,
+                walking: partial.walking,
+            })
+            .collect();
+        let _ = self.0.send(Envelope {
+            msg: FromWorker::Tree(rows),
             reply: None,
         });
     }
@@ -226,7 +244,7 @@ mod tests {
                     );
                     diffed = true;
                 }
-                FromWorker::Event(_) => {}
+                FromWorker::Event(_) | FromWorker::Tree(_) => {}
                 FromWorker::CouldNotStart(why) => panic!("{why}"),
             }
         };

@@ -353,6 +353,32 @@ impl FreshVps {
     /// The command [`FreshVps::shell`] runs, for a test that starts it and signals what it
     /// runs while it is going.
     pub fn shell_command(&self, script: &str) -> Command {
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "--propagation", "private", "sh", "-ec"])
+            .arg(self.shell_script(script))
+            .envs(self.shell_env())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// The environment [`FreshVps::shell_command`] runs in: `PATH`, `NIX_CONFIG`, `HOME`.
+    pub fn shell_env(&self) -> [(&'static str, String); 3] {
+        let path = format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        [
+            ("PATH", path),
+            ("NIX_CONFIG", self.nix_config.clone()),
+            ("HOME", self.dir.join("root").display().to_string()),
+        ]
+    }
+
+    /// The script [`FreshVps::shell_command`] runs in its namespace: the machine's mounts,
+    /// then `script` (for a test that runs it in a terminal of its own).
+    pub fn shell_script(&self, script: &str) -> String {
         let home = quote(&self.home.to_string_lossy());
         let mut machine = String::new();
         if self.home_mounted() || self.rebooted() {
@@ -363,23 +389,10 @@ impl FreshVps {
             let nix = quote(&self.nix.to_string_lossy());
             machine.push_str(&format!("mount --bind {home}/{USER}/nix {nix}\n"));
         }
-        let full = format!(
+        format!(
             "mount --bind {host_nix} /nix\n{machine}{script}",
             host_nix = quote(&self.host_nix.to_string_lossy())
-        );
-        let path = format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let mut command = Command::new("unshare");
-        command
-            .args(["-m", "--propagation", "private", "sh", "-ec", &full])
-            .env("PATH", path)
-            .env("NIX_CONFIG", &self.nix_config)
-            .env("HOME", self.dir.join("root"))
-            .stdin(Stdio::null());
-        command
+        )
     }
 
     /// Whether the machine has the volume mounted at the home: a `nixos-rebuild switch`

@@ -140,6 +140,15 @@ impl Host {
     /// The command [`Host::in_namespace`] runs, for a test that starts it and signals what
     /// it runs while it is going.
     pub fn namespace_command(&self, nix_bound: bool, script: &str) -> Command {
+        let full = self.namespace_script(nix_bound, script);
+        let mut command = Command::new("unshare");
+        command.args(["-m", "--propagation", "private", "sh", "-ec", &full]);
+        command
+    }
+
+    /// The shell script [`Host::namespace_command`] runs in its namespace: the mounts, then
+    /// `script` (for a test that runs it in a terminal of its own).
+    pub fn namespace_script(&self, nix_bound: bool, script: &str) -> String {
         let run = self.sandbox.dir.join("run");
         fs::create_dir_all(&run).unwrap();
         let bind_nix = if nix_bound {
@@ -147,7 +156,7 @@ impl Host {
         } else {
             String::new()
         };
-        let full = format!(
+        format!(
             "mount {dev} {home}\n{bind_nix}mount --bind {run} /run\n\
              [ -z '{system}' ] || ln -sfn '{system}' /run/current-system\n\
              export PATH={bin}:$PATH\n{script}",
@@ -156,10 +165,7 @@ impl Host {
             run = run.display(),
             system = self.system,
             bin = self.bin.display(),
-        );
-        let mut command = Command::new("unshare");
-        command.args(["-m", "--propagation", "private", "sh", "-ec", &full]);
-        command
+        )
     }
 
     /// `lifeboat predestroy --json ARGS` on this host: exit code and events.

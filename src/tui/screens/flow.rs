@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use crate::report::{RunStatus, StepStatus};
 use crate::tui::state::{FlowTab, FlowView, RunPhase, State};
 use crate::tui::theme::Theme;
-use crate::tui::widgets::{key_hints, output_pane, progress, safe, step_list};
+use crate::tui::widgets::{key_hints, output_pane, progress, safe, size_tree, step_list};
 
 /// The flow screen for `view`.
 pub fn render(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, theme: Theme) {
@@ -23,7 +23,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, the
     super::title_line(frame, title, title_spans(view, theme), state, theme);
     match view.tab {
         FlowTab::Results => match (&view.results, &view.end) {
-            (Some(results), _) => super::results::render(frame, body, results, theme),
+            (Some(results), _) => {
+                let running = view.phase == RunPhase::Running;
+                super::results::render(frame, body, results, running, theme);
+            }
             (None, Some(end)) => super::end::render(frame, body, view, end, theme),
             (None, None) => steps_body(frame, body, state, view, theme),
         },
@@ -123,10 +126,21 @@ fn steps_body(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, the
         view.phase,
         RunPhase::CouldNotStart(_) | RunPhase::Ended(RunStatus::Failed | RunStatus::Refused)
     );
-    if failed {
-        super::failure::render(frame, bottom, view, theme);
-    } else {
-        output_pane::render(frame, bottom, &view.output, theme);
+    let growing = view
+        .results
+        .as_ref()
+        .filter(|_| view.phase == RunPhase::Running);
+    match growing {
+        _ if failed => super::failure::render(frame, bottom, view, theme),
+        // The walk goes on: its tree grows beside the output (Tab shows it whole).
+        Some(results) => {
+            let [output, tree] =
+                Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                    .areas(bottom);
+            output_pane::render(frame, output, &view.output, theme);
+            size_tree::render(frame, tree, &results.tree, false, theme);
+        }
+        None => output_pane::render(frame, bottom, &view.output, theme),
     }
 }
 

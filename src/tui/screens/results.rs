@@ -10,9 +10,16 @@ use crate::tui::results::{InspectResults, Layout as LayoutReport, VolumeCard};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, size_tree};
 
-/// Inspect's results in place of the steps.
-pub fn render(frame: &mut Frame, area: Rect, results: &InspectResults, theme: Theme) {
-    let card_lines = card_lines(results.volume.as_ref(), theme);
+/// Inspect's results in place of the steps; while the run goes on (`running`), the tree
+/// grows and the identity and layout wait for the summary.
+pub fn render(
+    frame: &mut Frame,
+    area: Rect,
+    results: &InspectResults,
+    running: bool,
+    theme: Theme,
+) {
+    let card_lines = card_lines(results.volume.as_ref(), running, theme);
     let card_height = u16::try_from(card_lines.len() + 2).unwrap_or(u16::MAX);
     let [card, lists] =
         Layout::vertical([Constraint::Length(card_height), Constraint::Min(6)]).areas(area);
@@ -22,22 +29,32 @@ pub fn render(frame: &mut Frame, area: Rect, results: &InspectResults, theme: Th
         Paragraph::new(card_lines).block(Block::bordered().title(" Volume ")),
         card,
     );
-    let (title, lines) = layout_lines(results.layout.as_ref(), theme);
+    let (title, lines) = layout_lines(results.layout.as_ref(), running, theme);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title)),
         layout,
     );
-    size_tree::render(frame, tree, &results.tree, theme);
+    size_tree::render(frame, tree, &results.tree, true, theme);
 }
 
 fn label(text: &str, theme: Theme) -> Span<'static> {
     Span::styled(format!(" {text:<8}"), theme.title())
 }
 
+/// What stands where the summary's facts will be.
+fn awaited(running: bool, missing: &str, theme: Theme) -> Line<'static> {
+    let text = if running {
+        " shown when the run ends"
+    } else {
+        missing
+    };
+    Line::styled(text.to_string(), theme.dim())
+}
+
 /// The identity in four lines, full width, so long device names fit.
-fn card_lines(volume: Option<&VolumeCard>, theme: Theme) -> Vec<Line<'static>> {
+fn card_lines(volume: Option<&VolumeCard>, running: bool, theme: Theme) -> Vec<Line<'static>> {
     let Some(v) = volume else {
-        return vec![Line::styled(" not identified", theme.dim())];
+        return vec![awaited(running, " not identified", theme)];
     };
     let journal = if v.needs_recovery {
         Span::styled("journal needs recovery (not replayed)", theme.warn())
@@ -76,11 +93,15 @@ fn card_lines(volume: Option<&VolumeCard>, theme: Theme) -> Vec<Line<'static>> {
     ]
 }
 
-fn layout_lines(layout: Option<&LayoutReport>, theme: Theme) -> (String, Vec<Line<'static>>) {
+fn layout_lines(
+    layout: Option<&LayoutReport>,
+    running: bool,
+    theme: Theme,
+) -> (String, Vec<Line<'static>>) {
     let Some(layout) = layout else {
         return (
             " Layout ".into(),
-            vec![Line::styled(" not checked", theme.dim())],
+            vec![awaited(running, " not checked", theme)],
         );
     };
     let title = format!(

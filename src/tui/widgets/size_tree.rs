@@ -1,4 +1,5 @@
-//! The size tree of inspect: one row per entry, a bar for its share of the volume.
+//! The size tree of inspect: one row per entry, a bar for its share of the volume. While the
+//! walk goes on, a row still being walked ends in `…`: its figures so far, still growing.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -11,13 +12,18 @@ use crate::tui::theme::Theme;
 
 use super::{safe, truncate};
 
-/// Draw the tree, keeping the selected row in view.
-pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
+/// Draw the tree, keeping the selected row in view; the selection shows only when `focused`
+/// (the keys move this tree, not the steps).
+pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, focused: bool, theme: Theme) {
     let sort = match tree.sort {
         SortBy::Size => "by size",
         SortBy::Name => "by name",
     };
-    let block = Block::bordered().title(format!(" Sizes ({sort}) "));
+    let walking = match tree.walking() {
+        0 => String::new(),
+        n => format!(" · walking {n} of {}", tree.top_level()),
+    };
+    let block = Block::bordered().title(format!(" Sizes ({sort}){walking} "));
     let inner = block.inner(area);
     let rows = tree.visible();
     let total = tree.total_bytes().max(1);
@@ -49,17 +55,23 @@ pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, theme: Theme) {
             let label = format!("{indent}{marker}{}", safe(&name));
             let bar_len =
                 (u128::from(visible.row.bytes) * bar_cells as u128 / u128::from(total)) as usize;
+            let selected = focused && i == tree.selected;
             let mut line = Line::from(vec![
                 Span::raw(format!(
-                    "{}{:<name_width$} {:>10} {:>7} files ",
-                    super::pointer(i == tree.selected),
+                    "{}{:<name_width$} {:>10} {:>7} files",
+                    super::pointer(selected),
                     truncate(&label, name_width),
                     human_bytes(visible.row.bytes),
                     visible.row.files
                 )),
+                if visible.row.walking {
+                    Span::styled("…", theme.warn())
+                } else {
+                    Span::raw(" ")
+                },
                 Span::styled("█".repeat(bar_len.min(bar_cells)), theme.accent()),
             ]);
-            if i == tree.selected {
+            if selected {
                 line = line.style(theme.selected());
             }
             line
