@@ -265,7 +265,7 @@ fn run_pool<'s>(shared: &'s Shared<'s>, pool: &'s Pool) -> std::io::Result<Vec<W
 }
 
 /// The rows' final totals and the errors, in path order.
-fn merge(live: Option<LiveRows>, mut unreadable: Vec<(PathBuf, String)>) -> ScanReport {
+fn merge(live: Option<LiveRows>, mut unreadable: Vec<(PathBuf, Errno)>) -> ScanReport {
     let mut rows: Vec<SizeRow> = live
         .map(|live| {
             live.paths

@@ -481,6 +481,18 @@ fn confirmation_modal() {
 
 /// Recover at its last step: the reboot asks, and wants the hostname typed.
 fn asking_to_reboot() -> State {
+    recover_asking(
+        "reboot",
+        vec![Action::Command {
+            argv: vec!["systemctl".into(), "reboot".into()],
+        }],
+        "reboot now (systemctl reboot)? Afterwards run `lifeboat verify`.",
+    )
+}
+
+/// Recover with every step before `asking` passed, and `asking` wanting the hostname typed
+/// before it takes `actions`.
+fn recover_asking(asking: &'static str, actions: Vec<Action>, question: &str) -> State {
     let mut state = State::flow(FlowKind::Recover, "vps-qwe".into());
     let steps = FlowKind::Recover
         .steps()
@@ -488,10 +500,8 @@ fn asking_to_reboot() -> State {
         .map(|def| PlannedStep {
             id: def.id,
             title: def.title,
-            actions: if def.id == "reboot" {
-                vec![Action::Command {
-                    argv: vec!["systemctl".into(), "reboot".into()],
-                }]
+            actions: if def.id == asking {
+                actions.clone()
             } else {
                 Vec::new()
             },
@@ -509,26 +519,63 @@ fn asking_to_reboot() -> State {
     for (i, def) in FlowKind::Recover.steps().iter().enumerate() {
         let t = 1_000 * i as u64;
         step(&mut state, t, def.id, StepStatus::Running, "");
-        if def.id != "reboot" {
-            step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
+        if def.id == asking {
+            break;
         }
+        step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
     }
-    let question = "reboot now (systemctl reboot)? Afterwards run `lifeboat verify`.";
     step(
         &mut state,
         9_500,
-        "reboot",
+        asking,
         StepStatus::NeedsConfirmation,
         question,
     );
     state.update(Msg::Worker(
         at(9_500),
         FromWorker::Ask {
-            step: "reboot",
+            step: asking,
             question: Question::typed_hostname(question),
         },
     ));
     state
+}
+
+/// However long the question and its paths, how to answer stays in the box.
+#[test]
+fn a_long_question_never_pushes_the_typed_answer_out_of_view() {
+    let long = "/etc/nixos-with-a-rather-long-name-that-an-operator-chose-years-ago";
+    let aside = format!("{long}.before-lifeboat-20261126-125959");
+    let url = "ssh://git@git.example.org:2222/infrastructure/hosts/vps-qwe-configuration.git";
+    let mut state = recover_asking(
+        "clone-config",
+        vec![
+            Action::Move {
+                from: long.into(),
+                to: aside.clone(),
+            },
+            Action::Git {
+                op: "clone".into(),
+                url: url.into(),
+                path: long.into(),
+            },
+        ],
+        &format!(
+            "the SSH host key of git.example.org is not known: ssh-ed25519 \
+             SHA256:2b6AxQ0uGm0cV7YzSg5bUhZc6k0i4dN9l8mXo2Yq1Ek; compare it with the fingerprint \
+             the provider publishes, and then move {long} aside to {aside} (nothing is \
+             deleted) and clone {url} (main) there"
+        ),
+    );
+    typed(&mut state, "vps");
+    for (width, height) in [(80, 24), (120, 40)] {
+        let screen = draw(&state, width, height);
+        assert!(
+            screen.contains("and press Enter") && screen.contains("> vps"),
+            "{width}x{height}:\n{screen}"
+        );
+    }
+    snapshot("confirm_long_question", &state);
 }
 
 #[test]

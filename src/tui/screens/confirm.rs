@@ -42,64 +42,104 @@ pub fn render(
         );
     }
     lines.push(Line::raw(""));
+    let mut answer = answer_lines(confirm, theme);
+    let title = format!("Confirm: {}", confirm.step);
+    if diff.is_some() {
+        answer.push(Line::from(vec![
+            Span::styled("↑↓ PgUp PgDn", theme.accent()),
+            Span::raw(" scroll the changes below"),
+        ]));
+    }
+    // A diff gets a wider box; the question alone the usual one.
+    let width = match diff {
+        Some(_) => area.width.saturating_sub(4).min(110),
+        None => 72,
+    };
+    let text = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let answer = Paragraph::new(answer).wrap(Wrap { trim: false });
+    let inner_width = width.min(area.width).saturating_sub(2);
+    let text_height = rows(&text, inner_width);
+    let answer_height = rows(&answer, inner_width);
+    let diff_height = diff.map_or(0, |d| {
+        u16::try_from(d.lines.len() + 2)
+            .unwrap_or(u16::MAX)
+            .max(MIN_DIFF_HEIGHT)
+    });
+    let wanted = text_height
+        .saturating_add(answer_height)
+        .saturating_add(diff_height)
+        .saturating_add(2);
+    let inner = modal::open(
+        frame,
+        modal::centered(area, width, wanted),
+        &title,
+        theme.warn(),
+    );
+    let parts = split(inner, text_height, answer_height, diff.is_some());
+    frame.render_widget(text, parts.text);
+    frame.render_widget(answer, parts.answer);
+    if let (Some(diff), Some(diff_area)) = (diff, parts.diff) {
+        diff_pane::render(frame, diff_area, diff, confirm.diff_scroll, theme);
+    }
+}
+
+/// How to answer: a key, or the word to type and what has been typed so far.
+fn answer_lines(confirm: &Confirmation, theme: Theme) -> Vec<Line<'static>> {
     match &confirm.word {
-        None => lines.push(Line::from(vec![
+        None => vec![Line::from(vec![
             Span::styled("y", theme.accent()),
             Span::raw(" yes, run it   "),
             Span::styled("n", theme.accent()),
             Span::raw(" / "),
             Span::styled("Esc", theme.accent()),
             Span::raw(" no, stop here"),
-        ])),
-        Some(word) => {
-            lines.push(Line::from(vec![
+        ])],
+        Some(word) => vec![
+            Line::from(vec![
                 Span::raw("Type "),
                 Span::styled(safe(word).into_owned(), theme.warn()),
                 Span::raw(" and press Enter to confirm; Esc stops here."),
-            ]));
-            lines.push(Line::from(vec![
+            ]),
+            Line::from(vec![
                 Span::raw("> "),
                 Span::raw(safe(&confirm.typed).into_owned()),
                 Span::styled("█", theme.accent()),
-            ]));
-        }
+            ]),
+        ],
     }
-    let title = format!("Confirm: {}", confirm.step);
-    let Some(diff) = diff else {
-        let height = u16::try_from(lines.len() + 4).unwrap_or(u16::MAX);
-        let inner = modal::open(
-            frame,
-            modal::centered(area, 72, height),
-            &title,
-            theme.warn(),
-        );
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
-        return;
-    };
-    lines.push(Line::from(vec![
-        Span::styled("↑↓ PgUp PgDn", theme.accent()),
-        Span::raw(" scroll the changes below"),
-    ]));
-    // The diff takes the room the question leaves, on a wider box.
-    let width = area.width.saturating_sub(4).min(110);
-    let text_height = wrapped_height(&lines, width.saturating_sub(2));
-    let diff_height = u16::try_from(diff.lines.len() + 2)
-        .unwrap_or(u16::MAX)
-        .max(MIN_DIFF_HEIGHT);
-    let box_area = modal::centered(area, width, text_height + diff_height + 2);
-    let inner = modal::open(frame, box_area, &title, theme.warn());
-    let [text_area, diff_area] = Layout::vertical([
-        Constraint::Length(text_height),
-        Constraint::Min(MIN_DIFF_HEIGHT),
-    ])
-    .areas(inner);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), text_area);
-    diff_pane::render(frame, diff_area, diff, confirm.diff_scroll, theme);
 }
 
-/// The rows `lines` take wrapped at `width` (at least: word wrap may need one more).
-fn wrapped_height(lines: &[Line], width: u16) -> u16 {
-    let width = usize::from(width.max(1));
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
-    u16::try_from(rows).unwrap_or(u16::MAX)
+/// The modal's inside, top to bottom.
+struct Parts {
+    text: Rect,
+    answer: Rect,
+    diff: Option<Rect>,
+}
+
+/// Share `inner` out. How to answer is never squeezed out: when room is short, the
+/// diff keeps its smallest height and the question's text is cut at the bottom.
+fn split(inner: Rect, text: u16, answer: u16, with_diff: bool) -> Parts {
+    let answer = answer.min(inner.height);
+    let left = inner.height - answer;
+    let diff = match with_diff {
+        true => MIN_DIFF_HEIGHT.min(left).max(left.saturating_sub(text)),
+        false => 0,
+    };
+    let text = left - diff;
+    let [text, answer, diff_area] = Layout::vertical([
+        Constraint::Length(text),
+        Constraint::Length(answer),
+        Constraint::Length(diff),
+    ])
+    .areas(inner);
+    Parts {
+        text,
+        answer,
+        diff: with_diff.then_some(diff_area),
+    }
+}
+
+/// The rows `paragraph` takes wrapped at `width`.
+fn rows(paragraph: &Paragraph, width: u16) -> u16 {
+    u16::try_from(paragraph.line_count(width.max(1))).unwrap_or(u16::MAX)
 }
