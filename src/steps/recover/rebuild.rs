@@ -45,7 +45,7 @@ pub fn action(spec: &CommandSpec) -> Action {
 pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Outcome> {
     let spec = build_command(cfg, host);
     let mut log = NixLog::new();
-    let mut errors: Vec<String> = Vec::new();
+    let mut errors = Errors::default();
     let mut last_stdout = String::new();
     let mut on_line = |line: Line<'_>| match line.stream {
         Stream::Stdout => {
@@ -56,7 +56,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             Some(Item::Plain(bytes)) => ctx.output(escape_bytes(&bytes)),
             Some(Item::Message { level, text, .. }) => {
                 if level == 0 {
-                    errors.push(text.clone());
+                    errors.note(&text);
                 }
                 if level <= 3 {
                     ctx.output(escape_bytes(text.as_bytes()));
@@ -91,14 +91,31 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
         .map_err(|_| Outcome::Failed("nixos-rebuild build succeeded but named no system".into()))
 }
 
+/// The errors a command printed, kept small however many there are: the known failures
+/// among them (each once, in the order first seen) and the last one.
+#[derive(Default)]
+struct Errors {
+    known: Vec<nixlog::KnownError>,
+    last: Option<String>,
+}
+
+impl Errors {
+    fn note(&mut self, message: &str) {
+        for error in nixlog::summarise_errors([message]) {
+            if !self.known.contains(&error) {
+                self.known.push(error);
+            }
+        }
+        self.last = Some(message.to_string());
+    }
+}
+
 /// What went wrong, with the known failures explained.
-fn explain_failure(what: &str, status: &str, errors: &[String]) -> String {
-    let known: Vec<String> = nixlog::summarise_errors(errors.iter().map(String::as_str))
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+fn explain_failure(what: &str, status: &str, errors: &Errors) -> String {
+    let known: Vec<String> = errors.known.iter().map(ToString::to_string).collect();
     let last = errors
-        .last()
+        .last
+        .as_ref()
         .map(|e| escape_bytes(e.as_bytes()))
         .unwrap_or_default();
     if known.is_empty() {
@@ -120,14 +137,14 @@ pub fn running(system: &Path) -> bool {
 pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
     let spec = switch_command(cfg, host);
     let mut units_failed = None;
-    let mut errors = Vec::new();
+    let mut errors = Errors::default();
     let mut on_line = |line: Line<'_>| {
         let text = escape_bytes(line.bytes);
         if text.contains("the following units failed") {
             units_failed = Some(text.clone());
         }
         if text.contains("error") {
-            errors.push(String::from_utf8_lossy(line.bytes).into_owned());
+            errors.note(&String::from_utf8_lossy(line.bytes));
         }
         ctx.output(text);
     };
