@@ -159,12 +159,12 @@ fn main() {
         .configure_from_args();
     flow_screen(&mut c);
     c.final_summary();
-    for (id, what) in [(REDRAW, "redraw"), (NEW_LINE, "one more line, draw")] {
+    for (id, what) in [(REDRAW, "redraw"), (NEW_LINE, "line added, draw")] {
         let Some(took) = estimate_ns(&dir, id) else {
             continue;
         };
         common::summary_row(
-            &format!("TUI flow screen 120x40, {LINES}-line log: {what}"),
+            &format!("TUI flow 120x40, {LINES}-line log: {what}"),
             &format!("{:.0} us", took / 1e3),
             "60 Hz frame 16667 us",
             took / FRAME_BUDGET_NS,
