@@ -161,6 +161,7 @@ fn main() {
     c.final_summary();
     for (id, what) in [(REDRAW, "redraw"), (NEW_LINE, "line added, draw")] {
         let Some(took) = estimate_ns(&dir, id) else {
+            eprintln!("no estimate of {id} under {}", dir.display());
             continue;
         };
         common::summary_row(
