@@ -11,7 +11,9 @@
 //!
 //! `LIFEBOAT_BENCH_DIR` is where the logs and transcripts go (default /var/tmp);
 //! `LIFEBOAT_BENCH_LINES` sets the long log's length (default 1,000,000; the short one is a
-//! tenth of it); `LIFEBOAT_BENCH_RUNS` the runs per measurement (default 5).
+//! tenth of it); `LIFEBOAT_BENCH_RUNS` the runs per measurement (default 5). With
+//! `LIFEBOAT_BENCH_KEEP` set it only writes the logs, keeps them and says where, for profiling
+//! one run by hand (`LIFEBOAT_BENCH_LOG_CHILD=LOG LIFEBOAT_BENCH_STATE=DIR valgrind …`).
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
