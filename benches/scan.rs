@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use nixos_lifeboat::exec::scan::scan;
 
+mod common;
+
 const CHILD_ENV: &str = "LIFEBOAT_BENCH_CHILD";
 
 fn main() {
@@ -50,6 +52,15 @@ fn main() {
         }
         let times = medians(runs, cold, &tools);
         let lb = times[0];
+        for ((name, _), t) in tools.iter().zip(&times).skip(1) {
+            common::summary_row(
+                &format!("scan, {files} files, {cache}: wall"),
+                &format!("{:.0} ms", ms(lb.wall)),
+                &format!("{name} {:.0} ms", ms(t.wall)),
+                lb.wall.as_secs_f64() / t.wall.as_secs_f64(),
+                if *name == "diskus" { "<= 1" } else { "< 1" },
+            );
+        }
         for ((name, _), t) in tools.iter().zip(&times) {
             let ratios = |other: Option<&Sample>| match other.filter(|_| *name == "lifeboat") {
                 Some(o) => [ratio(lb.wall, o.wall), ratio(lb.cpu, o.cpu)],
@@ -72,6 +83,13 @@ fn main() {
         rss_full,
         rss_quarter,
         files / 4
+    );
+    common::summary_row(
+        &format!("scan, {files} files: peak RSS growth"),
+        &format!("{rss_full} KiB"),
+        &format!("{} files {rss_quarter} KiB", files / 4),
+        rss_full as f64 / rss_quarter.max(1) as f64,
+        "",
     );
 }
 

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Measure lifeboat side by side with the standard tools, in the same run, as ratios (issue 6):
+# Measure lifeboat side by side with the standard tools, in the same run, as ratios (issue 6),
+# and print one table of it all at the end:
 #   - the size scan (benches/scan.rs) against `du -s` and `diskus`, warm and cold cache, on a
 #     generated Nix-store-like tree on a loop-mounted ext4, and its peak memory growth;
+#   - following a build's log (benches/log.rs): 1,000,000 lines of Nix internal-json through
+#     recover's build step and the headless front end, against `cat` of the log into a file,
+#     and lifeboat's peak memory for 100,000 and 1,000,000 lines;
+#   - the wizard (benches/tui.rs, criterion): drawing the flow screen with a 10,000-line log
+#     at 120x40; and (benches/first_frame.rs) the real binary's first frame on a terminal
+#     against `less`;
 #   - start-up: `lifeboat --help` and `lifeboat inspect --dry-run` against `true` and `du --version`.
 # Needs root (loop device, mount, dropping caches). Env: LIFEBOAT_BENCH_FILES (default 200000;
-# e.g. 2000 for a smoke run), LIFEBOAT_BENCH_RUNS (default 5). Everything it makes is removed on
-# exit, also after a failure or Ctrl-C.
+# e.g. 2000 for a smoke run), LIFEBOAT_BENCH_LINES (default 1000000), LIFEBOAT_BENCH_RUNS
+# (default 5; 20 for the first frame). Everything it makes is removed on exit, also after a
+# failure or Ctrl-C.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,9 +33,13 @@ if ! command -v hyperfine >/dev/null; then
         { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y hyperfine; } ||
         echo "hyperfine not installed; timing start-up with a shell loop instead" >&2
 fi
+if ! command -v less >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y less ||
+        { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y less; }
+fi
 
 cargo build --release
-cargo bench --bench scan --no-run
+cargo bench --no-run
 lifeboat="${CARGO_TARGET_DIR:-$PWD/target}/release/lifeboat"
 
 work=$(mktemp -d /var/tmp/lifeboat-bench.XXXXXX)
@@ -48,6 +60,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "machine: $(nproc) cores; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+# Each benchmark adds its rows to the summary table (benches/common/mod.rs).
+export LIFEBOAT_BENCH_SUMMARY="$work/summary.tsv"
 
 # The scan: a sparse ext4 image with plenty of inodes, on a loop device with direct I/O so
 # that a cold run reads the (virtual) disk as a real volume would, not the host's page cache.
@@ -62,10 +76,17 @@ unshare -m --propagation private bash -c '
     LIFEBOAT_BENCH_DIR="$2" cargo bench --bench scan
 ' bench "$loop" "$work/mnt"
 
+# Following a build's log; its logs and transcripts go to the work directory.
+LIFEBOAT_BENCH_DIR="$work" cargo bench --bench log
+
+# The wizard: drawing the flow screen.
+cargo bench --bench tui
+
 # Start-up, on a practice volume (built by `lifeboat demo`, which inspects it once).
 demo="$work/demo"
 unshare -m --propagation private "$lifeboat" demo --dir "$demo" --json >/dev/null
 config="$demo/lifeboat.toml"
+LIFEBOAT_BENCH_CONFIG="$config" cargo bench --bench first_frame
 names=("true" "du --version" "lifeboat --help" "lifeboat inspect --dry-run")
 commands=("true" "du --version" "$lifeboat --help" "$lifeboat -c $config inspect --dry-run --json")
 
@@ -104,5 +125,16 @@ awk -F'\t' '
         for (i = 1; i <= NR; i++)
             printf "%-28s %9.2f %9.2f %14.2f\n", name[i], mean[i], mean[i] / mean[1], mean[i] / mean[2]
     }' "$work/startup.tsv"
+awk -F'\t' '
+    NR == 2 { du = $2 }
+    NR > 2 { printf "start-up: %s\t%.1f ms\tdu --version %.1f ms\t%.2f\t\n", $1, $2, du, $2 / du }
+' "$work/startup.tsv" >>"$LIFEBOAT_BENCH_SUMMARY"
+
+echo
+echo "summary: lifeboat against the reference tools, in this run"
+awk -F'\t' '
+    BEGIN { printf "%-44s %10s  %-24s %6s  %s\n", "measure", "lifeboat", "reference", "ratio", "target" }
+    { printf "%-44s %10s  %-24s %6s  %s\n", $1, $2, $3, $4, $5 }
+' "$LIFEBOAT_BENCH_SUMMARY"
 echo
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -11,25 +11,50 @@ use std::path::Path;
 /// not UTF-8 become `\xNN`. The result never contains a control character.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
+    // Checking the whole at once is much faster than walking it in chunks, and nearly all
+    // output is valid UTF-8.
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        escape_str(text, &mut out);
+        return out;
+    }
     for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\t' => out.push_str("\\t"),
-                '\r' => out.push_str("\\r"),
-                '\x1b' => out.push_str("\\e"),
-                c if c.is_control() => {
-                    let _ = write!(out, "\\u{{{:x}}}", c as u32);
-                }
-                c => out.push(c),
-            }
-        }
+        escape_str(chunk.valid(), &mut out);
         for b in chunk.invalid() {
             let _ = write!(out, "\\x{b:02x}");
         }
     }
     out
+}
+
+/// Append `text` escaped. Runs of characters that stay as they are are copied whole: a
+/// build log is mostly such text.
+fn escape_str(mut text: &str, out: &mut String) {
+    while let Some(at) = text.bytes().position(may_need_escape) {
+        out.push_str(&text[..at]);
+        let rest = &text[at..];
+        let Some(c) = rest.chars().next() else {
+            return;
+        };
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+        text = &rest[c.len_utf8()..];
+    }
+    out.push_str(text);
+}
+
+/// Can the character starting at (or containing) byte `b` need escaping? The C0 controls,
+/// DEL and the backslash are single bytes; the C1 controls (U+0080..U+009F) start with 0xC2.
+fn may_need_escape(b: u8) -> bool {
+    b < 0x20 || b == 0x7f || b == b'\\' || b == 0xc2
 }
 
 /// [`escape_bytes`] of a file name.
@@ -65,5 +90,16 @@ mod tests {
     #[test]
     fn c1_controls_are_escaped() {
         assert_eq!(escape_bytes("x\u{9b}y".as_bytes()), "x\\u{9b}y");
+    }
+
+    #[test]
+    fn characters_near_the_escaped_ones_are_kept() {
+        // U+00A0..U+00BF share the lead byte 0xC2 with the C1 controls.
+        assert_eq!(
+            escape_bytes("a\u{a9}b\u{9f}c".as_bytes()),
+            "a\u{a9}b\\u{9f}c"
+        );
+        assert_eq!(escape_bytes(b"tab\tend\\"), "tab\\tend\\\\");
+        assert_eq!(escape_bytes(b"\xc2"), "\\xc2");
     }
 }

@@ -6,9 +6,12 @@
 //! ignored, a line that is not valid `@nix` JSON is passed through as a plain line, and
 //! nothing here panics or grows without bound.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::fmt;
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// What a line of `nix … --log-format internal-json` stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,17 +96,21 @@ impl NixLog {
             return Some(Item::Plain(line.to_vec()));
         };
         // Nix may pass a build's invalid UTF-8 through; keep the rest of the record.
-        match serde_json::from_str::<Value>(&String::from_utf8_lossy(json)) {
-            Ok(Value::Object(record)) => self.record(&record),
-            _ => Some(Item::Plain(line.to_vec())),
+        let text = match std::str::from_utf8(json) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(json),
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(record) => self.record(&record),
+            Err(_) => Some(Item::Plain(line.to_vec())),
         }
     }
 
-    fn record(&mut self, record: &Map<String, Value>) -> Option<Item> {
-        match record.get("action")?.as_str()? {
+    fn record(&mut self, record: &Record) -> Option<Item> {
+        match record.action.as_str()? {
             "start" => self.start(record),
             "stop" => {
-                self.activities.remove(&record.get("id")?.as_u64()?);
+                self.activities.remove(&record.id.as_u64()?);
                 None
             }
             "result" => self.result(record),
@@ -112,11 +119,11 @@ impl NixLog {
         }
     }
 
-    fn start(&mut self, record: &Map<String, Value>) -> Option<Item> {
-        let id = record.get("id")?.as_u64()?;
-        let kind = record.get("type")?.as_u64()?;
+    fn start(&mut self, record: &Record) -> Option<Item> {
+        let id = record.id.as_u64()?;
+        let kind = record.kind.as_u64()?;
         let drv = (kind == ACT_BUILD)
-            .then(|| string_field(record, 0))
+            .then(|| record.string_field(0))
             .flatten();
         if self.activities.len() < MAX_ACTIVITIES || self.activities.contains_key(&id) {
             self.activities.insert(
@@ -130,34 +137,37 @@ impl NixLog {
         drv.map(|drv| Item::BuildStarted { drv })
     }
 
-    fn result(&mut self, record: &Map<String, Value>) -> Option<Item> {
-        let id = record.get("id")?.as_u64()?;
-        let activity = self.activities.get(&id)?.clone();
-        match record.get("type")?.as_u64()? {
+    fn result(&mut self, record: &Record) -> Option<Item> {
+        let id = record.id.as_u64()?;
+        let activity = self.activities.get(&id)?;
+        match record.kind.as_u64()? {
             RES_BUILD_LOG_LINE | RES_POST_BUILD_LOG_LINE => Some(Item::BuildLog {
-                drv: activity.drv,
-                line: string_field(record, 0)?,
+                line: record.string_field(0)?,
+                drv: activity.drv.clone(),
             }),
             RES_SET_PHASE => Some(Item::Phase {
-                drv: activity.drv,
-                phase: string_field(record, 0)?,
+                phase: record.string_field(0)?,
+                drv: activity.drv.clone(),
             }),
-            RES_PROGRESS => self.update_progress(activity.kind, record),
+            RES_PROGRESS => {
+                let kind = activity.kind;
+                self.update_progress(kind, record)
+            }
             _ => None,
         }
     }
 
     /// `progress [done, expected, running, failed]` of the builds or copyPaths activity: the
     /// counts. (`setExpected` is not read: Nix sends byte totals with it, not counts.)
-    fn update_progress(&mut self, kind: u64, record: &Map<String, Value>) -> Option<Item> {
-        let done = number_field(record, 0)?;
-        let expected = number_field(record, 1)?;
+    fn update_progress(&mut self, kind: u64, record: &Record) -> Option<Item> {
+        let done = record.number_field(0)?;
+        let expected = record.number_field(1)?;
         let mut progress = self.progress;
         match kind {
             ACT_BUILDS => {
                 progress.built = done;
                 progress.total_builds = expected;
-                progress.running = number_field(record, 2)?;
+                progress.running = record.number_field(2)?;
             }
             ACT_COPY_PATHS => {
                 progress.downloaded = done;
@@ -176,25 +186,185 @@ impl NixLog {
     }
 }
 
-fn message(record: &Map<String, Value>) -> Option<Item> {
-    let coloured = record.get("msg")?.as_str()?.to_string();
+fn message(record: &Record) -> Option<Item> {
+    let coloured = record.msg.as_str()?.to_string();
     Some(Item::Message {
-        level: record.get("level").and_then(Value::as_u64).unwrap_or(0),
+        level: record.level.as_u64().unwrap_or(0),
         text: strip_ansi(&coloured),
         coloured,
     })
 }
 
-fn field(record: &Map<String, Value>, index: usize) -> Option<&Value> {
-    record.get("fields")?.as_array()?.get(index)
+/// The members of an internal-json record lifeboat reads, strings borrowed from the line
+/// where they hold no escapes. Read straight from the text rather than through a
+/// `serde_json::Value` tree: a build prints a million of these, and building the tree was
+/// most of the cost of following one. Any JSON object is a record (members of other types
+/// or shapes than expected read as absent, the last of duplicate keys counts); anything
+/// else is not.
+#[derive(Debug, Default)]
+struct Record<'a> {
+    action: Field<'a>,
+    id: Field<'a>,
+    kind: Field<'a>,
+    level: Field<'a>,
+    msg: Field<'a>,
+    fields: Field<'a>,
 }
 
-fn string_field(record: &Map<String, Value>, index: usize) -> Option<String> {
-    field(record, index)?.as_str().map(String::from)
+impl Record<'_> {
+    fn field(&self, index: usize) -> Option<&Field<'_>> {
+        match &self.fields {
+            Field::List(list) => list.get(index),
+            _ => None,
+        }
+    }
+
+    fn string_field(&self, index: usize) -> Option<String> {
+        self.field(index)?.as_str().map(String::from)
+    }
+
+    fn number_field(&self, index: usize) -> Option<u64> {
+        self.field(index)?.as_u64()
+    }
 }
 
-fn number_field(record: &Map<String, Value>, index: usize) -> Option<u64> {
-    field(record, index)?.as_u64()
+/// A JSON value as far as lifeboat looks into it.
+#[derive(Debug, Default)]
+enum Field<'a> {
+    Str(Cow<'a, str>),
+    Number(u64),
+    List(Vec<Field<'a>>),
+    /// Absent, or anything else (negative or fractional numbers, objects, booleans, null).
+    #[default]
+    Other,
+}
+
+impl Field<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match self {
+            Field::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// The record's member names lifeboat reads.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Key {
+    Action,
+    Id,
+    #[serde(rename = "type")]
+    Kind,
+    Level,
+    Msg,
+    Fields,
+    #[serde(other)]
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Record<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(RecordVisitor)
+    }
+}
+
+struct RecordVisitor;
+
+impl<'de> Visitor<'de> for RecordVisitor {
+    type Value = Record<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record<'de>, A::Error> {
+        let mut record = Record::default();
+        while let Some(key) = map.next_key::<Key>()? {
+            let slot = match key {
+                Key::Action => &mut record.action,
+                Key::Id => &mut record.id,
+                Key::Kind => &mut record.kind,
+                Key::Level => &mut record.level,
+                Key::Msg => &mut record.msg,
+                Key::Fields => &mut record.fields,
+                Key::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = map.next_value()?;
+        }
+        Ok(record)
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(text.to_string())))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(text)))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Number(n))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+        let mut list = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            list.push(item);
+        }
+        Ok(Field::List(list))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
 }
 
 /// `text` without ANSI escape sequences (CSI `ESC [ … final`, OSC `ESC ] … BEL|ESC \`,

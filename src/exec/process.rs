@@ -718,11 +718,12 @@ impl LineSplitter {
     }
 }
 
-/// The last [`TAIL_LINES`] lines of stderr, escaped; a long line is kept as its first
-/// [`TAIL_LINE_BYTES`] bytes and `…`.
+/// The last [`TAIL_LINES`] lines of stderr; a long line is kept as its first
+/// [`TAIL_LINE_BYTES`] bytes and `…`. Lines are kept raw and escaped only when asked for:
+/// a build prints a million lines and the tail is read once.
 #[derive(Debug, Default)]
 struct StderrTail {
-    lines: VecDeque<String>,
+    lines: VecDeque<(Vec<u8>, bool)>,
     in_long_line: bool,
 }
 
@@ -730,20 +731,32 @@ impl StderrTail {
     fn push(&mut self, bytes: &[u8], continues: bool) {
         if !self.in_long_line {
             let kept = &bytes[..bytes.len().min(TAIL_LINE_BYTES)];
-            let mut line = escape_bytes(kept);
-            if continues || kept.len() < bytes.len() {
-                line.push('…');
-            }
-            if self.lines.len() == TAIL_LINES {
-                self.lines.pop_front();
-            }
-            self.lines.push_back(line);
+            let cut = continues || kept.len() < bytes.len();
+            let mut entry = if self.lines.len() == TAIL_LINES {
+                self.lines.pop_front().unwrap_or_default()
+            } else {
+                Default::default()
+            };
+            entry.0.clear();
+            entry.0.extend_from_slice(kept);
+            entry.1 = cut;
+            self.lines.push_back(entry);
         }
         self.in_long_line = continues;
     }
 
+    /// The lines, escaped for display.
     fn lines(&self) -> Vec<String> {
-        self.lines.iter().cloned().collect()
+        self.lines
+            .iter()
+            .map(|(bytes, cut)| {
+                let mut line = escape_bytes(bytes);
+                if *cut {
+                    line.push('…');
+                }
+                line
+            })
+            .collect()
     }
 }
 

@@ -15,10 +15,16 @@ pub struct JsonSink;
 
 impl EventSink for JsonSink {
     fn emit(&self, event: &Event) {
-        let mut out = io::stdout().lock();
+        // The whole line is made first and written at once: serialising straight into stdout
+        // cost a pass of its line buffering per fragment.
+        let mut line = Vec::with_capacity(256);
+        if serde_json::to_writer(&mut line, event).is_err() {
+            return;
+        }
+        line.push(b'\n');
         // stdout gone (a closed pipe) must not stop the flow: the transcript still has it.
-        let _ = serde_json::to_writer(&mut out, event);
-        let _ = out.write_all(b"\n");
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&line);
         let _ = out.flush();
     }
 }

@@ -43,6 +43,12 @@ use terminal::TerminalGuard;
 use theme::Theme;
 use worker::Machine;
 
+/// Draw `state` on `frame` as the wizard does (in colour): public so that a benchmark can
+/// time whole frames on ratatui's `TestBackend`.
+pub fn draw(frame: &mut ratatui::Frame, state: &State) {
+    screens::render(frame, state, Theme { color: true });
+}
+
 /// Does this invocation get the wizard: stdout is a terminal and no headless mode was asked for?
 pub fn wanted(options: &Options) -> bool {
     !options.json && !options.headless && std::io::stdout().is_terminal()

@@ -88,7 +88,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             }
             Some(Item::Message { level, text, .. }) => {
                 if level == 0 {
-                    errors.push(text.clone());
+                    errors.push(text.to_string());
                 }
                 if level <= 3 {
                     ctx.output(escape_bytes(text.as_bytes()));

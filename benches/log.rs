@@ -1,0 +1,477 @@
+//! Times following a build's log through lifeboat's headless front end against `cat` of the
+//! same log into a file, and compares lifeboat's peak memory for a short and a long log.
+//!
+//! The log is a generated `nix --log-format internal-json` stream shaped like the captures in
+//! tests/fixtures/nix/: activities started and stopped, progress results, phases, messages
+//! (some coloured), downloads, and mostly build log lines. lifeboat's side is the real path:
+//! recover's `build` step runs `[commands].nixos_rebuild`, here a stand-in that `cat`s the log
+//! to stderr, through `run_streaming` and the Nix log parser, and sends the events to the
+//! `--json` printer (stdout, /dev/null here) and the run's transcript file. Each lifeboat run
+//! is a fresh child process, so its peak RSS is its own.
+//!
+//! `LIFEBOAT_BENCH_DIR` is where the logs and transcripts go (default /var/tmp);
+//! `LIFEBOAT_BENCH_LINES` sets the long log's length (default 1,000,000; the short one is a
+//! tenth of it); `LIFEBOAT_BENCH_RUNS` the runs per measurement (default 5). With
+//! `LIFEBOAT_BENCH_KEEP` set it only writes the logs, keeps them and says where, for profiling
+//! one run by hand (`LIFEBOAT_BENCH_LOG_CHILD=LOG LIFEBOAT_BENCH_STATE=DIR valgrind …`).
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use nixos_lifeboat::config::Config;
+use nixos_lifeboat::flow::Outcome;
+use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
+use nixos_lifeboat::session::Session;
+use nixos_lifeboat::steps::recover::RecoverRunner;
+use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
+
+mod common;
+
+const CHILD_ENV: &str = "LIFEBOAT_BENCH_LOG_CHILD";
+/// What the stand-in prints on stdout at the end, as nixos-rebuild prints the system.
+const SYSTEM: &str = "/nix/store/5f1cz2wyd0ajvrr5gfqz8ia8jc3pdd2w-nixos-system-bench-25.11";
+
+fn main() {
+    if let Ok(log) = std::env::var(CHILD_ENV) {
+        return child_build(Path::new(&log));
+    }
+    let lines: usize = env_number("LIFEBOAT_BENCH_LINES", 1_000_000);
+    let runs: usize = env_number("LIFEBOAT_BENCH_RUNS", 5).max(1);
+    let dir =
+        tempfile::tempdir_in(std::env::var_os("LIFEBOAT_BENCH_DIR").unwrap_or("/var/tmp".into()))
+            .expect("temporary directory");
+    let long = generate(dir.path(), lines);
+    let short = generate(dir.path(), lines / 10);
+    if std::env::var_os("LIFEBOAT_BENCH_KEEP").is_some() {
+        eprintln!("keeping the logs in {}", dir.keep().display());
+        return;
+    }
+    let size = fs::metadata(&long).expect("log").len();
+
+    println!(
+        "\nlog streaming: {lines} lines ({:.0} MiB) of internal-json; medians of {runs} runs",
+        size as f64 / (1 << 20) as f64
+    );
+    let mut lifeboat = Vec::new();
+    let mut cat = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..runs {
+        let (sample, peak) = time_lifeboat(&long, dir.path());
+        lifeboat.push(sample);
+        rss.push(peak);
+        cat.push(time_cat(&long, dir.path()));
+    }
+    let short_rss = (0..runs.min(3))
+        .map(|_| time_lifeboat(&short, dir.path()).1)
+        .max()
+        .unwrap_or(0);
+    let (lb, ct) = (median(&lifeboat), median(&cat));
+    println!(
+        "{:<12} {:>9} {:>9} {:>12} {:>12}",
+        "tool", "wall ms", "cpu ms", "lb/cat wall", "peak RSS KiB"
+    );
+    println!(
+        "{:<12} {:>9.1} {:>9.1} {:>12.2} {:>12}",
+        "lifeboat",
+        ms(lb.wall),
+        ms(lb.cpu),
+        lb.wall.as_secs_f64() / ct.wall.as_secs_f64(),
+        rss.iter().max().unwrap_or(&0)
+    );
+    println!("{:<12} {:>9.1} {:>9.1}", "cat", ms(ct.wall), ms(ct.cpu));
+    let long_rss = rss.iter().copied().max().unwrap_or(0);
+    println!(
+        "peak RSS of lifeboat: {short_rss} KiB for {} lines, {long_rss} KiB for {lines} lines",
+        lines / 10,
+    );
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let what = format!("log, {lines} lines");
+    common::summary_row(
+        &format!("{what}: wall"),
+        &format!("{:.0} ms", ms(lb.wall)),
+        &format!("cat {:.0} ms", ms(ct.wall)),
+        ratio(lb.wall, ct.wall),
+        "<= 2",
+    );
+    common::summary_row(
+        &format!("{what}: cpu"),
+        &format!("{:.0} ms", ms(lb.cpu)),
+        &format!("cat {:.0} ms", ms(ct.cpu)),
+        ratio(lb.cpu, ct.cpu),
+        "",
+    );
+    common::summary_row(
+        &format!("{what}: peak RSS"),
+        &format!("{long_rss} KiB"),
+        &format!("{} lines {short_rss} KiB", lines / 10),
+        long_rss as f64 / short_rss.max(1) as f64,
+        "1.0 (flat)",
+    );
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Wall-clock and CPU (user+sys) time of one run, children included.
+#[derive(Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+}
+
+fn median(samples: &[Sample]) -> Sample {
+    let pick = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    Sample {
+        wall: pick(samples.iter().map(|s| s.wall).collect()),
+        cpu: pick(samples.iter().map(|s| s.cpu).collect()),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Time `command` to its end, with the CPU time of it and its descendants.
+fn time(command: &mut Command) -> (Sample, std::process::Output) {
+    let (start, cpu) = (Instant::now(), children_cpu());
+    let output = command.output().expect("run the benchmark's child");
+    let sample = Sample {
+        wall: start.elapsed(),
+        cpu: children_cpu() - cpu,
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (sample, output)
+}
+
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
+        0
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// `cat LOG > transcript`: the floor for moving the log's bytes into a file.
+fn time_cat(log: &Path, dir: &Path) -> Sample {
+    let out = dir.join("cat-transcript");
+    let file = File::create(&out).expect("cat's transcript");
+    let sample = time(Command::new("cat").arg(log).stdout(file)).0;
+    fs::remove_file(out).expect("remove cat's transcript");
+    sample
+}
+
+/// One build in a fresh child process; its time and its peak RSS (KiB).
+fn time_lifeboat(log: &Path, dir: &Path) -> (Sample, u64) {
+    let state = dir.join("state");
+    let exe = std::env::current_exe().expect("current exe");
+    let (sample, output) = time(
+        Command::new(exe)
+            .env(CHILD_ENV, log)
+            .env("LIFEBOAT_BENCH_STATE", &state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let peak = String::from_utf8_lossy(&output.stderr)
+        .trim()
+        .parse()
+        .expect("the child's peak RSS");
+    fs::remove_dir_all(&state).expect("remove the run's state");
+    (sample, peak)
+}
+
+/// The child: recover's build step with the stand-in, events to `--json` on stdout and to
+/// the transcript; prints its peak RSS on stderr.
+fn child_build(log: &Path) {
+    let state = PathBuf::from(std::env::var_os("LIFEBOAT_BENCH_STATE").expect("state dir"));
+    let mut cfg = Config::default();
+    cfg.state.dir = state.clone();
+    cfg.config_repo.flake_host = Some("bench".into());
+    cfg.commands.nixos_rebuild = [
+        "sh",
+        "-c",
+        &format!("cat \"$0\" >&2 && echo {SYSTEM}"),
+        &log.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let session = Session::open(&state, "recover", false).expect("session");
+    let transcript = session.transcript.as_ref().expect("transcript");
+    let tee = Tee(vec![&JsonSink as &dyn EventSink, transcript]);
+    let cancel = AtomicBool::new(false);
+    let ctx = StepContext {
+        flow: "recover",
+        step: "build",
+        sink: &tee,
+        cancel: &cancel,
+        dry_run: false,
+        journal: &session.journal,
+    };
+    let outcome = RecoverRunner::new(cfg).run("build", true, &ctx);
+    assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
+    drop(session);
+    eprintln!("{}", peak_rss_kib());
+}
+
+/// This process's peak resident set (VmHWM), which unlike `ru_maxrss` is not inherited
+/// across `exec`.
+fn peak_rss_kib() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .expect("VmHWM")
+}
+
+/// A tiny deterministic generator (xorshift), so every run streams the same log.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn hash(&mut self) -> String {
+        const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
+        (0..32)
+            .map(|_| ALPHABET[self.below(32) as usize] as char)
+            .collect()
+    }
+}
+
+const PACKAGES: &[&str] = &[
+    "glibc",
+    "bash",
+    "coreutils",
+    "openssl",
+    "python3",
+    "perl",
+    "zlib",
+    "curl",
+    "git",
+    "systemd",
+    "ncurses",
+    "readline",
+    "libffi",
+    "sqlite",
+    "xz",
+    "nix",
+];
+const PHASES: &[&str] = &[
+    "unpackPhase",
+    "patchPhase",
+    "configurePhase",
+    "buildPhase",
+    "checkPhase",
+    "installPhase",
+    "fixupPhase",
+];
+
+/// Writes the log line by line, counting, and stops at the length asked for.
+struct LogWriter {
+    out: BufWriter<File>,
+    written: usize,
+    limit: usize,
+    next_id: u64,
+}
+
+impl LogWriter {
+    fn full(&self) -> bool {
+        self.written >= self.limit
+    }
+
+    fn line(&mut self, text: &str) {
+        if !self.full() {
+            writeln!(self.out, "{text}").expect("write the log");
+            self.written += 1;
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn start(&mut self, id: u64, kind: u32, level: u32, text: &str, fields: &str) {
+        self.line(&format!(
+            r#"@nix {{"action":"start",{fields}"id":{id},"level":{level},"text":"{text}","type":{kind}}}"#
+        ));
+    }
+
+    fn stop(&mut self, id: u64) {
+        self.line(&format!(r#"@nix {{"action":"stop","id":{id}}}"#));
+    }
+
+    fn result(&mut self, id: u64, kind: u32, fields: &str) {
+        self.line(&format!(
+            r#"@nix {{"action":"result","fields":[{fields}],"id":{id},"type":{kind}}}"#
+        ));
+    }
+
+    fn msg(&mut self, level: u32, text: &str) {
+        self.line(&format!(
+            r#"@nix {{"action":"msg","level":{level},"msg":"{text}"}}"#
+        ));
+    }
+}
+
+/// `<dir>/nix-<lines>.log`: a build of derivation after derivation until `lines` lines.
+fn generate(dir: &Path, lines: usize) -> PathBuf {
+    let path = dir.join(format!("nix-{lines}.log"));
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ lines as u64);
+    let mut log = LogWriter {
+        out: BufWriter::new(File::create(&path).expect("create the log")),
+        written: 0,
+        limit: lines,
+        next_id: 58_789_512_347_648,
+    };
+    let total = (lines / 1000).max(1);
+    log.line("building the system configuration...");
+    log.msg(3, &format!("these {total} derivations will be built:"));
+    let (realise, builds, copies) = (log.id(), log.id(), log.id());
+    log.start(realise, 102, 0, "", "");
+    log.start(builds, 104, 0, "", "");
+    log.start(copies, 103, 0, "", "");
+    let mut built = 0;
+    while !log.full() {
+        let name = PACKAGES[rng.below(PACKAGES.len() as u64) as usize];
+        let version = format!("{}.{}", rng.below(9), rng.below(30));
+        let drv = format!("/nix/store/{}-{name}-{version}.drv", rng.hash());
+        if rng.below(4) == 0 {
+            download(&mut log, &mut rng, name, &version);
+        }
+        let id = log.id();
+        log.start(
+            id,
+            105,
+            3,
+            &format!("building '{drv}'"),
+            &format!(r#""fields":["{drv}","",1,1],"#),
+        );
+        log.result(builds, 105, &format!("{built},{total},1,0"));
+        log.result(copies, 105, "0,0,0,0");
+        log.result(realise, 106, "101,0");
+        log.result(realise, 106, "100,0");
+        for phase in PHASES {
+            log.result(id, 104, &format!(r#""{phase}""#));
+            for _ in 0..rng.below(300) {
+                let text = build_line(&mut rng, name, &version);
+                log.result(id, 101, &format!(r#""{text}""#));
+            }
+        }
+        if rng.below(50) == 0 {
+            // Nix reports errors it recovers from at level 0, as it does real ones.
+            log.msg(
+                0,
+                &format!(
+                    r"\u001b[31;1merror (ignored):\u001b[0m error: {name}-{version}: cannot connect to the substituter"
+                ),
+            );
+        }
+        if rng.below(10) == 0 {
+            log.msg(
+                1,
+                &format!(
+                    r"\u001b[35;1mwarning:\u001b[0m {name}-{version}: output path contains a reference to the build directory"
+                ),
+            );
+        }
+        log.stop(id);
+        built += 1;
+    }
+    log.out.flush().expect("write the log");
+    path
+}
+
+/// A file fetched from the cache: start, byte progress, stop.
+fn download(log: &mut LogWriter, rng: &mut Rng, name: &str, version: &str) {
+    let url = format!("https://cache.nixos.org/nar/{}.nar.xz", rng.hash());
+    let id = log.id();
+    log.start(
+        id,
+        101,
+        4,
+        &format!("downloading '{url}'"),
+        &format!(r#""fields":["{url}"],"#),
+    );
+    let size = 10_000 + rng.below(5_000_000);
+    for step in 0..=4 {
+        log.result(id, 105, &format!("{},{size},0,0", size * step / 4));
+    }
+    log.stop(id);
+    log.msg(
+        4,
+        &format!("copying path '/nix/store/{}-{name}-{version}'", rng.hash()),
+    );
+}
+
+/// A line such as a build prints: compiler commands, configure checks, make, warnings.
+fn build_line(rng: &mut Rng, name: &str, version: &str) -> String {
+    let file = format!("src/{name}_{}.c", rng.below(400));
+    let mut line = String::new();
+    match rng.below(10) {
+        0..=3 => {
+            let _ = write!(
+                line,
+                "gcc -DHAVE_CONFIG_H -I. -I./include -I/nix/store/{}-zlib-1.3.1-dev/include -O2 -g -Wall -fPIC -c {file} -o {}.o",
+                rng.hash(),
+                file.trim_end_matches(".c")
+            );
+        }
+        4..=5 => {
+            let _ = write!(
+                line,
+                "checking for {name}_feature_{}... yes",
+                rng.below(900)
+            );
+        }
+        6 => {
+            let _ = write!(
+                line,
+                "make[{}]: Entering directory '/build/{name}-{version}/src'",
+                rng.below(4)
+            );
+        }
+        7 => {
+            let _ = write!(
+                line,
+                r"{file}:{}:{}: \u001b[1;35mwarning: \u001b[0munused variable 'tmp{}' [-Wunused-variable]",
+                rng.below(2000),
+                rng.below(80),
+                rng.below(50)
+            );
+        }
+        8 => line.push_str(r"  CCLD     libfoo.la\tdone"),
+        _ => {
+            let _ = write!(line, "PASS: test-{name}-{}", rng.below(300));
+        }
+    }
+    line
+}
