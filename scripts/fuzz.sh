@@ -29,7 +29,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked cargo-fuzz
 fi
 
-cargo +nightly fuzz build --sanitizer "$sanitizer" --target-dir "$target_dir" "${targets[@]}"
+cargo +nightly fuzz build --sanitizer "$sanitizer" --target-dir "$target_dir"
 
 crashed=()
 for target in "${targets[@]}"; do
@@ -40,7 +40,7 @@ for target in "${targets[@]}"; do
     cargo +nightly fuzz run --sanitizer "$sanitizer" --target-dir "$target_dir" \
         "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' "$log" >&2 || true
+    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' "$log" >&2 || true
     if [ "$status" -ne 0 ]; then
         crashed+=("$target")
         echo "fuzz.sh: $target FAILED (exit $status); reproducer:" >&2
