@@ -15,6 +15,7 @@ pub mod exec;
 pub mod faults;
 pub mod flow;
 pub mod frontend;
+pub mod fuzz_targets;
 pub mod journal;
 pub mod marker;
 pub mod nixedit;

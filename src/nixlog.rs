@@ -158,10 +158,11 @@ impl NixLog {
     }
 
     /// `progress [done, expected, running, failed]` of the builds or copyPaths activity: the
-    /// counts. (`setExpected` is not read: Nix sends byte totals with it, not counts.)
+    /// counts. (`setExpected` is not read: Nix sends byte totals with it, not counts.) A total
+    /// below its done count is raised to it, so that no front end shows more than all done.
     fn update_progress(&mut self, kind: u64, record: &Record) -> Option<Item> {
         let done = record.number_field(0)?;
-        let expected = record.number_field(1)?;
+        let expected = record.number_field(1)?.max(done);
         let mut progress = self.progress;
         match kind {
             ACT_BUILDS => {
@@ -566,6 +567,23 @@ mod tests {
     fn between_finds_the_first_pair() {
         assert_eq!(between("a 'x' b 'y'", "'", "'"), Some("x"));
         assert_eq!(between("a 'x", "'", "'"), None);
+    }
+
+    #[test]
+    fn a_total_is_never_below_its_done_count() {
+        let mut log = NixLog::new();
+        let lines = [
+            r#"@nix {"action":"start","id":1,"type":103}"#,
+            r#"@nix {"action":"start","id":2,"type":104}"#,
+            r#"@nix {"action":"result","id":1,"type":105,"fields":[5,0,0,0]}"#,
+            r#"@nix {"action":"result","id":2,"type":105,"fields":[3,1,1,0]}"#,
+        ];
+        for line in lines {
+            log.feed(line.as_bytes());
+        }
+        let progress = log.progress();
+        assert_eq!((progress.downloaded, progress.total_downloads), (5, 5));
+        assert_eq!((progress.built, progress.total_builds), (3, 3));
     }
 
     #[test]
