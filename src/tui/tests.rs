@@ -493,6 +493,14 @@ fn asking_to_reboot() -> State {
 /// Recover with every step before `asking` passed, and `asking` wanting the hostname typed
 /// before it takes `actions`.
 fn recover_asking(asking: &'static str, actions: Vec<Action>, question: &str) -> State {
+    let mut state = recover_running(asking, actions);
+    ask(&mut state, asking, Question::typed_hostname(question));
+    state
+}
+
+/// Recover with every step before `running` passed and `running` running; only it has
+/// `actions` in the plan.
+fn recover_running(running: &'static str, actions: Vec<Action>) -> State {
     let mut state = State::flow(FlowKind::Recover, "vps-qwe".into());
     let steps = FlowKind::Recover
         .steps()
@@ -500,7 +508,7 @@ fn recover_asking(asking: &'static str, actions: Vec<Action>, question: &str) ->
         .map(|def| PlannedStep {
             id: def.id,
             title: def.title,
-            actions: if def.id == asking {
+            actions: if def.id == running {
                 actions.clone()
             } else {
                 Vec::new()
@@ -519,26 +527,30 @@ fn recover_asking(asking: &'static str, actions: Vec<Action>, question: &str) ->
     for (i, def) in FlowKind::Recover.steps().iter().enumerate() {
         let t = 1_000 * i as u64;
         step(&mut state, t, def.id, StepStatus::Running, "");
-        if def.id == asking {
+        if def.id == running {
             break;
         }
         step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
     }
+    state
+}
+
+/// `step` asks `question`, as the worker puts it to the wizard.
+fn ask(state: &mut State, step_id: &'static str, question: Question) {
     step(
-        &mut state,
+        state,
         9_500,
-        asking,
+        step_id,
         StepStatus::NeedsConfirmation,
-        question,
+        &question.text,
     );
     state.update(Msg::Worker(
         at(9_500),
         FromWorker::Ask {
-            step: asking,
-            question: Question::typed_hostname(question),
+            step: step_id,
+            question,
         },
     ));
-    state
 }
 
 /// However long the question and its paths, how to answer stays in the box.

@@ -40,51 +40,23 @@ fn hardware_diff() -> Vec<String> {
 
 /// Recover up to hardware-config, which made its diff; `asks` puts its question too.
 fn at_hardware_config(asks: bool) -> State {
-    let mut state = State::flow(FlowKind::Recover, "vps-qwe".into());
-    let steps = FlowKind::Recover
-        .steps()
-        .iter()
-        .map(|def| PlannedStep {
-            id: def.id,
-            title: def.title,
-            actions: if def.id == "hardware-config" {
-                vec![
-                    Action::Command {
-                        argv: vec![
-                            "nixos-generate-config".into(),
-                            "--show-hardware-config".into(),
-                        ],
-                    },
-                    Action::Write { path: FILE.into() },
-                ]
-            } else {
-                Vec::new()
+    let mut state = recover_running(
+        "hardware-config",
+        vec![
+            Action::Command {
+                argv: vec![
+                    "nixos-generate-config".into(),
+                    "--show-hardware-config".into(),
+                ],
             },
-        })
-        .collect();
-    event(
-        &mut state,
-        0,
-        Event::Plan {
-            flow: "recover",
-            dry_run: false,
-            steps,
-        },
+            Action::Write { path: FILE.into() },
+        ],
     );
-    for (i, id) in ["preflight", "find-volume", "inspect-volume", "clone-config"]
-        .into_iter()
-        .enumerate()
-    {
-        let t = 100 * i as u64;
-        step(&mut state, t, id, StepStatus::Running, "");
-        step(&mut state, t + 50, id, StepStatus::Passed, "ok");
-    }
-    step(&mut state, 500, "hardware-config", StepStatus::Running, "");
     for line in hardware_diff() {
-        output(&mut state, 600, "hardware-config", &line);
+        output(&mut state, 5_600, "hardware-config", &line);
     }
     state.update(Msg::Worker(
-        at(600),
+        at(5_600),
         FromWorker::Diff {
             step: "hardware-config",
             diff: FileDiff {
@@ -95,20 +67,7 @@ fn at_hardware_config(asks: bool) -> State {
     ));
     if asks {
         let question = format!("write {FILE} and git add it (diff above)?");
-        step(
-            &mut state,
-            700,
-            "hardware-config",
-            StepStatus::NeedsConfirmation,
-            &question,
-        );
-        state.update(Msg::Worker(
-            at(700),
-            FromWorker::Ask {
-                step: "hardware-config",
-                question: Question::key(question),
-            },
-        ));
+        ask(&mut state, "hardware-config", Question::key(question));
     }
     state
 }
