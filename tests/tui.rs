@@ -153,6 +153,16 @@ fn check_untouched(sandbox: &TestSandbox, hash: &str) {
     );
 }
 
+/// Each step of a journal with its status, in order.
+fn step_statuses(journal: &Value) -> Vec<Value> {
+    journal["steps"]
+        .as_array()
+        .expect("the journal's steps")
+        .iter()
+        .map(|s| json!([s["id"], s["status"]]))
+        .collect()
+}
+
 #[test]
 fn inspect_shows_identity_and_sizes_and_gives_the_terminal_back() {
     let (sandbox, hash) = sandbox();
@@ -441,12 +451,7 @@ fn predestroy_outcome(host: &Host) -> Value {
         ),
     );
     let journal = journal_outcome(&host.sandbox.state_dir);
-    let steps: Vec<Value> = journal["steps"]
-        .as_array()
-        .expect("the journal's steps")
-        .iter()
-        .map(|s| json!([s["id"], s["status"]]))
-        .collect();
+    let steps = step_statuses(&journal);
     let outcome = json!({
         "remote": git(&host.remote, "log --format=%T%x20%s main"),
         "pushed": git(&host.remote, "rev-parse main") == head,
@@ -584,12 +589,7 @@ fn recover_outcome(vps: &FreshVps) -> Value {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let journal = journal_outcome(&vps.state);
-    let steps: Vec<Value> = journal["steps"]
-        .as_array()
-        .expect("the journal's steps")
-        .iter()
-        .map(|s| json!([s["id"], s["status"]]))
-        .collect();
+    let steps = step_statuses(&journal);
     let head = vps.remote_head();
     let outcome = json!({
         "clone_head": git(&vps.etc_nixos, "rev-parse HEAD"),
