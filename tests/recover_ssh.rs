@@ -135,6 +135,40 @@ fn the_config_is_cloned_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
         log.contains(accepted) && log.contains(&fingerprint(&s.key)),
         "{log}"
     );
+    // The key was read where it lies: no copy of it anywhere the run wrote (the clone, the
+    // state, the transcript, the journal), nor in any event.
+    let secret = key_body(&s.key);
+    let copies = files_holding(&s.vps.dir, &secret, &s.vps.sandbox.image);
+    assert!(copies.is_empty(), "the key was copied to {copies:?}");
+    assert!(!format!("{events:?}").contains(&secret));
+}
+
+/// A line from the middle of private key `key`: text no other file holds by chance.
+fn key_body(key: &Path) -> String {
+    let text = fs::read_to_string(key).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len() / 2].to_string()
+}
+
+/// The files below `dir`, other than `except`, that hold `needle`.
+fn files_holding(dir: &Path, needle: &str, except: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            found.extend(files_holding(&path, needle, except));
+        } else if meta.is_file() && path != except {
+            let bytes = fs::read(&path).unwrap();
+            if bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 #[test]
