@@ -1,5 +1,5 @@
-//! Fault injection (issue 7): every step of `inspect`, `recover` and `predestroy` is
-//! interrupted by SIGINT (some by SIGTERM too) while the run waits before it
+//! Fault injection (issue 7): every step of `inspect`, `recover`, `predestroy` and `verify`
+//! is interrupted by SIGINT and by SIGTERM while the run waits before it
 //! (`LIFEBOAT_FAULT=pause:<step>`, src/faults.rs), and chosen points are hit by SIGKILL.
 //! Runs are also stopped *inside* operations (`LIFEBOAT_FAULT=pause-in:<point>`): mid-scan,
 //! mid-clone, mid-copy (predestroy's rsync, recover's `nix copy`), and half-way through or
@@ -12,7 +12,8 @@
 //! killed run's is removed by the next), and the next run (`--resume --yes`) finishes the job.
 //!
 //! Each trial runs in one mount namespace of its scenario (tests/support/fresh_vps.rs,
-//! tests/support/predestroy_host.rs; a bare one for inspect), as one machine would: the
+//! tests/support/predestroy_host.rs, tests/support/verified_machine.rs; a bare one for
+//! inspect), as one machine would: the
 //! faulted run in the background (its pid in a file), then the next run. The test waits
 //! until the faulted run reports the step running (or says it waits at its point), then
 //! signals it from outside (same PID namespace), and looks for processes that outlived it
@@ -24,6 +25,8 @@ mod fresh_vps;
 #[path = "support/predestroy_host.rs"]
 mod predestroy_host;
 mod support;
+#[path = "support/verified_machine.rs"]
+mod verified_machine;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -43,6 +46,7 @@ use nixos_lifeboat::sandbox::VolumeSpec;
 use predestroy_host::Host;
 use serde_json::Value;
 use support::{TestSandbox, lifeboat_bin, require_private_mount_namespace, sh, sha256_file};
+use verified_machine::VerifiedMachine;
 
 /// The machine a flow runs on.
 enum Scenario {
@@ -52,6 +56,9 @@ enum Scenario {
     Recover(FreshVps),
     /// The machine about to be destroyed, with uncommitted and unpushed changes.
     Predestroy(Host),
+    /// The machine after recover's reboot: the volume mounted at the home, the store bound
+    /// from it, in each trial's namespace.
+    Verify(VerifiedMachine),
 }
 
 impl Scenario {
@@ -70,7 +77,7 @@ impl Scenario {
                 host.make_dirty_and_unpushed();
                 Scenario::Predestroy(host)
             }
-            FlowKind::Verify => panic!("verify is not faulted here"),
+            FlowKind::Verify => Scenario::Verify(VerifiedMachine::new(None, "/unused")),
         }
     }
 
@@ -80,6 +87,7 @@ impl Scenario {
             Scenario::Inspect(sandbox) => &sandbox.dir,
             Scenario::Recover(vps) => &vps.dir,
             Scenario::Predestroy(host) => &host.sandbox.dir,
+            Scenario::Verify(machine) => &machine.sandbox.dir,
         }
     }
 
@@ -88,6 +96,7 @@ impl Scenario {
             Scenario::Inspect(sandbox) => &sandbox.state_dir,
             Scenario::Recover(vps) => &vps.state,
             Scenario::Predestroy(host) => &host.sandbox.state_dir,
+            Scenario::Verify(machine) => &machine.sandbox.state_dir,
         }
     }
 
@@ -97,6 +106,7 @@ impl Scenario {
             Scenario::Inspect(sandbox) => (sandbox.config_path.clone(), "inspect"),
             Scenario::Recover(vps) => (vps.config(), "recover"),
             Scenario::Predestroy(host) => (host.config(), "predestroy"),
+            Scenario::Verify(machine) => (machine.full_config(), "verify"),
         };
         format!(
             "{} -c {} {flow}",
@@ -115,6 +125,10 @@ impl Scenario {
             }
             Scenario::Recover(vps) => vps.shell_command(script),
             Scenario::Predestroy(host) => host.namespace_command(true, script),
+            Scenario::Verify(machine) => {
+                let mounts = machine.mounts(&machine.home, &machine.nix);
+                machine.namespace_command(1000, &mounts, script)
+            }
         }
     }
 
@@ -126,6 +140,7 @@ impl Scenario {
             Scenario::Inspect(_) => return "true".into(),
             Scenario::Recover(vps) => (&vps.sandbox.loop_device, &vps.home),
             Scenario::Predestroy(host) => (&host.sandbox.loop_device, &host.home),
+            Scenario::Verify(machine) => (&machine.sandbox.loop_device, &machine.home),
         };
         let look = format!(
             "mountpoint -q {home} || mount -o ro,noload {device} {home}\n\
@@ -160,7 +175,7 @@ impl Scenario {
                                 fi\n";
                 (&vps.bin, sh("command -v nix"), stand_in)
             }
-            Scenario::Inspect(_) => panic!("inspect copies nothing"),
+            Scenario::Inspect(_) | Scenario::Verify(_) => panic!("inspect and verify copy nothing"),
         };
         let name = Path::new(&real).file_name().unwrap();
         let script = format!(
@@ -177,7 +192,7 @@ impl Scenario {
         match self {
             Scenario::Inspect(sandbox) => Some(&sandbox.mountpoint),
             Scenario::Recover(vps) => Some(&vps.mnt),
-            Scenario::Predestroy(_) => None,
+            Scenario::Predestroy(_) | Scenario::Verify(_) => None,
         }
     }
 
@@ -549,7 +564,8 @@ fn assert_card_and_marker_whole(host: &Host) {
 }
 
 /// Interrupt `flow` before `step` with SIGINT or SIGTERM: exit 130, nothing left behind, the
-/// journal says interrupted, and the next run finishes.
+/// journal says interrupted, and the next run finishes. Inspect and verify only read the
+/// volume: its bytes stay the same.
 fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
     let scenario = Scenario::new(flow);
     let hash = sha256_file(&scenario_image(&scenario));
@@ -569,7 +585,7 @@ fn interrupted_then_finished(flow: FlowKind, step: &str, signal: Signal) {
     );
     assert_nothing_left(&scenario, &trial, faulted);
     assert_finished(&scenario, &trial);
-    if flow == FlowKind::Inspect {
+    if matches!(flow, FlowKind::Inspect | FlowKind::Verify) {
         assert_eq!(
             sha256_file(&scenario_image(&scenario)),
             hash,
@@ -612,6 +628,7 @@ fn scenario_image(scenario: &Scenario) -> PathBuf {
         Scenario::Inspect(sandbox) => sandbox.image.clone(),
         Scenario::Recover(vps) => vps.sandbox.image.clone(),
         Scenario::Predestroy(host) => host.sandbox.image.clone(),
+        Scenario::Verify(machine) => machine.sandbox.image.clone(),
     }
 }
 
@@ -665,31 +682,85 @@ interrupt_tests!(PREDESTROY_SIGINT, FlowKind::Predestroy, Signal::SIGINT;
 );
 
 interrupt_tests!(INSPECT_SIGTERM, FlowKind::Inspect, Signal::SIGTERM;
+    inspect_sigterm_before_find_volume => "find-volume",
+    inspect_sigterm_before_identify_volume => "identify-volume",
     inspect_sigterm_before_mount_readonly => "mount-readonly",
+    inspect_sigterm_before_check_layout => "check-layout",
     inspect_sigterm_before_measure => "measure",
+    inspect_sigterm_before_unmount => "unmount",
 );
 
 interrupt_tests!(RECOVER_SIGTERM, FlowKind::Recover, Signal::SIGTERM;
+    recover_sigterm_before_preflight => "preflight",
+    recover_sigterm_before_find_volume => "find-volume",
+    recover_sigterm_before_inspect_volume => "inspect-volume",
+    recover_sigterm_before_clone_config => "clone-config",
     recover_sigterm_before_hardware_config => "hardware-config",
+    recover_sigterm_before_boot_safety => "boot-safety",
+    recover_sigterm_before_build => "build",
     recover_sigterm_before_switch => "switch",
+    recover_sigterm_before_closure_on_volume => "closure-on-volume",
+    recover_sigterm_before_reboot => "reboot",
 );
 
 interrupt_tests!(PREDESTROY_SIGTERM, FlowKind::Predestroy, Signal::SIGTERM;
+    predestroy_sigterm_before_config_repo_committed => "config-repo-committed",
+    predestroy_sigterm_before_config_repo_pushed => "config-repo-pushed",
+    predestroy_sigterm_before_home_on_volume => "home-on-volume",
+    predestroy_sigterm_before_nix_on_volume => "nix-on-volume",
+    predestroy_sigterm_before_docker_on_volume => "docker-on-volume",
     predestroy_sigterm_before_config_mirror => "config-mirror",
+    predestroy_sigterm_before_package_lists => "package-lists",
+    predestroy_sigterm_before_persistence_marker => "persistence-marker",
+    predestroy_sigterm_before_recovery_card => "recovery-card",
     predestroy_sigterm_before_backup => "backup",
 );
 
+interrupt_tests!(VERIFY_SIGINT, FlowKind::Verify, Signal::SIGINT;
+    verify_sigint_before_home_mounted => "home-mounted",
+    verify_sigint_before_nix_bound => "nix-bound",
+    verify_sigint_before_owner_uid => "owner-uid",
+    verify_sigint_before_persistence_marker => "persistence-marker",
+    verify_sigint_before_closure_on_volume => "closure-on-volume",
+);
+
+interrupt_tests!(VERIFY_SIGTERM, FlowKind::Verify, Signal::SIGTERM;
+    verify_sigterm_before_home_mounted => "home-mounted",
+    verify_sigterm_before_nix_bound => "nix-bound",
+    verify_sigterm_before_owner_uid => "owner-uid",
+    verify_sigterm_before_persistence_marker => "persistence-marker",
+    verify_sigterm_before_closure_on_volume => "closure-on-volume",
+);
+
+/// The steps the SIGINT and the SIGTERM tests of `flow` cover; a match, so that a new flow
+/// does not compile here without its tests.
+fn interrupted_steps(flow: FlowKind) -> [(&'static str, &'static [&'static str]); 2] {
+    let (sigint, sigterm) = match flow {
+        FlowKind::Inspect => (INSPECT_SIGINT, INSPECT_SIGTERM),
+        FlowKind::Recover => (RECOVER_SIGINT, RECOVER_SIGTERM),
+        FlowKind::Predestroy => (PREDESTROY_SIGINT, PREDESTROY_SIGTERM),
+        FlowKind::Verify => (VERIFY_SIGINT, VERIFY_SIGTERM),
+    };
+    [("SIGINT", sigint), ("SIGTERM", sigterm)]
+}
+
 #[test]
-fn sigint_covers_every_step_and_sigterm_names_real_steps() {
-    for (flow, sigint, sigterm) in [
-        (FlowKind::Inspect, INSPECT_SIGINT, INSPECT_SIGTERM),
-        (FlowKind::Recover, RECOVER_SIGINT, RECOVER_SIGTERM),
-        (FlowKind::Predestroy, PREDESTROY_SIGINT, PREDESTROY_SIGTERM),
-    ] {
+fn sigint_and_sigterm_cover_every_step_of_every_flow() {
+    let flows = [
+        FlowKind::Inspect,
+        FlowKind::Recover,
+        FlowKind::Predestroy,
+        FlowKind::Verify,
+    ];
+    for flow in flows {
         let ids: Vec<&str> = flow.steps().iter().map(|s| s.id).collect();
-        assert_eq!(sigint, ids, "{}: a step without a SIGINT test", flow.id());
-        for step in sigterm {
-            assert!(ids.contains(step), "{}: no step {step}", flow.id());
+        for (signal, covered) in interrupted_steps(flow) {
+            assert_eq!(
+                covered,
+                ids,
+                "{}: a step without a {signal} test",
+                flow.id()
+            );
         }
     }
 }

@@ -1,170 +1,16 @@
-//! `lifeboat verify` on a machine as it looks after the reboot: the volume (a real loop
-//! device) mounted at a home, the store bound from it, a user database and a
-//! `/run/current-system`. Each run happens in its own mount namespace (`unshare -m`), where
-//! the test may bind its own `/etc/passwd` and `/run` without touching the host.
+//! `lifeboat verify` on a machine as it looks after the reboot (tests/support/verified_machine.rs):
+//! the volume (a real loop device) mounted at a home, the store bound from it, a user
+//! database and a `/run/current-system`, each run in a mount namespace of its own.
 
 mod support;
+#[path = "support/verified_machine.rs"]
+mod verified_machine;
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, RecoveryCard};
-use nixos_lifeboat::marker::PersistenceMarker;
-use nixos_lifeboat::sandbox::VolumeSpec;
 use serde_json::Value;
-use support::{
-    TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file,
-};
-
-const SYSTEM: &str = "0123456789abcdfghijklmnpqrsvwxyz-nixos-system-devserver-25.11";
-
-/// A practice volume with what predestroy leaves on it: a card, a marker, a system closure.
-struct Machine {
-    sandbox: TestSandbox,
-    home: PathBuf,
-    nix: PathBuf,
-}
-
-fn sh(script: &str) {
-    let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Machine {
-    fn new(card_nonce: Option<&str>, mount: &str) -> Machine {
-        require_private_mount_namespace();
-        let sandbox = TestSandbox::new(&VolumeSpec::default());
-        let home = sandbox.dir.join("home");
-        let nix = sandbox.dir.join("nix");
-        fs::create_dir_all(&home).unwrap();
-        fs::create_dir_all(&nix).unwrap();
-        // What predestroy leaves on the volume, copied on in a namespace of its own: a
-        // read-write mount visible here could be copied into a parallel test's namespace and
-        // keep the filesystem busy there.
-        let payload = sandbox.dir.join("payload");
-        let lifeboat_dir = payload.join("qwe/.lifeboat");
-        fs::create_dir_all(&lifeboat_dir).unwrap();
-        let marker = PersistenceMarker::new("oldserver").unwrap();
-        fs::write(
-            lifeboat_dir.join("persistence-marker"),
-            marker.to_toml().unwrap(),
-        )
-        .unwrap();
-        let card = RecoveryCard {
-            format: FORMAT,
-            written_at: "2026-11-26T09:00:00Z".into(),
-            lifeboat_version: "0.1.0".into(),
-            hostname: "oldserver".into(),
-            nixos_version: None,
-            user: "qwe".into(),
-            uid: 1000,
-            repository: CardRepository {
-                url: "file:///srv/nixos-config.git".into(),
-                branch: "main".into(),
-                commit: "0".repeat(40),
-                flake_host: "devserver".into(),
-            },
-            volumes: vec![CardVolume {
-                device: sandbox.by_id_link.clone(),
-                uuid: String::new(),
-                mount: mount.into(),
-                fs_type: "ext4".into(),
-            }],
-            nix_store: CardNixStore {
-                source: Path::new(mount).join("qwe/nix"),
-                target: "/nix".into(),
-            },
-            store: None,
-            persistence_nonce: Some(card_nonce.unwrap_or(&marker.nonce).to_string()),
-        };
-        fs::write(lifeboat_dir.join("recovery.toml"), card.to_toml().unwrap()).unwrap();
-        let staging = sandbox.dir.join("rw");
-        fs::create_dir(&staging).unwrap();
-        let script = format!(
-            "mount {dev} {rw}; cp -a {payload}/qwe/.lifeboat {rw}/qwe/; \
-             mkdir {rw}/qwe/nix/store/{SYSTEM}; umount {rw}",
-            dev = sandbox.loop_device.display(),
-            rw = staging.display(),
-            payload = payload.display()
-        );
-        sh(&format!(
-            "unshare -m --propagation private sh -ec '{script}'"
-        ));
-        Machine { sandbox, home, nix }
-    }
-
-    fn config(&self, body: &str) -> PathBuf {
-        let path = self.sandbox.dir.join("verify.toml");
-        let text = format!(
-            "{body}\n[state]\ndir = \"{}\"\n",
-            self.sandbox.state_dir.display()
-        );
-        fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn full_config(&self) -> PathBuf {
-        self.config(&format!(
-            "user = \"qwe\"\nuid = 1000\n[[volume]]\ndevice = \"{}\"\nmount = \"{}\"\n\
-             [nix_store]\nsource = \"{}/qwe/nix\"\ntarget = \"{}\"",
-            self.sandbox.by_id_link.display(),
-            self.home.display(),
-            self.home.display(),
-            self.nix.display()
-        ))
-    }
-
-    /// Run `lifeboat verify --json` in a namespace of its own, after `setup` (shell).
-    fn verify(&self, config: &Path, passwd_uid: u32, setup: &str) -> (i32, Vec<Value>) {
-        let passwd = self.sandbox.dir.join("passwd");
-        fs::write(
-            &passwd,
-            format!("root:x:0:0:root:/root:/bin/sh\nqwe:x:{passwd_uid}:100::/home/qwe:/bin/sh\n"),
-        )
-        .unwrap();
-        let run = self.sandbox.dir.join("run");
-        fs::create_dir_all(&run).unwrap();
-        let script = format!(
-            "set -e\nmount --bind {passwd} /etc/passwd\nmount --bind {run} /run\n\
-             {setup}\nexec {bin} -c {config} verify --json",
-            passwd = passwd.display(),
-            run = run.display(),
-            bin = lifeboat_bin().display(),
-            config = config.display(),
-        );
-        let out = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", &script])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            !stdout.is_empty(),
-            "no events: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let events = stdout
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (out.status.code().unwrap(), events)
-    }
-
-    /// Mount the volume at the home and bind its store at `nix`, as NixOS would.
-    fn mounts(&self, home: &Path, nix: &Path) -> String {
-        format!(
-            "mount -o ro,noload {dev} {home}\nmount --bind {home}/qwe/nix {nix}\n\
-             ln -sfn {nix}/store/{SYSTEM} /run/current-system",
-            dev = self.sandbox.loop_device.display(),
-            home = home.display(),
-            nix = nix.display()
-        )
-    }
-}
+use support::{mounts_under, sha256_file};
+use verified_machine::VerifiedMachine;
 
 fn statuses(events: &[Value]) -> Vec<(String, String)> {
     let summary = events.last().unwrap();
@@ -203,7 +49,7 @@ fn message_of(events: &[Value], id: &str) -> String {
 
 #[test]
 fn everything_came_back() {
-    let machine = Machine::new(None, "/unused");
+    let machine = VerifiedMachine::new(None, "/unused");
     let hash = sha256_file(&machine.sandbox.image);
     let setup = machine.mounts(&machine.home, &machine.nix);
     let (code, events) = machine.verify(&machine.full_config(), 1000, &setup);
@@ -221,7 +67,7 @@ fn everything_came_back() {
 
 #[test]
 fn an_unbound_nix_a_changed_uid_and_a_home_on_the_root_disk_are_caught() {
-    let machine = Machine::new(None, "/unused");
+    let machine = VerifiedMachine::new(None, "/unused");
     let only_home = format!(
         "mount -o ro,noload {} {}",
         machine.sandbox.loop_device.display(),
@@ -244,7 +90,7 @@ fn an_unbound_nix_a_changed_uid_and_a_home_on_the_root_disk_are_caught() {
 
 #[test]
 fn a_marker_that_does_not_match_the_card_fails() {
-    let machine = Machine::new(Some("deadbeef"), "/unused");
+    let machine = VerifiedMachine::new(Some("deadbeef"), "/unused");
     let setup = machine.mounts(&machine.home, &machine.nix);
     let (code, events) = machine.verify(&machine.full_config(), 1000, &setup);
     assert_eq!(code, 1);
@@ -254,7 +100,7 @@ fn a_marker_that_does_not_match_the_card_fails() {
 
 #[test]
 fn without_a_config_the_recovery_card_on_home_says_what_to_check() {
-    let machine = Machine::new(None, "/home");
+    let machine = VerifiedMachine::new(None, "/home");
     // In its own namespace the test may mount the volume over /home and bind /nix.
     let setup = machine.mounts(Path::new("/home"), Path::new("/nix"));
     let setup = format!("mkdir -p /nix\n{setup}");
