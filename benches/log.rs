@@ -23,6 +23,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use generate::{Rng, peak_rss_kib};
 use nixos_lifeboat::config::Config;
 use nixos_lifeboat::flow::Outcome;
 use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
@@ -31,6 +32,8 @@ use nixos_lifeboat::steps::recover::RecoverRunner;
 use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
 
 mod common;
+#[path = "common/generate.rs"]
+mod generate;
 
 const CHILD_ENV: &str = "LIFEBOAT_BENCH_LOG_CHILD";
 /// What the stand-in prints on stdout at the end, as nixos-rebuild prints the system.
@@ -229,41 +232,6 @@ fn child_build(log: &Path) {
     assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
     drop(session);
     eprintln!("{}", peak_rss_kib());
-}
-
-/// This process's peak resident set (VmHWM), which unlike `ru_maxrss` is not inherited
-/// across `exec`.
-fn peak_rss_kib() -> u64 {
-    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM")
-}
-
-/// A tiny deterministic generator (xorshift), so every run streams the same log.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn hash(&mut self) -> String {
-        const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
-        (0..32)
-            .map(|_| ALPHABET[self.below(32) as usize] as char)
-            .collect()
-    }
 }
 
 const PACKAGES: &[&str] = &[

@@ -14,9 +14,12 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use generate::{Rng, peak_rss_kib};
 use nixos_lifeboat::exec::scan::scan;
 
 mod common;
+#[path = "common/generate.rs"]
+mod generate;
 
 const CHILD_ENV: &str = "LIFEBOAT_BENCH_CHILD";
 
@@ -228,55 +231,18 @@ fn child_rss_growth(root: &Path) -> i64 {
 }
 
 fn child_scan(root: &Path) {
-    let before = max_rss_kib();
+    let before = peak_rss_kib();
     time_lifeboat(root);
-    println!("{}", max_rss_kib() - before);
+    println!("{}", peak_rss_kib() - before);
 }
 
-/// Peak RSS of this process's memory (VmHWM): unlike `ru_maxrss`, it does not inherit the
-/// parent's peak across `vfork` + `exec`.
-fn max_rss_kib() -> i64 {
-    let status = fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM");
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|kib| kib.parse().ok())
-        .expect("VmHWM value")
-}
-
-/// A tiny deterministic generator (xorshift), so every run builds the same tree.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Mostly small files, a few large ones, like a store.
-    fn file_size(&mut self) -> usize {
-        match self.below(100) {
-            0..=29 => self.below(600) as usize,
-            30..=84 => 600 + self.below(12_000) as usize,
-            85..=97 => 12_000 + self.below(40_000) as usize,
-            _ => 50_000 + self.below(150_000) as usize,
-        }
-    }
-
-    fn hash(&mut self) -> String {
-        const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
-        (0..32)
-            .map(|_| ALPHABET[self.below(32) as usize] as char)
-            .collect()
+/// Mostly small files, a few large ones, like a store.
+fn file_size(rng: &mut Rng) -> usize {
+    match rng.below(100) {
+        0..=29 => rng.below(600) as usize,
+        30..=84 => 600 + rng.below(12_000) as usize,
+        85..=97 => 12_000 + rng.below(40_000) as usize,
+        _ => 50_000 + rng.below(150_000) as usize,
     }
 }
 
@@ -356,7 +322,7 @@ fn ensure_tree(root: &Path, files: usize) -> PathBuf {
                 symlink(format!("{name}-{}", i / 2), &file).expect("symlink");
                 continue;
             } else {
-                fs::write(&file, &buf[..rng.file_size()]).expect("write");
+                fs::write(&file, &buf[..file_size(&mut rng)]).expect("write");
                 if roll < 40 {
                     fs::hard_link(&file, links.join(rng.hash())).expect("link into .links");
                 }
