@@ -104,7 +104,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             Some(Item::Phase { .. }) | None => {}
         },
     });
-    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    let streamed = ctx.run_streaming(&spec, &mut on_line);
     drop(on_line);
     let finished = match streamed {
         Ok(finished) => finished,
@@ -216,7 +216,7 @@ pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
         errors.push_if_error(&String::from_utf8_lossy(line.bytes));
         ctx.output(text);
     });
-    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    let streamed = ctx.run_streaming(&spec, &mut on_line);
     drop(on_line);
     match streamed {
         Ok(finished) if finished.status.success() => Outcome::Passed("switched".into()),
@@ -256,7 +256,7 @@ pub fn copy(
 ) -> Result<(), Outcome> {
     let spec = copy_command(cfg, root, system);
     let mut on_line = each_line(ctx, |line: Line<'_>| ctx.output(escape_bytes(line.bytes)));
-    match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
+    match ctx.run_streaming(&spec, &mut on_line) {
         Ok(finished) if finished.status.success() => Ok(()),
         Ok(finished) => {
             let failed = format!(
