@@ -10,20 +10,27 @@ use std::path::Path;
 /// becomes `\\`, control characters become `\n`, `\t`, `\e` or `\u{..}`, and bytes that are
 /// not UTF-8 become `\xNN`. The result never contains a control character.
 pub fn escape_bytes(bytes: &[u8]) -> String {
-    // Room for a few escapes, each a byte or two longer than what it stands for.
-    let mut out = String::with_capacity(bytes.len() + 16);
     // Checking the whole at once is much faster than walking it in chunks, and nearly all
     // output is valid UTF-8.
     if let Ok(text) = std::str::from_utf8(bytes) {
-        escape_str(text, &mut out);
-        return out;
+        return escape_text(text);
     }
+    let mut out = String::with_capacity(bytes.len() + 16);
     for chunk in bytes.utf8_chunks() {
         escape_str(chunk.valid(), &mut out);
         for b in chunk.invalid() {
             let _ = write!(out, "\\x{b:02x}");
         }
     }
+    out
+}
+
+/// [`escape_bytes`] of text known to be UTF-8 (a string from Nix's JSON log), without
+/// checking it again.
+pub fn escape_text(text: &str) -> String {
+    // Room for a few escapes, each a byte or two longer than what it stands for.
+    let mut out = String::with_capacity(text.len() + 16);
+    escape_str(text, &mut out);
     out
 }
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use crate::config::Config;
-use crate::escape::{escape_bytes, shown};
+use crate::escape::{escape_bytes, escape_text, shown};
 use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
 use crate::nixlog::{self, Item, NixLog};
@@ -91,16 +91,16 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
                     errors.push(text.to_string());
                 }
                 if level <= 3 {
-                    ctx.output(escape_bytes(text.as_bytes()));
+                    ctx.output(escape_text(&text));
                 }
             }
             Some(Item::Progress(p)) => {
                 ctx.progress(p.built, Some(p.total_builds), Unit::Derivations)
             }
             Some(Item::BuildStarted { drv }) => {
-                ctx.output(format!("building {}", escape_bytes(drv.as_bytes())))
+                ctx.output(format!("building {}", escape_text(&drv)))
             }
-            Some(Item::BuildLog { line, .. }) => ctx.output(escape_bytes(line.as_bytes())),
+            Some(Item::BuildLog { line, .. }) => ctx.output(escape_text(&line)),
             Some(Item::Phase { .. }) | None => {}
         },
     });
