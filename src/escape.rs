@@ -10,13 +10,12 @@ use std::path::Path;
 /// becomes `\\`, control characters become `\n`, `\t`, `\e` or `\u{..}`, and bytes that are
 /// not UTF-8 become `\xNN`. The result never contains a control character.
 pub fn escape_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
     // Checking the whole at once is much faster than walking it in chunks, and nearly all
     // output is valid UTF-8.
     if let Ok(text) = std::str::from_utf8(bytes) {
-        escape_str(text, &mut out);
-        return out;
+        return escape_text(text);
     }
+    let mut out = String::with_capacity(bytes.len() + 16);
     for chunk in bytes.utf8_chunks() {
         escape_str(chunk.valid(), &mut out);
         for b in chunk.invalid() {
@@ -26,10 +25,19 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// [`escape_bytes`] of text known to be UTF-8 (a string from Nix's JSON log), without
+/// checking it again.
+pub fn escape_text(text: &str) -> String {
+    // Room for a few escapes, each a byte or two longer than what it stands for.
+    let mut out = String::with_capacity(text.len() + 16);
+    escape_str(text, &mut out);
+    out
+}
+
 /// Append `text` escaped. Runs of characters that stay as they are are copied whole: a
 /// build log is mostly such text.
 fn escape_str(mut text: &str, out: &mut String) {
-    while let Some(at) = text.bytes().position(may_need_escape) {
+    while let Some(at) = find_byte(text.as_bytes(), may_need_escape_word, may_need_escape) {
         out.push_str(&text[..at]);
         let rest = &text[at..];
         let Some(c) = rest.chars().next() else {
@@ -55,6 +63,53 @@ fn escape_str(mut text: &str, out: &mut String) {
 /// DEL and the backslash are single bytes; the C1 controls (U+0080..U+009F) start with 0xC2.
 fn may_need_escape(b: u8) -> bool {
     b < 0x20 || b == 0x7f || b == b'\\' || b == 0xc2
+}
+
+fn may_need_escape_word(word: u64) -> bool {
+    has_less_than(word, 0x20)
+        || has_byte(word, 0x7f)
+        || has_byte(word, b'\\')
+        || has_byte(word, 0xc2)
+}
+
+/// The first byte of `bytes` for which `byte` holds, looking at eight bytes at a time for
+/// words where `word` says one may be: log lines are long runs that need nothing.
+/// `word` may say yes where no byte is (it is only a filter), never no where one is.
+pub(crate) fn find_byte(
+    bytes: &[u8],
+    word: impl Fn(u64) -> bool,
+    byte: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        if word(u64::from_le_bytes(eight)) {
+            if let Some(i) = chunk.iter().position(|&b| byte(b)) {
+                return Some(at + i);
+            }
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| byte(b))
+        .map(|i| at + i)
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Does any byte of `word` lie below `n` (at most 0x80)? Exact for the word as a whole.
+pub(crate) fn has_less_than(word: u64, n: u8) -> bool {
+    word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
+}
+
+/// Is any byte of `word` equal to `b`?
+pub(crate) fn has_byte(word: u64, b: u8) -> bool {
+    has_less_than(word ^ (ONES * u64::from(b)), 1)
 }
 
 /// [`escape_bytes`] of a file name.
@@ -85,6 +140,33 @@ mod tests {
         let shown = escape_bytes(hostile);
         assert_eq!(shown, "a\\e[31mred\\nline\\\\\\u{7}\\xff\\xfe");
         assert!(!shown.chars().any(char::is_control));
+    }
+
+    #[test]
+    fn the_word_filters_find_every_byte() {
+        for b in 0..=255u8 {
+            for place in 0..8 {
+                let mut eight = [b'a'; 8];
+                eight[place] = b;
+                let word = u64::from_le_bytes(eight);
+                assert!(has_byte(word, b));
+                assert_eq!(has_less_than(word, 0x20), b < 0x20);
+                assert_eq!(may_need_escape_word(word), may_need_escape(b), "{b:#x}");
+            }
+        }
+        let text = b"0123456789abcdef\x1b tail";
+        assert_eq!(
+            find_byte(text, may_need_escape_word, may_need_escape),
+            Some(16)
+        );
+        assert_eq!(
+            find_byte(b"abc\\", may_need_escape_word, may_need_escape),
+            Some(3)
+        );
+        assert_eq!(
+            find_byte(b"plain", may_need_escape_word, may_need_escape),
+            None
+        );
     }
 
     #[test]

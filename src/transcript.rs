@@ -13,7 +13,7 @@ use crate::steps::EventSink;
 /// Appends events to the run's transcript file.
 pub struct TranscriptSink {
     path: PathBuf,
-    out: Mutex<BufWriter<File>>,
+    out: Mutex<(BufWriter<File>, Clock)>,
 }
 
 impl TranscriptSink {
@@ -32,7 +32,7 @@ impl TranscriptSink {
             .open(&path)?;
         Ok(TranscriptSink {
             path,
-            out: Mutex::new(BufWriter::new(file)),
+            out: Mutex::new((BufWriter::new(file), Clock::default())),
         })
     }
 
@@ -44,30 +44,90 @@ impl TranscriptSink {
 
 impl EventSink for TranscriptSink {
     fn emit(&self, event: &Event) {
+        let mut json = Vec::with_capacity(256);
+        if event.write_json(&mut json).is_ok() {
+            self.emit_json(event, &json);
+        }
+    }
+
+    fn emit_json(&self, event: &Event, json: &[u8]) {
         // `{"time":"…",` and then the event's own members: the same line as a struct with
         // the event flattened into it, without serde's slower path for flattening.
-        let mut json = Vec::with_capacity(256);
-        if serde_json::to_writer(&mut json, event).is_err() {
-            return;
-        }
         let Some(members) = json.strip_prefix(b"{") else {
             return;
         };
-        let time = jiff::Timestamp::now();
-        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let (out, clock) = &mut *guard;
         // A transcript that cannot be written must not stop the run it describes.
-        let _ = write!(out, "{{\"time\":\"{time}\",");
+        let _ = out.write_all(b"{\"time\":\"");
+        let _ = clock.write_now(out);
+        let _ = out.write_all(b"\",");
         let _ = out.write_all(members);
         let _ = out.write_all(b"\n");
         if !matches!(event, Event::Progress { .. } | Event::Output { .. }) {
             let _ = out.flush();
         }
     }
+
+    fn wants_json(&self) -> bool {
+        true
+    }
+
+    fn flush(&self) {
+        let _ = self.out.lock().unwrap_or_else(|p| p.into_inner()).0.flush();
+    }
+}
+
+/// The time as jiff writes a timestamp (`2026-11-26T13:02:12.1234Z`: the fraction without
+/// its trailing zeros, none when zero), with the date and time of day formatted once a
+/// second: jiff's printer cost as much as the rest of a transcript line.
+#[derive(Default)]
+struct Clock {
+    second: Option<i64>,
+    /// The date and time of day of `second`, without the `Z`.
+    prefix: String,
+}
+
+impl Clock {
+    fn write_now(&mut self, out: &mut impl Write) -> io::Result<()> {
+        self.write(jiff::Timestamp::now(), out)
+    }
+
+    fn write(&mut self, time: jiff::Timestamp, out: &mut impl Write) -> io::Result<()> {
+        let (second, nanos) = (time.as_second(), time.subsec_nanosecond());
+        if nanos < 0 {
+            // Before 1970: not worth a fast path.
+            return write!(out, "{time}");
+        }
+        if self.second != Some(second) {
+            let Ok(whole) = jiff::Timestamp::from_second(second) else {
+                return write!(out, "{time}");
+            };
+            self.prefix = whole.to_string();
+            self.prefix.pop();
+            self.second = Some(second);
+        }
+        out.write_all(self.prefix.as_bytes())?;
+        if nanos != 0 {
+            let mut fraction = *b".000000000";
+            let mut rest = nanos.unsigned_abs();
+            for digit in fraction[1..].iter_mut().rev() {
+                *digit = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            let end = fraction
+                .iter()
+                .rposition(|&b| b != b'0')
+                .map_or(0, |i| i + 1);
+            out.write_all(&fraction[..end])?;
+        }
+        out.write_all(b"Z")
+    }
 }
 
 impl Drop for TranscriptSink {
     fn drop(&mut self) {
-        let out = self.out.get_mut().unwrap_or_else(|p| p.into_inner());
+        let (out, _) = self.out.get_mut().unwrap_or_else(|p| p.into_inner());
         let _ = out.flush();
     }
 }
@@ -76,6 +136,35 @@ impl Drop for TranscriptSink {
 mod tests {
     use super::*;
     use crate::report::{StepStatus, Stream};
+
+    #[test]
+    fn the_clock_writes_times_as_jiff_does() {
+        let mut clock = Clock::default();
+        let base = jiff::Timestamp::from_second(1_795_000_000).unwrap();
+        let nanos = [
+            0,
+            1,
+            10,
+            999,
+            1_000,
+            120_000_000,
+            123_456_789,
+            999_999_999,
+            500_000_000,
+        ];
+        for (i, nano) in nanos.into_iter().enumerate() {
+            for time in [base, base + jiff::SignedDuration::from_secs(i as i64 % 3)] {
+                let time = time + jiff::SignedDuration::from_nanos(nano);
+                let mut text = Vec::new();
+                clock.write(time, &mut text).unwrap();
+                assert_eq!(String::from_utf8(text).unwrap(), time.to_string());
+            }
+        }
+        let old = jiff::Timestamp::from_second(-1).unwrap() + jiff::SignedDuration::from_nanos(5);
+        let mut text = Vec::new();
+        clock.write(old, &mut text).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), old.to_string());
+    }
 
     #[test]
     fn every_event_becomes_a_timed_json_line() {

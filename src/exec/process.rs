@@ -23,7 +23,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
-use crate::escape::escape_bytes;
+use crate::escape::{escape_bytes, find_byte, has_byte};
 use crate::report::{Action, Stream};
 
 /// The longest piece of a line handed to the caller at once; longer lines are split.
@@ -326,9 +326,23 @@ pub fn run_streaming(
     on_line: &mut dyn FnMut(Line<'_>),
     cancel: &AtomicBool,
 ) -> Result<Finished, ProcessError> {
+    run_streaming_with(spec, on_line, &|| {}, cancel)
+}
+
+/// [`run_streaming`], calling `flush` each time before lifeboat waits for more output (when
+/// what it read so far is all handed over) and once the output has ended: where sinks that
+/// buffer lines write them out, so that they reach the terminal and the disk while the
+/// command is quiet.
+pub fn run_streaming_with(
+    spec: &CommandSpec,
+    on_line: &mut dyn FnMut(Line<'_>),
+    flush: &dyn Fn(),
+    cancel: &AtomicBool,
+) -> Result<Finished, ProcessError> {
     let (mut running, stdout, stderr) = spawn(spec)?;
     let mut output = Output {
         on_line,
+        flush,
         tail: StderrTail::default(),
         captured: spec.capture_stdout.then(Vec::new),
         pipes: [
@@ -337,11 +351,15 @@ pub fn run_streaming(
         ],
     };
     let argv = spec.argv.clone();
-    if let Err(stop) = stream_until_exit(spec, &running, &mut output, cancel) {
+    let streamed = stream_until_exit(spec, &running, &mut output, cancel);
+    if streamed.is_ok() {
+        output.finish();
+    }
+    (output.flush)();
+    if let Err(stop) = streamed {
         running.terminate();
         return Err(stop.into_error(argv, output.tail.lines()));
     }
-    output.finish();
     let status = running.reap().map_err(|source| ProcessError::Io {
         argv: argv.clone(),
         source,
@@ -567,6 +585,7 @@ impl Pipe {
 /// Where output goes: the caller's callback, the stderr tail, the captured stdout.
 struct Output<'a> {
     on_line: &'a mut dyn FnMut(Line<'_>),
+    flush: &'a dyn Fn(),
     tail: StderrTail,
     captured: Option<Vec<u8>>,
     pipes: [Pipe; 2],
@@ -580,6 +599,7 @@ impl Output<'_> {
     /// Wait up to [`POLL_INTERVAL_MS`] for output and hand over what came. `Ok(true)` when
     /// anything was read (or a pipe closed). With both pipes closed it only waits.
     fn pump(&mut self, buf: &mut [u8]) -> Result<bool, Stop> {
+        (self.flush)();
         if !self.any_open() {
             thread::sleep(Duration::from_millis(POLL_INTERVAL_MS.into()));
             return Ok(false);
@@ -684,10 +704,17 @@ struct LineSplitter {
 impl LineSplitter {
     /// Deliver every line (or piece) that `data` completes, as `(bytes, continues)`.
     fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8], bool)) {
-        while let Some(newline) = data.iter().position(|&b| b == b'\n') {
-            self.push(&data[..newline], emit);
-            emit(&self.pending, false);
-            self.pending.clear();
+        let is_newline = |b| b == b'\n';
+        while let Some(newline) = find_byte(data, |w| has_byte(w, b'\n'), is_newline) {
+            let line = &data[..newline];
+            // A whole line in `data` goes out from there, not copied first.
+            if self.pending.is_empty() && line.len() <= MAX_CHUNK {
+                emit(line, false);
+            } else {
+                self.push(line, emit);
+                emit(&self.pending, false);
+                self.pending.clear();
+            }
             data = &data[newline + 1..];
         }
         self.push(data, emit);

@@ -13,20 +13,50 @@ use crate::steps::measure::PartialTreeRow;
 /// JSON lines on stdout: the contract of DESIGN.md.
 pub struct JsonSink;
 
+/// The lines [`JsonSink`] has not written yet (stdout is one for the whole process).
+static JSON_PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+/// Pending output beyond this is written at once, so a chatty command stays in bounded memory.
+const PENDING_LIMIT: usize = 64 * 1024;
+
 impl EventSink for JsonSink {
     fn emit(&self, event: &Event) {
-        // The whole line is made first and written at once: serialising straight into stdout
-        // cost a pass of its line buffering per fragment.
         let mut line = Vec::with_capacity(256);
-        if serde_json::to_writer(&mut line, event).is_err() {
-            return;
+        if event.write_json(&mut line).is_ok() {
+            self.emit_json(event, &line);
         }
-        line.push(b'\n');
-        // stdout gone (a closed pipe) must not stop the flow: the transcript still has it.
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(&line);
-        let _ = out.flush();
     }
+
+    fn emit_json(&self, event: &Event, json: &[u8]) {
+        let mut pending = JSON_PENDING.lock().unwrap_or_else(|p| p.into_inner());
+        pending.extend_from_slice(json);
+        pending.push(b'\n');
+        // Output lines wait for the next event or for the command to go quiet (`flush`):
+        // one write for many lines instead of one each.
+        if !matches!(event, Event::Output { .. }) || pending.len() >= PENDING_LIMIT {
+            write_stdout(&mut pending);
+        }
+    }
+
+    fn wants_json(&self) -> bool {
+        true
+    }
+
+    fn flush(&self) {
+        write_stdout(&mut JSON_PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
+
+/// Write `pending` to stdout and empty it. stdout gone (a closed pipe) must not stop the
+/// flow: the transcript still has it.
+fn write_stdout(pending: &mut Vec<u8>) {
+    if pending.is_empty() {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    let _ = out.write_all(pending);
+    let _ = out.flush();
+    pending.clear();
 }
 
 /// Lines for people on stderr; progress at most once a second.
@@ -155,8 +185,31 @@ pub struct Tee<'a>(pub Vec<&'a dyn EventSink>);
 
 impl EventSink for Tee<'_> {
     fn emit(&self, event: &Event) {
+        // The printer and the transcript write the same JSON: make it once.
+        let mut json = Vec::new();
+        if self.0.iter().filter(|sink| sink.wants_json()).count() > 1
+            && event.write_json(&mut json).is_ok()
+        {
+            return self.emit_json(event, &json);
+        }
         for sink in &self.0 {
             sink.emit(event);
+        }
+    }
+
+    fn emit_json(&self, event: &Event, json: &[u8]) {
+        for sink in &self.0 {
+            sink.emit_json(event, json);
+        }
+    }
+
+    fn wants_json(&self) -> bool {
+        self.0.iter().any(|sink| sink.wants_json())
+    }
+
+    fn flush(&self) {
+        for sink in &self.0 {
+            sink.flush();
         }
     }
 

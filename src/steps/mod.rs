@@ -30,6 +30,19 @@ pub const CURRENT_SYSTEM: &str = "/run/current-system";
 /// Steps emit from worker threads too, hence `Sync`.
 pub trait EventSink: Sync {
     fn emit(&self, event: &Event);
+    /// [`EventSink::emit`] with the event already written as JSON ([`Event::write_json`]),
+    /// so that several sinks that write JSON serialise a build's line once between them.
+    fn emit_json(&self, event: &Event, _json: &[u8]) {
+        self.emit(event);
+    }
+    /// Does this sink write the event's JSON (so that [`EventSink::emit_json`] is its path)?
+    fn wants_json(&self) -> bool {
+        false
+    }
+    /// Write out what `emit` kept back. Sinks may buffer output lines; lifeboat calls this
+    /// before it waits for more of a command's output, so that nothing shown so far sits in
+    /// a buffer while the command is quiet. Every event but output flushes by itself.
+    fn flush(&self) {}
     /// A diff step `step` produced, for front ends that show it as such; the others have
     /// its lines from [`Event::Output`] already.
     fn diff(&self, _step: &'static str, _diff: &FileDiff) {}
@@ -168,6 +181,16 @@ impl StepContext<'_> {
     /// The size tree so far, for the front ends that show it growing.
     pub fn partial_tree(&self, rows: &[measure::PartialTreeRow]) {
         self.sink.partial_tree(rows);
+    }
+
+    /// [`process::run_streaming_with`] with this step's cancel flag, the sink flushed whenever
+    /// lifeboat is about to wait for more output.
+    pub fn run_streaming(
+        &self,
+        spec: &process::CommandSpec,
+        on_line: &mut dyn FnMut(Line<'_>),
+    ) -> Result<process::Finished, process::ProcessError> {
+        process::run_streaming_with(spec, on_line, &|| self.sink.flush(), self.cancel)
     }
 
     /// Has Ctrl-C or SIGTERM asked the run to stop?

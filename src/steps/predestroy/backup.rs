@@ -41,7 +41,7 @@ pub fn run(settings: &Settings, target: &str, ctx: &StepContext) -> Outcome {
             ctx.progress(done, total, Unit::Bytes);
         }
     };
-    match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
+    match ctx.run_streaming(&spec, &mut on_line) {
         Ok(finished) if finished.status.success() => Outcome::Passed(format!(
             "{} copied to {}",
             shown(&settings.home),

@@ -441,10 +441,9 @@ impl RecoverRunner {
         if let Err(e) = ctx.journal.update(|j| j.verify_due = true) {
             return Outcome::Failed(format!("{e}: not rebooting without the journal"));
         }
-        match process::run_streaming(
+        match ctx.run_streaming(
             &command,
             &mut super::each_line(ctx, |l| ctx.output(crate::escape::escape_bytes(l.bytes))),
-            ctx.cancel,
         ) {
             Ok(finished) if finished.status.success() => Outcome::Passed(
                 "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)".into(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
 use crate::config::Config;
-use crate::escape::{escape_bytes, shown};
+use crate::escape::{escape_bytes, escape_text, shown};
 use crate::exec::process::{self, CommandSpec, Line, ProcessError};
 use crate::flow::Outcome;
 use crate::nixlog::{self, Item, NixLog};
@@ -91,20 +91,20 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
                     errors.push(text.to_string());
                 }
                 if level <= 3 {
-                    ctx.output(escape_bytes(text.as_bytes()));
+                    ctx.output(escape_text(&text));
                 }
             }
             Some(Item::Progress(p)) => {
                 ctx.progress(p.built, Some(p.total_builds), Unit::Derivations)
             }
             Some(Item::BuildStarted { drv }) => {
-                ctx.output(format!("building {}", escape_bytes(drv.as_bytes())))
+                ctx.output(format!("building {}", escape_text(&drv)))
             }
-            Some(Item::BuildLog { line, .. }) => ctx.output(escape_bytes(line.as_bytes())),
+            Some(Item::BuildLog { line, .. }) => ctx.output(escape_text(&line)),
             Some(Item::Phase { .. }) | None => {}
         },
     });
-    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    let streamed = ctx.run_streaming(&spec, &mut on_line);
     drop(on_line);
     let finished = match streamed {
         Ok(finished) => finished,
@@ -216,7 +216,7 @@ pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
         errors.push_if_error(&String::from_utf8_lossy(line.bytes));
         ctx.output(text);
     });
-    let streamed = process::run_streaming(&spec, &mut on_line, ctx.cancel);
+    let streamed = ctx.run_streaming(&spec, &mut on_line);
     drop(on_line);
     match streamed {
         Ok(finished) if finished.status.success() => Outcome::Passed("switched".into()),
@@ -256,7 +256,7 @@ pub fn copy(
 ) -> Result<(), Outcome> {
     let spec = copy_command(cfg, root, system);
     let mut on_line = each_line(ctx, |line: Line<'_>| ctx.output(escape_bytes(line.bytes)));
-    match process::run_streaming(&spec, &mut on_line, ctx.cancel) {
+    match ctx.run_streaming(&spec, &mut on_line) {
         Ok(finished) if finished.status.success() => Ok(()),
         Ok(finished) => {
             let failed = format!(
