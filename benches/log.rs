@@ -20,20 +20,15 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use generate::{Rng, peak_rss_kib};
-use nixos_lifeboat::config::Config;
-use nixos_lifeboat::flow::Outcome;
-use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
-use nixos_lifeboat::session::Session;
-use nixos_lifeboat::steps::recover::RecoverRunner;
-use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
 
 mod common;
 #[path = "common/generate.rs"]
 mod generate;
+#[path = "../tests/support/headless_build.rs"]
+mod headless_build;
 
 const CHILD_ENV: &str = "LIFEBOAT_BENCH_LOG_CHILD";
 /// What the stand-in prints on stdout at the end, as nixos-rebuild prints the system.
@@ -205,10 +200,7 @@ fn time_lifeboat(log: &Path, dir: &Path) -> (Sample, u64) {
 /// the transcript; prints its peak RSS on stderr.
 fn child_build(log: &Path) {
     let state = PathBuf::from(std::env::var_os("LIFEBOAT_BENCH_STATE").expect("state dir"));
-    let mut cfg = Config::default();
-    cfg.state.dir = state.clone();
-    cfg.config_repo.flake_host = Some("bench".into());
-    cfg.commands.nixos_rebuild = [
+    let stand_in = [
         "sh",
         "-c",
         &format!("cat \"$0\" >&2 && echo {SYSTEM}"),
@@ -216,21 +208,7 @@ fn child_build(log: &Path) {
     ]
     .map(String::from)
     .to_vec();
-    let session = Session::open(&state, "recover", false).expect("session");
-    let transcript = session.transcript.as_ref().expect("transcript");
-    let tee = Tee(vec![&JsonSink as &dyn EventSink, transcript]);
-    let cancel = AtomicBool::new(false);
-    let ctx = StepContext {
-        flow: "recover",
-        step: "build",
-        sink: &tee,
-        cancel: &cancel,
-        dry_run: false,
-        journal: &session.journal,
-    };
-    let outcome = RecoverRunner::new(cfg).run("build", true, &ctx);
-    assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
-    drop(session);
+    headless_build::build(&state, "bench", stand_in);
     eprintln!("{}", peak_rss_kib());
 }
 

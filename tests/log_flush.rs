@@ -10,14 +10,9 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::AtomicBool;
 
-use nixos_lifeboat::config::Config;
-use nixos_lifeboat::flow::Outcome;
-use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
-use nixos_lifeboat::session::Session;
-use nixos_lifeboat::steps::recover::RecoverRunner;
-use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
+#[path = "support/headless_build.rs"]
+mod headless_build;
 
 const CHILD_ENV: &str = "LIFEBOAT_TEST_FLUSH_CHILD";
 const LINE: &str = "first line of the build";
@@ -74,27 +69,11 @@ fn child() {
         return;
     };
     let state = PathBuf::from(std::env::var_os("LIFEBOAT_TEST_FLUSH_STATE").unwrap());
-    let mut cfg = Config::default();
-    cfg.state.dir = state.clone();
-    cfg.config_repo.flake_host = Some("flush".into());
     // Prints the line, then waits (a minute at most) for the gate; then names a system.
     let script = format!(
         "echo '{LINE}' >&2; i=0; while [ ! -e \"$0\" ] && [ $i -lt 600 ]; do sleep 0.1; \
          i=$((i+1)); done; echo /nix/store/5f1cz2wyd0ajvrr5gfqz8ia8jc3pdd2w-nixos-system-flush"
     );
-    cfg.commands.nixos_rebuild = vec!["sh".into(), "-c".into(), script, gate.display().to_string()];
-    let session = Session::open(&state, "recover", false).unwrap();
-    let transcript = session.transcript.as_ref().unwrap();
-    let tee = Tee(vec![&JsonSink as &dyn EventSink, transcript]);
-    let cancel = AtomicBool::new(false);
-    let ctx = StepContext {
-        flow: "recover",
-        step: "build",
-        sink: &tee,
-        cancel: &cancel,
-        dry_run: false,
-        journal: &session.journal,
-    };
-    let outcome = RecoverRunner::new(cfg).run("build", true, &ctx);
-    assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
+    let stand_in = vec!["sh".into(), "-c".into(), script, gate.display().to_string()];
+    headless_build::build(&state, "flush", stand_in);
 }

@@ -1,0 +1,35 @@
+//! Recover's build step run in this process as `lifeboat recover --json` runs it: events
+//! printed as JSON on stdout and written to the run's transcript under `state`, with a
+//! stand-in `nixos-rebuild`. For the test and the benchmark that follow a build's log.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use nixos_lifeboat::config::Config;
+use nixos_lifeboat::flow::Outcome;
+use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
+use nixos_lifeboat::session::Session;
+use nixos_lifeboat::steps::recover::RecoverRunner;
+use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
+
+/// Build host `host` with `nixos_rebuild` as `[commands].nixos_rebuild`; the step must pass.
+pub fn build(state: &Path, host: &str, nixos_rebuild: Vec<String>) {
+    let mut cfg = Config::default();
+    cfg.state.dir = state.to_path_buf();
+    cfg.config_repo.flake_host = Some(host.into());
+    cfg.commands.nixos_rebuild = nixos_rebuild;
+    let session = Session::open(state, "recover", false).expect("session");
+    let transcript = session.transcript.as_ref().expect("transcript");
+    let tee = Tee(vec![&JsonSink as &dyn EventSink, transcript]);
+    let cancel = AtomicBool::new(false);
+    let ctx = StepContext {
+        flow: "recover",
+        step: "build",
+        sink: &tee,
+        cancel: &cancel,
+        dry_run: false,
+        journal: &session.journal,
+    };
+    let outcome = RecoverRunner::new(cfg).run("build", true, &ctx);
+    assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
+}
