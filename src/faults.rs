@@ -38,6 +38,9 @@ pub enum Point<'a> {
     GitTransfer,
     /// `copy`: a copying command (rsync, `nix copy`) has started and printed something.
     Copy,
+    /// `activation`: a command that must not be stopped half-way (`nixos-rebuild switch`)
+    /// has started and printed something.
+    Activation,
     /// `half-write:<file name>`: half of an atomically written file's temporary is written.
     HalfWrite(&'a OsStr),
     /// `write:<file name>`: the temporary is written whole and synced, not yet renamed.
@@ -51,6 +54,7 @@ impl Point<'_> {
             Point::Scan => name == "scan",
             Point::GitTransfer => name == "git-transfer",
             Point::Copy => name == "copy",
+            Point::Activation => name == "activation",
             Point::HalfWrite(f) => file("half-write:") == Some(f),
             Point::Write(f) => file("write:") == Some(f),
         }

@@ -986,6 +986,27 @@ fn recover_sigint_mid_nix_copy_stops_the_copy() {
     assert_step_interrupted(&trial, "closure-on-volume");
 }
 
+/// A switch is never stopped half-way: interrupted while it activates, it is left to
+/// finish (and the run says so), and the run stops after it, before the closure copy and
+/// the reboot; `--resume` then finishes the job.
+#[test]
+fn recover_sigint_mid_switch_lets_the_switch_finish() {
+    let (scenario, _) = recover_scenario();
+    let trial = interrupted_inside(&scenario, "activation", Signal::SIGINT, None);
+    let faulted = &trial.faulted;
+    let status = |id| fresh_vps::step(&faulted.events, id).0;
+    assert_eq!(status("switch"), "passed", "{}", faulted.describe());
+    assert_ne!(status("closure-on-volume"), "passed");
+    assert_ne!(status("reboot"), "passed");
+    let said_so = faulted.events.iter().any(|e| {
+        e["step"] == "switch"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("left to finish"))
+    });
+    assert!(said_so, "{}", faulted.describe());
+}
+
 #[test]
 fn recover_sigterm_mid_nix_copy_stops_the_copy() {
     let (scenario, _) = recover_scenario();

@@ -53,6 +53,7 @@ pub struct CommandSpec {
     timeout: Option<Duration>,
     capture_stdout: bool,
     copies: bool,
+    uninterruptible: bool,
 }
 
 impl CommandSpec {
@@ -73,6 +74,7 @@ impl CommandSpec {
             timeout: None,
             capture_stdout: false,
             copies: false,
+            uninterruptible: false,
         }
     }
 
@@ -126,6 +128,15 @@ impl CommandSpec {
     /// the run once it has printed something (src/faults.rs).
     pub fn copies(mut self) -> CommandSpec {
         self.copies = true;
+        self
+    }
+
+    /// The command must not be stopped half-way (switching to a new system): a cancel
+    /// waits for it to end, and it outlives a killed lifeboat. lifeboat stops before its
+    /// next step instead. `LIFEBOAT_FAULT=pause-in:activation` stops the run once such a
+    /// command has printed something (src/faults.rs).
+    pub fn uninterruptible(mut self) -> CommandSpec {
+        self.uninterruptible = true;
         self
     }
 
@@ -383,9 +394,16 @@ fn stream_until_exit(
     let started = Instant::now();
     let mut buf = vec![0u8; MAX_CHUNK];
     let mut idle_rounds = 0;
+    let mut waiting_told = false;
     loop {
         if cancel.load(Ordering::Relaxed) {
-            return Err(Stop::Cancelled);
+            if !spec.uninterruptible {
+                return Err(Stop::Cancelled);
+            }
+            if !waiting_told {
+                waiting_told = true;
+                output.notice(UNINTERRUPTIBLE_NOTICE);
+            }
         }
         if let Some(limit) = spec.timeout.filter(|limit| started.elapsed() >= *limit) {
             return Err(Stop::TimedOut(limit));
@@ -398,6 +416,9 @@ fn stream_until_exit(
         if read_any && spec.copies {
             crate::faults::pause_in(crate::faults::Point::Copy);
         }
+        if read_any && spec.uninterruptible {
+            crate::faults::pause_in(crate::faults::Point::Activation);
+        }
         idle_rounds = if !read_any && exited {
             idle_rounds + 1
         } else {
@@ -405,6 +426,11 @@ fn stream_until_exit(
         };
     }
 }
+
+/// What lifeboat says when a cancel finds an uninterruptible command running.
+const UNINTERRUPTIBLE_NOTICE: &str = "lifeboat: stop requested; this command is left to \
+    finish, because stopping it half-way could leave the system half-switched. lifeboat \
+    stops after it.";
 
 /// Why lifeboat stopped a command before its end.
 enum Stop {
@@ -468,10 +494,12 @@ fn spawn(spec: &CommandSpec) -> Result<(Running, File, File), ProcessError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let lifeboat = nix::unistd::getpid();
-    // SAFETY: the hook makes two system calls and allocates nothing.
-    unsafe {
-        command.pre_exec(move || die_with(lifeboat));
+    if !spec.uninterruptible {
+        let lifeboat = nix::unistd::getpid();
+        // SAFETY: the hook makes two system calls and allocates nothing.
+        unsafe {
+            command.pre_exec(move || die_with(lifeboat));
+        }
     }
     if let Some(dir) = &spec.cwd {
         command.current_dir(dir);
@@ -592,6 +620,15 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
+    /// A line of lifeboat's own among the command's output.
+    fn notice(&mut self, text: &str) {
+        (self.on_line)(Line {
+            stream: Stream::Stderr,
+            bytes: text.as_bytes(),
+            continues: false,
+        });
+    }
+
     fn any_open(&self) -> bool {
         self.pipes.iter().any(|pipe| pipe.file.is_some())
     }

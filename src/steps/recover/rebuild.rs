@@ -34,8 +34,9 @@ pub fn build_command(cfg: &Config, host: &str) -> CommandSpec {
 }
 
 /// `nixos-rebuild switch --flake PATH#HOST`.
+/// Never stopped half-way: a system half-activated is worse than a late stop.
 pub fn switch_command(cfg: &Config, host: &str) -> CommandSpec {
-    rebuild(cfg, "switch", host, &[])
+    rebuild(cfg, "switch", host, &[]).uninterruptible()
 }
 
 /// The plan's action for a command.
