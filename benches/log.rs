@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use generate::{Rng, peak_rss_kib};
+use generate::{Rng, env_number, peak_rss_kib};
 
 mod common;
 #[path = "common/generate.rs"]
@@ -110,13 +110,6 @@ fn main() {
         long_rss as f64 / short_rss.max(1) as f64,
         "1.0 (flat)",
     );
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Wall-clock and CPU (user+sys) time of one run, children included.

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use generate::{Rng, peak_rss_kib};
+use generate::{Rng, env_number, peak_rss_kib};
 use nixos_lifeboat::exec::scan::scan;
 
 mod common;
@@ -94,13 +94,6 @@ fn main() {
         rss_full as f64 / rss_quarter.max(1) as f64,
         "",
     );
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn on_path(program: &str) -> bool {

@@ -1,5 +1,6 @@
 //! What the benchmarks that generate their input (a store-like tree, a build's log) share:
-//! a deterministic generator, and this process's peak memory.
+//! a deterministic generator, their size from the environment, and this process's peak
+//! memory.
 
 use std::fs;
 
@@ -37,4 +38,12 @@ pub fn peak_rss_kib() -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .expect("VmHWM")
+}
+
+/// The number in environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
