@@ -41,8 +41,15 @@ fn a_line_before_the_build_goes_quiet_is_out_while_it_runs() {
         text.clear();
     }
     assert!(seen, "the line's event never came");
+    // stdout and the transcript are written one after the other: give the second a moment,
+    // while the build still waits on the gate.
+    let on_disk = (0..300).any(|_| {
+        transcript_has_line(&state) || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            false
+        }
+    });
     let running = child.try_wait().unwrap().is_none();
-    let on_disk = transcript_has_line(&state);
     fs::write(&gate, "").unwrap();
     let status = child.wait().unwrap();
     assert!(running, "the event came only once the build had ended");
