@@ -1,6 +1,7 @@
 //! Names and output from the volume are untrusted: they may hold escape sequences,
 //! newlines or invalid UTF-8. Everything lifeboat prints goes through [`escape_bytes`].
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::fmt::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -13,7 +14,7 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     // Checking the whole at once is much faster than walking it in chunks, and nearly all
     // output is valid UTF-8.
     if let Ok(text) = std::str::from_utf8(bytes) {
-        return escape_text(text);
+        return escape_text(text).into_owned();
     }
     let mut out = String::with_capacity(bytes.len() + 16);
     for chunk in bytes.utf8_chunks() {
@@ -26,18 +27,22 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
 }
 
 /// [`escape_bytes`] of text known to be UTF-8 (a string from Nix's JSON log), without
-/// checking it again.
-pub fn escape_text(text: &str) -> String {
+/// checking it again; borrowed when nothing in it needs escaping, as nearly every line of
+/// a build log.
+pub fn escape_text(text: &str) -> Cow<'_, str> {
+    if MAY_NEED_ESCAPE.find(text.as_bytes()).is_none() {
+        return Cow::Borrowed(text);
+    }
     // Room for a few escapes, each a byte or two longer than what it stands for.
     let mut out = String::with_capacity(text.len() + 16);
     escape_str(text, &mut out);
-    out
+    Cow::Owned(out)
 }
 
 /// Append `text` escaped. Runs of characters that stay as they are are copied whole: a
 /// build log is mostly such text.
 fn escape_str(mut text: &str, out: &mut String) {
-    while let Some(at) = find_byte(text.as_bytes(), may_need_escape_word, may_need_escape) {
+    while let Some(at) = MAY_NEED_ESCAPE.find(text.as_bytes()) {
         out.push_str(&text[..at]);
         let rest = &text[at..];
         let Some(c) = rest.chars().next() else {
@@ -59,57 +64,93 @@ fn escape_str(mut text: &str, out: &mut String) {
     out.push_str(text);
 }
 
-/// Can the character starting at (or containing) byte `b` need escaping? The C0 controls,
-/// DEL and the backslash are single bytes; the C1 controls (U+0080..U+009F) start with 0xC2.
-fn may_need_escape(b: u8) -> bool {
-    b < 0x20 || b == 0x7f || b == b'\\' || b == 0xc2
+/// Bytes where a character that needs escaping can start (or lie): the C0 controls, DEL
+/// and the backslash are single bytes; the C1 controls (U+0080..U+009F) start with 0xC2.
+const MAY_NEED_ESCAPE: ByteClass = ByteClass {
+    below: 0x20,
+    any_of: &[0x7f, b'\\', 0xc2],
+};
+
+/// The bytes a JSON string cannot hold as they are: `"`, `\` and the C0 controls.
+pub(crate) const JSON_SPECIAL: ByteClass = ByteClass {
+    below: 0x20,
+    any_of: b"\"\\",
+};
+
+/// The end of a line.
+pub(crate) const NEWLINE: ByteClass = ByteClass {
+    below: 0,
+    any_of: b"\n",
+};
+
+/// What [`ByteClass::find`] pads a short tail with.
+const PAD: u8 = b'a';
+
+/// A set of bytes to look for in a long run of text: every byte below `below`, and each of
+/// `any_of` (at most a few).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ByteClass {
+    pub below: u8,
+    pub any_of: &'static [u8],
 }
 
-fn may_need_escape_word(word: u64) -> bool {
-    has_less_than(word, 0x20)
-        || has_byte(word, 0x7f)
-        || has_byte(word, b'\\')
-        || has_byte(word, 0xc2)
-}
+impl ByteClass {
+    #[cfg(any(test, not(target_arch = "x86_64")))]
+    fn contains(self, b: u8) -> bool {
+        b < self.below || self.any_of.contains(&b)
+    }
 
-/// The first byte of `bytes` for which `byte` holds, looking at eight bytes at a time for
-/// words where `word` says one may be: log lines are long runs that need nothing.
-/// `word` may say yes where no byte is (it is only a filter), never no where one is.
-pub(crate) fn find_byte(
-    bytes: &[u8],
-    word: impl Fn(u64) -> bool,
-    byte: impl Fn(u8) -> bool,
-) -> Option<usize> {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut at = 0;
-    for chunk in chunks.by_ref() {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(chunk);
-        if word(u64::from_le_bytes(eight)) {
-            if let Some(i) = chunk.iter().position(|&b| byte(b)) {
-                return Some(at + i);
+    /// The first byte of `bytes` in the class. Sixteen bytes are tested at once: log lines
+    /// are long runs in which nothing is found, scanned several times each.
+    #[inline]
+    pub fn find(self, bytes: &[u8]) -> Option<usize> {
+        let mut blocks = bytes.chunks_exact(16);
+        for (index, block) in blocks.by_ref().enumerate() {
+            let hits = self.block_hits(block.try_into().unwrap_or(&[PAD; 16]));
+            if hits != 0 {
+                return Some(index * 16 + hits.trailing_zeros() as usize);
             }
         }
-        at += 8;
+        let (whole, rest) = (bytes.len() - blocks.remainder().len(), blocks.remainder());
+        // The last few bytes as a block of their own, padded with a byte that is in no
+        // class lifeboat uses (checked in the tests): short strings are common too.
+        let mut last = [PAD; 16];
+        last[..rest.len()].copy_from_slice(rest);
+        let hits = self.block_hits(&last) & ((1 << rest.len()) - 1);
+        (hits != 0).then(|| whole + hits.trailing_zeros() as usize)
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| byte(b))
-        .map(|i| at + i)
-}
 
-const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    /// Bit `i` set when `block[i]` is in the class.
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    fn block_hits(self, block: &[u8; 16]) -> u32 {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8, _mm_setzero_si128,
+        };
+        // SAFETY: SSE2 is in every x86_64 processor (the target's baseline), and the
+        // unaligned load reads exactly the sixteen bytes of `block`.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let mut hits = _mm_setzero_si128();
+            if let Some(last) = self.below.checked_sub(1) {
+                // b < below exactly when min(b, below - 1) == b (unsigned).
+                let top = _mm_set1_epi8(last as i8);
+                hits = _mm_cmpeq_epi8(_mm_min_epu8(v, top), v);
+            }
+            for &b in self.any_of {
+                hits = _mm_or_si128(hits, _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)));
+            }
+            _mm_movemask_epi8(hits) as u32
+        }
+    }
 
-/// Does any byte of `word` lie below `n` (at most 0x80)? Exact for the word as a whole.
-pub(crate) fn has_less_than(word: u64, n: u8) -> bool {
-    word.wrapping_sub(ONES * u64::from(n)) & !word & HIGHS != 0
-}
-
-/// Is any byte of `word` equal to `b`?
-pub(crate) fn has_byte(word: u64, b: u8) -> bool {
-    has_less_than(word ^ (ONES * u64::from(b)), 1)
+    /// Bit `i` set when `block[i]` is in the class.
+    #[cfg(not(target_arch = "x86_64"))]
+    #[inline]
+    fn block_hits(self, block: &[u8; 16]) -> u32 {
+        (0..16).fold(0, |hits, i| hits | u32::from(self.contains(block[i])) << i)
+    }
 }
 
 /// [`escape_bytes`] of a file name.
@@ -143,30 +184,47 @@ mod tests {
     }
 
     #[test]
-    fn the_word_filters_find_every_byte() {
-        for b in 0..=255u8 {
-            for place in 0..8 {
-                let mut eight = [b'a'; 8];
-                eight[place] = b;
-                let word = u64::from_le_bytes(eight);
-                assert!(has_byte(word, b));
-                assert_eq!(has_less_than(word, 0x20), b < 0x20);
-                assert_eq!(may_need_escape_word(word), may_need_escape(b), "{b:#x}");
+    fn a_class_finds_the_first_of_its_bytes_in_blocks_and_the_rest() {
+        for len in 0..40 {
+            for place in 0..len {
+                let mut text = vec![b'a'; len];
+                text[place] = 0x1b;
+                if place + 3 < len {
+                    text[place + 3] = b'\\';
+                }
+                assert_eq!(MAY_NEED_ESCAPE.find(&text), Some(place), "{len} {place}");
             }
+            assert_eq!(MAY_NEED_ESCAPE.find(&vec![b'a'; len]), None);
         }
-        let text = b"0123456789abcdef\x1b tail";
-        assert_eq!(
-            find_byte(text, may_need_escape_word, may_need_escape),
-            Some(16)
-        );
-        assert_eq!(
-            find_byte(b"abc\\", may_need_escape_word, may_need_escape),
-            Some(3)
-        );
-        assert_eq!(
-            find_byte(b"plain", may_need_escape_word, may_need_escape),
-            None
-        );
+        let none = ByteClass {
+            below: 0,
+            any_of: b"",
+        };
+        for b in 0..=255u8 {
+            for place in [2, 20] {
+                let mut text = [b'a'; 24];
+                text[place] = b;
+                for class in [MAY_NEED_ESCAPE, JSON_SPECIAL, NEWLINE, none] {
+                    assert!(!class.contains(PAD));
+                    let expected = class.contains(b).then_some(place);
+                    assert_eq!(class.find(&text), expected, "{class:?} {b:#x}");
+                }
+            }
+            assert_eq!(
+                MAY_NEED_ESCAPE.contains(b),
+                matches!(b, 0..0x20 | 0x7f | b'\\' | 0xc2)
+            );
+            assert_eq!(
+                JSON_SPECIAL.contains(b),
+                matches!(b, 0..0x20 | b'"' | b'\\')
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_needs_no_escape_is_borrowed() {
+        assert!(matches!(escape_text("plain é ✓ text"), Cow::Borrowed(_)));
+        assert_eq!(escape_text("tab\there"), "tab\\there");
     }
 
     #[test]

@@ -100,13 +100,16 @@ fn assert_valid_config(config: &Config) {
     assert!(glob::Pattern::new(pattern).is_ok(), "{pattern:?}");
 }
 
-/// The Nix log parser, fed the input line by line: plain lines come back untouched, messages
-/// without escape sequences, counts never say more done than expected, and everything it
+/// The Nix log parser, fed the input line by line: its quick path reads records as its
+/// general parser does, plain lines come back untouched, messages without escape sequences, counts never say more done than expected, and everything it
 /// yields is printable once escaped.
 pub fn nixlog(data: &[u8]) {
     let mut log = NixLog::new();
     let mut texts = Vec::new();
     for line in data.split(|&b| b == b'\n') {
+        if let Some(Ok(json)) = line.strip_prefix(b"@nix ").map(std::str::from_utf8) {
+            assert!(nixlog::quick_path_agrees(json), "{json:?}");
+        }
         match log.feed(line) {
             Some(Item::Plain(bytes)) => {
                 assert_eq!(bytes, line);

@@ -17,6 +17,7 @@ pub mod flow;
 pub mod frontend;
 pub mod fuzz_targets;
 pub mod journal;
+pub mod line_buffer;
 pub mod marker;
 pub mod nixedit;
 pub mod nixlog;

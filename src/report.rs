@@ -1,6 +1,7 @@
 //! The events a flow run produces (the `--json` contract of DESIGN.md) and the
 //! actions a step describes before it runs.
 
+use crate::escape::JSON_SPECIAL;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -175,39 +176,77 @@ impl Event {
     /// `serde_json::to_writer` writes. Output, nearly every event of a build, has a
     /// hand-written path: serde's generic one cost a third of following a build's log.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let Event::Output {
-            flow,
-            step,
-            stream,
-            line,
-        } = self
-        else {
-            return serde_json::to_writer(out, self);
-        };
+        match self {
+            Event::Output {
+                flow,
+                step,
+                stream,
+                line,
+            } => {
+                let line = OutputLine {
+                    flow,
+                    step,
+                    stream: *stream,
+                    line,
+                };
+                out.push(b'{');
+                line.write_json_members(out);
+                Ok(())
+            }
+            _ => serde_json::to_writer(out, self),
+        }
+    }
+}
+
+/// A line of output as a step hands it to the sinks: [`Event::Output`] borrowed, so that a
+/// sink that writes it out (the `--json` printer, the transcript) copies it once, into its
+/// own buffer, and a build's million lines cost no allocation each.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLine<'a> {
+    pub flow: &'static str,
+    pub step: &'static str,
+    pub stream: Stream,
+    /// Already escaped where it comes from outside.
+    pub line: &'a str,
+}
+
+impl OutputLine<'_> {
+    /// The event, for a sink that keeps it.
+    pub fn to_event(self) -> Event {
+        Event::Output {
+            flow: self.flow,
+            step: self.step,
+            stream: self.stream,
+            line: self.line.to_string(),
+        }
+    }
+
+    /// Append the event's JSON after its opening brace: `"event":"output",…,"line":"…"}`,
+    /// byte for byte as serde writes it.
+    pub fn write_json_members(self, out: &mut Vec<u8>) {
         // The members' names and quotes take 50 bytes; the rest is for a few escapes.
-        out.reserve(80 + flow.len() + step.len() + line.len());
-        out.extend_from_slice(b"{\"event\":\"output\",\"flow\":");
-        push_json_str(out, flow);
+        out.reserve(80 + self.flow.len() + self.step.len() + self.line.len());
+        out.extend_from_slice(b"\"event\":\"output\",\"flow\":");
+        push_json_str(out, self.flow);
         out.extend_from_slice(b",\"step\":");
-        push_json_str(out, step);
-        out.extend_from_slice(match stream {
+        push_json_str(out, self.step);
+        out.extend_from_slice(match self.stream {
             Stream::Stdout => b",\"stream\":\"stdout\",\"line\":",
             Stream::Stderr => b",\"stream\":\"stderr\",\"line\":",
         });
-        push_json_str(out, line);
+        push_json_str(out, self.line);
         out.push(b'}');
-        Ok(())
     }
 }
 
 /// Append `text` as a JSON string as serde_json writes it: `"` and `\\` escaped with a
 /// backslash, `\b \f \n \r \t` by name, the other C0 controls as `\u00xx`. Runs that need
-/// nothing are found eight bytes at a time and copied whole.
+/// nothing are found sixteen bytes at a time and copied whole.
 fn push_json_str(out: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     out.push(b'"');
     let mut start = 0;
-    while let Some(offset) = crate::escape::find_byte(&bytes[start..], json_word, json_byte) {
+    while let Some(offset) = JSON_SPECIAL.find(&bytes[start..]) {
         let at = start + offset;
         out.extend_from_slice(&bytes[start..at]);
         let b = bytes[at];
@@ -232,15 +271,6 @@ fn push_json_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
 }
 
-fn json_byte(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-fn json_word(word: u64) -> bool {
-    use crate::escape::{has_byte, has_less_than};
-    has_less_than(word, 0x20) || has_byte(word, b'"') || has_byte(word, b'\\')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,7 +283,7 @@ mod tests {
             .map(|c| format!("a{c}b\"q\\{c}{c}"))
             .collect();
         texts.push(String::new());
-        texts.push("plain text longer than one word of eight bytes, é and ✓".into());
+        texts.push("plain text longer than a block of sixteen bytes, é and ✓".into());
         texts.push("\u{1b}[31mred\u{1b}[0m\t\"quoted\"\\x".into());
         for line in texts {
             for stream in [Stream::Stdout, Stream::Stderr] {

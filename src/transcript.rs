@@ -2,18 +2,43 @@
 //! one JSON object per line, so what happened can be read after the fact.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
-use crate::report::Event;
+use crate::line_buffer::LineBuffer;
+use crate::report::{Event, OutputLine};
 use crate::steps::EventSink;
 
 /// Appends events to the run's transcript file.
 pub struct TranscriptSink {
     path: PathBuf,
-    out: Mutex<(BufWriter<File>, Clock)>,
+    out: Mutex<Transcript>,
+}
+
+/// The open transcript: the file, the lines not written to it yet, the clock that times them.
+/// A transcript that cannot be written must not stop the run it describes: write errors
+/// are dropped.
+struct Transcript {
+    file: File,
+    pending: LineBuffer,
+    clock: Clock,
+}
+
+impl Transcript {
+    /// Start a line: `{"time":"…",`, the event's members follow.
+    fn start_line(&mut self) -> &mut Vec<u8> {
+        let line = self.pending.bytes();
+        line.extend_from_slice(b"{\"time\":\"");
+        self.clock.write_now(line);
+        line.extend_from_slice(b"\",");
+        line
+    }
+
+    fn write_out(&mut self) {
+        let _ = self.pending.write_to(&mut self.file);
+    }
 }
 
 impl TranscriptSink {
@@ -32,13 +57,23 @@ impl TranscriptSink {
             .open(&path)?;
         Ok(TranscriptSink {
             path,
-            out: Mutex::new((BufWriter::new(file), Clock::default())),
+            out: Mutex::new(Transcript {
+                file,
+                pending: LineBuffer::new(),
+                clock: Clock::default(),
+            }),
         })
     }
 
     /// Where the transcript is written.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl TranscriptSink {
+    fn lock(&self) -> MutexGuard<'_, Transcript> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -56,16 +91,22 @@ impl EventSink for TranscriptSink {
         let Some(members) = json.strip_prefix(b"{") else {
             return;
         };
-        let mut guard = self.out.lock().unwrap_or_else(|p| p.into_inner());
-        let (out, clock) = &mut *guard;
-        // A transcript that cannot be written must not stop the run it describes.
-        let _ = out.write_all(b"{\"time\":\"");
-        let _ = clock.write_now(out);
-        let _ = out.write_all(b"\",");
-        let _ = out.write_all(members);
-        let _ = out.write_all(b"\n");
-        if !matches!(event, Event::Progress { .. } | Event::Output { .. }) {
-            let _ = out.flush();
+        let mut transcript = self.lock();
+        let line = transcript.start_line();
+        line.extend_from_slice(members);
+        line.push(b'\n');
+        if !matches!(event, Event::Progress { .. }) || transcript.pending.is_full() {
+            transcript.write_out();
+        }
+    }
+
+    fn output(&self, output: OutputLine<'_>) {
+        let mut transcript = self.lock();
+        let line = transcript.start_line();
+        output.write_json_members(line);
+        line.push(b'\n');
+        if transcript.pending.is_full() {
+            transcript.write_out();
         }
     }
 
@@ -74,7 +115,7 @@ impl EventSink for TranscriptSink {
     }
 
     fn flush(&self) {
-        let _ = self.out.lock().unwrap_or_else(|p| p.into_inner()).0.flush();
+        self.lock().write_out();
     }
 }
 
@@ -89,25 +130,25 @@ struct Clock {
 }
 
 impl Clock {
-    fn write_now(&mut self, out: &mut impl Write) -> io::Result<()> {
-        self.write(jiff::Timestamp::now(), out)
+    fn write_now(&mut self, out: &mut Vec<u8>) {
+        self.write(jiff::Timestamp::now(), out);
     }
 
-    fn write(&mut self, time: jiff::Timestamp, out: &mut impl Write) -> io::Result<()> {
+    fn write(&mut self, time: jiff::Timestamp, out: &mut Vec<u8>) {
         let (second, nanos) = (time.as_second(), time.subsec_nanosecond());
         if nanos < 0 {
             // Before 1970: not worth a fast path.
-            return write!(out, "{time}");
+            return out.extend_from_slice(time.to_string().as_bytes());
         }
         if self.second != Some(second) {
             let Ok(whole) = jiff::Timestamp::from_second(second) else {
-                return write!(out, "{time}");
+                return out.extend_from_slice(time.to_string().as_bytes());
             };
             self.prefix = whole.to_string();
             self.prefix.pop();
             self.second = Some(second);
         }
-        out.write_all(self.prefix.as_bytes())?;
+        out.extend_from_slice(self.prefix.as_bytes());
         if nanos != 0 {
             let mut fraction = *b".000000000";
             let mut rest = nanos.unsigned_abs();
@@ -119,16 +160,18 @@ impl Clock {
                 .iter()
                 .rposition(|&b| b != b'0')
                 .map_or(0, |i| i + 1);
-            out.write_all(&fraction[..end])?;
+            out.extend_from_slice(&fraction[..end]);
         }
-        out.write_all(b"Z")
+        out.push(b'Z');
     }
 }
 
 impl Drop for TranscriptSink {
     fn drop(&mut self) {
-        let (out, _) = self.out.get_mut().unwrap_or_else(|p| p.into_inner());
-        let _ = out.flush();
+        self.out
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .write_out();
     }
 }
 
@@ -156,13 +199,13 @@ mod tests {
             for time in [base, base + jiff::SignedDuration::from_secs(i as i64 % 3)] {
                 let time = time + jiff::SignedDuration::from_nanos(nano);
                 let mut text = Vec::new();
-                clock.write(time, &mut text).unwrap();
+                clock.write(time, &mut text);
                 assert_eq!(String::from_utf8(text).unwrap(), time.to_string());
             }
         }
         let old = jiff::Timestamp::from_second(-1).unwrap() + jiff::SignedDuration::from_nanos(5);
         let mut text = Vec::new();
-        clock.write(old, &mut text).unwrap();
+        clock.write(old, &mut text);
         assert_eq!(String::from_utf8(text).unwrap(), old.to_string());
     }
 

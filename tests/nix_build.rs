@@ -40,7 +40,7 @@ fn nix_build(store_dir: &Path, expression: &Path) -> CommandSpec {
     .capture_stdout()
 }
 
-fn run(spec: &CommandSpec) -> (Finished, Vec<Item>) {
+fn run(spec: &CommandSpec) -> (Finished, Vec<Item<'static>>) {
     let mut log = NixLog::new();
     let mut items = Vec::new();
     let never = AtomicBool::new(false);
@@ -48,7 +48,7 @@ fn run(spec: &CommandSpec) -> (Finished, Vec<Item>) {
         spec,
         &mut |line: Line<'_>| {
             if line.stream == Stream::Stderr {
-                items.extend(log.feed(line.bytes));
+                items.extend(log.feed(line.bytes).map(Item::into_owned));
             }
         },
         &never,

@@ -35,9 +35,11 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b'\n')
 }
 
-fn parse(bytes: &[u8]) -> Vec<Item> {
+fn parse(bytes: &[u8]) -> Vec<Item<'static>> {
     let mut log = NixLog::new();
-    lines(bytes).filter_map(|line| log.feed(line)).collect()
+    lines(bytes)
+        .filter_map(|line| log.feed(line).map(Item::into_owned))
+        .collect()
 }
 
 #[test]
@@ -62,7 +64,7 @@ fn every_internal_json_capture_parses_without_a_plain_line() {
 fn plain_nixos_rebuild_output_passes_through_untouched() {
     for file in fixtures("nixos-rebuild") {
         let bytes = fs::read(&file).unwrap();
-        let expected: Vec<Item> = lines(&bytes).map(|l| Item::Plain(l.to_vec())).collect();
+        let expected: Vec<Item> = lines(&bytes).map(|l| Item::Plain(l.into())).collect();
         assert_eq!(parse(&bytes), expected, "{}", file.display());
     }
 }
@@ -96,7 +98,7 @@ fn four_derivations_build_to_four_of_four() {
     let started: Vec<&str> = items
         .iter()
         .filter_map(|item| match item {
-            Item::BuildStarted { drv } => Some(drv.as_str()),
+            Item::BuildStarted { drv } => Some(drv.as_ref()),
             _ => None,
         })
         .collect();
@@ -107,7 +109,7 @@ fn four_derivations_build_to_four_of_four() {
     let logs: Vec<(&str, &str)> = items
         .iter()
         .filter_map(|item| match item {
-            Item::BuildLog { drv, line } => Some((drv.as_deref().unwrap(), line.as_str())),
+            Item::BuildLog { drv, line } => Some((drv.as_deref().unwrap(), line.as_ref())),
             _ => None,
         })
         .collect();
@@ -228,7 +230,7 @@ fn garbage_after_the_prefix_is_a_plain_line() {
         b"@nix{\"action\":\"msg\",\"level\":0,\"msg\":\"no space\"}",
         b"@nixos is not a prefix",
     ] {
-        assert_eq!(log.feed(line), Some(Item::Plain(line.to_vec())));
+        assert_eq!(log.feed(line), Some(Item::Plain(line.into())));
     }
 }
 
@@ -236,7 +238,7 @@ fn garbage_after_the_prefix_is_a_plain_line() {
 fn bytes_that_are_not_utf8_survive() {
     let mut log = NixLog::new();
     let plain = b"activation: caf\xe9 \xff\x1b[0m";
-    assert_eq!(log.feed(plain), Some(Item::Plain(plain.to_vec())));
+    assert_eq!(log.feed(plain), Some(Item::Plain(plain.into())));
     let record = b"@nix {\"action\":\"msg\",\"level\":0,\"msg\":\"bad \xff byte\"}";
     assert_eq!(
         log.feed(record),

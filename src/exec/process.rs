@@ -23,7 +23,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 
-use crate::escape::{escape_bytes, find_byte, has_byte};
+use crate::escape::{NEWLINE, escape_bytes};
 use crate::report::{Action, Stream};
 
 /// The longest piece of a line handed to the caller at once; longer lines are split.
@@ -741,8 +741,7 @@ struct LineSplitter {
 impl LineSplitter {
     /// Deliver every line (or piece) that `data` completes, as `(bytes, continues)`.
     fn feed(&mut self, mut data: &[u8], emit: &mut dyn FnMut(&[u8], bool)) {
-        let is_newline = |b| b == b'\n';
-        while let Some(newline) = find_byte(data, |w| has_byte(w, b'\n'), is_newline) {
+        while let Some(newline) = NEWLINE.find(data) {
             let line = &data[..newline];
             // A whole line in `data` goes out from there, not copied first.
             if self.pending.is_empty() && line.len() <= MAX_CHUNK {

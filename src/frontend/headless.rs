@@ -3,10 +3,11 @@
 //! answered by `--yes` only: without it a run stops at the first change (exit 4).
 
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::report::{Event, FileDiff, StepStatus};
+use crate::line_buffer::LineBuffer;
+use crate::report::{Event, FileDiff, OutputLine, StepStatus};
 use crate::steps::EventSink;
 use crate::steps::measure::PartialTreeRow;
 
@@ -14,10 +15,7 @@ use crate::steps::measure::PartialTreeRow;
 pub struct JsonSink;
 
 /// The lines [`JsonSink`] has not written yet (stdout is one for the whole process).
-static JSON_PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
-
-/// Pending output beyond this is written at once, so a chatty command stays in bounded memory.
-const PENDING_LIMIT: usize = 64 * 1024;
+static JSON_PENDING: Mutex<LineBuffer> = Mutex::new(LineBuffer::new());
 
 impl EventSink for JsonSink {
     fn emit(&self, event: &Event) {
@@ -27,13 +25,22 @@ impl EventSink for JsonSink {
         }
     }
 
-    fn emit_json(&self, event: &Event, json: &[u8]) {
-        let mut pending = JSON_PENDING.lock().unwrap_or_else(|p| p.into_inner());
-        pending.extend_from_slice(json);
-        pending.push(b'\n');
-        // Output lines wait for the next event or for the command to go quiet (`flush`):
-        // one write for many lines instead of one each.
-        if !matches!(event, Event::Output { .. }) || pending.len() >= PENDING_LIMIT {
+    fn emit_json(&self, _event: &Event, json: &[u8]) {
+        let mut pending = lock(&JSON_PENDING);
+        pending.bytes().extend_from_slice(json);
+        pending.bytes().push(b'\n');
+        write_stdout(&mut pending);
+    }
+
+    // Output lines wait for the next event or for the command to go quiet (`flush`): one
+    // write for many lines instead of one each.
+    fn output(&self, line: OutputLine<'_>) {
+        let mut pending = lock(&JSON_PENDING);
+        let bytes = pending.bytes();
+        bytes.push(b'{');
+        line.write_json_members(bytes);
+        bytes.push(b'\n');
+        if pending.is_full() {
             write_stdout(&mut pending);
         }
     }
@@ -43,36 +50,41 @@ impl EventSink for JsonSink {
     }
 
     fn flush(&self) {
-        write_stdout(&mut JSON_PENDING.lock().unwrap_or_else(|p| p.into_inner()));
+        write_stdout(&mut lock(&JSON_PENDING));
     }
 }
 
-/// Write `pending` to stdout and empty it. stdout gone (a closed pipe) must not stop the
-/// flow: the transcript still has it.
-fn write_stdout(pending: &mut Vec<u8>) {
-    if pending.is_empty() {
-        return;
-    }
-    let mut out = io::stdout().lock();
-    let _ = out.write_all(pending);
-    let _ = out.flush();
-    pending.clear();
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Write what is pending to stdout. stdout gone (a closed pipe) must not stop the flow:
+/// the transcript still has it.
+fn write_stdout(pending: &mut LineBuffer) {
+    let _ = pending.write_to(&mut io::stdout().lock());
 }
 
 /// Lines for people on stderr; progress at most once a second.
 pub struct HumanSink {
     last_progress: Mutex<Option<Instant>>,
+    /// Output lines not written yet, as [`JsonSink`] keeps them.
+    pending: Mutex<LineBuffer>,
 }
 
 impl HumanSink {
     pub fn new() -> HumanSink {
         HumanSink {
             last_progress: Mutex::new(None),
+            pending: Mutex::new(LineBuffer::new()),
         }
     }
 
+    fn write_pending(&self, pending: &mut LineBuffer) {
+        let _ = pending.write_to(&mut io::stderr().lock());
+    }
+
     fn progress_due(&self) -> bool {
-        let mut last = self.last_progress.lock().unwrap_or_else(|p| p.into_inner());
+        let mut last = lock(&self.last_progress);
         let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
         if due {
             *last = Some(Instant::now());
@@ -122,7 +134,19 @@ impl EventSink for HumanSink {
                 StepStatus::Pending => return,
                 other => format!("    {}: {message}\n", status_word(*other)),
             },
-            Event::Output { line, .. } => format!("    | {line}\n"),
+            Event::Output {
+                flow,
+                step,
+                stream,
+                line,
+            } => {
+                return self.output(OutputLine {
+                    flow,
+                    step,
+                    stream: *stream,
+                    line,
+                });
+            }
             Event::Progress {
                 done, total, unit, ..
             } => {
@@ -156,11 +180,29 @@ impl EventSink for HumanSink {
                     "",
                     seconds(*duration_ms)
                 ));
+                self.flush();
                 let _ = io::stdout().lock().write_all(table.as_bytes());
                 return;
             }
         };
-        let _ = io::stderr().lock().write_all(text.as_bytes());
+        let mut pending = lock(&self.pending);
+        pending.bytes().extend_from_slice(text.as_bytes());
+        self.write_pending(&mut pending);
+    }
+
+    fn output(&self, line: OutputLine<'_>) {
+        let mut pending = lock(&self.pending);
+        let bytes = pending.bytes();
+        bytes.extend_from_slice(b"    | ");
+        bytes.extend_from_slice(line.line.as_bytes());
+        bytes.push(b'\n');
+        if pending.is_full() {
+            self.write_pending(&mut pending);
+        }
+    }
+
+    fn flush(&self) {
+        self.write_pending(&mut lock(&self.pending));
     }
 }
 
@@ -200,6 +242,12 @@ impl EventSink for Tee<'_> {
     fn emit_json(&self, event: &Event, json: &[u8]) {
         for sink in &self.0 {
             sink.emit_json(event, json);
+        }
+    }
+
+    fn output(&self, line: OutputLine<'_>) {
+        for sink in &self.0 {
+            sink.output(line);
         }
     }
 

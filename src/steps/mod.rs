@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::exec::process::{self, Line, LongLines, Piece};
 use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
-use crate::report::{Action, Event, FileDiff, Stream, Unit};
+use crate::report::{Action, Event, FileDiff, OutputLine, Stream, Unit};
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -30,6 +30,11 @@ pub const CURRENT_SYSTEM: &str = "/run/current-system";
 /// Steps emit from worker threads too, hence `Sync`.
 pub trait EventSink: Sync {
     fn emit(&self, event: &Event);
+    /// A line of a command's output: [`Event::Output`] without the copy an event needs, for
+    /// sinks that write it out straight away (a build prints a million of them).
+    fn output(&self, line: OutputLine<'_>) {
+        self.emit(&line.to_event());
+    }
     /// [`EventSink::emit`] with the event already written as JSON ([`Event::write_json`]),
     /// so that several sinks that write JSON serialise a build's line once between them.
     fn emit_json(&self, event: &Event, _json: &[u8]) {
@@ -150,12 +155,12 @@ pub struct StepContext<'a> {
 
 impl StepContext<'_> {
     /// A line of output for the operator (already escaped where it comes from outside).
-    pub fn output(&self, line: impl Into<String>) {
-        self.sink.emit(&Event::Output {
+    pub fn output(&self, line: impl AsRef<str>) {
+        self.sink.output(OutputLine {
             flow: self.flow,
             step: self.step,
             stream: Stream::Stdout,
-            line: line.into(),
+            line: line.as_ref(),
         });
     }
 
