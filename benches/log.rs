@@ -1,5 +1,6 @@
 //! Times following a build's log through lifeboat's headless front end against `cat` of the
-//! same log into a file, and compares lifeboat's peak memory for a short and a long log.
+//! same log into a file (and, for reference, `cat | cat`: the log through a pipe, as a build's
+//! output reaches lifeboat), and compares lifeboat's peak memory for a short and a long log.
 //!
 //! The log is a generated `nix --log-format internal-json` stream shaped like the captures in
 //! tests/fixtures/nix/: activities started and stopped, progress results, phases, messages
@@ -57,18 +58,20 @@ fn main() {
     );
     let mut lifeboat = Vec::new();
     let mut cat = Vec::new();
+    let mut piped = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs {
         let (sample, peak) = time_lifeboat(&long, dir.path());
         lifeboat.push(sample);
         rss.push(peak);
-        cat.push(time_cat(&long, dir.path()));
+        cat.push(time_cat(&long, dir.path(), false));
+        piped.push(time_cat(&long, dir.path(), true));
     }
     let short_rss = (0..runs.min(3))
         .map(|_| time_lifeboat(&short, dir.path()).1)
         .max()
         .unwrap_or(0);
-    let (lb, ct) = (median(&lifeboat), median(&cat));
+    let (lb, ct, pp) = (median(&lifeboat), median(&cat), median(&piped));
     println!(
         "{:<12} {:>9} {:>9} {:>12} {:>12}",
         "tool", "wall ms", "cpu ms", "lb/cat wall", "peak RSS KiB"
@@ -82,6 +85,13 @@ fn main() {
         rss.iter().max().unwrap_or(&0)
     );
     println!("{:<12} {:>9.1} {:>9.1}", "cat", ms(ct.wall), ms(ct.cpu));
+    println!(
+        "{:<12} {:>9.1} {:>9.1} {:>12.2}",
+        "cat | cat",
+        ms(pp.wall),
+        ms(pp.cpu),
+        pp.wall.as_secs_f64() / ct.wall.as_secs_f64()
+    );
     let long_rss = rss.iter().copied().max().unwrap_or(0);
     println!(
         "peak RSS of lifeboat: {short_rss} KiB for {} lines, {long_rss} KiB for {lines} lines",
@@ -95,6 +105,13 @@ fn main() {
         &format!("cat {:.0} ms", ms(ct.wall)),
         ratio(lb.wall, ct.wall),
         "<= 2",
+    );
+    common::summary_row(
+        &format!("{what}: cat | cat, the pipe's floor"),
+        &format!("{:.0} ms", ms(pp.wall)),
+        &format!("cat {:.0} ms", ms(ct.wall)),
+        ratio(pp.wall, ct.wall),
+        "(reference)",
     );
     common::summary_row(
         &format!("{what}: cpu"),
@@ -162,10 +179,22 @@ fn children_cpu() -> Duration {
 }
 
 /// `cat LOG > transcript`: the floor for moving the log's bytes into a file.
-fn time_cat(log: &Path, dir: &Path) -> Sample {
+/// `cat` of the log into a file; `piped`: through a second `cat` on a pipe first, as a
+/// build's output reaches lifeboat, which is the least any program that follows a build
+/// and keeps its log can take.
+fn time_cat(log: &Path, dir: &Path, piped: bool) -> Sample {
     let out = dir.join("cat-transcript");
     let file = File::create(&out).expect("cat's transcript");
-    let sample = time(Command::new("cat").arg(log).stdout(file)).0;
+    let mut command = if piped {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "cat \"$0\" | cat"]).arg(log);
+        sh
+    } else {
+        let mut cat = Command::new("cat");
+        cat.arg(log);
+        cat
+    };
+    let sample = time(command.stdout(file)).0;
     fs::remove_file(out).expect("remove cat's transcript");
     sample
 }

@@ -213,7 +213,7 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
     if let Some(transcript) = &session.transcript {
         sinks.push(transcript);
     }
-    let tee = Tee(sinks);
+    let tee = Tee::new(sinks);
     let cancel = cancel_on_signals();
     let driver = Driver {
         sink: &tee,

@@ -75,6 +75,18 @@ impl TranscriptSink {
     fn lock(&self) -> MutexGuard<'_, Transcript> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Add an output line, its members written by `members`; written out with the next
+    /// event, at a flush, or once 64 KiB wait.
+    fn push_output(&self, members: impl FnOnce(&mut Vec<u8>)) {
+        let mut transcript = self.lock();
+        let line = transcript.start_line();
+        members(line);
+        line.push(b'\n');
+        if transcript.pending.is_full() {
+            transcript.write_out();
+        }
+    }
 }
 
 impl EventSink for TranscriptSink {
@@ -100,14 +112,12 @@ impl EventSink for TranscriptSink {
         }
     }
 
-    fn output(&self, output: OutputLine<'_>) {
-        let mut transcript = self.lock();
-        let line = transcript.start_line();
-        output.write_json_members(line);
-        line.push(b'\n');
-        if transcript.pending.is_full() {
-            transcript.write_out();
-        }
+    fn output(&self, line: OutputLine<'_>) {
+        self.push_output(|json| line.write_json_members(json));
+    }
+
+    fn output_json(&self, _line: OutputLine<'_>, members: &[u8]) {
+        self.push_output(|json| json.extend_from_slice(members));
     }
 
     fn wants_json(&self) -> bool {

@@ -32,17 +32,12 @@ impl EventSink for JsonSink {
         write_stdout(&mut pending);
     }
 
-    // Output lines wait for the next event or for the command to go quiet (`flush`): one
-    // write for many lines instead of one each.
     fn output(&self, line: OutputLine<'_>) {
-        let mut pending = lock(&JSON_PENDING);
-        let bytes = pending.bytes();
-        bytes.push(b'{');
-        line.write_json_members(bytes);
-        bytes.push(b'\n');
-        if pending.is_full() {
-            write_stdout(&mut pending);
-        }
+        push_output(|json| line.write_json_members(json));
+    }
+
+    fn output_json(&self, _line: OutputLine<'_>, members: &[u8]) {
+        push_output(|json| json.extend_from_slice(members));
     }
 
     fn wants_json(&self) -> bool {
@@ -51,6 +46,19 @@ impl EventSink for JsonSink {
 
     fn flush(&self) {
         write_stdout(&mut lock(&JSON_PENDING));
+    }
+}
+
+/// Add an output line, its members written by `members`. Output lines wait for the next
+/// event or for the command to go quiet (`flush`): one write for many lines, not one each.
+fn push_output(members: impl FnOnce(&mut Vec<u8>)) {
+    let mut pending = lock(&JSON_PENDING);
+    let json = pending.bytes();
+    json.push(b'{');
+    members(json);
+    json.push(b'\n');
+    if pending.is_full() {
+        write_stdout(&mut pending);
     }
 }
 
@@ -223,52 +231,78 @@ fn status_word(status: StepStatus) -> &'static str {
 }
 
 /// Sends every event to several sinks (the printer and the transcript).
-pub struct Tee<'a>(pub Vec<&'a dyn EventSink>);
+pub struct Tee<'a> {
+    sinks: Vec<&'a dyn EventSink>,
+    /// An output line's JSON members, made once for all the sinks that write JSON.
+    members: Mutex<Vec<u8>>,
+}
+
+impl<'a> Tee<'a> {
+    pub fn new(sinks: Vec<&'a dyn EventSink>) -> Tee<'a> {
+        Tee {
+            sinks,
+            members: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Do several sinks write the same JSON (so that it is worth making once)?
+    fn shares_json(&self) -> bool {
+        self.sinks.iter().filter(|sink| sink.wants_json()).count() > 1
+    }
+}
 
 impl EventSink for Tee<'_> {
     fn emit(&self, event: &Event) {
         // The printer and the transcript write the same JSON: make it once.
         let mut json = Vec::new();
-        if self.0.iter().filter(|sink| sink.wants_json()).count() > 1
-            && event.write_json(&mut json).is_ok()
-        {
+        if self.shares_json() && event.write_json(&mut json).is_ok() {
             return self.emit_json(event, &json);
         }
-        for sink in &self.0 {
+        for sink in &self.sinks {
             sink.emit(event);
         }
     }
 
     fn emit_json(&self, event: &Event, json: &[u8]) {
-        for sink in &self.0 {
+        for sink in &self.sinks {
             sink.emit_json(event, json);
         }
     }
 
     fn output(&self, line: OutputLine<'_>) {
-        for sink in &self.0 {
-            sink.output(line);
+        if !self.shares_json() {
+            return self.sinks.iter().for_each(|sink| sink.output(line));
+        }
+        let mut members = lock(&self.members);
+        members.clear();
+        line.write_json_members(&mut members);
+        self.output_json(line, &members);
+    }
+
+    fn output_json(&self, line: OutputLine<'_>, members: &[u8]) {
+        for sink in &self.sinks {
+            sink.output_json(line, members);
         }
     }
 
     fn wants_json(&self) -> bool {
-        self.0.iter().any(|sink| sink.wants_json())
+        self.sinks.iter().any(|sink| sink.wants_json())
     }
 
     fn flush(&self) {
-        for sink in &self.0 {
+        for sink in &self.sinks {
             sink.flush();
         }
     }
 
     fn diff(&self, step: &'static str, diff: &FileDiff) {
-        for sink in &self.0 {
+        for sink in &self.sinks {
             sink.diff(step, diff);
         }
     }
 
     fn partial_tree(&self, rows: &[PartialTreeRow]) {
-        for sink in &self.0 {
+        for sink in &self.sinks {
             sink.partial_tree(rows);
         }
     }

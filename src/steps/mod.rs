@@ -35,6 +35,11 @@ pub trait EventSink: Sync {
     fn output(&self, line: OutputLine<'_>) {
         self.emit(&line.to_event());
     }
+    /// [`EventSink::output`] with the line's JSON members already written
+    /// ([`OutputLine::write_json_members`]), made once for several sinks that write JSON.
+    fn output_json(&self, line: OutputLine<'_>, _members: &[u8]) {
+        self.output(line);
+    }
     /// [`EventSink::emit`] with the event already written as JSON ([`Event::write_json`]),
     /// so that several sinks that write JSON serialise a build's line once between them.
     fn emit_json(&self, event: &Event, _json: &[u8]) {

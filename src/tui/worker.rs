@@ -133,7 +133,7 @@ fn drive(
     if let Some(transcript) = &session.transcript {
         sinks.push(transcript);
     }
-    let tee = Tee(sinks);
+    let tee = Tee::new(sinks);
     let driver = Driver {
         sink: &tee,
         journal: &session.journal,

@@ -20,7 +20,7 @@ pub fn build(state: &Path, host: &str, nixos_rebuild: Vec<String>) {
     cfg.commands.nixos_rebuild = nixos_rebuild;
     let session = Session::open(state, "recover", false).expect("session");
     let transcript = session.transcript.as_ref().expect("transcript");
-    let tee = Tee(vec![&JsonSink as &dyn EventSink, transcript]);
+    let tee = Tee::new(vec![&JsonSink as &dyn EventSink, transcript]);
     let cancel = AtomicBool::new(false);
     let ctx = StepContext {
         flow: "recover",
