@@ -7,6 +7,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use nix::time::{ClockId, clock_gettime};
+
 use crate::line_buffer::LineBuffer;
 use crate::report::{Event, OutputLine};
 use crate::steps::EventSink;
@@ -131,17 +133,36 @@ impl EventSink for TranscriptSink {
 
 /// The time as jiff writes a timestamp (`2026-11-26T13:02:12.1234Z`: the fraction without
 /// its trailing zeros, none when zero), with the date and time of day formatted once a
-/// second: jiff's printer cost as much as the rest of a transcript line.
+/// second: jiff's printer cost as much as the rest of a transcript line. The time is the
+/// kernel's coarse real-time clock, which moves a tick (a few milliseconds) at a time and
+/// costs a fraction of the precise one; a build's lines come faster than its ticks, and
+/// each tick is formatted once.
 #[derive(Default)]
 struct Clock {
     second: Option<i64>,
     /// The date and time of day of `second`, without the `Z`.
     prefix: String,
+    /// The last tick read and the whole timestamp of it.
+    tick: Option<(i64, i64)>,
+    stamp: Vec<u8>,
 }
 
 impl Clock {
     fn write_now(&mut self, out: &mut Vec<u8>) {
-        self.write(jiff::Timestamp::now(), out);
+        let Ok(now) = clock_gettime(ClockId::CLOCK_REALTIME_COARSE) else {
+            return self.write(jiff::Timestamp::now(), out);
+        };
+        let tick = (now.tv_sec(), now.tv_nsec());
+        if self.tick != Some(tick) {
+            let Ok(time) = jiff::Timestamp::new(tick.0, tick.1 as i32) else {
+                return self.write(jiff::Timestamp::now(), out);
+            };
+            let mut stamp = std::mem::take(&mut self.stamp);
+            stamp.clear();
+            self.write(time, &mut stamp);
+            (self.stamp, self.tick) = (stamp, Some(tick));
+        }
+        out.extend_from_slice(&self.stamp);
     }
 
     fn write(&mut self, time: jiff::Timestamp, out: &mut Vec<u8>) {
@@ -217,6 +238,28 @@ mod tests {
         let mut text = Vec::new();
         clock.write(old, &mut text);
         assert_eq!(String::from_utf8(text).unwrap(), old.to_string());
+    }
+
+    #[test]
+    fn now_is_the_coarse_clock_written_as_jiff_writes_it() {
+        let mut clock = Clock::default();
+        // A tick is at most 10 ms (HZ 100): the coarse clock trails the precise one by less.
+        let tick = jiff::SignedDuration::from_millis(20);
+        for _ in 0..3 {
+            let before = jiff::Timestamp::now();
+            let mut text = Vec::new();
+            clock.write_now(&mut text);
+            let after = jiff::Timestamp::now();
+            let text = String::from_utf8(text).unwrap();
+            let time: jiff::Timestamp = text.parse().unwrap();
+            assert_eq!(time.to_string(), text);
+            assert!(
+                before - tick <= time && time <= after,
+                "{before} {time} {after}"
+            );
+            // Long enough that a stale stamp would fall outside the bounds.
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
     }
 
     #[test]
