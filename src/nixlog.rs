@@ -391,6 +391,8 @@ fn quick_string(text: &str) -> Option<(Cow<'_, str>, &str)> {
         }
         // A control character is invalid in a JSON string; what is left is a backslash.
         let (c, after) = unescape(special.strip_prefix('\\')?)?;
+        // The decoded string is shorter than what is left of the record.
+        decoded.reserve(rest.len());
         decoded.push_str(run);
         decoded.push(c);
         rest = after;
@@ -431,12 +433,11 @@ fn unescape_unicode(text: &str) -> Option<(char, &str)> {
 
 /// The four hexadecimal digits `text` starts with, as a number.
 fn hex4(text: &str) -> Option<u32> {
-    let digits = text.get(..4)?;
-    digits
-        .bytes()
-        .all(|b| b.is_ascii_hexdigit())
-        .then(|| u32::from_str_radix(digits, 16).ok())
-        .flatten()
+    let digits = text.as_bytes().get(..4)?;
+    digits.iter().try_fold(0, |n, &b| {
+        let digit = char::from(b).to_digit(16)?;
+        Some(n << 4 | digit)
+    })
 }
 
 /// The unsigned JSON number `text` starts with (no leading zero, fits in a u64), and the rest.

@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use nix::time::{ClockId, clock_gettime};
 
-use crate::line_buffer::LineBuffer;
+use crate::line_buffer::{BackgroundWriter, LineBuffer};
 use crate::report::{Event, OutputLine};
 use crate::steps::EventSink;
 
@@ -24,6 +24,8 @@ pub struct TranscriptSink {
 /// are dropped.
 struct Transcript {
     file: File,
+    /// Writes output lines in the background (none when its thread could not start).
+    writer: Option<BackgroundWriter>,
     pending: LineBuffer,
     clock: Clock,
 }
@@ -38,8 +40,24 @@ impl Transcript {
         line
     }
 
+    /// Write out the pending lines, in the background when there is a writer thread:
+    /// output lines, which the run need not wait for.
+    fn write_later(&mut self) {
+        match &mut self.writer {
+            Some(writer) => writer.hand_over(&mut self.pending),
+            None => {
+                let _ = self.pending.write_to(&mut self.file);
+            }
+        }
+    }
+
+    /// Write out the pending lines and return once everything is written: an event that
+    /// says where the run stands is on disk when it goes on.
     fn write_out(&mut self) {
-        let _ = self.pending.write_to(&mut self.file);
+        self.write_later();
+        if let Some(writer) = &mut self.writer {
+            writer.wait();
+        }
     }
 }
 
@@ -57,10 +75,12 @@ impl TranscriptSink {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
+        let writer = file.try_clone().and_then(BackgroundWriter::spawn).ok();
         Ok(TranscriptSink {
             path,
             out: Mutex::new(Transcript {
                 file,
+                writer,
                 pending: LineBuffer::new(),
                 clock: Clock::default(),
             }),
@@ -86,7 +106,7 @@ impl TranscriptSink {
         members(line);
         line.push(b'\n');
         if transcript.pending.is_full() {
-            transcript.write_out();
+            transcript.write_later();
         }
     }
 }
@@ -109,8 +129,10 @@ impl EventSink for TranscriptSink {
         let line = transcript.start_line();
         line.extend_from_slice(members);
         line.push(b'\n');
-        if !matches!(event, Event::Progress { .. }) || transcript.pending.is_full() {
-            transcript.write_out();
+        match event {
+            Event::Progress { .. } if transcript.pending.is_full() => transcript.write_later(),
+            Event::Progress { .. } => {}
+            _ => transcript.write_out(),
         }
     }
 
@@ -127,7 +149,7 @@ impl EventSink for TranscriptSink {
     }
 
     fn flush(&self) {
-        self.lock().write_out();
+        self.lock().write_later();
     }
 }
 
