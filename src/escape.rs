@@ -106,7 +106,7 @@ impl ByteClass {
     pub fn find(self, bytes: &[u8]) -> Option<usize> {
         let mut blocks = bytes.chunks_exact(16);
         for (index, block) in blocks.by_ref().enumerate() {
-            let hits = self.block_hits(block.try_into().unwrap_or(&[PAD; 16]));
+            let hits = self.block_hits(block.try_into().expect("blocks of sixteen bytes"));
             if hits != 0 {
                 return Some(index * 16 + hits.trailing_zeros() as usize);
             }

@@ -1,9 +1,10 @@
 //! The events a flow run produces (the `--json` contract of DESIGN.md) and the
 //! actions a step describes before it runs.
 
-use crate::escape::JSON_SPECIAL;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::escape::JSON_SPECIAL;
 
 /// Something a step will do to the machine, described exactly, before it does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -285,6 +285,33 @@ mod tests {
     }
 
     #[test]
+    fn an_output_line_is_written_as_its_event_with_the_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = TranscriptSink::create(dir.path(), "run-1", "recover").unwrap();
+        let line = OutputLine {
+            flow: "recover",
+            step: "build",
+            stream: Stream::Stderr,
+            line: "a \"quoted\" \\ é\u{7}",
+        };
+        sink.output(line);
+        let mut members = Vec::new();
+        line.write_json_members(&mut members);
+        sink.output_json(line, &members);
+        let path = sink.path().to_path_buf();
+        drop(sink);
+        let expected = serde_json::to_value(line.to_event()).unwrap();
+        let text = fs::read_to_string(path).unwrap();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        for written in text.lines() {
+            let mut written: serde_json::Value = serde_json::from_str(written).unwrap();
+            let time = written.as_object_mut().unwrap().remove("time").unwrap();
+            assert!(time.as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+            assert_eq!(written, expected);
+        }
+    }
+
+    #[test]
     fn every_event_becomes_a_timed_json_line() {
         let dir = tempfile::tempdir().unwrap();
         let sink = TranscriptSink::create(dir.path(), "run-1", "inspect").unwrap();

@@ -182,6 +182,19 @@ fn phases_and_logs_name_their_derivation() {
         log.feed(br#"@nix {"action":"result","fields":["late"],"id":7,"type":101}"#),
         None
     );
+
+    // An id started again (without a stop) names its new derivation from then on.
+    for drv in ["/nix/store/y-one.drv", "/nix/store/z-two.drv"] {
+        let start = format!(r#"@nix {{"action":"start","fields":["{drv}"],"id":8,"type":105}}"#);
+        log.feed(start.as_bytes());
+        assert_eq!(
+            log.feed(br#"@nix {"action":"result","fields":["x"],"id":8,"type":101}"#),
+            Some(Item::BuildLog {
+                drv: Some(drv.into()),
+                line: "x".into()
+            })
+        );
+    }
 }
 
 #[test]
