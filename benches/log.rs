@@ -107,11 +107,11 @@ fn main() {
         "<= 2",
     );
     common::summary_row(
-        &format!("{what}: cat | cat, the pipe's floor"),
+        &format!("{what}: cat | cat"),
         &format!("{:.0} ms", ms(pp.wall)),
         &format!("cat {:.0} ms", ms(ct.wall)),
         ratio(pp.wall, ct.wall),
-        "(reference)",
+        "(pipe floor)",
     );
     common::summary_row(
         &format!("{what}: cpu"),
