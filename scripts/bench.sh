@@ -4,8 +4,9 @@
 #   - the size scan (benches/scan.rs) against `du -s` and `diskus`, warm and cold cache, on a
 #     generated Nix-store-like tree on a loop-mounted ext4, and its peak memory growth;
 #   - following a build's log (benches/log.rs): 1,000,000 lines of Nix internal-json through
-#     recover's build step and the headless front end, against `cat` of the log into a file,
-#     and lifeboat's peak memory for 100,000 and 1,000,000 lines;
+#     recover's build step and the headless front end, against `cat` of the log into a file
+#     (and `cat | cat`, the floor for anything that reads it from a pipe), and lifeboat's
+#     peak memory for 100,000 and 1,000,000 lines;
 #   - the wizard (benches/tui.rs, criterion): drawing the flow screen with a 10,000-line log
 #     at 120x40; and (benches/first_frame.rs) the real binary's first frame on a terminal
 #     against `less`;
