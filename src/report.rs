@@ -177,24 +177,29 @@ impl Event {
     /// `serde_json::to_writer` writes. Output, nearly every event of a build, has a
     /// hand-written path: serde's generic one cost a third of following a build's log.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let Some(line) = self.as_output_line() else {
+            return serde_json::to_writer(out, self);
+        };
+        out.push(b'{');
+        line.write_json_members(out);
+        Ok(())
+    }
+
+    /// An output event as the line sinks take.
+    pub fn as_output_line(&self) -> Option<OutputLine<'_>> {
         match self {
             Event::Output {
                 flow,
                 step,
                 stream,
                 line,
-            } => {
-                let line = OutputLine {
-                    flow,
-                    step,
-                    stream: *stream,
-                    line,
-                };
-                out.push(b'{');
-                line.write_json_members(out);
-                Ok(())
-            }
-            _ => serde_json::to_writer(out, self),
+            } => Some(OutputLine {
+                flow,
+                step,
+                stream: *stream,
+                line,
+            }),
+            _ => None,
         }
     }
 }

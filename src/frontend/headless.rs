@@ -109,6 +109,9 @@ impl Default for HumanSink {
 
 impl EventSink for HumanSink {
     fn emit(&self, event: &Event) {
+        if let Some(line) = event.as_output_line() {
+            return self.output(line);
+        }
         let text = match event {
             Event::Plan {
                 flow,
@@ -142,19 +145,8 @@ impl EventSink for HumanSink {
                 StepStatus::Pending => return,
                 other => format!("    {}: {message}\n", status_word(*other)),
             },
-            Event::Output {
-                flow,
-                step,
-                stream,
-                line,
-            } => {
-                return self.output(OutputLine {
-                    flow,
-                    step,
-                    stream: *stream,
-                    line,
-                });
-            }
+            // Written by `output`, above.
+            Event::Output { .. } => return,
             Event::Progress {
                 done, total, unit, ..
             } => {
