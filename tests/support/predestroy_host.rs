@@ -83,15 +83,18 @@ impl Host {
             system: String::new(),
         };
         // A real Nix store on the volume: the practice volume's database is a stand-in.
-        // Built as root, without the nixbld users: every namespace has a user pool of its
+        // Built as root, without the nixbld users, by nix-build and by nix-env (which
+        // builds the profile's user environment): every namespace has a user pool of its
         // own, and Nix kills whatever runs as the build user it picks, so concurrent tests
-        // would kill each other's builders.
+        // would kill each other's builders (seen as "failed due to signal 9").
+        let options =
+            "--option sandbox false --option substituters '' --option build-users-group ''";
         host.system = host.in_namespace(
             nix_bound,
             &format!(
                 "rm -f {home}/qwe/nix/var/nix/db/db.sqlite\n\
-                 p=$(nix-build --no-out-link --option sandbox false --option substituters '' --option build-users-group '' {dir}/system.nix)\n\
-                 nix-env -p {home}/qwe/.nix-profile -i $p >/dev/null 2>&1\necho $p",
+                 p=$(nix-build --no-out-link {options} {dir}/system.nix)\n\
+                 nix-env {options} -p {home}/qwe/.nix-profile -i $p >/dev/null\necho $p",
                 home = host.home.display(),
                 dir = dir.display()
             ),
