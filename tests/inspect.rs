@@ -435,6 +435,29 @@ fn the_headless_summary_names_the_volume_and_its_sizes() {
     assert_untouched(&sandbox, &hash);
 }
 
+#[test]
+fn headless_output_lines_come_in_order_within_their_step() {
+    let (sandbox, hash) = sandbox(VolumeContents::Seed);
+    fs::create_dir_all(&sandbox.mountpoint).unwrap();
+    fs::write(sandbox.mountpoint.join("left-here"), "x").unwrap();
+    let out = lifeboat(&sandbox.config_path, &["inspect", "--headless"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    let at = |wanted: &dyn Fn(&str) -> bool| lines.iter().position(|l| wanted(l));
+    let step = at(&|l| l == "==> mount-readonly").expect("the step starts");
+    let note = at(&|l| l.starts_with("    | ") && l.ends_with("not touched")).expect("the note");
+    let done = step
+        + lines[step..]
+            .iter()
+            .position(|l| l.starts_with("    ok:"))
+            .unwrap();
+    assert!(step < note && note < done, "{stderr}");
+    assert_untouched(&sandbox, &hash);
+}
+
 /// Start a JSON run that pauses before `step`, and wait until it is there.
 fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
     let mut child = lifeboat(config, &["inspect", "--json"])

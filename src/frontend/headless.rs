@@ -101,6 +101,13 @@ impl HumanSink {
     }
 }
 
+impl Drop for HumanSink {
+    /// Output lines still kept back are written: nothing the operator was to see is lost.
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Default for HumanSink {
     fn default() -> Self {
         HumanSink::new()
