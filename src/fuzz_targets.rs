@@ -101,8 +101,9 @@ fn assert_valid_config(config: &Config) {
 }
 
 /// The Nix log parser, fed the input line by line: its quick path reads records as its
-/// general parser does, plain lines come back untouched, messages without escape sequences, counts never say more done than expected, and everything it
-/// yields is printable once escaped.
+/// general parser does, plain lines come back untouched, messages without escape
+/// sequences, counts never say more done than expected, and everything it yields is
+/// printable once escaped.
 pub fn nixlog(data: &[u8]) {
     let mut log = NixLog::new();
     let mut texts = Vec::new();

@@ -74,6 +74,7 @@ impl Item<'_> {
         }
     }
 }
+
 /// Build and download counts, as Nix's own progress bar shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
