@@ -178,10 +178,9 @@ fn children_cpu() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
-/// `cat LOG > transcript`: the floor for moving the log's bytes into a file.
-/// `cat` of the log into a file; `piped`: through a second `cat` on a pipe first, as a
-/// build's output reaches lifeboat, which is the least any program that follows a build
-/// and keeps its log can take.
+/// `cat LOG > transcript`, the floor for moving the log's bytes into a file; `piped`: through
+/// a second `cat` on a pipe first, as a build's output reaches lifeboat, the least any
+/// program that follows a build and keeps its log can take.
 fn time_cat(log: &Path, dir: &Path, piped: bool) -> Sample {
     let out = dir.join("cat-transcript");
     let file = File::create(&out).expect("cat's transcript");
