@@ -91,9 +91,7 @@ impl TranscriptSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
 
-impl TranscriptSink {
     fn lock(&self) -> MutexGuard<'_, Transcript> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -72,6 +72,11 @@ fn write_stdout(pending: &mut LineBuffer) {
     let _ = pending.write_to(&mut io::stdout().lock());
 }
 
+/// Write what is pending to stderr, as [`write_stdout`] does to stdout.
+fn write_stderr(pending: &mut LineBuffer) {
+    let _ = pending.write_to(&mut io::stderr().lock());
+}
+
 /// Lines for people on stderr; progress at most once a second.
 pub struct HumanSink {
     last_progress: Mutex<Option<Instant>>,
@@ -85,10 +90,6 @@ impl HumanSink {
             last_progress: Mutex::new(None),
             pending: Mutex::new(LineBuffer::new()),
         }
-    }
-
-    fn write_pending(&self, pending: &mut LineBuffer) {
-        let _ = pending.write_to(&mut io::stderr().lock());
     }
 
     fn progress_due(&self) -> bool {
@@ -194,7 +195,7 @@ impl EventSink for HumanSink {
         };
         let mut pending = lock(&self.pending);
         pending.bytes().extend_from_slice(text.as_bytes());
-        self.write_pending(&mut pending);
+        write_stderr(&mut pending);
     }
 
     fn output(&self, line: OutputLine<'_>) {
@@ -204,12 +205,12 @@ impl EventSink for HumanSink {
         bytes.extend_from_slice(line.line.as_bytes());
         bytes.push(b'\n');
         if pending.is_full() {
-            self.write_pending(&mut pending);
+            write_stderr(&mut pending);
         }
     }
 
     fn flush(&self) {
-        self.write_pending(&mut lock(&self.pending));
+        write_stderr(&mut lock(&self.pending));
     }
 }
 
