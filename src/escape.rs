@@ -68,41 +68,80 @@ fn escape_str(mut text: &str, out: &mut String) {
 /// and the backslash are single bytes; the C1 controls (U+0080..U+009F) start with 0xC2.
 const MAY_NEED_ESCAPE: ByteClass = ByteClass {
     below: 0x20,
+    at_least: None,
     any_of: &[0x7f, b'\\', 0xc2],
+};
+
+/// Text that is shown and written into a JSON string as it is: printable ASCII without `"`
+/// or `\`. Nearly every line of a build's log is such text; knowing it when the line is
+/// read spares checking its UTF-8, escaping it for the screen and escaping it for JSON,
+/// each a pass over the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plain<'a>(&'a str);
+
+impl<'a> Plain<'a> {
+    /// The longest plain start of `bytes`, and the rest.
+    pub fn split(bytes: &'a [u8]) -> (Plain<'a>, &'a [u8]) {
+        let (head, rest) = bytes.split_at(NOT_PLAIN.find(bytes).unwrap_or(bytes.len()));
+        // SAFETY: every byte of `head` is below 0x7f (NOT_PLAIN holds the others), and
+        // ASCII is UTF-8.
+        (Plain(unsafe { std::str::from_utf8_unchecked(head) }), rest)
+    }
+
+    /// `text` when all of it is plain.
+    pub fn new(text: &'a str) -> Option<Plain<'a>> {
+        let (plain, rest) = Plain::split(text.as_bytes());
+        rest.is_empty().then_some(plain)
+    }
+
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+/// The bytes that are not [`Plain`]: controls, `"`, `\`, DEL and every byte of a
+/// character beyond ASCII.
+const NOT_PLAIN: ByteClass = ByteClass {
+    below: 0x20,
+    at_least: Some(0x7f),
+    any_of: b"\"\\",
 };
 
 /// The bytes a JSON string cannot hold as they are: `"`, `\` and the C0 controls.
 pub(crate) const JSON_SPECIAL: ByteClass = ByteClass {
     below: 0x20,
+    at_least: None,
     any_of: b"\"\\",
 };
 
 /// The end of a line.
 pub(crate) const NEWLINE: ByteClass = ByteClass {
     below: 0,
+    at_least: None,
     any_of: b"\n",
 };
 
 /// What [`ByteClass::find`] pads a short tail with.
 const PAD: u8 = b'a';
 
-/// A set of bytes to look for in a long run of text: every byte below `below`, and each of
-/// `any_of` (at most a few).
+/// A set of bytes to look for in a long run of text: every byte below `below`, every byte
+/// from `at_least` on, and each of `any_of` (at most a few).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ByteClass {
     pub below: u8,
+    pub at_least: Option<u8>,
     pub any_of: &'static [u8],
 }
 
 impl ByteClass {
     #[cfg(any(test, not(target_arch = "x86_64")))]
     fn contains(self, b: u8) -> bool {
-        b < self.below || self.any_of.contains(&b)
+        b < self.below || self.at_least.is_some_and(|low| b >= low) || self.any_of.contains(&b)
     }
 
     /// The first byte of `bytes` in the class. Sixteen bytes are tested at once: log lines
     /// are long runs in which nothing is found, scanned several times each.
-    #[inline]
+    #[inline(always)]
     pub fn find(self, bytes: &[u8]) -> Option<usize> {
         let mut blocks = bytes.chunks_exact(16);
         for (index, block) in blocks.by_ref().enumerate() {
@@ -122,11 +161,11 @@ impl ByteClass {
 
     /// Bit `i` set when `block[i]` is in the class.
     #[cfg(target_arch = "x86_64")]
-    #[inline]
+    #[inline(always)]
     fn block_hits(self, block: &[u8; 16]) -> u32 {
         use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-            _mm_set1_epi8, _mm_setzero_si128,
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_min_epu8, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8, _mm_setzero_si128,
         };
         // SAFETY: SSE2 is in every x86_64 processor (the target's baseline), and the
         // unaligned load reads exactly the sixteen bytes of `block`.
@@ -138,6 +177,11 @@ impl ByteClass {
                 let top = _mm_set1_epi8(last as i8);
                 hits = _mm_cmpeq_epi8(_mm_min_epu8(v, top), v);
             }
+            if let Some(low) = self.at_least {
+                // b >= low exactly when max(b, low) == b (unsigned).
+                let low = _mm_set1_epi8(low as i8);
+                hits = _mm_or_si128(hits, _mm_cmpeq_epi8(_mm_max_epu8(v, low), v));
+            }
             for &b in self.any_of {
                 hits = _mm_or_si128(hits, _mm_cmpeq_epi8(v, _mm_set1_epi8(b as i8)));
             }
@@ -147,7 +191,7 @@ impl ByteClass {
 
     /// Bit `i` set when `block[i]` is in the class.
     #[cfg(not(target_arch = "x86_64"))]
-    #[inline]
+    #[inline(always)]
     fn block_hits(self, block: &[u8; 16]) -> u32 {
         (0..16).fold(0, |hits, i| hits | u32::from(self.contains(block[i])) << i)
     }
@@ -198,13 +242,14 @@ mod tests {
         }
         let none = ByteClass {
             below: 0,
+            at_least: None,
             any_of: b"",
         };
         for b in 0..=255u8 {
             for place in [2, 20] {
                 let mut text = [b'a'; 24];
                 text[place] = b;
-                for class in [MAY_NEED_ESCAPE, JSON_SPECIAL, NEWLINE, none] {
+                for class in [MAY_NEED_ESCAPE, JSON_SPECIAL, NEWLINE, NOT_PLAIN, none] {
                     assert!(!class.contains(PAD));
                     let expected = class.contains(b).then_some(place);
                     assert_eq!(class.find(&text), expected, "{class:?} {b:#x}");
@@ -218,7 +263,35 @@ mod tests {
                 JSON_SPECIAL.contains(b),
                 matches!(b, 0..0x20 | b'"' | b'\\')
             );
+            assert_eq!(
+                NOT_PLAIN.contains(b),
+                !matches!(b, 0x20..0x7f) || JSON_SPECIAL.contains(b)
+            );
         }
+    }
+
+    #[test]
+    fn plain_text_needs_no_escape_for_the_screen_or_json() {
+        for b in 0..=255u8 {
+            let bytes = [b'x', b, b'y'];
+            let (plain, rest) = Plain::split(&bytes);
+            let Some(text) = std::str::from_utf8(&bytes).ok().and_then(Plain::new) else {
+                assert_eq!((plain.as_str(), rest), ("x", &bytes[1..]), "{b:#x}");
+                continue;
+            };
+            assert_eq!((plain, rest), (text, &b""[..]));
+            assert!(matches!(escape_text(text.as_str()), Cow::Borrowed(_)));
+            let json = serde_json::to_string(text.as_str()).unwrap();
+            assert_eq!(json, format!("\"{}\"", text.as_str()), "{b:#x}");
+        }
+        let line = "gcc -O2 -c src/a.c -o src/a.o ".repeat(5);
+        assert_eq!(Plain::new(&line).map(Plain::as_str), Some(line.as_str()));
+        assert_eq!(Plain::new("caf\u{e9}"), None);
+        let (plain, rest) = Plain::split(br#"checking for x... yes"],"id":1}"#);
+        assert_eq!(
+            (plain.as_str(), rest),
+            ("checking for x... yes", &br#""],"id":1}"#[..])
+        );
     }
 
     #[test]

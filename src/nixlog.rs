@@ -14,7 +14,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::escape::JSON_SPECIAL;
+use crate::escape::{JSON_SPECIAL, Plain};
 
 /// What a line of `nix … --log-format internal-json` stands for. Text is borrowed from the
 /// line where it can be: a build prints a million of these.
@@ -138,6 +138,9 @@ impl NixLog {
         let Some(json) = line.strip_prefix(PREFIX) else {
             return plain();
         };
+        if let Some(quick) = quick_result(json) {
+            return self.result(quick.id, quick.kind, &mut [quick.field]);
+        }
         match std::str::from_utf8(json) {
             Ok(text) => self.feed_json(text).unwrap_or_else(|_| plain()),
             // Nix may pass a build's invalid UTF-8 through; keep the rest of the record.
@@ -151,9 +154,6 @@ impl NixLog {
 
     /// The item of a record's JSON text; `Err` when it is no JSON object.
     fn feed_json<'a>(&mut self, text: &'a str) -> Result<Option<Item<'a>>, serde_json::Error> {
-        if let Some(quick) = quick_result(text) {
-            return Ok(self.result(quick.id, quick.kind, &mut [quick.field]));
-        }
         let mut record = serde_json::from_str::<Record>(text)?;
         Ok(self.record(&mut record))
     }
@@ -335,7 +335,7 @@ impl<'a> Field<'a> {
 /// Whether [`quick_result`] reads the record `text` as the general parser does, or leaves it
 /// to it: for the fuzzer and the tests, which hold the two paths to each other.
 pub fn quick_path_agrees(text: &str) -> bool {
-    let Some(quick) = quick_result(text) else {
+    let Some(quick) = quick_result(text.as_bytes()) else {
         return true;
     };
     let Ok(mut record) = serde_json::from_str::<Record>(text) else {
@@ -359,25 +359,37 @@ struct QuickResult<'a> {
 /// "type":N}` exactly as Nix writes it (a log line, a phase), read without the general
 /// parser, which cost half of following a build. `None` for anything else, even the same
 /// record spaced differently: the general parser reads those, and rejects what is not JSON.
-fn quick_result(text: &str) -> Option<QuickResult<'_>> {
-    let rest = text.strip_prefix(r#"{"action":"result","fields":["#)?;
+/// Read from the bytes: only a string that is not [`Plain`] has its UTF-8 checked.
+fn quick_result(json: &[u8]) -> Option<QuickResult<'_>> {
+    let rest = json.strip_prefix(br#"{"action":"result","fields":["#)?;
     let (field, rest) = quick_string(rest)?;
-    let rest = rest.strip_prefix(r#"],"id":"#)?;
+    let rest = rest.strip_prefix(br#"],"id":"#)?;
     let (id, rest) = quick_number(rest)?;
-    let rest = rest.strip_prefix(r#","type":"#)?;
+    let rest = rest.strip_prefix(br#","type":"#)?;
     let (kind, rest) = quick_number(rest)?;
-    (rest == "}").then_some(QuickResult {
+    (rest == b"}").then_some(QuickResult {
         id,
         kind,
         field: Field::Str(field),
     })
 }
 
-/// The JSON string `text` starts with, and what follows it. Borrowed when it holds no
+/// The JSON string `json` starts with, and what follows it. Borrowed when it holds no
 /// escapes; escapes are decoded as serde_json decodes them, and what JSON does not allow
-/// (a control character, an unknown escape, a lone surrogate) is `None`.
-fn quick_string(text: &str) -> Option<(Cow<'_, str>, &str)> {
-    let mut rest = text.strip_prefix('"')?;
+/// (a control character, an unknown escape, a lone surrogate, invalid UTF-8) is `None`.
+fn quick_string(json: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
+    let rest = json.strip_prefix(b"\"")?;
+    let (plain, after) = Plain::split(rest);
+    if let Some(after) = after.strip_prefix(b"\"") {
+        return Some((Cow::Borrowed(plain.as_str()), after));
+    }
+    let (decoded, after) = decode_string(std::str::from_utf8(rest).ok()?)?;
+    Some((decoded, after.as_bytes()))
+}
+
+/// The JSON string whose text (after its opening quote) `text` starts with, decoded, and
+/// what follows its closing quote.
+fn decode_string(mut rest: &str) -> Option<(Cow<'_, str>, &str)> {
     let mut decoded = String::new();
     loop {
         let at = JSON_SPECIAL.find(rest.as_bytes())?;
@@ -441,18 +453,18 @@ fn hex4(text: &str) -> Option<u32> {
     })
 }
 
-/// The unsigned JSON number `text` starts with (no leading zero, fits in a u64), and the rest.
-fn quick_number(text: &str) -> Option<(u64, &str)> {
+/// The unsigned JSON number `json` starts with (no leading zero, fits in a u64), and the rest.
+fn quick_number(json: &[u8]) -> Option<(u64, &[u8])> {
     let mut n: u64 = 0;
     let mut digits = 0;
-    for b in text.bytes().take_while(u8::is_ascii_digit) {
+    for &b in json.iter().take_while(|b| b.is_ascii_digit()) {
         n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
         digits += 1;
     }
-    if digits == 0 || (digits > 1 && text.starts_with('0')) {
+    if digits == 0 || (digits > 1 && json.starts_with(b"0")) {
         return None;
     }
-    Some((n, &text[digits..]))
+    Some((n, &json[digits..]))
 }
 
 /// The record's member names lifeboat reads.
@@ -759,6 +771,7 @@ mod tests {
             r#"{"action":"result","fields":[""],"id":18446744073709551615,"type":104}"#,
             r#"{"action":"result","fields":["\/\b\f\n\r\t\u00e9\u00E9\ud83d\ude00\uD83D\uDE00"],"id":1,"type":101}"#,
             r#"{"action":"result","fields":["\\"],"id":1,"type":101}"#,
+            "{\"action\":\"result\",\"fields\":[\"del \x7f, bell \\u0007\"],\"id\":1,\"type\":101}",
             r#"{"action":"result","fields":["a\"],"id":1,"type":101}"#,
             r#"{"action":"result","fields":["x"],"id":18446744073709551616,"type":101}"#,
             r#"{"action":"result","fields":["x"],"id":01,"type":101}"#,
@@ -773,7 +786,7 @@ mod tests {
         ];
         for (index, line) in lines.into_iter().enumerate() {
             // Nix's own shapes take the quick path; what it leaves, the parser reads.
-            assert_eq!(quick_result(line).is_some(), index < 5, "{line}");
+            assert_eq!(quick_result(line.as_bytes()).is_some(), index < 6, "{line}");
             assert!(quick_path_agrees(line), "{line}");
         }
         // Strings JSON does not allow: neither reads them.
@@ -790,9 +803,21 @@ mod tests {
         ];
         for string in strings {
             let line = format!(r#"{{"action":"result","fields":[{string}],"id":1,"type":101}}"#);
-            assert!(quick_result(&line).is_none(), "{line}");
+            assert!(quick_result(line.as_bytes()).is_none(), "{line}");
             assert!(serde_json::from_str::<Record>(&line).is_err(), "{line}");
         }
+        // A string that is not UTF-8 is left to the parser, which reads it replaced.
+        let line = b"@nix {\"action\":\"result\",\"fields\":[\"caf\xe9\"],\"id\":1,\"type\":101}";
+        assert!(quick_result(&line[PREFIX.len()..]).is_none());
+        let mut log = NixLog::new();
+        log.feed(br#"@nix {"action":"start","id":1,"level":3,"text":"","type":105}"#);
+        assert_eq!(
+            log.feed(line),
+            Some(Item::BuildLog {
+                drv: None,
+                line: Cow::Borrowed("caf\u{fffd}")
+            })
+        );
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The events a flow run produces (the `--json` contract of DESIGN.md) and the
 //! actions a step describes before it runs.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::escape::JSON_SPECIAL;
+use crate::escape::{JSON_SPECIAL, Plain};
 
 /// Something a step will do to the machine, described exactly, before it does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,12 +195,7 @@ impl Event {
                 step,
                 stream,
                 line,
-            } => Some(OutputLine {
-                flow,
-                step,
-                stream: *stream,
-                line,
-            }),
+            } => Some(OutputLine::new(flow, step, *stream, line)),
             _ => None,
         }
     }
@@ -214,9 +211,29 @@ pub struct OutputLine<'a> {
     pub stream: Stream,
     /// Already escaped where it comes from outside.
     pub line: &'a str,
+    /// `line` is [`Plain`]: JSON holds it as it is.
+    plain: bool,
 }
 
-impl OutputLine<'_> {
+impl<'a> OutputLine<'a> {
+    pub fn new(flow: &'static str, step: &'static str, stream: Stream, line: &'a str) -> Self {
+        OutputLine {
+            flow,
+            step,
+            stream,
+            line,
+            plain: false,
+        }
+    }
+
+    /// A line known to be plain text, which is written without looking for what to escape.
+    pub fn plain(flow: &'static str, step: &'static str, stream: Stream, line: Plain<'a>) -> Self {
+        OutputLine {
+            plain: true,
+            ..OutputLine::new(flow, step, stream, line.as_str())
+        }
+    }
+
     /// The event, for a sink that keeps it.
     pub fn to_event(self) -> Event {
         Event::Output {
@@ -230,8 +247,12 @@ impl OutputLine<'_> {
     /// Append the event's JSON after its opening brace: `"event":"output",…,"line":"…"}`,
     /// byte for byte as serde writes it.
     pub fn write_json_members(self, out: &mut Vec<u8>) {
-        // The members' names and quotes take 50 bytes; the rest is for a few escapes.
-        out.reserve(80 + self.flow.len() + self.step.len() + self.line.len());
+        self.write_json_head(out);
+        self.write_json_tail(out);
+    }
+
+    /// The members up to the line's text: the same for every line of a step's stream.
+    fn write_json_head(self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"event\":\"output\",\"flow\":");
         push_json_str(out, self.flow);
         out.extend_from_slice(b",\"step\":");
@@ -240,8 +261,93 @@ impl OutputLine<'_> {
             Stream::Stdout => b",\"stream\":\"stdout\",\"line\":",
             Stream::Stderr => b",\"stream\":\"stderr\",\"line\":",
         });
-        push_json_str(out, self.line);
-        out.push(b'}');
+    }
+
+    /// The line's text as a JSON string, and the closing brace.
+    fn write_json_tail(self, out: &mut Vec<u8>) {
+        if self.plain {
+            out.reserve(self.line.len() + 3);
+            out.push(b'"');
+            out.extend_from_slice(self.line.as_bytes());
+            out.extend_from_slice(b"\"}");
+        } else {
+            // Room for a few escapes.
+            out.reserve(self.line.len() + 16);
+            push_json_str(out, self.line);
+            out.push(b'}');
+        }
+    }
+
+    /// Is the head of this line's JSON the same as `other`'s?
+    fn same_head(self, other: OutputLine<'_>) -> bool {
+        (self.flow, self.step, self.stream) == (other.flow, other.step, other.stream)
+    }
+}
+
+/// Output lines as JSON, `{…}\n` each, as the `--json` printer writes them: made once for
+/// all the sinks that write JSON and handed to them together (a read of a command's output
+/// at a time) rather than line by line, which cost each sink a lock, a clock reading and a
+/// call per line of a build. The members before a line's text, the same for every line of
+/// a step, are copied from the line before.
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    bytes: Vec<u8>,
+    /// Where each line starts in `bytes`.
+    starts: Vec<usize>,
+    /// The last line's head (`{"event":"output",…,"line":`): whose it is and where.
+    head: Option<(OutputLine<'static>, Range<usize>)>,
+}
+
+impl JsonLines {
+    /// Beyond this the holder hands the lines over at once.
+    const LIMIT: usize = 64 * 1024;
+
+    /// Add `line`.
+    pub fn push(&mut self, line: OutputLine<'_>) {
+        let start = self.bytes.len();
+        match &self.head {
+            Some((last, head)) if last.same_head(line) => {
+                self.bytes.extend_from_within(head.clone());
+            }
+            _ => {
+                self.bytes.push(b'{');
+                line.write_json_head(&mut self.bytes);
+                let key = OutputLine::new(line.flow, line.step, line.stream, "");
+                self.head = Some((key, start..self.bytes.len()));
+            }
+        }
+        line.write_json_tail(&mut self.bytes);
+        self.bytes.push(b'\n');
+        self.starts.push(start);
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.bytes.len() >= Self::LIMIT
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// All the lines, each with its newline.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Each line's JSON object, without its newline.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let ends = self.starts.iter().skip(1).copied();
+        self.starts
+            .iter()
+            .zip(ends.chain([self.bytes.len()]))
+            .map(|(&start, end)| &self.bytes[start..end - 1])
+    }
+
+    /// Forget the lines (once handed over).
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+        self.head = None;
     }
 }
 
@@ -307,6 +413,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn lines_written_together_are_each_written_as_serde_writes_them() {
+        let mut json = JsonLines::default();
+        let steps = [
+            ("recover", "build"),
+            ("recover", "switch"),
+            ("inspect", "build"),
+        ];
+        let texts = ["make all", "", "tab\there \"q\"", "é", "gcc -c a.c"];
+        let mut expected = Vec::new();
+        for round in 0..40 {
+            let (flow, step) = steps[round % 7 % 3];
+            let stream = [Stream::Stdout, Stream::Stderr][round % 5 % 2];
+            let text = texts[round % texts.len()];
+            let line = match Plain::new(text) {
+                Some(plain) if round % 2 == 0 => OutputLine::plain(flow, step, stream, plain),
+                _ => OutputLine::new(flow, step, stream, text),
+            };
+            json.push(line);
+            expected.push(serde_json::to_string(&line.to_event()).unwrap());
+            if round == 17 {
+                assert!(!json.is_empty());
+                json.clear();
+                expected.clear();
+            }
+        }
+        let lines: Vec<&str> = json
+            .lines()
+            .map(|line| std::str::from_utf8(line).unwrap())
+            .collect();
+        assert_eq!(lines, expected);
+        let all = expected
+            .iter()
+            .map(|line| format!("{line}\n"))
+            .collect::<String>();
+        assert_eq!(json.as_bytes(), all.as_bytes());
+        json.clear();
+        assert!(json.is_empty());
+        assert_eq!(json.lines().count(), 0);
     }
 
     #[test]

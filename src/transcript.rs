@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use nix::time::{ClockId, clock_gettime};
 
 use crate::line_buffer::{BackgroundWriter, LineBuffer};
-use crate::report::{Event, OutputLine};
+use crate::report::{Event, JsonLines, OutputLine};
 use crate::steps::EventSink;
 
 /// Appends events to the run's transcript file.
@@ -34,9 +34,7 @@ impl Transcript {
     /// Start a line: `{"time":"…",`, the event's members follow.
     fn start_line(&mut self) -> &mut Vec<u8> {
         let line = self.pending.bytes();
-        line.extend_from_slice(b"{\"time\":\"");
-        self.clock.write_now(line);
-        line.extend_from_slice(b"\",");
+        self.clock.write_time(line);
         line
     }
 
@@ -138,8 +136,23 @@ impl EventSink for TranscriptSink {
         self.push_output(|json| line.write_json_members(json));
     }
 
-    fn output_json(&self, _line: OutputLine<'_>, members: &[u8]) {
-        self.push_output(|json| json.extend_from_slice(members));
+    fn output_lines(&self, lines: &JsonLines) {
+        let mut transcript = self.lock();
+        // Lines handed over together were read together: one time for all.
+        let mut time = Vec::with_capacity(48);
+        transcript.clock.write_time(&mut time);
+        for json in lines.lines() {
+            let Some(members) = json.strip_prefix(b"{") else {
+                continue;
+            };
+            let line = transcript.pending.bytes();
+            line.extend_from_slice(&time);
+            line.extend_from_slice(members);
+            line.push(b'\n');
+            if transcript.pending.is_full() {
+                transcript.write_later();
+            }
+        }
     }
 
     fn wants_json(&self) -> bool {
@@ -168,6 +181,13 @@ struct Clock {
 }
 
 impl Clock {
+    /// `{"time":"…",`, with which every line of the transcript starts.
+    fn write_time(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"time\":\"");
+        self.write_now(out);
+        out.extend_from_slice(b"\",");
+    }
+
     fn write_now(&mut self, out: &mut Vec<u8>) {
         let Ok(now) = clock_gettime(ClockId::CLOCK_REALTIME_COARSE) else {
             return self.write(jiff::Timestamp::now(), out);
@@ -286,21 +306,17 @@ mod tests {
     fn an_output_line_is_written_as_its_event_with_the_time() {
         let dir = tempfile::tempdir().unwrap();
         let sink = TranscriptSink::create(dir.path(), "run-1", "recover").unwrap();
-        let line = OutputLine {
-            flow: "recover",
-            step: "build",
-            stream: Stream::Stderr,
-            line: "a \"quoted\" \\ é\u{7}",
-        };
+        let line = OutputLine::new("recover", "build", Stream::Stderr, "a \"quoted\" \\ é\u{7}");
         sink.output(line);
-        let mut members = Vec::new();
-        line.write_json_members(&mut members);
-        sink.output_json(line, &members);
+        let mut lines = JsonLines::default();
+        lines.push(line);
+        lines.push(line);
+        sink.output_lines(&lines);
         let path = sink.path().to_path_buf();
         drop(sink);
         let expected = serde_json::to_value(line.to_event()).unwrap();
         let text = fs::read_to_string(path).unwrap();
-        assert_eq!(text.lines().count(), 2, "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
         for written in text.lines() {
             let mut written: serde_json::Value = serde_json::from_str(written).unwrap();
             let time = written.as_object_mut().unwrap().remove("time").unwrap();

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::line_buffer::LineBuffer;
-use crate::report::{Event, FileDiff, OutputLine, StepStatus};
+use crate::report::{Event, FileDiff, JsonLines, OutputLine, StepStatus};
 use crate::steps::EventSink;
 use crate::steps::measure::PartialTreeRow;
 
@@ -36,8 +36,10 @@ impl EventSink for JsonSink {
         push_output(|json| line.write_json_members(json));
     }
 
-    fn output_json(&self, _line: OutputLine<'_>, members: &[u8]) {
-        push_output(|json| json.extend_from_slice(members));
+    fn output_lines(&self, lines: &JsonLines) {
+        let mut pending = lock(&JSON_PENDING);
+        write_stdout(&mut pending);
+        let _ = io::stdout().lock().write_all(lines.as_bytes());
     }
 
     fn wants_json(&self) -> bool {
@@ -230,32 +232,57 @@ fn status_word(status: StepStatus) -> &'static str {
     }
 }
 
-/// Sends every event to several sinks (the printer and the transcript).
+/// Sends every event to several sinks (the printer and the transcript). Output lines for the
+/// sinks that write JSON are written as JSON once and kept back ([`JsonLines`]) until the
+/// command goes quiet (`flush`), another event comes, or 64 KiB wait; the other sinks get
+/// each line as it comes.
 pub struct Tee<'a> {
     sinks: Vec<&'a dyn EventSink>,
-    /// An output line's JSON members, made once for all the sinks that write JSON.
-    members: Mutex<Vec<u8>>,
+    /// Those of `sinks` that write JSON, and the others.
+    json_sinks: Vec<&'a dyn EventSink>,
+    line_sinks: Vec<&'a dyn EventSink>,
+    /// Output lines not handed to `json_sinks` yet.
+    pending: Mutex<JsonLines>,
 }
 
 impl<'a> Tee<'a> {
     pub fn new(sinks: Vec<&'a dyn EventSink>) -> Tee<'a> {
+        let (json_sinks, line_sinks) = sinks.iter().partition(|sink| sink.wants_json());
         Tee {
             sinks,
-            members: Mutex::new(Vec::new()),
+            json_sinks,
+            line_sinks,
+            pending: Mutex::new(JsonLines::default()),
         }
     }
 
-    /// Do several sinks write the same JSON (so that it is worth making once)?
-    fn shares_json(&self) -> bool {
-        self.sinks.iter().filter(|sink| sink.wants_json()).count() > 1
+    /// Hand the output lines kept back to the sinks that write JSON.
+    fn hand_over(&self, pending: &mut JsonLines) {
+        if pending.is_empty() {
+            return;
+        }
+        for sink in &self.json_sinks {
+            sink.output_lines(pending);
+        }
+        pending.clear();
+    }
+}
+
+impl Drop for Tee<'_> {
+    /// Output lines still kept back are handed over: nothing is lost.
+    fn drop(&mut self) {
+        let pending = self.pending.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut lines = std::mem::take(pending);
+        self.hand_over(&mut lines);
     }
 }
 
 impl EventSink for Tee<'_> {
     fn emit(&self, event: &Event) {
+        self.hand_over(&mut lock(&self.pending));
         // The printer and the transcript write the same JSON: make it once.
         let mut json = Vec::new();
-        if self.shares_json() && event.write_json(&mut json).is_ok() {
+        if self.json_sinks.len() > 1 && event.write_json(&mut json).is_ok() {
             return self.emit_json(event, &json);
         }
         for sink in &self.sinks {
@@ -264,24 +291,30 @@ impl EventSink for Tee<'_> {
     }
 
     fn emit_json(&self, event: &Event, json: &[u8]) {
+        self.hand_over(&mut lock(&self.pending));
         for sink in &self.sinks {
             sink.emit_json(event, json);
         }
     }
 
     fn output(&self, line: OutputLine<'_>) {
-        if !self.shares_json() {
-            return self.sinks.iter().for_each(|sink| sink.output(line));
+        for sink in &self.line_sinks {
+            sink.output(line);
         }
-        let mut members = lock(&self.members);
-        members.clear();
-        line.write_json_members(&mut members);
-        self.output_json(line, &members);
+        if self.json_sinks.is_empty() {
+            return;
+        }
+        let mut pending = lock(&self.pending);
+        pending.push(line);
+        if pending.is_full() {
+            self.hand_over(&mut pending);
+        }
     }
 
-    fn output_json(&self, line: OutputLine<'_>, members: &[u8]) {
-        for sink in &self.sinks {
-            sink.output_json(line, members);
+    fn output_lines(&self, lines: &JsonLines) {
+        self.hand_over(&mut lock(&self.pending));
+        for sink in &self.json_sinks {
+            sink.output_lines(lines);
         }
     }
 
@@ -290,12 +323,14 @@ impl EventSink for Tee<'_> {
     }
 
     fn flush(&self) {
+        self.hand_over(&mut lock(&self.pending));
         for sink in &self.sinks {
             sink.flush();
         }
     }
 
     fn diff(&self, step: &'static str, diff: &FileDiff) {
+        self.hand_over(&mut lock(&self.pending));
         for sink in &self.sinks {
             sink.diff(step, diff);
         }

@@ -18,10 +18,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::escape::{Plain, escape_text};
 use crate::exec::process::{self, Line, LongLines, Piece};
 use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
-use crate::report::{Action, Event, FileDiff, OutputLine, Stream, Unit};
+use crate::report::{Action, Event, FileDiff, JsonLines, OutputLine, Stream, Unit};
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -35,17 +36,17 @@ pub trait EventSink: Sync {
     fn output(&self, line: OutputLine<'_>) {
         self.emit(&line.to_event());
     }
-    /// [`EventSink::output`] with the line's JSON members already written
-    /// ([`OutputLine::write_json_members`]), made once for several sinks that write JSON.
-    fn output_json(&self, line: OutputLine<'_>, _members: &[u8]) {
-        self.output(line);
-    }
+    /// Output lines already written as JSON, for a sink that [`EventSink::wants_json`]:
+    /// the `Tee` of a run writes each line's JSON once for all such sinks and hands them a
+    /// read of a command's output at a time. No other sink is given them.
+    fn output_lines(&self, _lines: &JsonLines) {}
     /// [`EventSink::emit`] with the event already written as JSON ([`Event::write_json`]),
     /// so that several sinks that write JSON serialise a build's line once between them.
     fn emit_json(&self, event: &Event, _json: &[u8]) {
         self.emit(event);
     }
-    /// Does this sink write the event's JSON (so that [`EventSink::emit_json`] is its path)?
+    /// Does this sink write events as JSON (so that [`EventSink::emit_json`] and
+    /// [`EventSink::output_lines`] are its paths)?
     fn wants_json(&self) -> bool {
         false
     }
@@ -161,12 +162,20 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     /// A line of output for the operator (already escaped where it comes from outside).
     pub fn output(&self, line: impl AsRef<str>) {
-        self.sink.output(OutputLine {
-            flow: self.flow,
-            step: self.step,
-            stream: Stream::Stdout,
-            line: line.as_ref(),
-        });
+        let line = OutputLine::new(self.flow, self.step, Stream::Stdout, line.as_ref());
+        self.sink.output(line);
+    }
+
+    /// A line of text from outside, known to be UTF-8 (from Nix's JSON log): escaped for
+    /// display, and handed over as plain text when it needs no escaping at all.
+    pub fn output_text(&self, text: &str) {
+        match Plain::new(text) {
+            Some(plain) => {
+                let line = OutputLine::plain(self.flow, self.step, Stream::Stdout, plain);
+                self.sink.output(line);
+            }
+            None => self.output(escape_text(text)),
+        }
     }
 
     /// The changes to `file` as a unified diff: output lines for every front end, and the

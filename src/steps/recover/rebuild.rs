@@ -92,7 +92,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
                     errors.push(text.to_string());
                 }
                 if level <= 3 {
-                    ctx.output(escape_text(&text));
+                    ctx.output_text(&text);
                 }
             }
             Some(Item::Progress(p)) => {
@@ -101,7 +101,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
             Some(Item::BuildStarted { drv }) => {
                 ctx.output(format!("building {}", escape_text(&drv)))
             }
-            Some(Item::BuildLog { line, .. }) => ctx.output(escape_text(&line)),
+            Some(Item::BuildLog { line, .. }) => ctx.output_text(&line),
             Some(Item::Phase { .. }) | None => {}
         },
     });
