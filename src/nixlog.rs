@@ -118,6 +118,7 @@ pub struct NixLog {
     /// The activity the last result was for: a build's log lines come in runs from one
     /// build, and this spares hashing its id for each.
     last: Option<(u64, Activity)>,
+    quick_tail: QuickTail,
     progress: Progress,
 }
 
@@ -138,7 +139,7 @@ impl NixLog {
         let Some(json) = line.strip_prefix(PREFIX) else {
             return plain();
         };
-        if let Some(quick) = quick_result(json) {
+        if let Some(quick) = quick_result(json, &mut self.quick_tail) {
             return self.result(quick.id, quick.kind, &mut [quick.field]);
         }
         match std::str::from_utf8(json) {
@@ -334,17 +335,24 @@ impl<'a> Field<'a> {
 
 /// Whether [`quick_result`] reads the record `text` as the general parser does, or leaves it
 /// to it: for the fuzzer and the tests, which hold the two paths to each other.
+/// Both the first time and again, when the end of the record is known from the time before.
 pub fn quick_path_agrees(text: &str) -> bool {
-    let Some(quick) = quick_result(text.as_bytes()) else {
+    let mut tail = QuickTail::default();
+    let Some(quick) = quick_result(text.as_bytes(), &mut tail) else {
         return true;
     };
+    let again = quick_result(text.as_bytes(), &mut tail);
     let Ok(mut record) = serde_json::from_str::<Record>(text) else {
         return false;
     };
-    record.action.as_str() == Some("result")
-        && record.id.as_u64() == Some(quick.id)
-        && record.kind.as_u64() == Some(quick.kind)
-        && record.fields() == [quick.field]
+    let mut agrees = |quick: QuickResult<'_>| {
+        record.action.as_str() == Some("result")
+            && record.id.as_u64() == Some(quick.id)
+            && record.kind.as_u64() == Some(quick.kind)
+            && record.fields().len() == 1
+            && record.fields()[0].as_str() == quick.field.as_str()
+    };
+    agrees(quick) && again.is_some_and(agrees)
 }
 
 /// A result record read by [`quick_result`].
@@ -359,19 +367,45 @@ struct QuickResult<'a> {
 /// "type":N}` exactly as Nix writes it (a log line, a phase), read without the general
 /// parser, which cost half of following a build. `None` for anything else, even the same
 /// record spaced differently: the general parser reads those, and rejects what is not JSON.
-/// Read from the bytes: only a string that is not [`Plain`] has its UTF-8 checked.
-fn quick_result(json: &[u8]) -> Option<QuickResult<'_>> {
+/// Read from the bytes: only a string that is not [`Plain`] has its UTF-8 checked, and an
+/// end the same as the last record's is not read again.
+fn quick_result<'a>(json: &'a [u8], last: &mut QuickTail) -> Option<QuickResult<'a>> {
     let rest = json.strip_prefix(br#"{"action":"result","fields":["#)?;
     let (field, rest) = quick_string(rest)?;
-    let rest = rest.strip_prefix(br#"],"id":"#)?;
-    let (id, rest) = quick_number(rest)?;
-    let rest = rest.strip_prefix(br#","type":"#)?;
-    let (kind, rest) = quick_number(rest)?;
-    (rest == b"}").then_some(QuickResult {
+    let (id, kind) = last.read(rest)?;
+    Some(QuickResult {
         id,
         kind,
         field: Field::Str(field),
     })
+}
+
+/// The end of the last record [`quick_result`] read (`],"id":N,"type":N}`) and its numbers:
+/// a build's log lines come in runs from one build, and end alike.
+#[derive(Debug, Default)]
+struct QuickTail {
+    text: Vec<u8>,
+    id: u64,
+    kind: u64,
+}
+
+impl QuickTail {
+    /// The id and type of the end `text`, remembered for the next record.
+    fn read(&mut self, text: &[u8]) -> Option<(u64, u64)> {
+        if self.text.is_empty() || text != self.text {
+            let rest = text.strip_prefix(br#"],"id":"#)?;
+            let (id, rest) = quick_number(rest)?;
+            let rest = rest.strip_prefix(br#","type":"#)?;
+            let (kind, rest) = quick_number(rest)?;
+            if rest != b"}" {
+                return None;
+            }
+            self.text.clear();
+            self.text.extend_from_slice(text);
+            (self.id, self.kind) = (id, kind);
+        }
+        Some((self.id, self.kind))
+    }
 }
 
 /// The JSON string `json` starts with, and what follows it. Borrowed when it holds no
@@ -784,9 +818,17 @@ mod tests {
             r#"{"action":"result","fields":["a\"#,
             r#"{"action":"result","fields":["x",1],"id":1,"type":101}"#,
         ];
+        // One end remembered from line to line, as a build's log is read.
+        let mut tail = QuickTail::default();
         for (index, line) in lines.into_iter().enumerate() {
             // Nix's own shapes take the quick path; what it leaves, the parser reads.
-            assert_eq!(quick_result(line.as_bytes()).is_some(), index < 6, "{line}");
+            let quick = quick_result(line.as_bytes(), &mut tail);
+            assert_eq!(quick.is_some(), index < 6, "{line}");
+            if let Some(quick) = quick {
+                let record: serde_json::Value = serde_json::from_str(line).unwrap();
+                assert_eq!(record["id"].as_u64(), Some(quick.id), "{line}");
+                assert_eq!(record["type"].as_u64(), Some(quick.kind), "{line}");
+            }
             assert!(quick_path_agrees(line), "{line}");
         }
         // Strings JSON does not allow: neither reads them.
@@ -803,12 +845,15 @@ mod tests {
         ];
         for string in strings {
             let line = format!(r#"{{"action":"result","fields":[{string}],"id":1,"type":101}}"#);
-            assert!(quick_result(line.as_bytes()).is_none(), "{line}");
+            assert!(
+                quick_result(line.as_bytes(), &mut QuickTail::default()).is_none(),
+                "{line}"
+            );
             assert!(serde_json::from_str::<Record>(&line).is_err(), "{line}");
         }
         // A string that is not UTF-8 is left to the parser, which reads it replaced.
         let line = b"@nix {\"action\":\"result\",\"fields\":[\"caf\xe9\"],\"id\":1,\"type\":101}";
-        assert!(quick_result(&line[PREFIX.len()..]).is_none());
+        assert!(quick_result(&line[PREFIX.len()..], &mut QuickTail::default()).is_none());
         let mut log = NixLog::new();
         log.feed(br#"@nix {"action":"start","id":1,"level":3,"text":"","type":105}"#);
         assert_eq!(

@@ -636,12 +636,20 @@ impl Output<'_> {
     /// Wait up to [`POLL_INTERVAL_MS`] for output and hand over what came. `Ok(true)` when
     /// anything was read (or a pipe closed). With both pipes closed it only waits.
     fn pump(&mut self, buf: &mut [u8]) -> Result<bool, Stop> {
-        (self.flush)();
         if !self.any_open() {
+            (self.flush)();
             thread::sleep(Duration::from_millis(POLL_INTERVAL_MS.into()));
             return Ok(false);
         }
-        let ready = self.poll_ready().map_err(Stop::Io)?;
+        // Output waiting is read at once; only before lifeboat waits is what it kept back
+        // written out (a build that prints without pause fills whole buffers).
+        let mut ready = self.poll_ready(PollTimeout::ZERO).map_err(Stop::Io)?;
+        if ready == [false; 2] {
+            (self.flush)();
+            ready = self
+                .poll_ready(PollTimeout::from(POLL_INTERVAL_MS))
+                .map_err(Stop::Io)?;
+        }
         let mut read_any = false;
         for (index, is_ready) in ready.into_iter().enumerate() {
             if is_ready {
@@ -653,7 +661,7 @@ impl Output<'_> {
     }
 
     /// Which pipes have something to read (or are closed).
-    fn poll_ready(&self) -> io::Result<[bool; 2]> {
+    fn poll_ready(&self, timeout: PollTimeout) -> io::Result<[bool; 2]> {
         let open: Vec<(usize, &File)> = self
             .pipes
             .iter()
@@ -665,7 +673,7 @@ impl Output<'_> {
             .map(|(_, file)| PollFd::new(file.as_fd(), PollFlags::POLLIN))
             .collect();
         let mut ready = [false; 2];
-        match poll(&mut fds, PollTimeout::from(POLL_INTERVAL_MS)) {
+        match poll(&mut fds, timeout) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(errno) => return Err(io::Error::from(errno)),
         }
