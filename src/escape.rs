@@ -99,6 +99,51 @@ impl<'a> Plain<'a> {
     }
 }
 
+/// Text from outside known to be UTF-8, and whether it is known to be [`Plain`] (as Nix's
+/// log parser knows it of most of a build's lines, having looked at every byte already).
+/// Equal when the text is.
+#[derive(Debug, Clone)]
+pub enum Text<'a> {
+    Plain(Plain<'a>),
+    Other(Cow<'a, str>),
+}
+
+impl Text<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::Plain(plain) => plain.as_str(),
+            Text::Other(text) => text,
+        }
+    }
+
+    /// The text copied, to keep.
+    pub fn into_owned(self) -> Text<'static> {
+        Text::Other(Cow::Owned(self.as_str().to_string()))
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text::Other(Cow::Borrowed(text))
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text<'_> {}
+
 /// The bytes that are not [`Plain`]: controls, `"`, `\`, DEL and every byte of a
 /// character beyond ASCII.
 const NOT_PLAIN: ByteClass = ByteClass {
@@ -292,6 +337,16 @@ mod tests {
             (plain.as_str(), rest),
             ("checking for x... yes", &br#""],"id":1}"#[..])
         );
+    }
+
+    #[test]
+    fn text_is_equal_when_its_characters_are() {
+        let plain = Text::Plain(Plain::new("make all").unwrap());
+        let other = Text::from("make all");
+        assert_eq!(plain, other);
+        assert_eq!(plain.clone().into_owned(), plain);
+        assert_ne!(plain, Text::Other(Cow::Owned("make".into())));
+        assert_eq!(&*plain, "make all");
     }
 
     #[test]

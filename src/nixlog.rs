@@ -14,7 +14,7 @@ use std::rc::Rc;
 use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::escape::{JSON_SPECIAL, Plain};
+use crate::escape::{JSON_SPECIAL, Plain, Text};
 
 /// What a line of `nix … --log-format internal-json` stands for. Text is borrowed from the
 /// line where it can be: a build prints a million of these.
@@ -37,19 +37,18 @@ pub enum Item<'a> {
     /// A line of a build's log; `drv` is `None` when the build's start was not seen.
     BuildLog {
         drv: Option<Rc<str>>,
-        line: Cow<'a, str>,
+        line: Text<'a>,
     },
     /// A build entered a phase (`unpackPhase`, `buildPhase`…).
     Phase {
         drv: Option<Rc<str>>,
-        phase: Cow<'a, str>,
+        phase: Text<'a>,
     },
 }
 
 impl Item<'_> {
     /// The item with its text copied out of the line, to keep after the next line.
     pub fn into_owned(self) -> Item<'static> {
-        let owned = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
         match self {
             Item::Plain(bytes) => Item::Plain(Cow::Owned(bytes.into_owned())),
             Item::Message {
@@ -65,11 +64,11 @@ impl Item<'_> {
             Item::BuildStarted { drv } => Item::BuildStarted { drv },
             Item::BuildLog { drv, line } => Item::BuildLog {
                 drv,
-                line: owned(line),
+                line: line.into_owned(),
             },
             Item::Phase { drv, phase } => Item::Phase {
                 drv,
-                phase: owned(phase),
+                phase: phase.into_owned(),
             },
         }
     }
@@ -301,7 +300,7 @@ impl<'a> Record<'a> {
 /// A JSON value as far as lifeboat looks into it.
 #[derive(Debug, Default, PartialEq)]
 enum Field<'a> {
-    Str(Cow<'a, str>),
+    Str(Text<'a>),
     Number(u64),
     List(Vec<Field<'a>>),
     /// Absent, or anything else (negative or fractional numbers, objects, booleans, null).
@@ -311,7 +310,7 @@ enum Field<'a> {
 
 impl<'a> Field<'a> {
     /// The string, moved out (the field is left `Other`).
-    fn take_str(&mut self) -> Option<Cow<'a, str>> {
+    fn take_str(&mut self) -> Option<Text<'a>> {
         match std::mem::take(self) {
             Field::Str(text) => Some(text),
             _ => None,
@@ -411,14 +410,14 @@ impl QuickTail {
 /// The JSON string `json` starts with, and what follows it. Borrowed when it holds no
 /// escapes; escapes are decoded as serde_json decodes them, and what JSON does not allow
 /// (a control character, an unknown escape, a lone surrogate, invalid UTF-8) is `None`.
-fn quick_string(json: &[u8]) -> Option<(Cow<'_, str>, &[u8])> {
+fn quick_string(json: &[u8]) -> Option<(Text<'_>, &[u8])> {
     let rest = json.strip_prefix(b"\"")?;
     let (plain, after) = Plain::split(rest);
     if let Some(after) = after.strip_prefix(b"\"") {
-        return Some((Cow::Borrowed(plain.as_str()), after));
+        return Some((Text::Plain(plain), after));
     }
     let (decoded, after) = decode_string(std::str::from_utf8(rest).ok()?)?;
-    Some((decoded, after.as_bytes()))
+    Some((Text::Other(decoded), after.as_bytes()))
 }
 
 /// The JSON string whose text (after its opening quote) `text` starts with, decoded, and
@@ -568,15 +567,15 @@ impl<'de> Visitor<'de> for FieldVisitor {
     }
 
     fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Field<'de>, E> {
-        Ok(Field::Str(Cow::Borrowed(text)))
+        Ok(Field::Str(Text::Other(Cow::Borrowed(text))))
     }
 
     fn visit_str<E>(self, text: &str) -> Result<Field<'de>, E> {
-        Ok(Field::Str(Cow::Owned(text.to_string())))
+        Ok(Field::Str(Text::Other(Cow::Owned(text.to_string()))))
     }
 
     fn visit_string<E>(self, text: String) -> Result<Field<'de>, E> {
-        Ok(Field::Str(Cow::Owned(text)))
+        Ok(Field::Str(Text::Other(Cow::Owned(text))))
     }
 
     fn visit_u64<E>(self, n: u64) -> Result<Field<'de>, E> {
@@ -860,7 +859,7 @@ mod tests {
             log.feed(line),
             Some(Item::BuildLog {
                 drv: None,
-                line: Cow::Borrowed("caf\u{fffd}")
+                line: Text::Other(Cow::Borrowed("caf\u{fffd}"))
             })
         );
     }

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::escape::{Plain, escape_text};
+use crate::escape::{Text, escape_text};
 use crate::exec::process::{self, Line, LongLines, Piece};
 use crate::flow::{Assent, Flow, Outcome, Question};
 use crate::journal::{Journal, JournalError};
@@ -166,15 +166,15 @@ impl StepContext<'_> {
         self.sink.output(line);
     }
 
-    /// A line of text from outside, known to be UTF-8 (from Nix's JSON log): escaped for
-    /// display, and handed over as plain text when it needs no escaping at all.
-    pub fn output_text(&self, text: &str) {
-        match Plain::new(text) {
-            Some(plain) => {
-                let line = OutputLine::plain(self.flow, self.step, Stream::Stdout, plain);
+    /// A line of text from outside (from Nix's JSON log): escaped for display, or handed
+    /// over as plain text, known to need no escaping at all.
+    pub fn output_text(&self, text: &Text<'_>) {
+        match text {
+            Text::Plain(plain) => {
+                let line = OutputLine::plain(self.flow, self.step, Stream::Stdout, *plain);
                 self.sink.output(line);
             }
-            None => self.output(escape_text(text)),
+            Text::Other(text) => self.output(escape_text(text)),
         }
     }
 

@@ -92,7 +92,7 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
                     errors.push(text.to_string());
                 }
                 if level <= 3 {
-                    ctx.output_text(&text);
+                    ctx.output(escape_text(&text));
                 }
             }
             Some(Item::Progress(p)) => {
