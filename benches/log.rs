@@ -1,6 +1,8 @@
 //! Times following a build's log through lifeboat's headless front end against `cat` of the
 //! same log into a file (and, for reference, `cat | cat`: the log through a pipe, as a build's
-//! output reaches lifeboat), and compares lifeboat's peak memory for a short and a long log.
+//! output reaches lifeboat; and the floor: the same stand-in build, its output read from the
+//! pipe and written out as lifeboat writes it, as many bytes, with no work in between), and
+//! compares lifeboat's peak memory for a short and a long log.
 //!
 //! The log is a generated `nix --log-format internal-json` stream shaped like the captures in
 //! tests/fixtures/nix/: activities started and stopped, progress results, phases, messages
@@ -18,7 +20,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,12 +34,18 @@ mod generate;
 mod headless_build;
 
 const CHILD_ENV: &str = "LIFEBOAT_BENCH_LOG_CHILD";
+/// The floor's child: the log, and how many bytes to write to its transcript.
+const FLOOR_ENV: &str = "LIFEBOAT_BENCH_FLOOR_CHILD";
+const FLOOR_BYTES_ENV: &str = "LIFEBOAT_BENCH_FLOOR_BYTES";
 /// What the stand-in prints on stdout at the end, as nixos-rebuild prints the system.
 const SYSTEM: &str = "/nix/store/5f1cz2wyd0ajvrr5gfqz8ia8jc3pdd2w-nixos-system-bench-25.11";
 
 fn main() {
     if let Ok(log) = std::env::var(CHILD_ENV) {
         return child_build(Path::new(&log));
+    }
+    if let Ok(log) = std::env::var(FLOOR_ENV) {
+        return floor_child(Path::new(&log));
     }
     let lines: usize = env_number("LIFEBOAT_BENCH_LINES", 1_000_000);
     let runs: usize = env_number("LIFEBOAT_BENCH_RUNS", 5).max(1);
@@ -59,19 +67,22 @@ fn main() {
     let mut lifeboat = Vec::new();
     let mut cat = Vec::new();
     let mut piped = Vec::new();
+    let mut floor = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..runs {
-        let (sample, peak) = time_lifeboat(&long, dir.path());
+        let (sample, peak, transcript) = time_lifeboat(&long, dir.path());
         lifeboat.push(sample);
         rss.push(peak);
         cat.push(time_cat(&long, dir.path(), false));
         piped.push(time_cat(&long, dir.path(), true));
+        floor.push(time_floor(&long, dir.path(), transcript));
     }
     let short_rss = (0..runs.min(3))
         .map(|_| time_lifeboat(&short, dir.path()).1)
         .max()
         .unwrap_or(0);
     let (lb, ct, pp) = (median(&lifeboat), median(&cat), median(&piped));
+    let fl = median(&floor);
     println!(
         "{:<12} {:>9} {:>9} {:>12} {:>12}",
         "tool", "wall ms", "cpu ms", "lb/cat wall", "peak RSS KiB"
@@ -85,13 +96,15 @@ fn main() {
         rss.iter().max().unwrap_or(&0)
     );
     println!("{:<12} {:>9.1} {:>9.1}", "cat", ms(ct.wall), ms(ct.cpu));
-    println!(
-        "{:<12} {:>9.1} {:>9.1} {:>12.2}",
-        "cat | cat",
-        ms(pp.wall),
-        ms(pp.cpu),
-        pp.wall.as_secs_f64() / ct.wall.as_secs_f64()
-    );
+    for (tool, sample) in [("cat | cat", pp), ("floor", fl)] {
+        println!(
+            "{:<12} {:>9.1} {:>9.1} {:>12.2}",
+            tool,
+            ms(sample.wall),
+            ms(sample.cpu),
+            sample.wall.as_secs_f64() / ct.wall.as_secs_f64()
+        );
+    }
     let long_rss = rss.iter().copied().max().unwrap_or(0);
     println!(
         "peak RSS of lifeboat: {short_rss} KiB for {} lines, {long_rss} KiB for {lines} lines",
@@ -112,6 +125,20 @@ fn main() {
         &format!("cat {:.0} ms", ms(ct.wall)),
         ratio(pp.wall, ct.wall),
         "(pipe floor)",
+    );
+    common::summary_row(
+        &format!("{what}: floor"),
+        &format!("{:.0} ms", ms(fl.wall)),
+        &format!("cat {:.0} ms", ms(ct.wall)),
+        ratio(fl.wall, ct.wall),
+        "(no work)",
+    );
+    common::summary_row(
+        &format!("{what}: over the floor"),
+        &format!("{:.0} ms", ms(lb.wall)),
+        &format!("floor {:.0} ms", ms(fl.wall)),
+        ratio(lb.wall, fl.wall),
+        "",
     );
     common::summary_row(
         &format!("{what}: cpu"),
@@ -198,8 +225,9 @@ fn time_cat(log: &Path, dir: &Path, piped: bool) -> Sample {
     sample
 }
 
-/// One build in a fresh child process; its time and its peak RSS (KiB).
-fn time_lifeboat(log: &Path, dir: &Path) -> (Sample, u64) {
+/// One build in a fresh child process; its time, its peak RSS (KiB) and the size of the
+/// transcript it wrote.
+fn time_lifeboat(log: &Path, dir: &Path) -> (Sample, u64, u64) {
     let state = dir.join("state");
     let exe = std::env::current_exe().expect("current exe");
     let (sample, output) = time(
@@ -213,8 +241,72 @@ fn time_lifeboat(log: &Path, dir: &Path) -> (Sample, u64) {
         .trim()
         .parse()
         .expect("the child's peak RSS");
+    let transcripts = fs::read_dir(state.join("transcripts")).expect("the run's transcripts");
+    let transcript = transcripts
+        .map(|entry| {
+            entry
+                .expect("a transcript")
+                .metadata()
+                .expect("its size")
+                .len()
+        })
+        .sum();
     fs::remove_dir_all(&state).expect("remove the run's state");
-    (sample, peak)
+    (sample, peak, transcript)
+}
+
+/// The floor in a fresh child process, writing `transcript` bytes as lifeboat's transcript.
+fn time_floor(log: &Path, dir: &Path, transcript: u64) -> Sample {
+    let exe = std::env::current_exe().expect("current exe");
+    let out = dir.join("floor-transcript");
+    let sample = time(
+        Command::new(exe)
+            .env(FLOOR_ENV, log)
+            .env(FLOOR_BYTES_ENV, transcript.to_string())
+            .env("LIFEBOAT_BENCH_FLOOR_OUT", &out)
+            .stdout(Stdio::null()),
+    )
+    .0;
+    fs::remove_file(out).expect("remove the floor's transcript");
+    sample
+}
+
+/// The floor: the stand-in build as lifeboat runs it, its stderr read from the pipe 64 KiB
+/// at a time and written to stdout (as `--json` prints) and to a transcript, bytes added to
+/// each write so that the transcript is as large as lifeboat's. What following the build
+/// costs the kernel and no more.
+fn floor_child(log: &Path) {
+    let transcript = env_number(FLOOR_BYTES_ENV, 0) as u64;
+    let log_size = fs::metadata(log).expect("the log").len().max(1);
+    let out = std::env::var_os("LIFEBOAT_BENCH_FLOOR_OUT").expect("the floor's transcript");
+    let mut file = File::create(out).expect("create the floor's transcript");
+    let mut child = Command::new("sh")
+        .args(["-c", &format!("cat \"$0\" >&2 && echo {SYSTEM}")])
+        .arg(log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the stand-in");
+    let mut pipe = child.stderr.take().expect("its stderr");
+    let mut stdout = std::io::stdout().lock();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut extra = Vec::new();
+    let (mut read, mut written) = (0u64, 0u64);
+    loop {
+        let n = pipe.read(&mut buf).expect("read the build's output");
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        // As many bytes written as lifeboat's transcript holds by this point of the log.
+        let due = (read * transcript / log_size).saturating_sub(written + n as u64) as usize;
+        extra.resize(due, b'x');
+        stdout.write_all(&buf[..n]).expect("write stdout");
+        file.write_all(&buf[..n]).expect("write the transcript");
+        file.write_all(&extra).expect("write the transcript");
+        written += (n + due) as u64;
+    }
+    assert!(child.wait().expect("the stand-in").success());
 }
 
 /// The child: recover's build step with the stand-in, events to `--json` on stdout and to

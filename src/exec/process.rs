@@ -6,7 +6,6 @@
 //! whatever a command prints. Each child runs in a process group of its own, so cancelling
 //! reaches the processes it started too.
 
-use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
@@ -794,7 +793,10 @@ impl LineSplitter {
 /// a build prints a million lines and the tail is read once.
 #[derive(Debug, Default)]
 struct StderrTail {
-    lines: VecDeque<(Vec<u8>, bool)>,
+    /// A ring: the next line replaces `lines[next]` (the oldest once all are taken), and
+    /// keeps its buffer: a build prints a million lines.
+    lines: Vec<(Vec<u8>, bool)>,
+    next: usize,
     in_long_line: bool,
 }
 
@@ -803,23 +805,29 @@ impl StderrTail {
         if !self.in_long_line {
             let kept = &bytes[..bytes.len().min(TAIL_LINE_BYTES)];
             let cut = continues || kept.len() < bytes.len();
-            let mut entry = if self.lines.len() == TAIL_LINES {
-                self.lines.pop_front().unwrap_or_default()
-            } else {
-                Default::default()
-            };
+            if self.lines.len() < TAIL_LINES {
+                self.lines.push(Default::default());
+            }
+            let entry = &mut self.lines[self.next];
             entry.0.clear();
             entry.0.extend_from_slice(kept);
             entry.1 = cut;
-            self.lines.push_back(entry);
+            self.next = (self.next + 1) % TAIL_LINES;
         }
         self.in_long_line = continues;
     }
 
-    /// The lines, escaped for display.
+    /// The lines, oldest first, escaped for display.
     fn lines(&self) -> Vec<String> {
-        self.lines
+        let oldest = if self.lines.len() < TAIL_LINES {
+            0
+        } else {
+            self.next
+        };
+        let (newer, older) = self.lines.split_at(oldest);
+        older
             .iter()
+            .chain(newer)
             .map(|(bytes, cut)| {
                 let mut line = escape_bytes(bytes);
                 if *cut {
@@ -896,6 +904,10 @@ mod tests {
     #[test]
     fn the_tail_keeps_the_last_lines_and_one_entry_per_long_line() {
         let mut tail = StderrTail::default();
+        for line in ["a", "b", "c"] {
+            tail.push(line.as_bytes(), false);
+        }
+        assert_eq!(tail.lines(), ["a", "b", "c"]);
         for i in 0..30 {
             tail.push(format!("line {i}").as_bytes(), false);
         }
