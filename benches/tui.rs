@@ -159,7 +159,7 @@ fn main() {
         .configure_from_args();
     flow_screen(&mut c);
     c.final_summary();
-    for (id, what) in [(REDRAW, "redraw"), (NEW_LINE, "line added, draw")] {
+    for (id, what) in [(REDRAW, "redraw"), (NEW_LINE, "line added")] {
         let Some(took) = estimate_ns(&dir, id) else {
             eprintln!("no estimate of {id} under {}", dir.display());
             continue;
