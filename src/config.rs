@@ -103,6 +103,41 @@ pub struct CommandsConfig {
     pub reboot: Vec<String>,
 }
 
+/// Where the Nix store lives on the volumes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorePlace<'a> {
+    /// `[nix_store].target` is a bind of the directory `inside` of `volume` (`qwe/nix`).
+    Bind {
+        volume: &'a VolumeConfig,
+        inside: PathBuf,
+    },
+    /// `volume` is mounted at `[nix_store].target` itself (the seed's "Multiple Volumes").
+    OwnVolume { volume: &'a VolumeConfig },
+}
+
+impl StorePlace<'_> {
+    /// The volume that holds the store.
+    pub fn volume(&self) -> &VolumeConfig {
+        match self {
+            StorePlace::Bind { volume, .. } | StorePlace::OwnVolume { volume } => volume,
+        }
+    }
+
+    /// Where the store's directory is on the running system (`/home/qwe/nix`, or the store
+    /// volume's mount).
+    pub fn system_dir(&self) -> PathBuf {
+        self.nix_dir(&self.volume().mount)
+    }
+
+    /// Where the store's directory (what becomes `/nix`) is inside the volume mounted at `root`.
+    pub fn nix_dir(&self, root: &Path) -> PathBuf {
+        match self {
+            StorePlace::Bind { inside, .. } => root.join(inside),
+            StorePlace::OwnVolume { .. } => root.to_path_buf(),
+        }
+    }
+}
+
 /// Lifeboat's own state on the root disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
@@ -236,6 +271,24 @@ impl Config {
     /// Does a name in `by_id_dir` match `[discovery].pattern`?
     pub fn discovery_matches(&self, file_name: &str) -> bool {
         glob::Pattern::new(&self.discovery.pattern).is_ok_and(|p| p.matches(file_name))
+    }
+
+    /// Where the Nix store lives on the volumes (the seed's two layouts): a `[[volume]]`
+    /// mounted at `[nix_store].target` holds it whole; otherwise the target is a bind of
+    /// [`Config::nix_store_source`] on the volume whose mount holds that. `None` when
+    /// neither is known.
+    pub fn store_place(&self) -> Option<StorePlace<'_>> {
+        if let Some(volume) = self
+            .volumes
+            .iter()
+            .find(|v| v.mount == self.nix_store.target)
+        {
+            return Some(StorePlace::OwnVolume { volume });
+        }
+        let source = self.nix_store_source()?;
+        let volume = self.volumes.iter().find(|v| source.starts_with(&v.mount))?;
+        let inside = source.strip_prefix(&volume.mount).ok()?.to_path_buf();
+        Some(StorePlace::Bind { volume, inside })
     }
 
     /// `[nix_store].source`, or `<first volume mount or /home>/<user>/nix` when only the user is known.
@@ -1413,6 +1466,34 @@ rsync_target = "backup-server:/backups/qwe/"
         let (config, used) = locate_and_load_from(Some(&explicit), &default_file).unwrap();
         assert_eq!(config.user.as_deref(), Some("explicit"));
         assert_eq!(used.as_deref(), Some(explicit.as_path()));
+    }
+
+    #[test]
+    fn the_store_is_a_bind_of_a_volume_directory_or_a_volume_of_its_own() {
+        let bind = parse("user = \"qwe\"\n[[volume]]\ndevice = \"/dev/sdb\"\nmount = \"/home\"\n");
+        let place = bind.store_place().unwrap();
+        assert_eq!(place.volume().device, Path::new("/dev/sdb"));
+        assert_eq!(
+            place.nix_dir(Path::new("/var/lib/lifeboat/volume")),
+            Path::new("/var/lib/lifeboat/volume/qwe/nix")
+        );
+        let own = parse(
+            "user = \"qwe\"\n[[volume]]\ndevice = \"/dev/sdb\"\nmount = \"/home\"\n\
+             [[volume]]\ndevice = \"/dev/sdc\"\nmount = \"/nix\"\n",
+        );
+        let place = own.store_place().unwrap();
+        assert!(matches!(place, StorePlace::OwnVolume { .. }));
+        assert_eq!(place.volume().device, Path::new("/dev/sdc"));
+        assert_eq!(
+            place.nix_dir(Path::new("/var/lib/lifeboat/volume")),
+            Path::new("/var/lib/lifeboat/volume")
+        );
+        // A source on no configured volume, or nothing known: nowhere.
+        assert_eq!(
+            parse("[nix_store]\nsource = \"/srv/nix\"\n").store_place(),
+            None
+        );
+        assert_eq!(Config::default().store_place(), None);
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub enum Point<'a> {
     GitTransfer,
     /// `copy`: a copying command (rsync, `nix copy`) has started and printed something.
     Copy,
-    /// `activation`: a command that must not be stopped half-way (`nixos-rebuild switch`)
+    /// `activation`: a command that must not be stopped half-way (`nixos-rebuild boot`)
     /// has started and printed something.
     Activation,
     /// `half-write:<file name>`: half of an atomically written file's temporary is written.

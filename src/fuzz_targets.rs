@@ -11,7 +11,7 @@ use std::path::{Component, Path};
 use crate::config::{Config, ConfigError};
 use crate::escape::escape_bytes;
 use crate::exec::probe::{Contents, FsIdentity, MountEntry, identify, parse_mountinfo};
-use crate::nixlog::{self, Item, NixLog};
+use crate::nixlog::{self, Item, Moved, NixLog, Transfers};
 
 /// A fuzz target: a name (the binary in `fuzz/` and the directory of its seeds) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -102,8 +102,8 @@ fn assert_valid_config(config: &Config) {
 
 /// The Nix log parser, fed the input line by line: its quick path reads records as its
 /// general parser does, plain lines come back untouched, messages without escape
-/// sequences, counts never say more done than expected, and everything it yields is
-/// printable once escaped.
+/// sequences, counts never say more done than expected, transfers count at most one path
+/// or build a line and never go back, and everything it yields is printable once escaped.
 pub fn nixlog(data: &[u8]) {
     let mut log = NixLog::new();
     let mut texts = Vec::new();
@@ -111,7 +111,10 @@ pub fn nixlog(data: &[u8]) {
         if let Some(Ok(json)) = line.strip_prefix(b"@nix ").map(std::str::from_utf8) {
             assert!(nixlog::quick_path_agrees(json), "{json:?}");
         }
-        match log.feed(line) {
+        let before = log.transfers();
+        let item = log.feed(line);
+        assert_transfers_follow(before, log.transfers(), item.as_ref());
+        match item {
             Some(Item::Plain(bytes)) => {
                 assert_eq!(bytes, line);
                 texts.push(String::from_utf8_lossy(&bytes).into_owned());
@@ -133,6 +136,7 @@ pub fn nixlog(data: &[u8]) {
             Some(Item::BuildStarted { drv }) => assert_printable(drv.as_bytes()),
             Some(Item::BuildLog { line, .. }) => assert_printable(line.as_bytes()),
             Some(Item::Phase { phase, .. }) => assert_printable(phase.as_bytes()),
+            Some(Item::Copying { path, .. }) => assert_printable(path.as_bytes()),
             None => {}
         }
     }
@@ -141,6 +145,34 @@ pub fn nixlog(data: &[u8]) {
     }
     assert!(!nixlog::strip_ansi(&String::from_utf8_lossy(data)).contains('\x1b'));
     assert_printable(data);
+}
+
+/// One line moved the transfers from `before` to `after`, yielding `item`: nothing went back,
+/// at most one path or build was counted, and not with bytes (those come with a path's
+/// progress), and a path exactly when `item` says which one was copying.
+fn assert_transfers_follow(before: Transfers, after: Transfers, item: Option<&Item<'_>>) {
+    let moved = |before: Moved, after: Moved| {
+        assert!(after.paths >= before.paths && after.bytes >= before.bytes);
+        after.paths - before.paths
+    };
+    let local = moved(before.from_local, after.from_local);
+    let downloaded = moved(before.downloaded, after.downloaded);
+    assert!(after.built >= before.built);
+    let counted = local + downloaded + (after.built - before.built);
+    assert!(counted <= 1, "{before:?} -> {after:?}");
+    if counted == 1 {
+        let bytes = |t: Transfers| (t.from_local.bytes, t.downloaded.bytes);
+        assert_eq!(bytes(before), bytes(after));
+    }
+    match item {
+        Some(Item::Copying { from_local, .. }) => {
+            assert_eq!(
+                (local, downloaded),
+                if *from_local { (1, 0) } else { (0, 1) }
+            );
+        }
+        _ => assert_eq!(local + downloaded, 0, "{before:?} -> {after:?}"),
+    }
 }
 
 /// The mount-table parser: at most one entry per line, every path printable once escaped, and

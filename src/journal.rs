@@ -44,13 +44,16 @@ pub struct JournalStep {
     pub message: String,
 }
 
-/// A read-only inspection mount lifeboat made.
+/// A mount lifeboat made: read-only for inspection, or recover's private read-write one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountRecord {
     pub device: PathBuf,
     /// Device number of the mounted filesystem, to recognise the mount in mountinfo.
     pub dev: (u32, u32),
     pub target: PathBuf,
+    /// Read-write (recover's mount of the volume's store), not an inspection mount.
+    #[serde(default)]
+    pub writable: bool,
 }
 
 /// The journal could not be read or written.
@@ -146,6 +149,7 @@ mod tests {
             device: "/dev/loop0".into(),
             dev: (7, 0),
             target: "/mnt/data".into(),
+            writable: false,
         });
         journal.save(dir.path()).unwrap();
         let loaded = Journal::load(dir.path()).unwrap().unwrap();

@@ -1,6 +1,7 @@
 //! Nix's `--log-format internal-json` turned into what the operator needs to see: messages,
-//! build progress, which derivation is building and its log, and explanations for the
-//! failures lifeboat knows (NIX-FACTS.md, "Nix internal-json" and "Flakes and git").
+//! build progress, which derivation is building and its log, what the build copied from a
+//! local store (the volume's), downloaded or built, and explanations for the failures
+//! lifeboat knows (NIX-FACTS.md, "Nix internal-json" and "Flakes and git").
 //!
 //! The stream is untrusted and changes between Nix versions: unknown actions and numbers are
 //! ignored, a line that is not valid `@nix` JSON is passed through as a plain line, and
@@ -44,6 +45,10 @@ pub enum Item<'a> {
         drv: Option<Rc<str>>,
         phase: Text<'a>,
     },
+    /// Nix started copying the store path `path` (empty when the record named none), from a
+    /// local store (for lifeboat, the volume's) or else from a binary cache; yielded once
+    /// for each path [`NixLog::transfers`] counts.
+    Copying { from_local: bool, path: Rc<str> },
 }
 
 impl Item<'_> {
@@ -70,6 +75,7 @@ impl Item<'_> {
                 drv,
                 phase: phase.into_owned(),
             },
+            Item::Copying { from_local, path } => Item::Copying { from_local, path },
         }
     }
 }
@@ -85,7 +91,29 @@ pub struct Progress {
     pub running: u64,
 }
 
+/// Store paths and bytes one kind of transfer moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Moved {
+    pub paths: u64,
+    /// The paths' NAR sizes as Nix's progress reported them: a path too small for Nix to
+    /// report progress on adds nothing.
+    pub bytes: u64,
+}
+
+/// What a build took from where, as Nix's log told it: what the volume's store spared, and
+/// what had to be downloaded or built again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Transfers {
+    /// Copied from a local store: the volume's, given as a substituter.
+    pub from_local: Moved,
+    /// Copied from anything else: a binary cache such as https://cache.nixos.org.
+    pub downloaded: Moved,
+    /// Derivations built.
+    pub built: u64,
+}
+
 /// Activity types (`start.type`) lifeboat reads.
+const ACT_COPY_PATH: u64 = 100;
 const ACT_COPY_PATHS: u64 = 103;
 const ACT_BUILDS: u64 = 104;
 const ACT_BUILD: u64 = 105;
@@ -97,7 +125,7 @@ const RES_PROGRESS: u64 = 105;
 const RES_POST_BUILD_LOG_LINE: u64 = 107;
 
 /// How many running activities are remembered; a stream that starts more without stopping
-/// them loses the derivation names of the extra ones, nothing else.
+/// them loses the derivation names and copied bytes of the extra ones, nothing else.
 const MAX_ACTIVITIES: usize = 4096;
 
 /// The line prefix of internal-json records.
@@ -108,6 +136,15 @@ const PREFIX: &[u8] = b"@nix ";
 struct Activity {
     kind: u64,
     drv: Option<Rc<str>>,
+    /// A copyPath's transfer so far.
+    copy: Option<Copied>,
+}
+
+/// A copyPath activity: whether its source is a local store, and the bytes counted for it.
+#[derive(Debug, Clone, Copy)]
+struct Copied {
+    from_local: bool,
+    bytes: u64,
 }
 
 /// The parser: feed it the lines of Nix's stderr one at a time, in order.
@@ -119,6 +156,7 @@ pub struct NixLog {
     last: Option<(u64, Activity)>,
     quick_tail: QuickTail,
     progress: Progress,
+    transfers: Transfers,
 }
 
 impl NixLog {
@@ -129,6 +167,13 @@ impl NixLog {
     /// The counts so far.
     pub fn progress(&self) -> Progress {
         self.progress
+    }
+
+    /// What was copied and built so far. Each copyPath and build activity counts once, when
+    /// it starts (again under the same id while it runs: once); a copy's bytes are the
+    /// largest NAR size its progress reported.
+    pub fn transfers(&self) -> Transfers {
+        self.transfers
     }
 
     /// Read one line (without its newline). `None` for records that change nothing the
@@ -179,9 +224,33 @@ impl NixLog {
     fn start<'a>(&mut self, record: &mut Record<'a>) -> Option<Item<'a>> {
         let id = record.id.as_u64()?;
         let kind = record.kind.as_u64()?;
-        let drv: Option<Rc<str>> = (kind == ACT_BUILD)
-            .then(|| record.fields().first()?.as_str().map(Rc::from))
-            .flatten();
+        // The same activity started again (Nix does not, a stream may) is not counted again.
+        let again = self
+            .activities
+            .get(&id)
+            .filter(|running| running.kind == kind);
+        let counted = again.is_some();
+        let mut copy = again.and_then(|running| running.copy);
+        let mut item = None;
+        let fields = record.fields();
+        let text = |index: usize| fields.get(index).and_then(Field::as_str);
+        let drv: Option<Rc<str>> = (kind == ACT_BUILD).then(|| text(0).map(Rc::from)).flatten();
+        match kind {
+            ACT_BUILD if !counted => self.transfers.built = self.transfers.built.saturating_add(1),
+            ACT_COPY_PATH if !counted => {
+                // fields: [path, source store URI, destination store URI].
+                let from_local = text(1).is_some_and(is_local_store);
+                let moved = self.transfers.moved(from_local);
+                moved.paths = moved.paths.saturating_add(1);
+                copy = Some(Copied {
+                    from_local,
+                    bytes: 0,
+                });
+                let path = Rc::from(text(0).unwrap_or_default());
+                item = Some(Item::Copying { from_local, path });
+            }
+            _ => {}
+        }
         self.forget(id);
         if self.activities.len() < MAX_ACTIVITIES || self.activities.contains_key(&id) {
             self.activities.insert(
@@ -189,10 +258,11 @@ impl NixLog {
                 Activity {
                     kind,
                     drv: drv.clone(),
+                    copy,
                 },
             );
         }
-        drv.map(|drv| Item::BuildStarted { drv })
+        item.or(drv.map(|drv| Item::BuildStarted { drv }))
     }
 
     /// Drop the remembered last activity if it is `id`, which starts anew or stops.
@@ -223,10 +293,13 @@ impl NixLog {
                 drv: activity.drv.clone(),
                 phase: text(fields)?,
             }),
-            RES_PROGRESS => {
-                let kind = activity.kind;
-                self.update_progress(kind, fields)
-            }
+            RES_PROGRESS => match activity.kind {
+                ACT_COPY_PATH => {
+                    self.copy_progress(id, fields);
+                    None
+                }
+                kind => self.update_progress(kind, fields),
+            },
             _ => None,
         }
     }
@@ -254,12 +327,58 @@ impl NixLog {
         self.changed(progress)
     }
 
+    /// `progress [done, expected, …]` of copyPath `id`: `expected` is the path's NAR size,
+    /// counted once at its largest.
+    fn copy_progress(&mut self, id: u64, fields: &[Field<'_>]) {
+        let Some(expected) = fields.get(1).and_then(Field::as_u64) else {
+            return;
+        };
+        let Some(Activity {
+            copy: Some(copy), ..
+        }) = self.activities.get_mut(&id)
+        else {
+            return;
+        };
+        if expected <= copy.bytes {
+            return;
+        }
+        let moved = self.transfers.moved(copy.from_local);
+        moved.bytes = moved.bytes.saturating_add(expected - copy.bytes);
+        copy.bytes = expected;
+        // The last activity is a copy of the map's entry: keep the two alike.
+        if let Some((last, activity)) = &mut self.last {
+            if *last == id {
+                activity.copy = Some(*copy);
+            }
+        }
+    }
+
     fn changed(&mut self, progress: Progress) -> Option<Item<'static>> {
         (progress != self.progress).then(|| {
             self.progress = progress;
             Item::Progress(progress)
         })
     }
+}
+
+impl Transfers {
+    fn moved(&mut self, from_local: bool) -> &mut Moved {
+        if from_local {
+            &mut self.from_local
+        } else {
+            &mut self.downloaded
+        }
+    }
+}
+
+/// Whether the store URI `uri` (a copyPath's source) is a local store rather than a binary
+/// cache. Nix 2.8 renders `local?root=/x` as `local`; newer Nix as `local?root=/x` or `/x`.
+/// A `nix copy` from the machine's own store reads `local`, `daemon` or `auto` too.
+fn is_local_store(uri: &str) -> bool {
+    let name = uri.split_once('?').map_or(uri, |(name, _)| name);
+    matches!(name, "local" | "auto" | "daemon")
+        || uri.starts_with("unix://")
+        || uri.starts_with('/')
 }
 
 fn message(record: &Record<'_>) -> Option<Item<'static>> {
@@ -912,5 +1031,23 @@ mod tests {
             log.feed(format!(r#"@nix {{"action":"stop","id":{id}}}"#).as_bytes());
         }
         assert_eq!(log.activities.len(), MAX_ACTIVITIES - 10);
+    }
+
+    #[test]
+    fn copies_beyond_the_cap_are_counted_without_their_bytes() {
+        let mut log = NixLog::new();
+        let copies = MAX_ACTIVITIES as u64 + 100;
+        for id in 0..copies {
+            let start = format!(
+                r#"@nix {{"action":"start","id":{id},"type":100,"fields":["/nix/store/{id}","local","local"]}}"#
+            );
+            log.feed(start.as_bytes());
+            let result =
+                format!(r#"@nix {{"action":"result","id":{id},"type":105,"fields":[1,10,0,0]}}"#);
+            log.feed(result.as_bytes());
+        }
+        let from_local = log.transfers().from_local;
+        assert_eq!(from_local.paths, copies);
+        assert_eq!(from_local.bytes, MAX_ACTIVITIES as u64 * 10);
     }
 }

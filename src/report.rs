@@ -426,7 +426,7 @@ mod tests {
         let build: &'static str = String::from("build").leak();
         let steps = [
             ("recover", "build"),
-            ("recover", "switch"),
+            ("recover", "boot"),
             ("inspect", "build"),
             ("recover", build),
         ];

@@ -53,7 +53,7 @@ enum Scenario {
     /// A practice volume; the test's own namespace is private, each trial gets another.
     Inspect(TestSandbox),
     /// A fresh VPS whose `/etc/nixos` holds an installer's configuration.
-    Recover(FreshVps),
+    Recover(Box<FreshVps>),
     /// The machine about to be destroyed, with uncommitted and unpushed changes.
     Predestroy(Host),
     /// The machine after recover's reboot: the volume mounted at the home, the store bound
@@ -68,10 +68,10 @@ impl Scenario {
                 require_private_mount_namespace();
                 Scenario::Inspect(TestSandbox::new(&VolumeSpec::default()))
             }
-            FlowKind::Recover => Scenario::Recover(FreshVps::new(FreshVpsOptions {
+            FlowKind::Recover => Scenario::Recover(Box::new(FreshVps::new(FreshVpsOptions {
                 existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
                 ..FreshVpsOptions::default()
-            })),
+            }))),
             FlowKind::Predestroy => {
                 let host = Host::new(true);
                 host.make_dirty_and_unpushed();
@@ -142,8 +142,14 @@ impl Scenario {
             Scenario::Predestroy(host) => (&host.sandbox.loop_device, &host.home),
             Scenario::Verify(machine) => (&machine.sandbox.loop_device, &machine.home),
         };
+        // A killed recover leaves the volume mounted read-write at its private place, where
+        // a read-only mount of the same device is refused: look through that mount then.
         let look = format!(
-            "mountpoint -q {home} || mount -o ro,noload {device} {home}\n\
+            "if ! mountpoint -q {home}; then\n\
+             \x20 mounted=$(findmnt -n -o TARGET --source {device} | head -n 1)\n\
+             \x20 if [ -n \"$mounted\" ]; then mount --bind \"$mounted\" {home}\n\
+             \x20 else mount -o ro,noload {device} {home}; fi\n\
+             fi\n\
              find {home} -xdev -name '.lifeboat-*'",
             home = quote(&home.to_string_lossy()),
             device = quote(&device.to_string_lossy()),
@@ -193,15 +199,6 @@ impl Scenario {
             Scenario::Inspect(sandbox) => Some(&sandbox.mountpoint),
             Scenario::Recover(vps) => Some(&vps.mnt),
             Scenario::Predestroy(_) | Scenario::Verify(_) => None,
-        }
-    }
-
-    /// Mounts the machine itself made during a trial, not lifeboat: recover's stand-in
-    /// `nixos-rebuild switch` mounts the volume at the home, as activation would.
-    fn machine_mounts(&self) -> Vec<PathBuf> {
-        match self {
-            Scenario::Recover(vps) if vps.home_mounted() => vec![vps.home.clone()],
-            _ => Vec::new(),
         }
     }
 }
@@ -493,7 +490,7 @@ fn assert_nothing_left(scenario: &Scenario, trial: &Trial, phase: &Phase) {
         "processes outlived the faulted run: {:#?}",
         trial.survivors
     );
-    let allowed = [trial.before.clone(), scenario.machine_mounts()].concat();
+    let allowed = trial.before.clone();
     let left: Vec<&PathBuf> = phase
         .mounts
         .iter()
@@ -662,9 +659,10 @@ interrupt_tests!(RECOVER_SIGINT, FlowKind::Recover, Signal::SIGINT;
     recover_sigint_before_clone_config => "clone-config",
     recover_sigint_before_hardware_config => "hardware-config",
     recover_sigint_before_boot_safety => "boot-safety",
+    recover_sigint_before_mount_volume => "mount-volume",
     recover_sigint_before_build => "build",
-    recover_sigint_before_switch => "switch",
     recover_sigint_before_closure_on_volume => "closure-on-volume",
+    recover_sigint_before_boot => "boot",
     recover_sigint_before_reboot => "reboot",
 );
 
@@ -697,9 +695,10 @@ interrupt_tests!(RECOVER_SIGTERM, FlowKind::Recover, Signal::SIGTERM;
     recover_sigterm_before_clone_config => "clone-config",
     recover_sigterm_before_hardware_config => "hardware-config",
     recover_sigterm_before_boot_safety => "boot-safety",
+    recover_sigterm_before_mount_volume => "mount-volume",
     recover_sigterm_before_build => "build",
-    recover_sigterm_before_switch => "switch",
     recover_sigterm_before_closure_on_volume => "closure-on-volume",
+    recover_sigterm_before_boot => "boot",
     recover_sigterm_before_reboot => "reboot",
 );
 
@@ -722,6 +721,7 @@ interrupt_tests!(VERIFY_SIGINT, FlowKind::Verify, Signal::SIGINT;
     verify_sigint_before_owner_uid => "owner-uid",
     verify_sigint_before_persistence_marker => "persistence-marker",
     verify_sigint_before_closure_on_volume => "closure-on-volume",
+    verify_sigint_before_generations => "generations",
 );
 
 interrupt_tests!(VERIFY_SIGTERM, FlowKind::Verify, Signal::SIGTERM;
@@ -730,6 +730,7 @@ interrupt_tests!(VERIFY_SIGTERM, FlowKind::Verify, Signal::SIGTERM;
     verify_sigterm_before_owner_uid => "owner-uid",
     verify_sigterm_before_persistence_marker => "persistence-marker",
     verify_sigterm_before_closure_on_volume => "closure-on-volume",
+    verify_sigterm_before_generations => "generations",
 );
 
 /// The steps the SIGINT and the SIGTERM tests of `flow` cover; a match, so that a new flow
@@ -789,13 +790,49 @@ fn recover_killed_before_build_is_finished_by_resume() {
 }
 
 #[test]
-fn recover_killed_before_closure_on_volume_is_finished_by_resume() {
-    let (scenario, _) = killed_then_resumed(FlowKind::Recover, "closure-on-volume");
+fn recover_killed_before_closure_on_volume_leaves_a_mount_that_resume_undoes() {
+    let (scenario, trial) = killed_then_resumed(FlowKind::Recover, "closure-on-volume");
     let Scenario::Recover(vps) = &scenario else {
         unreachable!()
     };
-    assert!(vps.home_mounted(), "the killed run had switched");
+    let private = vps.state.join("volume");
+    assert!(
+        trial.faulted.mounts.contains(&private),
+        "the killed run's read-write mount: {:?}",
+        trial.faulted.mounts
+    );
+    let undone = trial.next.events.iter().any(|e| {
+        e["event"] == "output"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("undid the read-write mount"))
+    });
+    assert!(undone, "{}", trial.next.describe());
     assert!(vps.calls().iter().any(|c| c == "reboot"));
+    assert_eq!(vps.volume_profile().0.len(), 2);
+}
+
+/// Killed after the copy, before the profile points at the new system (between writing
+/// `system-2-link` and repointing `system`): the resumed run finishes the profile without
+/// a second new generation and copies nothing twice.
+#[test]
+fn recover_killed_between_the_copy_and_the_profile_write_is_finished_by_resume() {
+    let (scenario, _) = recover_scenario();
+    let trial = killed_inside(&scenario, "write:system@boot", None);
+    let Scenario::Recover(vps) = &scenario else {
+        unreachable!()
+    };
+    assert!(journal_says_running(&trial.faulted.journal, "boot"));
+    let resumed = &trial.next;
+    assert_eq!(resumed.code, 0, "{}", resumed.describe());
+    let (generations, current) = vps.volume_profile();
+    assert_eq!(generations.len(), 2, "{generations:?}");
+    assert_eq!(current, Some(generations[1].0));
+    let copied_again = fresh_vps::step(&resumed.events, "closure-on-volume").1;
+    assert!(
+        copied_again.contains("is in the volume's store"),
+        "{copied_again}"
+    );
 }
 
 #[test]
@@ -986,20 +1023,19 @@ fn recover_sigint_mid_nix_copy_stops_the_copy() {
     assert_step_interrupted(&trial, "closure-on-volume");
 }
 
-/// A switch is never stopped half-way: interrupted while it activates, it is left to
-/// finish (and the run says so), and the run stops after it, before the closure copy and
-/// the reboot; `--resume` then finishes the job.
+/// `nixos-rebuild boot` is never stopped half-way: interrupted while it installs the boot
+/// entry, it is left to finish (and the run says so), and the run stops after it, before the
+/// reboot; `--resume` then finishes the job.
 #[test]
-fn recover_sigint_mid_switch_lets_the_switch_finish() {
+fn recover_sigint_mid_boot_lets_it_finish() {
     let (scenario, _) = recover_scenario();
     let trial = interrupted_inside(&scenario, "activation", Signal::SIGINT, None);
     let faulted = &trial.faulted;
     let status = |id| fresh_vps::step(&faulted.events, id).0;
-    assert_eq!(status("switch"), "passed", "{}", faulted.describe());
-    assert_ne!(status("closure-on-volume"), "passed");
+    assert_eq!(status("boot"), "passed", "{}", faulted.describe());
     assert_ne!(status("reboot"), "passed");
     let said_so = faulted.events.iter().any(|e| {
-        e["step"] == "switch"
+        e["step"] == "boot"
             && e["line"]
                 .as_str()
                 .is_some_and(|l| l.contains("left to finish"))

@@ -1,16 +1,18 @@
 //! The `lifeboat recover` test scenario itself (tests/support/fresh_vps.rs), checked
 //! without lifeboat: the remote clones, the test flake evaluates and builds with the real
-//! Nix like a NixOS configuration, the stand-ins behave like the tools they replace, and
-//! the volume carries what `predestroy` leaves on it.
+//! Nix like a NixOS configuration, the stand-ins behave like the tools they replace (`boot`
+//! mounts nothing, `switch` mounts every new filesystem), the volume carries what
+//! `predestroy` leaves on it and what the old machine built, and its store feeds a fresh
+//! build only when asked to.
 
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 mod support;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use fresh_vps::{FreshVps, FreshVpsOptions, quote};
+use fresh_vps::{FreshVps, FreshVpsOptions, profile_system, quote};
 use nixos_lifeboat::card::RecoveryCard;
 use nixos_lifeboat::config::Config;
 use serde_json::Value;
@@ -244,7 +246,95 @@ fn the_stand_in_rebuild_builds_the_real_system_and_logs_its_call() {
 }
 
 #[test]
-fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
+fn boot_sets_the_profile_and_the_boot_entry_mounts_nothing_and_exits_as_asked() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let flake = clone_to_etc_nixos(&vps);
+    let args = format!("boot --flake {flake} --log-format internal-json -v");
+
+    let ok = rebuild(&vps, &args);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    assert!(
+        ok.stdout.starts_with("/nix/store/") && ok.stdout.ends_with(&vps.system_name()),
+        "{}",
+        ok.stdout
+    );
+    assert!(
+        ok.stderr
+            .starts_with("building the system configuration...\n"),
+        "{}",
+        ok.stderr
+    );
+    assert!(ok.stderr.contains("@nix {\"action\":\"start\""));
+    assert!(ok.stderr.contains("\nupdating GRUB 2 menu...\n"));
+    assert!(
+        ok.stderr.ends_with("\nDone. The new configuration is\n"),
+        "{}",
+        ok.stderr
+    );
+    assert!(!ok.stderr.contains("activating"), "{}", ok.stderr);
+    // Nothing mounted, now or in later namespaces; nothing activated.
+    assert!(!ok.home_mounted && !ok.nix_bound);
+    assert!(!vps.home_mounted() && !vps.nix_bound());
+    assert_eq!(vps.current_system(), None);
+    // The root disk's system profile (the scenario's own /nix) and the boot entry.
+    let system = PathBuf::from(&ok.stdout);
+    assert_eq!(vps.boot_entry(), Some(system.clone()));
+    assert_eq!(vps.root_profile(), (vec![(1, ok.stdout.clone())], Some(1)));
+    assert!(
+        fs::symlink_metadata(vps.host_nix.join("var/nix/profiles/system-1-link")).is_ok(),
+        "the profile is in the scenario's own /nix"
+    );
+    assert!(!system.exists(), "set in the host's /nix");
+    // The volume's store and profile are untouched.
+    let name = system.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!vps.in_volume_store(&name));
+    assert_eq!(vps.volume_profile().0.len(), 1);
+
+    vps.set_exit("boot", 1);
+    let failed = rebuild(&vps, &format!("boot --flake {flake}"));
+    assert_eq!((failed.code, failed.stdout.as_str()), (1, ""));
+    assert!(
+        failed
+            .stderr
+            .ends_with("updating GRUB 2 menu...\nFailed to install bootloader\n"),
+        "{}",
+        failed.stderr
+    );
+    vps.set_exit("boot", 100);
+    let build_failed = rebuild(&vps, &format!("boot --flake {flake}"));
+    assert_eq!((build_failed.code, build_failed.stdout.as_str()), (100, ""));
+    assert!(build_failed.stderr.contains("failed with exit code 1"));
+    assert!(!build_failed.stderr.contains("GRUB"));
+    assert_eq!(vps.boot_entry(), Some(system.clone()));
+    assert!(!vps.home_mounted() && !vps.nix_bound());
+
+    // With its closure copied into the volume's store, the reboot starts the boot entry's
+    // system.
+    assert!(!vps.boot_entry_in_volume_store());
+    vps.shell(&format!(
+        "mount {dev} {home}
+         nix --extra-experimental-features nix-command copy --no-check-sigs \
+         --to 'local?root={home}/qwe' {system}",
+        dev = vps.sandbox.loop_device.display(),
+        home = vps.home.display(),
+        system = system.display()
+    ));
+    assert!(vps.boot_entry_in_volume_store());
+    vps.shell("reboot");
+    assert_eq!(vps.current_system(), Some(system));
+    assert_eq!(
+        vps.calls(),
+        [
+            format!("nixos-rebuild {args}"),
+            format!("nixos-rebuild boot --flake {flake}"),
+            format!("nixos-rebuild boot --flake {flake}"),
+            "reboot".to_string()
+        ]
+    );
+}
+
+#[test]
+fn switch_mounts_every_new_filesystem_burying_the_build_and_exits_as_asked() {
     let vps = FreshVps::new(FreshVpsOptions::default());
     let flake = clone_to_etc_nixos(&vps);
     let switch = format!("switch --flake {flake}");
@@ -252,23 +342,40 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
     let ok = rebuild(&vps, &switch);
     assert_eq!(ok.code, 0, "{}", ok.stderr);
     assert!(ok.stdout.ends_with(&vps.system_name()));
+    assert!(ok.stderr.contains("\nupdating GRUB 2 menu...\n"));
     assert!(ok.stderr.contains("activating the configuration..."));
     assert!(
-        ok.stderr
-            .contains(&format!("Done. The new configuration is {}", ok.stdout)),
+        ok.stderr.ends_with("\nDone. The new configuration is\n"),
         "{}",
         ok.stderr
     );
-    assert!(ok.home_mounted && !ok.nix_bound);
-    assert_eq!(vps.current_system(), Some(ok.stdout.clone().into()));
-    // The mount stays until the reboot: later namespaces find the volume at the home.
-    assert!(vps.home_mounted());
+    // switch-to-configuration mounts the new fstab's entries: the volume at the home and
+    // the store target bound from it.
+    assert!(ok.home_mounted && ok.nix_bound);
+    let system = PathBuf::from(&ok.stdout);
+    assert_eq!(vps.current_system(), Some(system.clone()));
+    assert_eq!(vps.boot_entry(), Some(system.clone()));
+    assert_eq!(
+        profile_system(&vps.root_profile()),
+        Some(ok.stdout.as_str())
+    );
+    // The mounts stay until the reboot: later namespaces find them.
+    assert!(vps.home_mounted() && vps.nix_bound());
     assert!(
         vps.volume_file("qwe/.lifeboat/persistence-marker")
             .is_some()
     );
-    let options = vps.shell(&format!("findmnt -n -o OPTIONS {}", vps.home.display()));
-    assert!(options.starts_with("rw,"), "{options}");
+    let mounts = vps.shell(&format!(
+        "findmnt -n -o OPTIONS {home}\nfindmnt -n -o FSROOT {nix}\nls {nix}/store",
+        home = vps.home.display(),
+        nix = vps.nix.display()
+    ));
+    assert!(mounts.starts_with("rw,"), "{mounts}");
+    assert!(mounts.contains("\n/qwe/nix\n"), "{mounts}");
+    // The store target shows the volume's store: the system just built is buried under it.
+    let name = |path: &Path| path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(mounts.contains(&name(&vps.old_system())), "{mounts}");
+    assert!(!mounts.contains(&name(&system)), "{mounts}");
 
     vps.set_exit("switch", 4);
     let units_failed = rebuild(&vps, &switch);
@@ -278,7 +385,7 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
             .stderr
             .contains("warning: the following units failed: ollama-model-loader.service")
     );
-    assert!(units_failed.home_mounted && !units_failed.nix_bound);
+    assert!(units_failed.home_mounted && units_failed.nix_bound);
 
     vps.set_exit("switch", 1);
     let activation_failed = rebuild(&vps, &switch);
@@ -295,13 +402,266 @@ fn switch_mounts_the_home_but_not_the_store_and_exits_as_asked() {
     assert_eq!(build_failed.code, 100);
     assert!(build_failed.stderr.contains("failed with exit code 1"));
     assert!(
-        !build_failed.home_mounted,
+        !build_failed.home_mounted && !build_failed.nix_bound,
         "activation ran after a failed build"
     );
     assert_eq!(build_failed.stdout, "");
-    assert!(!vps.home_mounted());
+    assert!(!vps.home_mounted() && !vps.nix_bound());
 
     assert_eq!(vps.calls(), vec![format!("nixos-rebuild {switch}"); 4]);
+
+    // The switched system was never copied into the volume's store: once the reboot puts
+    // the volume's store at the store target, the boot entry's system is not found.
+    vps.shell("reboot");
+    assert_eq!(vps.boot_entry(), Some(system));
+    assert!(!vps.boot_entry_in_volume_store());
+    assert_eq!(vps.current_system(), None);
+}
+
+#[test]
+fn a_switch_whose_home_device_is_missing_reports_its_mount_unit_failed() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        flake_device: Some("/dev/disk/by-id/scsi-0HC_Volume_999".into()),
+        old_machine: false,
+        ..FreshVpsOptions::default()
+    });
+    let flake = clone_to_etc_nixos(&vps);
+    let switch = rebuild(&vps, &format!("switch --flake {flake}"));
+    assert_eq!(switch.code, 4, "{}", switch.stderr);
+    // `systemd-escape -p --suffix=mount <home>`, for a temporary directory's name.
+    let home_unit = format!(
+        "{}.mount",
+        key(&vps.home)[1..].replace('-', "\\x2d").replace('/', "-")
+    );
+    assert!(
+        switch.stderr.contains(&format!(
+            "warning: the following units failed: {home_unit}, "
+        )),
+        "{}",
+        switch.stderr
+    );
+    // Nothing mounted; "switched, with failed units": the system is current and booted next.
+    assert!(!switch.home_mounted && !vps.home_mounted());
+    assert_eq!(switch.stdout, "");
+    assert!(vps.current_system().is_some());
+    assert_eq!(vps.current_system(), vps.boot_entry());
+}
+
+#[test]
+fn the_old_machine_left_its_system_in_the_volumes_store_and_profile() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let old = vps.old_system();
+    let name = old.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(old.starts_with("/nix/store"), "{}", old.display());
+    assert!(name.ends_with(&vps.system_name()), "{name}");
+    assert!(vps.in_volume_store(&name));
+    let profile = vps.volume_profile();
+    assert_eq!(profile, (vec![(1, key(&old))], Some(1)));
+    assert_eq!(profile_system(&profile), Some(key(&old).as_str()));
+    assert_eq!(vps.expensive_builds(), 1, "the old machine built it");
+    assert_eq!(vps.root_profile(), (vec![], None));
+
+    // With the volume's store at /nix, as on the old machine: its database knows the
+    // closure, expensive derivation included, and its fstab names the old root disk.
+    let seen = vps.with_volume_store(&format!(
+        "nix-store --query --requisites {old}\ncat {old}/etc/fstab",
+        old = old.display()
+    ));
+    assert!(seen.contains("-expensive-toolchain-1.0\n"), "{seen}");
+    assert!(seen.contains(fresh_vps::OLD_ROOT_UUID), "{seen}");
+    assert!(!seen.contains(fresh_vps::FRESH_ROOT_UUID), "{seen}");
+    assert!(seen.contains(&key(&vps.device)), "{seen}");
+
+    // The fresh machine's build of the same flake is another system (another root disk).
+    let flake = clone_to_etc_nixos(&vps);
+    let fresh = rebuild(&vps, &format!("build --flake {flake}"));
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    assert_ne!(fresh.stdout, key(&old));
+}
+
+#[test]
+fn the_volumes_store_feeds_a_fresh_build_only_when_asked_and_trusted() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let flake = clone_to_etc_nixos(&vps);
+    let rw = vps.dir.join("rw");
+    let substituter = format!("local?root={}/qwe", rw.display());
+    // The volume mounted read-write (Nix 2.8 cannot open a read-only local store), then
+    // nixos-rebuild build with ARGS; the store the root disk's is emptied of it afterwards.
+    let build = |args: &str| {
+        fs::create_dir_all(&rw).unwrap();
+        let out = vps.shell(&format!(
+            "mount {dev} {rw}\nnixos-rebuild build --flake {flake} {args}\n\
+             nix-collect-garbage >/dev/null 2>&1",
+            dev = vps.sandbox.loop_device.display(),
+            rw = rw.display(),
+        ));
+        fs::remove_dir(&rw).unwrap();
+        out
+    };
+    assert_eq!(vps.expensive_builds(), 1);
+    let system = build(&format!(
+        "--option extra-substituters '{substituter}&trusted=1'"
+    ));
+    assert!(system.ends_with(&vps.system_name()), "{system}");
+    assert_eq!(vps.expensive_builds(), 1, "substituted from the volume");
+    // Like the Python nixos-rebuild, the stand-in keeps only the last --option.
+    build(&format!(
+        "--option extra-substituters '{substituter}&trusted=1' --option cores 1"
+    ));
+    assert_eq!(vps.expensive_builds(), 2, "the substituter was dropped");
+    // Locally built paths carry no signature: an untrusted store is not used.
+    build(&format!("--option extra-substituters '{substituter}'"));
+    assert_eq!(vps.expensive_builds(), 3);
+    build("");
+    assert_eq!(vps.expensive_builds(), 4);
+}
+
+#[test]
+fn without_its_database_the_volumes_store_feeds_nothing() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        volume_store_db: false,
+        ..FreshVpsOptions::default()
+    });
+    let old = vps.old_system();
+    assert!(vps.in_volume_store(&old.file_name().unwrap().to_string_lossy()));
+    let db = vps.shell(&format!(
+        "{}[ -e {}/var/nix/db ] && echo there || echo gone",
+        vps.mount_volume_store(),
+        vps.volume_store_dir().display()
+    ));
+    assert_eq!(db, "gone");
+    assert_eq!(
+        profile_system(&vps.volume_profile()),
+        Some(key(&old).as_str())
+    );
+
+    let flake = clone_to_etc_nixos(&vps);
+    let rw = vps.dir.join("rw");
+    fs::create_dir_all(&rw).unwrap();
+    vps.shell(&format!(
+        "mount {dev} {rw}\nnixos-rebuild build --flake {flake} \
+         --option extra-substituters 'local?root={rw}/qwe&trusted=1'",
+        dev = vps.sandbox.loop_device.display(),
+        rw = rw.display(),
+    ));
+    assert_eq!(vps.expensive_builds(), 2, "built again");
+}
+
+#[test]
+fn without_an_old_machine_the_volumes_store_is_empty_but_real() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        old_machine: false,
+        ..FreshVpsOptions::default()
+    });
+    assert_eq!(vps.expensive_builds(), 0);
+    assert_eq!(vps.volume_profile(), (vec![], None));
+    let paths =
+        vps.with_volume_store("nix --extra-experimental-features nix-command path-info --all");
+    assert_eq!(paths, "");
+}
+
+#[test]
+fn with_a_store_volume_the_store_is_a_second_volume_at_the_store_target() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        store_volume: true,
+        ..FreshVpsOptions::default()
+    });
+    let store = vps.store_device().unwrap();
+    assert_eq!(store, vps.sandbox.by_id_dir.join("scsi-0HC_Volume_2"));
+    assert_eq!(
+        fs::read_link(&store).unwrap(),
+        vps.store_loop_device().unwrap()
+    );
+
+    // The config: two volumes, the store recognised by its mount; no bind source.
+    let cfg = Config::load(&vps.config()).unwrap();
+    assert_eq!(cfg.volumes.len(), 2);
+    assert_eq!(
+        (&cfg.volumes[0].device, &cfg.volumes[0].mount),
+        (&vps.device, &vps.home)
+    );
+    assert_eq!(
+        (&cfg.volumes[1].device, &cfg.volumes[1].mount),
+        (&store, &vps.nix)
+    );
+    assert_eq!(cfg.nix_store.source, None);
+    assert_eq!(cfg.nix_store.target, vps.nix);
+    // The flake declares it as a filesystem of its own, needed for boot.
+    let file_systems = eval_json(&vps, "fileSystems");
+    let nix = &file_systems[key(&vps.nix)];
+    assert_eq!(nix["device"], key(&store));
+    assert_eq!(nix["fsType"], "ext4");
+    assert_eq!(nix["neededForBoot"], true);
+    // The card lists both volumes.
+    let card_path = vps.dir.join("card.toml");
+    fs::write(
+        &card_path,
+        vps.volume_file("qwe/.lifeboat/recovery.toml").unwrap(),
+    )
+    .unwrap();
+    let card = RecoveryCard::load(&card_path).unwrap();
+    assert_eq!(card.volumes.len(), 2);
+    assert_eq!(
+        (&card.volumes[1].device, &card.volumes[1].mount),
+        (&store, &vps.nix)
+    );
+
+    // The old machine's system and profile are at the store volume's root; the home volume
+    // has no store.
+    let old = vps.old_system();
+    let name = old.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(vps.in_volume_store(&name));
+    assert_eq!(
+        profile_system(&vps.volume_profile()),
+        Some(key(&old).as_str())
+    );
+    assert_eq!(vps.volume_store_dir(), vps.nix);
+    let layout = vps.shell(&format!(
+        "mount -o ro,noload {dev} {home}\n[ -e {home}/qwe/nix ] && echo store || echo none\n\
+         mount -o ro,noload {store} {nix}\nls {nix}",
+        dev = vps.sandbox.loop_device.display(),
+        home = vps.home.display(),
+        store = vps.store_loop_device().unwrap().display(),
+        nix = vps.nix.display(),
+    ));
+    assert_eq!(layout, "none\nlost+found\nstore\nvar", "{layout}");
+    assert_eq!(vps.expensive_builds(), 1);
+
+    // Mounted at <m>/nix, it is the store `local?root=<m>` and feeds a fresh build.
+    let flake = clone_to_etc_nixos(&vps);
+    let rw = vps.dir.join("rw");
+    vps.shell(&format!(
+        "mkdir -p {rw}/nix\nmount {store} {rw}/nix\nnixos-rebuild build --flake {flake} \
+         --option extra-substituters 'local?root={rw}&trusted=1'\numount {rw}/nix\nrm -r {rw}",
+        store = vps.store_loop_device().unwrap().display(),
+        rw = rw.display(),
+    ));
+    assert_eq!(
+        vps.expensive_builds(),
+        1,
+        "substituted from the store volume"
+    );
+
+    // switch mounts the store volume at the store target; so does the reboot.
+    let switch = rebuild(&vps, &format!("switch --flake {flake}"));
+    assert_eq!(switch.code, 0, "{}", switch.stderr);
+    assert!(switch.home_mounted && switch.nix_bound);
+    let source = |vps: &FreshVps| {
+        vps.shell(&format!(
+            "findmnt -n -o SOURCE {home}\nfindmnt -n -o SOURCE {nix}",
+            home = vps.home.display(),
+            nix = vps.nix.display()
+        ))
+    };
+    let expected = format!(
+        "{}\n{}",
+        vps.sandbox.loop_device.display(),
+        vps.store_loop_device().unwrap().display()
+    );
+    assert_eq!(source(&vps), expected);
+    vps.forget_home_mount();
+    vps.shell("reboot");
+    assert_eq!(source(&vps), expected);
 }
 
 #[test]

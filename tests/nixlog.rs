@@ -4,7 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nixos_lifeboat::nixlog::{Item, KnownError, NixLog, Progress, summarise_errors};
+use nixos_lifeboat::nixlog::{
+    Item, KnownError, Moved, NixLog, Progress, Transfers, summarise_errors,
+};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,6 +42,13 @@ fn parse(bytes: &[u8]) -> Vec<Item<'static>> {
     lines(bytes)
         .filter_map(|line| log.feed(line).map(Item::into_owned))
         .collect()
+}
+
+/// What a whole log copied and built.
+fn transfers(bytes: &[u8]) -> Transfers {
+    let mut log = NixLog::new();
+    lines(bytes).for_each(|line| drop(log.feed(line)));
+    log.transfers()
 }
 
 #[test]
@@ -125,6 +134,212 @@ fn four_derivations_build_to_four_of_four() {
         text: "these 4 derivations will be built:".into(),
         coloured: "these 4 derivations will be built:".into(),
     }));
+    assert_eq!(
+        transfers(&fixture("nix/build-4-derivations.internal-json.stderr")),
+        Transfers {
+            built: 4,
+            ..Transfers::default()
+        }
+    );
+}
+
+/// nix-build with the volume's store as `extra-substituters 'local?root=…&trusted=1'`: dep
+/// comes from it (nix 2.8 names the store `local`), top is built.
+#[test]
+fn a_path_substituted_from_a_local_store_counts_as_from_local() {
+    let bytes = fixture("nix/substitute-from-local-store.internal-json.stderr");
+    assert_eq!(
+        transfers(&bytes),
+        Transfers {
+            from_local: Moved {
+                paths: 1,
+                bytes: 300_280,
+            },
+            downloaded: Moved::default(),
+            built: 1,
+        }
+    );
+    let copying: Vec<Item> = parse(&bytes)
+        .into_iter()
+        .filter(|item| matches!(item, Item::Copying { .. }))
+        .collect();
+    assert_eq!(
+        copying,
+        [Item::Copying {
+            from_local: true,
+            path: "/nix/store/76fp0z0j2g5g2rpvki2ll8xsmx6152w7-dep".into(),
+        }]
+    );
+}
+
+/// `nix copy --to 'local?root=…'` copies from the machine's store, a local one too; top is
+/// too small for Nix to report its bytes.
+#[test]
+fn nix_copy_counts_as_from_local() {
+    assert_eq!(
+        transfers(&fixture("nix/copy-to-local-store.internal-json.stderr")),
+        Transfers {
+            from_local: Moved { paths: 1, bytes: 0 },
+            ..Transfers::default()
+        }
+    );
+}
+
+/// Shaped after substitute-from-local-store.internal-json.stderr, with the source a binary
+/// cache as Nix names it, and the download's fileTransfer activity (whose progress counts the
+/// compressed download, not the path) inside the copy; a second, tiny path reports no
+/// progress.
+const DOWNLOAD: &str = r#"@nix {"action":"start","fields":["/nix/store/76fp0z0j2g5g2rpvki2ll8xsmx6152w7-dep","https://cache.nixos.org"],"id":40123584479237,"level":0,"text":"","type":108}
+@nix {"action":"start","fields":["/nix/store/76fp0z0j2g5g2rpvki2ll8xsmx6152w7-dep","https://cache.nixos.org","local"],"id":40123584479238,"level":3,"text":"copying path '/nix/store/76fp0z0j2g5g2rpvki2ll8xsmx6152w7-dep' from 'https://cache.nixos.org'","type":100}
+@nix {"action":"start","fields":["https://cache.nixos.org/nar/1b2m3ayn3vq7gnlqfrq0qckixq3ykpxm3q8mh11bhfm8ympq64jz.nar.xz"],"id":40123584479239,"level":4,"text":"downloading 'https://cache.nixos.org/nar/1b2m3ayn3vq7gnlqfrq0qckixq3ykpxm3q8mh11bhfm8ympq64jz.nar.xz'","type":101}
+@nix {"action":"result","fields":[0,0,0,0],"id":40123584479239,"type":105}
+@nix {"action":"result","fields":[8,300280,0,0],"id":40123584479238,"type":105}
+@nix {"action":"result","fields":[1032,1032,0,0],"id":40123584479239,"type":105}
+@nix {"action":"stop","id":40123584479239}
+@nix {"action":"result","fields":[262376,300280,0,0],"id":40123584479238,"type":105}
+@nix {"action":"result","fields":[300273,300280,0,0],"id":40123584479238,"type":105}
+@nix {"action":"stop","id":40123584479238}
+@nix {"action":"stop","id":40123584479237}
+@nix {"action":"start","fields":["/nix/store/8vjx6iwljkks4bjmkpi7nmp1aa2qrnmf-top-2","https://cache.nixos.org"],"id":40123584479240,"level":0,"text":"","type":108}
+@nix {"action":"start","fields":["/nix/store/8vjx6iwljkks4bjmkpi7nmp1aa2qrnmf-top-2","https://cache.nixos.org","local"],"id":40123584479241,"level":3,"text":"copying path '/nix/store/8vjx6iwljkks4bjmkpi7nmp1aa2qrnmf-top-2' from 'https://cache.nixos.org'","type":100}
+@nix {"action":"stop","id":40123584479241}
+@nix {"action":"stop","id":40123584479240}
+"#;
+
+#[test]
+fn a_path_from_a_binary_cache_counts_as_downloaded() {
+    let copied = transfers(DOWNLOAD.as_bytes());
+    assert_eq!(
+        copied,
+        Transfers {
+            from_local: Moved::default(),
+            downloaded: Moved {
+                paths: 2,
+                bytes: 300_280,
+            },
+            built: 0,
+        }
+    );
+    assert_eq!(
+        serde_json::to_value(copied).unwrap(),
+        serde_json::json!({
+            "from_local": {"paths": 0, "bytes": 0},
+            "downloaded": {"paths": 2, "bytes": 300_280},
+            "built": 0,
+        })
+    );
+    let copying: Vec<Item> = parse(DOWNLOAD.as_bytes())
+        .into_iter()
+        .filter(|item| matches!(item, Item::Copying { .. }))
+        .collect();
+    assert_eq!(
+        copying,
+        [
+            Item::Copying {
+                from_local: false,
+                path: "/nix/store/76fp0z0j2g5g2rpvki2ll8xsmx6152w7-dep".into(),
+            },
+            Item::Copying {
+                from_local: false,
+                path: "/nix/store/8vjx6iwljkks4bjmkpi7nmp1aa2qrnmf-top-2".into(),
+            },
+        ]
+    );
+}
+
+/// A copy's source store as Nix 2.8 and later name it: a local store (the volume's, or the
+/// machine's own) or anything else.
+#[test]
+fn a_copy_is_classified_by_its_source_store() {
+    let sources = [
+        ("local", true),
+        ("local?root=/mnt/vol/qwe", true),
+        ("local?root=/mnt/vol/qwe&trusted=1", true),
+        ("/mnt/vol/qwe", true),
+        ("auto", true),
+        ("daemon", true),
+        ("unix:///nix/var/nix/daemon-socket/socket", true),
+        ("https://cache.nixos.org", false),
+        ("http://10.0.0.1:5000", false),
+        ("s3://bucket?region=eu-west-1", false),
+        ("file:///mnt/cache", false),
+        ("ssh://builder", false),
+        ("ssh-ng://builder", false),
+        ("localhost", false),
+        ("", false),
+    ];
+    for (id, (source, from_local)) in sources.into_iter().enumerate() {
+        let mut log = NixLog::new();
+        let start = format!(
+            r#"@nix {{"action":"start","fields":["/nix/store/x-p","{source}","local"],"id":{id},"level":3,"text":"","type":100}}"#
+        );
+        assert_eq!(
+            log.feed(start.as_bytes()),
+            Some(Item::Copying {
+                from_local,
+                path: "/nix/store/x-p".into()
+            }),
+            "{source}"
+        );
+        let progress =
+            format!(r#"@nix {{"action":"result","fields":[8,1000,0,0],"id":{id},"type":105}}"#);
+        assert_eq!(log.feed(progress.as_bytes()), None);
+        let moved = Moved {
+            paths: 1,
+            bytes: 1000,
+        };
+        let transfers = log.transfers();
+        let (local, downloaded) = (transfers.from_local, transfers.downloaded);
+        let expected = if from_local {
+            (moved, Moved::default())
+        } else {
+            (Moved::default(), moved)
+        };
+        assert_eq!((local, downloaded), expected, "{source}");
+    }
+    // Nix always names the source; a record that does not is still one path, not local.
+    let mut log = NixLog::new();
+    let item = log.feed(br#"@nix {"action":"start","fields":[],"id":1,"type":100}"#);
+    assert_eq!(
+        item,
+        Some(Item::Copying {
+            from_local: false,
+            path: "".into()
+        })
+    );
+    assert_eq!(log.transfers().downloaded.paths, 1);
+}
+
+/// An id started again while it runs is the same copy or build: counted once, its bytes at
+/// their largest. Stopped, its late results count nothing.
+#[test]
+fn an_activity_started_again_counts_once() {
+    let mut log = NixLog::new();
+    for line in [
+        r#"@nix {"action":"start","fields":["/nix/store/x-p","local","local"],"id":5,"type":100}"#,
+        r#"@nix {"action":"result","fields":[8,1000,0,0],"id":5,"type":105}"#,
+        r#"@nix {"action":"start","fields":["/nix/store/x-p","local","local"],"id":5,"type":100}"#,
+        r#"@nix {"action":"result","fields":[8,1000,0,0],"id":5,"type":105}"#,
+        r#"@nix {"action":"result","fields":[8,1500,0,0],"id":5,"type":105}"#,
+        r#"@nix {"action":"result","fields":[8,1200,0,0],"id":5,"type":105}"#,
+        r#"@nix {"action":"start","fields":["/nix/store/y.drv","",1,1],"id":8,"type":105}"#,
+        r#"@nix {"action":"start","fields":["/nix/store/y.drv","",1,1],"id":8,"type":105}"#,
+        r#"@nix {"action":"stop","id":5}"#,
+        r#"@nix {"action":"result","fields":[8,9000,0,0],"id":5,"type":105}"#,
+    ] {
+        log.feed(line.as_bytes());
+    }
+    assert_eq!(
+        log.transfers(),
+        Transfers {
+            from_local: Moved {
+                paths: 1,
+                bytes: 1500,
+            },
+            downloaded: Moved::default(),
+            built: 1,
+        }
+    );
 }
 
 #[test]

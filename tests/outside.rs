@@ -340,7 +340,10 @@ mod nixos_rebuild_exits {
         assert_eq!(status, "failed");
         assert!(message.contains("exit status 1"), "{message}");
         assert!(message.contains("attribute 'enable' missing"), "{message}");
-        assert!(message.contains("Nothing was switched"), "{message}");
+        assert!(
+            message.contains("Nothing was installed to boot"),
+            "{message}"
+        );
         assert!(message.contains("run recover again"), "{message}");
     }
 
@@ -355,36 +358,34 @@ mod nixos_rebuild_exits {
             "{message}"
         );
         assert!(message.contains("nix log"), "{message}");
-        assert!(message.contains("Nothing was switched"), "{message}");
-    }
-
-    #[test]
-    fn a_switch_that_exits_100_built_nothing_and_switched_nothing() {
-        let (status, message) = run_exiting("switch", 100, None, 1);
-        assert_eq!(status, "failed");
-        assert!(message.contains("failed to build"), "{message}");
-        assert!(message.contains("Nothing was switched"), "{message}");
-    }
-
-    #[test]
-    fn a_switch_that_exits_1_says_the_activation_failed_and_how_to_go_back() {
-        let (status, message) = run_exiting("switch", 1, None, 1);
-        assert_eq!(status, "failed");
-        assert!(message.contains("exit status 1"), "{message}");
-        assert!(message.contains("activat"), "{message}");
-        assert!(message.contains("--rollback"), "{message}");
-        assert!(message.contains("not rebooted"), "{message}");
-    }
-
-    #[test]
-    fn a_switch_that_exits_4_switched_with_failed_units_and_goes_on() {
-        let (status, message) = run_exiting("switch", 4, None, 0);
-        assert_eq!(status, "warning");
         assert!(
-            message.contains("ollama-model-loader.service")
-                && message.contains("systemctl --failed"),
+            message.contains("Nothing was installed to boot"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_boot_that_exits_100_built_nothing_and_installed_nothing() {
+        let (status, message) = run_exiting("boot", 100, None, 1);
+        assert_eq!(status, "failed");
+        assert!(message.contains("failed to build"), "{message}");
+        assert!(
+            message.contains("Nothing was installed to boot"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_boot_that_exits_1_says_installing_failed_and_not_to_reboot() {
+        let (status, message) = run_exiting("boot", 1, None, 1);
+        assert_eq!(status, "failed");
+        assert!(message.contains("exit status 1"), "{message}");
+        assert!(
+            message.contains("installing it to boot failed"),
+            "{message}"
+        );
+        assert!(message.contains("do not reboot"), "{message}");
+        assert!(message.contains("not rebooted"), "{message}");
     }
 }
 

@@ -35,10 +35,11 @@ fn assert_nothing_changed(vps: &FreshVps, hash: &str) {
     assert_eq!(sha256_file(&vps.sandbox.image), hash);
 }
 
-#[test]
-fn a_full_recovery_clones_generates_builds_switches_copies_and_reboots_last() {
+/// The whole recovery with `--yes`: everything the issue asks of it, in either store layout.
+fn a_full_recovery(store_volume: bool) {
     let vps = FreshVps::new(FreshVpsOptions {
         existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
+        store_volume,
         ..FreshVpsOptions::default()
     });
     let (code, events) = vps.run(&["--yes"]);
@@ -78,18 +79,32 @@ fn a_full_recovery_clones_generates_builds_switches_copies_and_reboots_last() {
     let staged = git(&vps.etc_nixos, "diff --cached --name-only");
     assert_eq!(staged, "hardware-configuration.nix");
 
-    // nixos-rebuild ran build then switch with --flake path#host; reboot ran once, last.
+    // nixos-rebuild ran build (fed by the volume's store) then boot with --flake
+    // path#host, never switch; reboot ran once, last.
     let flake = format!("--flake {}#devserver", vps.etc_nixos.display());
     let rebuilds = rebuild_calls(&vps);
     assert_eq!(rebuilds.len(), 2, "{rebuilds:?}");
     assert!(
-        rebuilds[0].contains(" build ") && rebuilds[0].contains(&flake),
+        rebuilds[0].starts_with("nixos-rebuild build ") && rebuilds[0].contains(&flake),
         "{rebuilds:?}"
     );
     assert!(
-        rebuilds[1].contains(" switch ") && rebuilds[1].contains(&flake),
+        rebuilds[0].contains("--option extra-substituters local?")
+            && rebuilds[0].ends_with("&trusted=1"),
         "{rebuilds:?}"
     );
+    let private = vps.state.join("volume");
+    let substituter = if store_volume {
+        format!(
+            "local?real={0}/store&state={0}/var/nix&trusted=1",
+            private.display()
+        )
+    } else {
+        format!("local?root={}/qwe&trusted=1", private.display())
+    };
+    assert!(rebuilds[0].contains(&substituter), "{rebuilds:?}");
+    assert_eq!(rebuilds[1], format!("nixos-rebuild boot {flake}"));
+    assert!(!vps.calls().iter().any(|c| c.contains(" switch ")));
     let calls = vps.calls();
     assert_eq!(
         calls.last().map(String::as_str),
@@ -98,16 +113,63 @@ fn a_full_recovery_clones_generates_builds_switches_copies_and_reboots_last() {
     );
     assert_eq!(calls.iter().filter(|c| *c == "reboot").count(), 1);
 
-    // The system closure is in the volume's store.
-    assert!(vps.in_volume_store(&built_system(&events)));
-    assert!(built_system(&events).ends_with(&vps.system_name()));
+    // Nothing the old machine built was built again, nothing downloaded: the expensive
+    // derivation was built once, by the old machine.
+    assert_eq!(vps.expensive_builds(), 1, "{events:#?}");
+    let build = &summary(&events)["build"];
+    assert!(
+        build["from_volume"]["paths"].as_u64().unwrap() > 0,
+        "{build}"
+    );
+    assert_eq!(build["downloaded"]["paths"], 0, "{build}");
+    let (status, message) = step(&events, "build");
+    assert_eq!(status, "passed", "{message}");
+    assert!(
+        message.contains("paths from the volume's store"),
+        "{message}"
+    );
+
+    // What changes from the old system to the new was shown before the boot entry.
+    let old = vps.old_system();
+    assert_eq!(summary(&events)["old_system"], old.display().to_string());
+    let diff_shown = events.iter().any(|e| {
+        e["event"] == "output"
+            && e["step"] == "boot"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.contains("nixos-system-devserver"))
+    });
+    assert!(diff_shown, "{events:#?}");
+
+    // The system closure is in the volume's store, the newest generation of its profile;
+    // the old machine's generation is still there.
+    let system = built_system(&events);
+    assert!(vps.in_volume_store(&system));
+    assert!(system.ends_with(&vps.system_name()));
     let (status, _) = step(&events, "closure-on-volume");
     assert_eq!(status, "passed");
+    let (generations, current) = vps.volume_profile();
+    assert_eq!(generations.len(), 2, "{generations:?}");
+    assert_eq!(generations[0].1, old.display().to_string());
+    assert!(generations[1].1.ends_with(&system), "{generations:?}");
+    assert_eq!(current, Some(generations[1].0));
+    assert_eq!(summary(&events)["generation"], generations[1].0);
     assert_eq!(summary(&events)["recovery_card"], true);
     let durations = summary(&events)["steps"].as_array().unwrap();
     assert!(durations.iter().all(|s| s["duration_ms"].is_u64()));
     assert!(summary(&events)["duration_ms"].is_u64());
-    assert_eq!(mounts_under(&vps.mnt), Vec::<std::path::PathBuf>::new());
+    assert_eq!(mounts_under(&vps.dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_full_recovery_builds_from_the_volumes_store_installs_to_boot_and_reboots_last() {
+    a_full_recovery(false);
+}
+
+/// The seed's "Multiple Volumes": the store on a second volume, mounted at /nix.
+#[test]
+fn a_full_recovery_with_the_store_on_a_volume_of_its_own() {
+    a_full_recovery(true);
 }
 
 #[test]
@@ -136,8 +198,9 @@ fn dry_run_prints_every_action_and_changes_nothing() {
         "\"op\":\"clone\"",
         "--show-hardware-config",
         "\"build\"",
-        "\"switch\"",
+        "\"boot\"",
         "\"copy\"",
+        "extra-substituters",
         "/bin/reboot",
     ] {
         assert!(
@@ -237,7 +300,7 @@ fn a_volume_with_a_new_device_path_gets_its_device_rewritten_and_committed() {
 }
 
 #[test]
-fn build_and_switch_failures_are_explained() {
+fn a_build_failure_is_explained_and_nothing_is_installed_to_boot() {
     let vps = FreshVps::new(FreshVpsOptions::default());
     vps.set_exit("build", 100);
     let (code, events) = vps.run(&["--yes"]);
@@ -245,26 +308,70 @@ fn build_and_switch_failures_are_explained() {
     let (status, message) = step(&events, "build");
     assert_eq!(status, "failed");
     assert!(message.contains("exit status 100"), "{message}");
-    assert_eq!(step(&events, "switch").0, "skipped");
-
-    vps.set_exit("build", 0);
-    vps.set_exit("switch", 4);
-    let (code, events) = vps.run(&["--yes"]);
-    assert_eq!(code, 0, "{events:#?}");
-    let (status, message) = step(&events, "switch");
-    assert_eq!(status, "warning");
-    assert!(message.contains("units failed"), "{message}");
+    assert!(
+        message.contains("Nothing was installed to boot"),
+        "{message}"
+    );
+    assert_eq!(step(&events, "boot").0, "skipped");
+    assert_eq!(mounts_under(&vps.dir), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]
-fn a_switch_that_fails_stops_before_the_reboot() {
+fn a_boot_that_fails_stops_before_the_reboot_with_the_profile_untouched() {
     let vps = FreshVps::new(FreshVpsOptions::default());
-    vps.set_exit("switch", 1);
+    vps.set_exit("boot", 1);
     let (code, events) = vps.run(&["--yes"]);
     assert_eq!(code, 1);
-    assert_eq!(step(&events, "switch").0, "failed");
+    let (status, message) = step(&events, "boot");
+    assert_eq!(status, "failed");
+    assert!(
+        message.contains("installing it to boot failed"),
+        "{message}"
+    );
     assert_eq!(step(&events, "reboot").0, "skipped");
     assert!(!vps.calls().iter().any(|c| c == "reboot"));
+    // The system is on the volume already (the copy comes first); the profile still
+    // ends at the old machine's generation.
+    assert!(vps.in_volume_store(&built_system(&events)));
+    assert_eq!(vps.volume_profile().0.len(), 1);
+    assert_eq!(mounts_under(&vps.dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn a_volume_store_nix_cannot_use_is_a_warning_and_the_build_goes_on_offline() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        volume_store_db: false,
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    let (status, message) = step(&events, "mount-volume");
+    assert_eq!(status, "warning");
+    assert!(message.contains("no database"), "{message}");
+    assert!(message.contains("will download or build"), "{message}");
+    let (status, message) = step(&events, "build");
+    assert_eq!(status, "warning", "{message}");
+    assert!(message.contains("could not be used"), "{message}");
+    // Nothing is missing offline here, so the build still succeeds, building it all.
+    assert_eq!(vps.expensive_builds(), 2);
+    assert!(!rebuild_calls(&vps)[0].contains("extra-substituters"));
+    assert_eq!(summary(&events)["build"]["from_volume"]["paths"], 0);
+}
+
+#[test]
+fn a_failed_build_without_the_volumes_store_says_it_could_not_be_used() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        volume_store_db: false,
+        ..FreshVpsOptions::default()
+    });
+    vps.set_exit("build", 1);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1);
+    let message = step(&events, "build").1;
+    assert!(
+        message.contains("The store on the volume could not be used"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -375,7 +375,7 @@ fn confirming(screen: &str) -> Option<String> {
 /// Answer every confirmation of the `flow` running in `tmux` as an operator would (`y`, or
 /// the hostname typed out where the modal asks for it) until the run ends; the steps asked
 /// about, in order, and the last screen. `typed` names the steps that want the hostname
-/// (moving /etc/nixos aside, switching, rebooting), for when a long question pushes the
+/// (moving /etc/nixos aside, installing to boot, rebooting), for when a long question pushes the
 /// modal's last line out of view; a prompt on the screen goes first.
 fn confirm_until_the_end(tmux: &Tmux, flow: &str, typed: &[&str]) -> (Vec<String>, String) {
     let hostname = nix::unistd::gethostname()
@@ -552,7 +552,7 @@ fn assert_same(json: &Value, wizard: &Value) {
 
 /// What a recover run left on the machine, in terms two identical fresh VPSs share: the
 /// clone and what was moved aside, the hardware configuration, the tools that ran (build,
-/// switch, reboot), the system switched to and copied to the volume's store, and the
+/// boot, reboot), the system booted into and copied to the volume's store, and the
 /// journal's steps.
 fn recover_outcome(vps: &FreshVps) -> Value {
     let parent = vps.etc_nixos.parent().expect("the config's parent");
@@ -600,7 +600,7 @@ fn recover_outcome(vps: &FreshVps) -> Value {
         "aside_files": aside_files,
         "calls": vps.calls(),
         // The store hash follows the host's paths, which the config names.
-        "switched_to": system.split_once('-').map_or("", |(_, name)| name),
+        "booted_into": system.split_once('-').map_or("", |(_, name)| name),
         "in_volume_store": vps.in_volume_store(&system),
         "rebooted": vps.rebooted(),
         "mounts_left": mounts_under(&vps.dir),
@@ -645,12 +645,12 @@ fn recover_through_the_wizard_and_json_leave_the_same_state_on_disk() {
         &format!("sh {}", quote(&outer_path.to_string_lossy())),
     );
     let (asked, screen) =
-        confirm_until_the_end(&tmux, "recover", &["clone-config", "switch", "reboot"]);
+        confirm_until_the_end(&tmux, "recover", &["clone-config", "boot", "reboot"]);
     assert!(
         screen.contains("recover · passed"),
         "asked {asked:?}:\n{screen}"
     );
-    for step in ["clone-config", "switch", "reboot"] {
+    for step in ["clone-config", "mount-volume", "boot", "reboot"] {
         assert!(
             asked.iter().any(|s| s == step),
             "the wizard did not ask before {step}: {asked:?}"

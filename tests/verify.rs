@@ -115,3 +115,55 @@ fn without_a_config_the_recovery_card_on_home_says_what_to_check() {
             .ends_with("qwe/.lifeboat/recovery.toml")
     );
 }
+
+/// A profile that still holds the dead machine's generation: listed, and deleted (with the
+/// boot menu rewritten) once confirmed; the running generation stays.
+#[test]
+fn a_generation_of_the_machine_that_is_gone_is_listed_and_deleted_on_confirmation() {
+    let machine = VerifiedMachine::new(None, "/unused");
+    machine.add_gone_generation();
+    let config = machine.full_config();
+    let setup = machine.mounts(&machine.home, &machine.nix);
+    let (code, events) = machine.verify(&config, 1000, &setup);
+    assert_eq!(code, 4, "{events:#?}");
+    let said = events.iter().any(|e| {
+        e["step"] == "generations"
+            && e["line"].as_str().is_some_and(|l| {
+                l.contains("generation 1 (its root filesystem /dev/disk/by-uuid/00000000-")
+                    && l.contains("built for the machine that is gone")
+                    && l.contains("the running system is generation 2, the newest")
+            })
+    });
+    assert!(said, "{events:#?}");
+    assert!(!machine.calls_log().exists());
+
+    // Confirmed: nix-env deletes generation 1 (a store of the run's own stands in for /nix:
+    // nix-env opens one), the running system rewrites the boot menu.
+    let own_store = machine.sandbox.dir.join("own-nix");
+    std::fs::create_dir_all(&own_store).unwrap();
+    let writable = format!(
+        "mount --bind {own} /nix\nmount {dev} {home}\nmount --bind {home}/qwe/nix {nix}\n\
+         ln -sfn {nix}/store/{system} /run/current-system",
+        own = own_store.display(),
+        dev = machine.sandbox.loop_device.display(),
+        home = machine.home.display(),
+        nix = machine.nix.display(),
+        system = verified_machine::SYSTEM,
+    );
+    let (code, events) = machine.verify_with(&config, 1000, &writable, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let message = message_of(&events, "generations");
+    assert!(
+        message.contains("deleted generation 1") && message.contains("rewrote the boot menu"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(machine.calls_log()).unwrap(),
+        "switch-to-configuration boot\n"
+    );
+    let (code, events) = machine.verify(&config, 1000, &setup);
+    assert_eq!(code, 0, "{events:#?}");
+    assert!(
+        message_of(&events, "generations").contains("no generation is built for another machine")
+    );
+}

@@ -65,6 +65,30 @@ fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> 
     sync_dir(dir)
 }
 
+/// Make `link` a symlink to `target`, replacing what is there atomically: made under the
+/// temporary name first, then renamed over `link`.
+pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
+    let dir = match link.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = link
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let tmp = dir.join(temporary_name(name));
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::os::unix::fs::symlink(target, &tmp)?;
+    faults::pause_in(Point::Write(name));
+    if let Err(e) = fs::rename(&tmp, link) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(dir)
+}
+
 /// `.lifeboat-<name>.tmp`: one fixed name per target, so the next write of the same file
 /// replaces what a killed run left, and hidden, so that nothing takes it for the file.
 fn temporary_name(name: &OsStr) -> OsString {
@@ -178,6 +202,25 @@ mod tests {
         assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
         assert_eq!(fs::read_to_string(&path).unwrap(), "card 2");
         assert!(fs::symlink_metadata(&stale).is_err());
+    }
+
+    #[test]
+    fn a_symlink_is_replaced_whole_and_no_temporary_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("system");
+        std::os::unix::fs::symlink("system-1-link", &link).unwrap();
+        fs::write(
+            dir.path().join(".lifeboat-system.tmp"),
+            "left by a killed run",
+        )
+        .unwrap();
+        symlink_atomic(Path::new("system-2-link"), &link).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("system-2-link"));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["system"]);
     }
 
     #[test]

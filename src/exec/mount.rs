@@ -1,8 +1,9 @@
-//! Read-only inspection mounts, with a guard that always unmounts.
+//! lifeboat's own mounts of a volume, with a guard that always unmounts: read-only for
+//! inspection, read-write (at a private place) for recover's writes to the volume's store.
 //!
 //! `ro` alone is not enough to keep a device untouched: ext3/ext4 replay a journal that
 //! needs recovery even on a read-only mount (NIX-FACTS.md), XFS replays its log and
-//! btrfs its tree log. So each filesystem also gets its "do not replay" option.
+//! btrfs its tree log. So each inspection mount also gets its "do not replay" option.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,9 @@ use nix::mount::{MntFlags, MsFlags};
 
 /// The per-mount options of every inspection mount.
 const BASE_OPTIONS: [&str; 4] = ["ro", "nosuid", "nodev", "noexec"];
+
+/// The options of recover's read-write mount: nothing on the volume is run through it.
+const WRITABLE_OPTIONS: [&str; 4] = ["rw", "nosuid", "nodev", "noexec"];
 
 /// The option that stops `fs_type` from replaying its journal on mount, if it has one.
 fn no_replay_option(fs_type: &str) -> Option<&'static str> {
@@ -35,6 +39,11 @@ pub fn inspection_options(fs_type: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every option of a read-write mount, as the plan shows them.
+pub fn writable_options() -> Vec<String> {
+    WRITABLE_OPTIONS.iter().copied().map(String::from).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
     #[error("mount -o {options} {device} {target} failed: {errno}")]
@@ -50,28 +59,62 @@ pub enum MountError {
     Prepare { target: PathBuf, source: io::Error },
 }
 
-/// A read-only mount that is undone when dropped (also while a panic unwinds).
+/// A mount of lifeboat's that is undone when dropped (also while a panic unwinds).
 #[derive(Debug)]
-pub struct ReadOnlyMount {
+pub struct MountGuard {
     target: PathBuf,
     mounted: bool,
 }
 
-impl ReadOnlyMount {
-    /// Mount `device` (filesystem `fs_type`) read-only at `target`.
-    pub fn mount(device: &Path, target: &Path, fs_type: &str) -> Result<ReadOnlyMount, MountError> {
+impl MountGuard {
+    /// Mount `device` (filesystem `fs_type`) read-only at `target`, its journal not replayed.
+    pub fn read_only(
+        device: &Path,
+        target: &Path,
+        fs_type: &str,
+    ) -> Result<MountGuard, MountError> {
         let flags =
             MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        let data = no_replay_option(fs_type);
+        let options = inspection_options(fs_type).join(",");
+        MountGuard::mount(
+            device,
+            target,
+            fs_type,
+            flags,
+            no_replay_option(fs_type),
+            options,
+        )
+    }
+
+    /// Mount `device` read-write at `target`. An ext4 journal that needs recovery is
+    /// replayed by this mount, as by any read-write one.
+    pub fn read_write(
+        device: &Path,
+        target: &Path,
+        fs_type: &str,
+    ) -> Result<MountGuard, MountError> {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let options = writable_options().join(",");
+        MountGuard::mount(device, target, fs_type, flags, None, options)
+    }
+
+    fn mount(
+        device: &Path,
+        target: &Path,
+        fs_type: &str,
+        flags: MsFlags,
+        data: Option<&str>,
+        options: String,
+    ) -> Result<MountGuard, MountError> {
         nix::mount::mount(Some(device), target, Some(fs_type), flags, data).map_err(|errno| {
             MountError::Mount {
                 device: device.to_path_buf(),
                 target: target.to_path_buf(),
-                options: inspection_options(fs_type).join(","),
+                options,
                 errno,
             }
         })?;
-        Ok(ReadOnlyMount {
+        Ok(MountGuard {
             target: target.to_path_buf(),
             mounted: true,
         })
@@ -89,7 +132,7 @@ impl ReadOnlyMount {
     }
 }
 
-impl Drop for ReadOnlyMount {
+impl Drop for MountGuard {
     fn drop(&mut self) {
         if self.mounted {
             let _ = unmount(&self.target);
@@ -98,8 +141,8 @@ impl Drop for ReadOnlyMount {
 }
 
 /// Unmount `target`. A busy mount (a shell sitting in it) is retried for a moment, then
-/// detached lazily: the kernel finishes the unmount when the last user leaves, and since
-/// the mount is read-only nothing can be lost by that.
+/// detached lazily: the kernel finishes the unmount when the last user leaves, and writes
+/// still under way through a read-write mount are finished before the filesystem goes.
 pub fn unmount(target: &Path) -> Result<(), MountError> {
     for _ in 0..10 {
         match nix::mount::umount2(target, MntFlags::empty()) {

@@ -130,7 +130,7 @@ impl CommandSpec {
         self
     }
 
-    /// The command must not be stopped half-way (switching to a new system): a cancel
+    /// The command must not be stopped half-way (installing a system to boot): a cancel
     /// waits for it to end, and it outlives a killed lifeboat. lifeboat stops before its
     /// next step instead. `LIFEBOAT_FAULT=pause-in:activation` stops the run once such a
     /// command has printed something (src/faults.rs).
@@ -428,7 +428,7 @@ fn stream_until_exit(
 
 /// What lifeboat says when a cancel finds an uninterruptible command running.
 const UNINTERRUPTIBLE_NOTICE: &str = "lifeboat: stop requested; this command is left to \
-    finish, because stopping it half-way could leave the system half-switched. lifeboat \
+    finish, because stopping it half-way could leave the boot loader half-installed. lifeboat \
     stops after it.";
 
 /// Why lifeboat stopped a command before its end.

@@ -121,7 +121,7 @@ pub enum Outcome {
 pub enum Assent {
     /// One explicit key (`y`).
     Key,
-    /// The operator types this machine's name: moving /etc/nixos aside, switching the
+    /// The operator types this machine's name: moving /etc/nixos aside, installing the
     /// system and rebooting must not happen on a single stray key.
     TypedHostname,
 }

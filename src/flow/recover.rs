@@ -1,7 +1,8 @@
 //! The steps of `lifeboat recover`: rebuild a fresh VPS from the volume and the git
 //! remote, and prove it will boot before rebooting. Each step needs the one before: a
 //! rebuild is a sequence, and every step is safe to run again. The inspection mount is
-//! undone by `hardware-config`, or by the runner's cleanup when the run ends earlier.
+//! undone by `hardware-config`, the private read-write mount by `reboot`, either by the
+//! runner's cleanup when the run ends earlier.
 
 use super::StepDef;
 
@@ -59,33 +60,51 @@ pub static STEPS: &[StepDef] = &[
         cleanup: false,
     },
     StepDef {
-        id: "build",
-        title: "Build",
-        explains: "nixos-rebuild build of the flake's host, with progress from Nix's log.",
+        id: "mount-volume",
+        title: "Mount the volume",
+        explains: "Mounts the volume that holds the Nix store read-write at a private place of \
+                   lifeboat's ([state].dir/volume), never where the new system mounts it: the \
+                   first write to the volume. Recorded before it is made, undone at the end of \
+                   every run and before the reboot.",
         requires: &["boot-safety"],
         cleanup: false,
     },
     StepDef {
-        id: "switch",
-        title: "Switch",
-        explains: "nixos-rebuild switch; exit 4 means switched with failed units, a warning.",
-        requires: &["build"],
+        id: "build",
+        title: "Build",
+        explains: "nixos-rebuild build of the flake's host, with progress from Nix's log. The \
+                   volume's store is a trusted extra substituter: what the old machine built is \
+                   copied from it, not built or downloaded again. Checks first that the root \
+                   disk has room for a system the size of the old one.",
+        requires: &["mount-volume"],
         cleanup: false,
     },
     StepDef {
         id: "closure-on-volume",
         title: "System on the volume",
         explains: "The new system must be in the store that becomes /nix after the reboot, the one \
-                   on the volume; if not, nix copy puts its closure there.",
-        requires: &["switch"],
+                   on the volume, before any boot entry points at it: nix copy puts what is \
+                   missing of its closure there.",
+        requires: &["build"],
+        cleanup: false,
+    },
+    StepDef {
+        id: "boot",
+        title: "Install to boot",
+        explains: "Shows what changes from the old system to the new, then nixos-rebuild boot: \
+                   the boot entry, nothing activated or mounted (switch would mount the volume \
+                   over the store it just built into). The new system becomes the newest \
+                   generation of the volume's system profile.",
+        requires: &["closure-on-volume"],
         cleanup: false,
     },
     StepDef {
         id: "reboot",
         title: "Reboot",
-        explains: "Records that verify is due, then runs the reboot command. After it, lifeboat \
-                   verify (or recover --resume) checks that everything came back.",
-        requires: &["closure-on-volume"],
+        explains: "Undoes the private mount, records that verify is due, then runs the reboot \
+                   command. After it, lifeboat verify (or recover --resume) checks that \
+                   everything came back.",
+        requires: &["boot"],
         cleanup: false,
     },
 ];

@@ -43,4 +43,14 @@ pub static STEPS: &[StepDef] = &[
         requires: &["home-mounted"],
         cleanup: false,
     },
+    StepDef {
+        id: "generations",
+        title: "System generations",
+        explains: "The running system is the newest generation of the system profile, and no \
+                   older generation mounts a root disk this machine does not have (rolling back \
+                   to one boots a disk that no longer exists); deleting those and rewriting the \
+                   boot menu is offered.",
+        requires: &["closure-on-volume"],
+        cleanup: false,
+    },
 ];

@@ -47,6 +47,16 @@ pub fn find(cfg: &Config, device_arg: Option<&Path>) -> Result<FoundVolume, Outc
     if let Some(path) = device_arg {
         return existing(cfg, path, Source::Argument);
     }
+    // With the store on a volume of its own (the seed's "Multiple Volumes"), the volume that
+    // holds the data and the recovery card is the other one.
+    let data: Vec<&VolumeConfig> = cfg
+        .volumes
+        .iter()
+        .filter(|v| v.mount != cfg.nix_store.target)
+        .collect();
+    if let ([_, _, ..], [volume]) = (cfg.volumes.as_slice(), data.as_slice()) {
+        return existing(cfg, &volume.device, Source::Configured);
+    }
     match cfg.volumes.as_slice() {
         [] => discover(cfg),
         [volume] => existing(cfg, &volume.device, Source::Configured),

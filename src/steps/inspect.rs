@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::config::Config;
+use crate::config::{Config, StorePlace};
 use crate::escape::shown;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
@@ -129,7 +129,11 @@ impl InspectRunner {
         Expectations {
             user: self.cfg.user.clone(),
             uid: self.cfg.uid,
-            nix_dir: self.cfg.nix_store_source().as_deref().and_then(on_volume),
+            nix_dir: match self.cfg.store_place() {
+                // The store is a volume of its own: nothing of it on this one.
+                Some(StorePlace::OwnVolume { .. }) => None,
+                _ => self.cfg.nix_store_source().as_deref().and_then(on_volume),
+            },
             docker_dir: self
                 .cfg
                 .docker

@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod find_volume;
+pub mod generations;
 pub mod identify;
 pub mod inspect;
 pub mod layout;
@@ -13,6 +14,7 @@ pub mod predestroy;
 pub mod readonly_mount;
 pub mod recover;
 pub mod verify;
+pub mod volume_store;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -8,7 +8,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::config::VolumeConfig;
+use crate::config::{Config, StorePlace, VolumeConfig};
 use crate::escape::shown;
 use crate::exec::probe::MountEntry;
 use crate::flow::Outcome;
@@ -190,6 +190,41 @@ pub fn nix_bound(
         shown(target),
         shown(source)
     ))
+}
+
+/// The Nix store is on the volume, in either of the seed's layouts: `[nix_store].target`
+/// bound from its source on a volume, or a volume of its own mounted there.
+pub fn store_on_volume(table: &[MountEntry], cfg: &Config) -> Outcome {
+    let Some(place) = cfg.store_place() else {
+        return Outcome::Failed(
+            "where the Nix store lies on the volumes is unknown: set user (the store is then \
+             <volume>/<user>/nix), [nix_store].source, or a [[volume]] mounted at \
+             [nix_store].target"
+                .into(),
+        );
+    };
+    let volume = place.volume();
+    let dev = match device_number(&volume.device) {
+        Ok(dev) => dev,
+        Err(why) => return Outcome::Failed(why),
+    };
+    match &place {
+        StorePlace::Bind { inside, .. } => nix_bound(
+            table,
+            &volume.mount.join(inside),
+            &cfg.nix_store.target,
+            volume,
+            dev,
+        ),
+        StorePlace::OwnVolume { .. } => match home_on_volume(table, volume, dev) {
+            Outcome::Passed(_) => Outcome::Passed(format!(
+                "{} is the store's own volume {}",
+                shown(&cfg.nix_store.target),
+                shown(&volume.device)
+            )),
+            other => other,
+        },
+    }
 }
 
 /// The Docker data root (and the running daemon's root dir, when it runs) is on the volume.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use crate::escape::shown;
-use crate::exec::mount::{self, MountError, ReadOnlyMount};
+use crate::exec::mount::{self, MountError, MountGuard};
 use crate::exec::probe::DeviceProbe;
 use crate::flow::Outcome;
 use crate::journal::MountRecord;
@@ -21,7 +21,7 @@ use super::StepContext;
 pub struct VolumeView {
     pub root: PathBuf,
     /// `None` when the volume was already mounted and is inspected in place.
-    mount: Option<ReadOnlyMount>,
+    mount: Option<MountGuard>,
 }
 
 impl VolumeView {
@@ -46,9 +46,14 @@ pub fn undo_stale_mounts(ctx: &StepContext) -> Result<Vec<String>, Outcome> {
             .iter()
             .any(|m| m.mount_point == record.target && m.dev == record.dev);
         if still_mounted {
+            let kind = if record.writable {
+                "read-write"
+            } else {
+                "read-only"
+            };
             if ctx.dry_run {
                 undone.push(format!(
-                    "would undo the read-only mount of {} at {} left by an earlier run",
+                    "would undo the {kind} mount of {} at {} left by an earlier run",
                     shown(&record.device),
                     shown(&record.target)
                 ));
@@ -56,14 +61,14 @@ pub fn undo_stale_mounts(ctx: &StepContext) -> Result<Vec<String>, Outcome> {
             }
             mount::unmount(&record.target).map_err(|e| {
                 Outcome::Failed(format!(
-                    "an earlier run left {} mounted read-only at {} and it cannot be unmounted: \
+                    "an earlier run left {} mounted {kind} at {} and it cannot be unmounted: \
                      {e}. Close any shell or program using it and run lifeboat again.",
                     shown(&record.device),
                     shown(&record.target)
                 ))
             })?;
             undone.push(format!(
-                "undid the read-only mount of {} at {} left by an earlier run that was stopped",
+                "undid the {kind} mount of {} at {} left by an earlier run that was stopped",
                 shown(&record.device),
                 shown(&record.target)
             ));
@@ -109,16 +114,17 @@ pub fn open_view(
             shown(target)
         )));
     }
-    prepare_mountpoint(target, ctx)?;
+    prepare_mountpoint(target, "[inspect].mountpoint", ctx)?;
     let record = MountRecord {
         device: probe.resolved.clone(),
         dev: probe.dev,
         target: target.to_path_buf(),
+        writable: false,
     };
     ctx.journal
         .update(|j| j.mounts.push(record))
         .map_err(|e| Outcome::Failed(e.to_string()))?;
-    let mounted = match ReadOnlyMount::mount(&probe.resolved, target, fs_type) {
+    let mounted = match MountGuard::read_only(&probe.resolved, target, fs_type) {
         Ok(mounted) => mounted,
         Err(e) => {
             forget(ctx, target)?;
@@ -164,21 +170,23 @@ pub fn close_view(view: Option<VolumeView>, ctx: &StepContext) -> Outcome {
     }
 }
 
-fn forget(ctx: &StepContext, target: &Path) -> Result<(), Outcome> {
+/// Take the mount at `target` out of the journal, once it is undone.
+pub fn forget(ctx: &StepContext, target: &Path) -> Result<(), Outcome> {
     ctx.journal
         .update(|j| j.mounts.retain(|m| m.target != target))
         .map_err(|e| Outcome::Failed(e.to_string()))
 }
 
 /// The mount point must be a directory that nothing is mounted on; create it if missing.
-fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
+/// `setting` names where the place comes from, for the operator who must choose another.
+pub fn prepare_mountpoint(target: &Path, setting: &str, ctx: &StepContext) -> Result<(), Outcome> {
     if let Some(other) = super::on_volume::mount_table()?
         .into_iter()
         .find(|m| m.mount_point == target)
     {
         return Err(Outcome::Refused(format!(
             "{} is already a mount point (of {}); lifeboat will not mount over it. Unmount it \
-             or set another [inspect].mountpoint.",
+             or set another {setting}.",
             shown(target),
             crate::escape::escape_bytes(other.source.as_bytes())
         )));
@@ -198,7 +206,7 @@ fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
             Ok(())
         }
         Ok(_) => Err(Outcome::Refused(format!(
-            "[inspect].mountpoint {} exists and is not a directory; choose another mount point.",
+            "the mount point {} exists and is not a directory; set another {setting}.",
             shown(target)
         ))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => fs::DirBuilder::new()
@@ -216,7 +224,8 @@ fn prepare_mountpoint(target: &Path, ctx: &StepContext) -> Result<(), Outcome> {
     }
 }
 
-fn explain_mount_error(err: &MountError, device: &Path) -> String {
+/// The mount error with what it likely means.
+pub fn explain_mount_error(err: &MountError, device: &Path) -> String {
     let hint = match err {
         MountError::Mount {
             errno: Errno::EPERM | Errno::EACCES,

@@ -1,23 +1,23 @@
 //! The runner of `lifeboat verify`: after the reboot, `/home` and `/nix` come from the
-//! volume, the home belongs to the user's uid, the persistence marker is intact and the
-//! running system is in the volume's store. Without a config it takes what it needs from
+//! volume, the home belongs to the user's uid, the persistence marker is intact, the
+//! running system is in the volume's store and the newest generation of its profile. Without a config it takes what it needs from
 //! the recovery card on the volume.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Map, Value, json};
 
 use crate::card::{self, RecoveryCard};
-use crate::config::{Config, VolumeConfig};
+use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::probe::MountEntry;
 use crate::flow::{Flow, Outcome};
 use crate::marker::PersistenceMarker;
 use crate::report::Action;
 
-use super::{CURRENT_SYSTEM, on_volume};
+use super::{CURRENT_SYSTEM, generations, on_volume};
 use super::{Runner, StepContext};
 
 /// State of one verify run.
@@ -67,27 +67,8 @@ impl VerifyRunner {
         on_volume::all_volumes_mounted(table, &self.cfg.volumes)
     }
 
-    /// The volume whose mount holds `path`.
-    fn volume_holding(&self, path: &Path) -> Option<&VolumeConfig> {
-        self.cfg.volumes.iter().find(|v| path.starts_with(&v.mount))
-    }
-
     fn nix_bound(&self, table: &[MountEntry]) -> Outcome {
-        let Some(source) = self.cfg.nix_store_source() else {
-            return Outcome::Failed("[nix_store].source is unknown: set user or source".into());
-        };
-        let Some(volume) = self.volume_holding(&source) else {
-            return Outcome::Failed(format!(
-                "[nix_store].source {} is on none of the volumes",
-                shown(&source)
-            ));
-        };
-        match on_volume::device_number(&volume.device) {
-            Ok(dev) => {
-                on_volume::nix_bound(table, &source, &self.cfg.nix_store.target, volume, dev)
-            }
-            Err(why) => Outcome::Failed(why),
-        }
+        on_volume::store_on_volume(table, &self.cfg)
     }
 
     /// The user's home on the volume, when user and volume are known.
@@ -182,8 +163,8 @@ impl VerifyRunner {
     }
 
     fn closure_on_volume(&self) -> Outcome {
-        let Some(source) = self.cfg.nix_store_source() else {
-            return Outcome::Failed("[nix_store].source is unknown".into());
+        let Some(source) = self.cfg.store_place().map(|place| place.system_dir()) else {
+            return Outcome::Failed("where the Nix store lies on the volumes is unknown".into());
         };
         let system = match fs::canonicalize(CURRENT_SYSTEM) {
             Ok(system) => system,
@@ -214,11 +195,14 @@ impl VerifyRunner {
 }
 
 impl Runner for VerifyRunner {
-    fn actions(&self, _id: &str) -> Vec<Action> {
-        Vec::new()
+    fn actions(&self, id: &str) -> Vec<Action> {
+        match id {
+            "generations" => generations::actions(&self.cfg),
+            _ => Vec::new(),
+        }
     }
 
-    fn run(&mut self, id: &'static str, _confirmed: bool, ctx: &StepContext) -> Outcome {
+    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
         match id {
             "home-mounted" => match on_volume::mount_table() {
                 Ok(table) => self.home_mounted(&table, ctx),
@@ -231,6 +215,7 @@ impl Runner for VerifyRunner {
             "owner-uid" => self.owner_uid(),
             "persistence-marker" => self.persistence_marker(),
             "closure-on-volume" => self.closure_on_volume(),
+            "generations" => generations::check(&self.cfg, confirmed, ctx),
             other => Outcome::Failed(format!("verify has no step {other}")),
         }
     }

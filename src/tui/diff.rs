@@ -100,6 +100,6 @@ mod tests {
         diffs.insert("hardware-config", diff("+a"));
         diffs.insert("hardware-config", diff("+b"));
         assert_eq!(diffs.get("hardware-config"), Some(&diff("+b")));
-        assert_eq!(diffs.get("switch"), None);
+        assert_eq!(diffs.get("boot"), None);
     }
 }

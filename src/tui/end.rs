@@ -257,20 +257,16 @@ mod tests {
             &[
                 ("build", StepStatus::Failed, "nix build failed"),
                 (
-                    "switch",
+                    "closure-on-volume",
                     StepStatus::Skipped,
                     "not run: it needs build, which did not pass",
                 ),
                 (
-                    "closure-on-volume",
-                    StepStatus::Skipped,
-                    "not run: it needs switch",
-                ),
-                (
-                    "reboot",
+                    "boot",
                     StepStatus::Skipped,
                     "not run: it needs closure-on-volume",
                 ),
+                ("reboot", StepStatus::Skipped, "not run: it needs boot"),
             ],
         );
         let end = EndReport::from_summary(

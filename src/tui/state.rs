@@ -178,7 +178,7 @@ pub struct Confirmation {
     pub step: &'static str,
     pub question: String,
     pub actions: Vec<Action>,
-    /// For what cannot be undone (moving /etc/nixos aside, switching, rebooting): the
+    /// For what cannot be undone (moving /etc/nixos aside, installing to boot, rebooting): the
     /// word (the hostname) the operator must type; `None` for a plain yes/no.
     pub word: Option<String>,
     /// What the operator has typed so far.

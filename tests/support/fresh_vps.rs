@@ -4,21 +4,36 @@
 //! Everything lives under the sandbox's directory `<dir>`:
 //! - the practice volume (a real loop device, by-id link `<dir>/by-id/scsi-0HC_Volume_…`),
 //!   carrying what `predestroy` leaves: the recovery card, the persistence marker, a mirror
-//!   of the config repository and a Nix store with a real (empty) database;
+//!   of the config repository, and the old machine's Nix store at `qwe/nix` with a real
+//!   database;
+//! - the old machine's last system in that store: before the scenario starts, the "old VPS"
+//!   built the same flake with its own hardware configuration (root filesystem
+//!   [`OLD_ROOT_UUID`]) with the volume's `qwe/nix` bound over `/nix`, and made it
+//!   generation 1 of the volume's system profile (`qwe/nix/var/nix/profiles/system-1-link`
+//!   → `/nix/store/…`; see [`FreshVps::old_system`], [`FreshVps::volume_profile`]);
+//! - with [`FreshVpsOptions::store_volume`], the seed's "Multiple Volumes" layout instead: a
+//!   second loop volume (by-id link `<dir>/by-id/scsi-0HC_Volume_2`) holds the store at its
+//!   root (`store/`, `var/nix/db`, `var/nix/profiles`), declared as its own filesystem at
+//!   `<dir>/nix`, and the home volume has no `qwe/nix`;
 //! - `remote.git`, a bare repository over `file://` holding a self-contained flake
 //!   (fixtures/recover/flake.nix) whose `nixosConfigurations.devserver` declares the
-//!   volume at `<dir>/home` and the store bind at `<dir>/nix`;
-//! - `home/` (the fresh machine's empty `/home`), `nix/` (where the store bind goes after
-//!   the reboot), `etc-nixos/` (`[config_repo].path`), `mnt/` (inspection), `state/`;
-//! - `bin/` with stand-ins for `nixos-rebuild`, `nixos-generate-config` and `reboot`,
-//!   which log their argv to `calls.log`;
-//! - `host-nix/`, bound over `/nix` in every namespace the scenario runs in, so the real
-//!   `nix eval`, `nix build` and `nix copy` never write to the host's store; `root/`, the
-//!   `HOME` there;
-//! - the machine's state across namespaces, left by the stand-ins: `home-mounted` (a switch
-//!   mounted the volume at the home, so every later namespace mounts it again),
-//!   `current-system` (what the switch activated) and `rebooted` (the new system's mounts:
-//!   the volume at the home and the store target bound from it).
+//!   volume at `<dir>/home` and the store at `<dir>/nix`, and whose system depends on an
+//!   "expensive" derivation that counts its builds in `<dir>/expensive-builds`
+//!   ([`FreshVps::expensive_builds`]; the old machine's build makes it 1);
+//! - `home/` (the fresh machine's empty `/home`), `nix/` (where the store goes after the
+//!   reboot), `etc-nixos/` (`[config_repo].path`), `mnt/` (inspection), `state/`;
+//! - `bin/` with stand-ins for `nixos-rebuild` (`build`, `boot`, `switch`),
+//!   `nixos-generate-config` and `reboot`, which log their argv to `calls.log`;
+//! - `host-nix/`, bound over `/nix` in every namespace the scenario runs in (the fresh
+//!   machine's root disk store), so the real `nix eval`, `nix build`, `nix copy` and
+//!   `nix-env` never write to the host's store; `root/`, the `HOME` there;
+//! - the machine's state across namespaces, left by the stand-ins: `boot-entry` (the system
+//!   the last `nixos-rebuild boot` or `switch` installed in the boot loader; either also sets
+//!   `host-nix/var/nix/profiles/system`), `home-mounted` and `nix-bound` (a switch mounted
+//!   the new system's filesystems: the volume at the home and the store at the store target,
+//!   so every later namespace mounts them again), `current-system` (what the switch
+//!   activated, or after the reboot the boot entry's system) and `rebooted` (the new
+//!   system's mounts: the volume at the home and the store at the store target).
 //!
 //! Everything that mounts runs in `unshare -m --propagation private`: a read-write mount
 //! of the volume is never visible to tests running in parallel.
@@ -27,17 +42,17 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, RecoveryCard};
 use nixos_lifeboat::marker::PersistenceMarker;
-use nixos_lifeboat::sandbox::VolumeSpec;
+use nixos_lifeboat::sandbox::{VolumeContents, VolumeSpec};
 use serde_json::Value;
 
 use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
-pub use crate::support::{git, sh};
+pub use crate::support::{git, quote, sh};
 
 const FLAKE_NIX: &str = include_str!("../fixtures/recover/flake.nix");
 const CONFIGURATION_NIX: &str = include_str!("../fixtures/recover/configuration.nix");
@@ -47,6 +62,12 @@ const REBOOT: &str = include_str!("../fixtures/recover/bin/reboot");
 /// What a Hetzner VPS's `nixos-generate-config` gives with no volume mounted.
 pub const HARDWARE_PLAIN: &str =
     include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.nix");
+/// The root filesystem's UUID in [`HARDWARE_PLAIN`] (the fresh VPS's root disk).
+pub const FRESH_ROOT_UUID: &str = "849b340d-b31e-4604-b2eb-bd8422c06919";
+/// The old VPS's root filesystem, in the hardware configuration its system was built with.
+pub const OLD_ROOT_UUID: &str = "5c0ff1d2-7a3e-4b8f-9e21-0d4c6b8a7f13";
+/// The by-id name of the store volume of [`FreshVpsOptions::store_volume`].
+pub const STORE_VOLUME_NAME: &str = "scsi-0HC_Volume_2";
 /// The same with the volume mounted at `/home` and at `/mnt/data`.
 const HARDWARE_VOLUME_MOUNTED: &str =
     include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.volume-mounted.nix");
@@ -90,6 +111,19 @@ pub struct FreshVpsOptions<'a> {
     /// `NIX_CONFIG` turns flakes on for every `nix` call; false leaves them off, as on a
     /// fresh NixOS, so only calls that pass `--extra-experimental-features` work.
     pub flakes_enabled: bool,
+    /// The old VPS built the flake, with its own hardware configuration (root filesystem
+    /// [`OLD_ROOT_UUID`]), into the volume's store and made it generation 1 of the volume's
+    /// system profile; this builds the expensive derivation once. False leaves the store
+    /// with an empty database and no system profile.
+    pub old_machine: bool,
+    /// The volume's store keeps its Nix database; false removes its `var/nix/db` after the
+    /// old machine's build: store paths that no database knows, which Nix cannot use.
+    pub volume_store_db: bool,
+    /// The seed's "Multiple Volumes" layout: the store on a second volume of its own (by-id
+    /// [`STORE_VOLUME_NAME`]) holding it at its root and declared as the filesystem at
+    /// `<dir>/nix` (`neededForBoot`) instead of the bind from `<home>/qwe/nix`; the config
+    /// has two `[[volume]]`s and a `[nix_store]` with only a `target`.
+    pub store_volume: bool,
 }
 
 impl Default for FreshVpsOptions<'_> {
@@ -103,12 +137,18 @@ impl Default for FreshVpsOptions<'_> {
             existing_etc_nixos: None,
             full_config: true,
             flakes_enabled: true,
+            old_machine: true,
+            volume_store_db: true,
+            store_volume: false,
         }
     }
 }
 
 /// A fresh VPS with the old volume attached and the config's remote reachable.
 pub struct FreshVps {
+    /// The store volume's own sandbox (its loop device), with
+    /// [`FreshVpsOptions::store_volume`]; first, so it is cleaned before the main one.
+    pub store_sandbox: Option<Box<TestSandbox>>,
     pub sandbox: TestSandbox,
     /// The sandbox's directory; everything below lives in it.
     pub dir: PathBuf,
@@ -139,11 +179,42 @@ pub struct FreshVps {
     pub marker_nonce: String,
     full_config: bool,
     nix_config: String,
+    old_system: Option<PathBuf>,
 }
 
-/// `text` in single quotes for `sh`.
-pub fn quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', r"'\''"))
+/// A system profile as `nix-env -p PROFILE --set` leaves it: `(N, target of system-N-link)`
+/// for every generation, by N (the targets are `/nix/store/…` paths), and the generation the
+/// `system` link points at (`system -> system-N-link`), when there is one.
+pub type SystemProfile = (Vec<(u32, String)>, Option<u32>);
+
+/// The store path of the generation `system` points at.
+pub fn profile_system(profile: &SystemProfile) -> Option<&str> {
+    let current = profile.1?;
+    profile
+        .0
+        .iter()
+        .find(|(n, _)| *n == current)
+        .map(|(_, target)| target.as_str())
+}
+
+/// A profile from the `NAME TARGET` lines of its directory.
+fn parse_profile(listing: &str) -> SystemProfile {
+    let generation = |link: &str| -> Option<u32> {
+        link.strip_prefix("system-")?
+            .strip_suffix("-link")?
+            .parse()
+            .ok()
+    };
+    let mut profile: SystemProfile = (Vec::new(), None);
+    for (name, target) in listing.lines().filter_map(|l| l.split_once(' ')) {
+        if name == "system" {
+            profile.1 = generation(target);
+        } else if let Some(n) = generation(name) {
+            profile.0.push((n, target.to_string()));
+        }
+    }
+    profile.0.sort();
+    profile
 }
 
 impl FreshVps {
@@ -152,6 +223,23 @@ impl FreshVps {
         require_private_mount_namespace();
         let sandbox = TestSandbox::new(&VolumeSpec::default());
         let dir = sandbox.dir.clone();
+        // The store volume: an empty ext4 of its own, linked into the same by-id directory.
+        let store_sandbox = options.store_volume.then(|| {
+            Box::new(TestSandbox::new(&VolumeSpec {
+                size_bytes: 128 << 20,
+                label: "lifeboat-store".into(),
+                volume_id: 2,
+                contents: VolumeContents::OtherFilesystem("mkfs.ext4".into()),
+                ..VolumeSpec::default()
+            }))
+        });
+        if let Some(store) = &store_sandbox {
+            symlink(
+                &store.loop_device,
+                sandbox.by_id_dir.join(STORE_VOLUME_NAME),
+            )
+            .unwrap();
+        }
         let vps = FreshVps {
             home: dir.join("home"),
             nix: dir.join("nix"),
@@ -171,7 +259,9 @@ impl FreshVps {
             } else {
                 NIX_CONFIG_OFFLINE.to_string()
             },
+            old_system: None,
             dir,
+            store_sandbox,
             sandbox,
         };
         for d in [
@@ -194,7 +284,9 @@ impl FreshVps {
             )
             .unwrap();
         }
-        vps.write_volume(options.with_card)
+        let mut vps = vps.write_volume(options.with_card);
+        vps.old_machine(&options);
+        vps
     }
 
     /// The remote's URL, as the card and the config give it.
@@ -262,13 +354,25 @@ impl FreshVps {
         if self.full_config {
             text.push_str(&format!(
                 "url = \"{url}\"\nbranch = \"main\"\nflake_host = \"{HOST}\"\n\n\
-                 [[volume]]\ndevice = \"{device}\"\nmount = \"{home}\"\n\n\
-                 [nix_store]\nsource = \"{home}/{USER}/nix\"\ntarget = \"{nix}\"\n",
+                 [[volume]]\ndevice = \"{device}\"\nmount = \"{home}\"\n\n",
                 url = self.url(),
                 device = self.device.display(),
                 home = self.home.display(),
-                nix = self.nix.display(),
             ));
+            match self.store_device() {
+                // The store volume is recognised by its mount being the store target.
+                Some(store) => text.push_str(&format!(
+                    "[[volume]]\ndevice = \"{store}\"\nmount = \"{nix}\"\n\n\
+                     [nix_store]\ntarget = \"{nix}\"\n",
+                    store = store.display(),
+                    nix = self.nix.display(),
+                )),
+                None => text.push_str(&format!(
+                    "[nix_store]\nsource = \"{home}/{USER}/nix\"\ntarget = \"{nix}\"\n",
+                    home = self.home.display(),
+                    nix = self.nix.display(),
+                )),
+            }
         }
         fs::write(&path, text).unwrap();
         path
@@ -380,14 +484,20 @@ impl FreshVps {
     /// then `script` (for a test that runs it in a terminal of its own).
     pub fn shell_script(&self, script: &str) -> String {
         let home = quote(&self.home.to_string_lossy());
+        let nix = quote(&self.nix.to_string_lossy());
         let mut machine = String::new();
         if self.home_mounted() || self.rebooted() {
             let device = quote(&self.sandbox.loop_device.to_string_lossy());
             machine.push_str(&format!("mount {device} {home}\n"));
         }
-        if self.rebooted() {
-            let nix = quote(&self.nix.to_string_lossy());
-            machine.push_str(&format!("mount --bind {home}/{USER}/nix {nix}\n"));
+        if self.nix_bound() || self.rebooted() {
+            match self.store_loop_device() {
+                Some(device) => machine.push_str(&format!(
+                    "mount {} {nix}\n",
+                    quote(&device.to_string_lossy())
+                )),
+                None => machine.push_str(&format!("mount --bind {home}/{USER}/nix {nix}\n")),
+            }
         }
         format!(
             "mount --bind {host_nix} /nix\n{machine}{script}",
@@ -402,20 +512,49 @@ impl FreshVps {
         self.dir.join("home-mounted").exists()
     }
 
+    /// Whether the machine has the volume's store at the store target: a `nixos-rebuild
+    /// switch` bound `<home>/qwe/nix` there (or mounted the store volume there), burying
+    /// what the fresh machine had built at that path. Like [`FreshVps::home_mounted`], every
+    /// later namespace of the scenario starts with it.
+    pub fn nix_bound(&self) -> bool {
+        self.dir.join("nix-bound").exists()
+    }
+
     /// Whether the stand-in reboot ran: from then on the machine runs the new system, whose
-    /// `fileSystems` mount the volume at the home and bind the store target from it.
+    /// `fileSystems` mount the volume at the home and the volume's store at the store target.
     pub fn rebooted(&self) -> bool {
         self.dir.join("rebooted").exists()
     }
 
-    /// The system the last successful `nixos-rebuild switch` (exit 0 or 4) switched to.
+    /// The system the machine runs: the one the last `nixos-rebuild switch` (exit 0 or 4)
+    /// activated; after the reboot, the boot entry's ([`FreshVps::boot_entry`]) if it is in
+    /// the volume's store, where stage 2 looks for it once the store is the volume's, and
+    /// none otherwise (the boot stops in stage 1).
     pub fn current_system(&self) -> Option<PathBuf> {
+        if self.rebooted() {
+            let entry = self.boot_entry()?;
+            return self.boot_entry_in_volume_store().then_some(entry);
+        }
         fs::read_link(self.dir.join("current-system")).ok()
     }
 
-    /// Forget the home mount (as a reboot into a system without it would).
+    /// Whether the boot entry's system is in the volume's store, so the next boot finds it.
+    pub fn boot_entry_in_volume_store(&self) -> bool {
+        self.boot_entry()
+            .and_then(|entry| Some(entry.file_name()?.to_string_lossy().into_owned()))
+            .is_some_and(|name| self.in_volume_store(&name))
+    }
+
+    /// The system the boot loader starts at the next boot: what the last `nixos-rebuild
+    /// boot` (exit 0) or `switch` (past its build) installed.
+    pub fn boot_entry(&self) -> Option<PathBuf> {
+        fs::read_link(self.dir.join("boot-entry")).ok()
+    }
+
+    /// Forget the mounts a switch left (as a reboot into a system without them would).
     pub fn forget_home_mount(&self) {
         let _ = fs::remove_file(self.dir.join("home-mounted"));
+        let _ = fs::remove_file(self.dir.join("nix-bound"));
     }
 
     /// The stand-ins' calls, one argv a line (`nixos-rebuild build --flake …`, `reboot`).
@@ -427,9 +566,135 @@ impl FreshVps {
             .collect()
     }
 
-    /// Make the stand-in's next `nixos-rebuild ACTION` exit with `code` ("build" or "switch").
+    /// Make the stand-in's next `nixos-rebuild ACTION` exit with `code` ("build", "boot" or
+    /// "switch").
     pub fn set_exit(&self, action: &str, code: i32) {
         fs::write(self.dir.join(format!("{action}-exit")), code.to_string()).unwrap();
+    }
+
+    /// The by-id link of the store volume (`<dir>/by-id/scsi-0HC_Volume_2`), with
+    /// [`FreshVpsOptions::store_volume`].
+    pub fn store_device(&self) -> Option<PathBuf> {
+        self.store_sandbox
+            .as_ref()
+            .map(|_| self.sandbox.by_id_dir.join(STORE_VOLUME_NAME))
+    }
+
+    /// The store volume's loop device ([`FreshVpsOptions::store_volume`]).
+    pub fn store_loop_device(&self) -> Option<&Path> {
+        self.store_sandbox
+            .as_ref()
+            .map(|store| store.loop_device.as_path())
+    }
+
+    /// Where the volume's store directory (`store/`, `var/nix/…`) is seen once
+    /// [`FreshVps::mount_volume_store`] ran: `<home>/qwe/nix`, or the store target itself
+    /// for the store volume.
+    pub fn volume_store_dir(&self) -> PathBuf {
+        match self.store_sandbox {
+            Some(_) => self.nix.clone(),
+            None => self.home.join(USER).join("nix"),
+        }
+    }
+
+    /// Shell lines that make [`FreshVps::volume_store_dir`] readable in a namespace of the
+    /// scenario: the volume holding the store mounted read-only where the machine would
+    /// mount it, unless it is mounted there already.
+    pub fn mount_volume_store(&self) -> String {
+        let (device, at) = match self.store_loop_device() {
+            Some(device) => (device, &self.nix),
+            None => (self.sandbox.loop_device.as_path(), &self.home),
+        };
+        format!(
+            "mountpoint -q {at} || mount -o ro,noload {device} {at}\n",
+            at = quote(&at.to_string_lossy()),
+            device = quote(&device.to_string_lossy()),
+        )
+    }
+
+    /// Run `script` like [`FreshVps::shell`] in a namespace whose `/nix` is the volume's
+    /// store, mounted read-write (`<volume>/qwe/nix` bound over `/nix`, or the store volume
+    /// mounted there), as on the old machine and after the reboot: `nix-store`, `nix-env`,
+    /// `nix path-info` and store paths' symlinks then see the volume's store and database.
+    /// The volume is mounted at `<dir>/volume-rw` for it (the store volume: nowhere else).
+    pub fn with_volume_store(&self, script: &str) -> String {
+        let rw = self.dir.join("volume-rw");
+        fs::create_dir_all(&rw).unwrap();
+        let store = match self.store_loop_device() {
+            Some(device) => format!("mount {} /nix\n", quote(&device.to_string_lossy())),
+            None => format!(
+                "mount {dev} {rw}\nmount --bind {rw}/{USER}/nix /nix\n",
+                dev = quote(&self.sandbox.loop_device.to_string_lossy()),
+                rw = quote(&rw.to_string_lossy()),
+            ),
+        };
+        let out = self.shell(&format!("{store}{script}"));
+        fs::remove_dir(&rw).unwrap();
+        out
+    }
+
+    /// Whether `store/<name>` exists in the volume's store (`<home>/qwe/nix/store/<name>`,
+    /// or the store volume's `store/<name>`).
+    pub fn in_volume_store(&self, name: &str) -> bool {
+        let path = self.volume_store_dir().join("store").join(name);
+        self.shell(&format!(
+            "{mount}[ -e {path} ] && echo yes || echo no",
+            mount = self.mount_volume_store(),
+            path = quote(&path.to_string_lossy())
+        )) == "yes"
+    }
+
+    /// The volume's system profile (`var/nix/profiles/system*` of its store), as the old
+    /// machine left it and recover extends it: its generations and the one `system` points
+    /// at ([`SystemProfile`]).
+    pub fn volume_profile(&self) -> SystemProfile {
+        let profiles = self.volume_store_dir().join("var/nix/profiles");
+        parse_profile(&self.shell(&format!(
+            "{mount}cd {profiles} 2>/dev/null || exit 0\n\
+             for link in system system-*-link; do\n\
+             [ -L \"$link\" ] && printf '%s %s\\n' \"$link\" \"$(readlink \"$link\")\"\n\
+             done\ntrue",
+            mount = self.mount_volume_store(),
+            profiles = quote(&profiles.to_string_lossy())
+        )))
+    }
+
+    /// The fresh machine's own system profile (`/nix/var/nix/profiles/system*` of its root
+    /// disk, the scenario's `host-nix`), which `nixos-rebuild boot` and `switch` set.
+    pub fn root_profile(&self) -> SystemProfile {
+        let profiles = self.host_nix.join("var/nix/profiles");
+        let listing: String = fs::read_dir(&profiles)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let entry = entry.ok()?;
+                let target = fs::read_link(entry.path()).ok()?;
+                Some(format!(
+                    "{} {}\n",
+                    entry.file_name().to_string_lossy(),
+                    target.display()
+                ))
+            })
+            .collect();
+        parse_profile(&listing)
+    }
+
+    /// The old machine's last system (`/nix/store/…-nixos-system-devserver-25.11`, built
+    /// with [`OLD_ROOT_UUID`] as its root filesystem), in the volume's store and generation 1
+    /// of its system profile. Panics without [`FreshVpsOptions::old_machine`].
+    pub fn old_system(&self) -> PathBuf {
+        self.old_system
+            .clone()
+            .expect("the scenario has no old machine")
+    }
+
+    /// How many times the flake's expensive derivation was built, on any machine of the
+    /// scenario (the old machine's build counts one).
+    pub fn expensive_builds(&self) -> usize {
+        fs::read_to_string(self.dir.join("expensive-builds"))
+            .unwrap_or_default()
+            .lines()
+            .count()
     }
 
     /// Read a file from the volume, mounted read-only for the moment in a namespace of its own
@@ -467,21 +732,11 @@ impl FreshVps {
         fs::remove_dir(&rw).unwrap();
     }
 
-    /// Whether `<home>/qwe/nix/store/<name>` exists on the volume.
-    pub fn in_volume_store(&self, name: &str) -> bool {
-        let path = self.home.join(USER).join("nix/store").join(name);
-        self.shell(&format!(
-            "mountpoint -q {home} || mount -o ro,noload {dev} {home}\n[ -e {path} ] && echo yes || echo no",
-            dev = quote(&self.sandbox.loop_device.to_string_lossy()),
-            home = quote(&self.home.to_string_lossy()),
-            path = quote(&path.to_string_lossy())
-        )) == "yes"
-    }
-
     fn write_stand_ins(&self) {
         let fill = |text: &str| {
             text.replace("@dir@", &self.dir.to_string_lossy())
                 .replace("@home@", &self.home.to_string_lossy())
+                .replace("@nix@", &self.nix.to_string_lossy())
                 .replace("@device@", &self.device.to_string_lossy())
         };
         for (name, text) in [
@@ -493,7 +748,8 @@ impl FreshVps {
             fs::write(&path, fill(text)).unwrap();
             fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        // Activation output: the capture without its build lines; the stand-in adds the path.
+        // Activation output: the capture without its build lines and its last line, which
+        // the stand-in prints after its mounts.
         let activation: String = SWITCH_OK
             .lines()
             .filter(|l| !l.starts_with("building") && !l.starts_with("Done."))
@@ -519,15 +775,20 @@ impl FreshVps {
         } else {
             ""
         };
-        let nix_bind = if options.nix_bind {
-            format!(
+        let nix_bind = match (self.store_device(), options.nix_bind) {
+            (_, false) => String::new(),
+            (Some(store), true) => format!(
+                "\n  fileSystems.\"{nix}\" = {{\n    device = \"{store}\";\n    \
+                 fsType = \"ext4\";\n    neededForBoot = true;\n  }};\n",
+                nix = self.nix.display(),
+                store = store.display()
+            ),
+            (None, true) => format!(
                 "\n  fileSystems.\"{nix}\" = {{\n    device = \"{home}/{USER}/nix\";\n    \
                  fsType = \"none\";\n    options = [ \"bind\" ];\n  }};\n",
                 nix = self.nix.display(),
                 home = self.home.display()
-            )
-        } else {
-            String::new()
+            ),
         };
         CONFIGURATION_NIX
             .replace("@home@", &self.home.to_string_lossy())
@@ -546,7 +807,9 @@ impl FreshVps {
         let system = format!("{}-linux", std::env::consts::ARCH);
         fs::write(
             self.author.join("flake.nix"),
-            FLAKE_NIX.replace("@system@", &system),
+            FLAKE_NIX
+                .replace("@system@", &system)
+                .replace("@dir@", &self.dir.to_string_lossy()),
         )
         .unwrap();
         fs::write(
@@ -568,8 +831,8 @@ impl FreshVps {
     }
 
     /// What `predestroy` leaves on the volume, written in a namespace of its own: marker,
-    /// card (when asked), the config mirror, and a real Nix database in the volume's store
-    /// (the practice volume's is a stand-in that `nix copy` could not open).
+    /// card (when asked) and the config mirror. With a store volume, the home volume has no
+    /// store of its own (`qwe/nix` removed).
     fn write_volume(mut self, with_card: bool) -> FreshVps {
         let payload = self.dir.join("payload");
         let lifeboat_dir = payload.join(USER).join(".lifeboat");
@@ -590,15 +853,18 @@ impl FreshVps {
         }
         let rw = self.dir.join("rw");
         fs::create_dir_all(&rw).unwrap();
+        let no_store = if self.store_sandbox.is_some() {
+            format!("rm -rf {}/{USER}/nix\n", quote(&rw.to_string_lossy()))
+        } else {
+            String::new()
+        };
         self.shell(&format!(
             "mount {dev} {rw}\n\
              cp -a {payload}/{USER}/.lifeboat {rw}/{USER}/\n\
              chown -R {UID}:100 {rw}/{USER}/.lifeboat\nchmod 700 {rw}/{USER}/.lifeboat\n\
              chmod 600 {rw}/{USER}/.lifeboat/*\n\
              git clone -q --mirror {remote} {rw}/{USER}/nixos-config-backup.git\n\
-             rm -f {rw}/{USER}/nix/var/nix/db/db.sqlite\n\
-             nix --extra-experimental-features nix-command store ping --store 'local?root='{rw}/{USER} >/dev/null\n\
-             umount {rw}",
+             {no_store}umount {rw}",
             dev = quote(&self.sandbox.loop_device.to_string_lossy()),
             rw = quote(&rw.to_string_lossy()),
             payload = payload.display(),
@@ -609,12 +875,86 @@ impl FreshVps {
         self
     }
 
+    /// The volume's store as the old VPS left it, made in a namespace whose `/nix` is that
+    /// store (`<volume>/qwe/nix` bound over it, or the store volume mounted there): a real
+    /// Nix database (the practice volume's is a stand-in Nix cannot open) and, with an old
+    /// machine, its last `nixos-rebuild switch`: the flake built with the old machine's
+    /// hardware configuration ([`OLD_ROOT_UUID`]) and set as the system profile's
+    /// generation 1. Then the database goes when the options say so.
+    fn old_machine(&mut self, options: &FreshVpsOptions) {
+        let old = self.dir.join("old-machine");
+        let flake = old.join("flake");
+        fs::create_dir_all(&flake).unwrap();
+        fs::create_dir_all(old.join("root")).unwrap();
+        for file in ["flake.nix", "configuration.nix"] {
+            fs::copy(self.author.join(file), flake.join(file)).unwrap();
+        }
+        fs::write(
+            flake.join("hardware-configuration.nix"),
+            HARDWARE_PLAIN.replace(FRESH_ROOT_UUID, OLD_ROOT_UUID),
+        )
+        .unwrap();
+        let reset_db = if self.store_sandbox.is_some() {
+            ""
+        } else {
+            // The practice volume's database is a stand-in that Nix cannot open.
+            "rm -f /nix/var/nix/db/db.sqlite\n"
+        };
+        let build = if options.old_machine {
+            format!(
+                "json=$(nix build --extra-experimental-features 'nix-command flakes' --no-link \
+                 --json {installable})\n\
+                 system=$(printf '%s' \"$json\" | sed -n 's/.*\"out\":\"\\([^\"]*\\)\".*/\\1/p')\n\
+                 nix-env -p /nix/var/nix/profiles/system --set \"$system\"\necho \"$system\"\n",
+                installable = quote(&format!(
+                    "path:{}#nixosConfigurations.{HOST}.config.system.build.toplevel",
+                    flake.display()
+                )),
+            )
+        } else {
+            "nix --extra-experimental-features nix-command store ping >/dev/null\n".to_string()
+        };
+        let drop_db = if options.volume_store_db {
+            ""
+        } else {
+            "rm -rf /nix/var/nix/db\n"
+        };
+        let out = self.with_volume_store(&format!(
+            "export HOME={home}\n{reset_db}{build}{drop_db}",
+            home = quote(&old.join("root").to_string_lossy()),
+        ));
+        if options.old_machine {
+            let system = out.lines().last().unwrap_or_default();
+            assert!(system.starts_with("/nix/store/"), "the old build: {out}");
+            self.old_system = Some(PathBuf::from(system));
+        }
+        fs::remove_dir_all(&old).unwrap();
+    }
+
     /// The card `predestroy` would have written for this machine.
     fn card(&self) -> RecoveryCard {
-        let uuid = sh(&format!(
-            "blkid -s UUID -o value {}",
-            quote(&self.sandbox.loop_device.to_string_lossy())
-        ));
+        let uuid = |device: &Path| {
+            sh(&format!(
+                "blkid -s UUID -o value {}",
+                quote(&device.to_string_lossy())
+            ))
+        };
+        let mut volumes = vec![CardVolume {
+            device: self.device.clone(),
+            uuid: uuid(&self.sandbox.loop_device),
+            mount: self.home.clone(),
+            fs_type: "ext4".into(),
+        }];
+        if let (Some(device), Some(store)) = (self.store_device(), self.store_loop_device()) {
+            volumes.push(CardVolume {
+                device,
+                uuid: uuid(store),
+                mount: self.nix.clone(),
+                fs_type: "ext4".into(),
+            });
+        }
+        // predestroy writes `[nix_store].source` as the config gives it or derives it
+        // (`<first volume>/<user>/nix`), whatever the layout.
         RecoveryCard {
             format: FORMAT,
             written_at: "2026-11-26T09:00:00Z".into(),
@@ -629,12 +969,7 @@ impl FreshVps {
                 commit: self.remote_head(),
                 flake_host: HOST.into(),
             },
-            volumes: vec![CardVolume {
-                device: self.device.clone(),
-                uuid,
-                mount: self.home.clone(),
-                fs_type: "ext4".into(),
-            }],
+            volumes,
             nix_store: CardNixStore {
                 source: self.home.join(USER).join("nix"),
                 target: self.nix.clone(),

@@ -86,6 +86,11 @@ impl Drop for TestSandbox {
     }
 }
 
+/// `text` in single quotes for `sh`.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
 /// Run `script` with `sh -ec`; its trimmed stdout, or a panic with its stderr.
 pub fn sh(script: &str) -> String {
     let out = Command::new("sh").arg("-ec").arg(script).output().unwrap();

@@ -18,10 +18,30 @@ use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;
 use serde_json::Value;
 
-use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace, sh};
+use crate::support::{self, TestSandbox, lifeboat_bin, require_private_mount_namespace, sh};
 
 /// The running system's store path, in the volume's store.
 pub const SYSTEM: &str = "0123456789abcdfghijklmnpqrsvwxyz-nixos-system-devserver-25.11";
+/// The dead machine's last system, which [`VerifiedMachine::add_gone_generation`] adds.
+pub const OLD_SYSTEM: &str = "zyxwvsrqpnmlkjihgfdcba9876543210-nixos-system-devserver-25.05";
+/// The root filesystems the two systems' fstabs name: this machine's, and one that is gone.
+const ROOT: &str = "/dev/disk/by-uuid/849b340d-b31e-4604-b2eb-bd8422c06919";
+const GONE_ROOT: &str = "/dev/disk/by-uuid/00000000-0000-4000-8000-00000000dead";
+
+/// Shell lines making system `name` in the store at `nix`: its `etc/fstab` mounting `/` from
+/// `root`, and a `bin/switch-to-configuration` that records its arguments in `calls`.
+fn system_script(nix: &str, name: &str, root: &str, calls: &Path) -> String {
+    let system = format!("{nix}/store/{name}");
+    format!(
+        "mkdir -p {system}/etc {system}/bin\n\
+         printf '# This is a generated file.  Do not edit!\\n{root} / ext4 defaults 0 1\\n' \
+         >{system}/etc/fstab\n\
+         printf '#!/bin/sh\\necho \"switch-to-configuration $*\" >>{calls}\\n' \
+         >{system}/bin/switch-to-configuration\n\
+         chmod +x {system}/bin/switch-to-configuration\n",
+        calls = calls.display()
+    )
+}
 
 /// A practice volume with what predestroy leaves on it: a card, a marker, a system closure.
 pub struct VerifiedMachine {
@@ -58,17 +78,49 @@ impl VerifiedMachine {
         fs::write(lifeboat_dir.join("recovery.toml"), card.to_toml().unwrap()).unwrap();
         let staging = sandbox.dir.join("rw");
         fs::create_dir(&staging).unwrap();
+        let calls = sandbox.dir.join("calls.log");
+        let nix_dir = format!("{}/qwe/nix", staging.display());
         let script = format!(
-            "mount {dev} {rw}; cp -a {payload}/qwe/.lifeboat {rw}/qwe/; \
-             mkdir {rw}/qwe/nix/store/{SYSTEM}; umount {rw}",
+            "mount {dev} {rw}\ncp -a {payload}/qwe/.lifeboat {rw}/qwe/\n{system}\
+             mkdir -p {nix_dir}/var/nix/profiles\n\
+             ln -s /nix/store/{SYSTEM} {nix_dir}/var/nix/profiles/system-1-link\n\
+             ln -s system-1-link {nix_dir}/var/nix/profiles/system\numount {rw}",
             dev = sandbox.loop_device.display(),
             rw = staging.display(),
-            payload = payload.display()
+            payload = payload.display(),
+            system = system_script(&nix_dir, SYSTEM, ROOT, &calls),
         );
         sh(&format!(
-            "unshare -m --propagation private sh -ec '{script}'"
+            "unshare -m --propagation private sh -ec {}",
+            support::quote(&script)
         ));
         VerifiedMachine { sandbox, home, nix }
+    }
+
+    /// Give the volume's system profile the dead machine's last system as its generation 1,
+    /// the running one as 2 (as recover leaves the profile).
+    pub fn add_gone_generation(&self) {
+        let staging = self.sandbox.dir.join("rw");
+        let nix_dir = format!("{}/qwe/nix", staging.display());
+        let profiles = format!("{nix_dir}/var/nix/profiles");
+        let script = format!(
+            "mount {dev} {rw}\n{system}\
+             mv {profiles}/system-1-link {profiles}/system-2-link\n\
+             ln -s /nix/store/{OLD_SYSTEM} {profiles}/system-1-link\n\
+             ln -sfn system-2-link {profiles}/system\numount {rw}",
+            dev = self.sandbox.loop_device.display(),
+            rw = staging.display(),
+            system = system_script(&nix_dir, OLD_SYSTEM, GONE_ROOT, &self.calls_log()),
+        );
+        sh(&format!(
+            "unshare -m --propagation private sh -ec {}",
+            support::quote(&script)
+        ));
+    }
+
+    /// Where the systems' `switch-to-configuration` records its calls.
+    pub fn calls_log(&self) -> PathBuf {
+        self.sandbox.dir.join("calls.log")
     }
 
     /// Write a config of `body` and the machine's state directory; its path.
@@ -117,8 +169,19 @@ impl VerifiedMachine {
 
     /// Run `lifeboat verify --json` in a namespace of its own, after `setup` (shell).
     pub fn verify(&self, config: &Path, passwd_uid: u32, setup: &str) -> (i32, Vec<Value>) {
+        self.verify_with(config, passwd_uid, setup, "")
+    }
+
+    /// [`Self::verify`] with more arguments (`--yes`).
+    pub fn verify_with(
+        &self,
+        config: &Path,
+        passwd_uid: u32,
+        setup: &str,
+        args: &str,
+    ) -> (i32, Vec<Value>) {
         let run = format!(
-            "exec {bin} -c {config} verify --json",
+            "exec {bin} -c {config} verify --json {args}",
             bin = lifeboat_bin().display(),
             config = config.display(),
         );

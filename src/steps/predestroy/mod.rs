@@ -61,20 +61,7 @@ impl PredestroyRunner {
     }
 
     fn nix_on_volume(&self, table: &[MountEntry]) -> Outcome {
-        let (settings, dev) = match self.volume_dev() {
-            Ok(found) => found,
-            Err(outcome) => return outcome,
-        };
-        let Some(source) = self.cfg.nix_store_source() else {
-            return Outcome::Failed("[nix_store].source is unknown".into());
-        };
-        on_volume::nix_bound(
-            table,
-            &source,
-            &self.cfg.nix_store.target,
-            &settings.volume,
-            dev,
-        )
+        on_volume::store_on_volume(table, &self.cfg)
     }
 
     fn docker_on_volume(&self, table: &[MountEntry], ctx: &StepContext) -> Outcome {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
 use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
@@ -224,7 +224,11 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     let mut rewrite = None;
     for volume in &cfg.volumes {
         let mount = volume.mount.display().to_string();
-        let by_id = attached.path.display().to_string();
+        // The volume found and inspected, or another one of the config (the store's own).
+        let (by_id, volume_dev) = match device_number(&volume.device) {
+            Some(dev) if dev != attached.dev => (volume.device.display().to_string(), dev),
+            _ => (attached.path.display().to_string(), attached.dev),
+        };
         let Some(entry) = file_systems.get(&mount) else {
             blockers.push(Blocker {
                 problem: format!("the configuration does not mount the volume at {mount}"),
@@ -237,7 +241,7 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         };
         let device = entry.device.clone().unwrap_or_default();
         match device_number(Path::new(&device)) {
-            Some(dev) if dev == attached.dev => {}
+            Some(dev) if dev == volume_dev => {}
             Some(_) => blockers.push(Blocker {
                 problem: format!(
                     "fileSystems.\"{mount}\".device is {}, another device than the attached volume {by_id}",
@@ -273,7 +277,12 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
             });
         }
     }
-    if let Some(source) = cfg.nix_store_source() {
+    // A store on a volume of its own is mounted at /nix, which stage 1 always mounts; a bind
+    // needs the volume it comes from mounted in stage 1 too.
+    let place = cfg.store_place();
+    if let Some(StorePlace::Bind { .. }) = &place
+        && let Some(source) = cfg.nix_store_source()
+    {
         let target = cfg.nix_store.target.display().to_string();
         for fix in nixedit::store_boot_fixes(&file_systems, &source.display().to_string(), &target)
         {
@@ -288,9 +297,14 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     }
     match (blockers.is_empty(), rewrite) {
         (true, Some(rewrite)) => Verdict::DeviceMoved(rewrite),
-        (true, None) => Verdict::Safe(format!(
-            "{host} mounts the volume, mounts it in stage 1 for the /nix bind, and gives the user the uid that owns the home"
-        )),
+        (true, None) => Verdict::Safe(match place {
+            Some(StorePlace::OwnVolume { .. }) => format!(
+                "{host} mounts the volumes, the store's own at /nix, and gives the user the uid that owns the home"
+            ),
+            _ => format!(
+                "{host} mounts the volume, mounts it in stage 1 for the /nix bind, and gives the user the uid that owns the home"
+            ),
+        }),
         (false, _) => Verdict::Blocked(blockers),
     }
 }

@@ -7,6 +7,8 @@ mod clone;
 mod hardware;
 mod preflight;
 mod rebuild;
+mod room;
+mod volume_mount;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -14,25 +16,29 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use crate::card::{self, RecoveryCard};
-use crate::config::Config;
-use crate::escape::shown;
+use crate::config::{Config, StorePlace};
+use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials};
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Flow, Outcome, Question};
+use crate::nixlog::Transfers;
 use crate::report::Action;
 
 use super::credentials;
-use super::find_volume::{self, FoundVolume};
-use super::identify;
+use super::find_volume::{self, FoundVolume, Source};
+use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations};
 use super::on_volume;
 use super::readonly_mount::{self, VolumeView};
 use super::{CURRENT_SYSTEM, Runner, StepContext, ask_before};
 
+use super::volume_store::VolumeStore;
 use boot_safety::{Attached, Verdict};
 use clone::{Pending, Target};
+use rebuild::Built;
+use volume_mount::WritableMount;
 
 /// State of one recover run.
 pub struct RecoverRunner {
@@ -48,7 +54,19 @@ pub struct RecoverRunner {
     clone_pending: Option<Pending>,
     hardware: Option<hardware::Generated>,
     rewrite: Option<boot_safety::Rewrite>,
-    system: Option<PathBuf>,
+    /// The private read-write mount of the volume that holds the Nix store.
+    writable: Option<WritableMount>,
+    /// The volume's store, through that mount.
+    store: Option<VolumeStore>,
+    /// Why Nix cannot use the volume's store, when it cannot.
+    store_unusable: Option<String>,
+    /// The system the volume's profile pointed at before this run: the old machine's.
+    old_system: Option<PathBuf>,
+    built: Option<Built>,
+    /// What `closure-on-volume` copied into the volume's store.
+    copied: Option<Transfers>,
+    /// The volume's system profile generation that is the new system.
+    generation: Option<u32>,
 }
 
 impl RecoverRunner {
@@ -66,7 +84,13 @@ impl RecoverRunner {
             clone_pending: None,
             hardware: None,
             rewrite: None,
-            system: None,
+            writable: None,
+            store: None,
+            store_unusable: None,
+            old_system: None,
+            built: None,
+            copied: None,
+            generation: None,
         }
     }
 
@@ -337,91 +361,283 @@ impl RecoverRunner {
         }
     }
 
-    fn build(&mut self, ctx: &StepContext) -> Outcome {
-        if ctx.dry_run {
-            return Outcome::Skipped("dry run: would build".into());
+    /// The probe of the volume that holds the store: the one inspected, or (the store on a
+    /// volume of its own) that one, identified the same way.
+    fn store_probe(&self, place: &StorePlace) -> Result<DeviceProbe, Outcome> {
+        let volume = place.volume();
+        let probe = self
+            .probe
+            .as_ref()
+            .ok_or_else(|| Outcome::Failed("the volume was not identified".into()))?;
+        let same = on_volume::device_number(&volume.device).is_ok_and(|dev| dev == probe.dev);
+        if same || self.cfg.volumes.len() <= 1 {
+            return Ok(probe.clone());
         }
-        match rebuild::build(&self.cfg, &self.host(), ctx) {
-            Ok(system) => {
-                let message = format!("built {}", shown(&system));
-                self.system = Some(system);
-                Outcome::Passed(message)
-            }
-            Err(outcome) => outcome,
-        }
+        let found = FoundVolume {
+            path: volume.device.clone(),
+            source: Source::Configured,
+            volume: Some(volume.clone()),
+        };
+        identify::identify(&found).map(|(probe, _)| probe)
     }
 
-    fn switch(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
-        let Some(system) = &self.system else {
-            return Outcome::Failed("no system was built".into());
-        };
-        if rebuild::running(system) {
-            return Outcome::Passed(format!("already running {}", shown(system)));
-        }
-        if !confirmed {
-            return Outcome::NeedsConfirmation(Question::typed_hostname(format!(
-                "switch this machine to {} ({})?",
-                shown(system),
-                process::shown_argv(rebuild::switch_command(&self.cfg, &self.host()).argv())
-            )));
-        }
-        rebuild::switch(&self.cfg, &self.host(), ctx)
-    }
-
-    fn closure_on_volume(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
-        let Some(system) = &self.system else {
-            return Outcome::Failed("no system was built".into());
-        };
-        let Some(source) = self.cfg.nix_store_source() else {
-            return Outcome::Failed("[nix_store].source is unknown".into());
-        };
-        let (Some(volume), Some(probe)) = (self.cfg.volumes.first(), &self.probe) else {
-            return Outcome::Failed("no volume is known".into());
-        };
-        let table = match probe::read_mountinfo() {
-            Ok(table) => table,
-            Err(e) => return Outcome::Failed(format!("cannot read the mount table: {e}")),
-        };
-        if let Outcome::Failed(why) = on_volume::home_on_volume(&table, volume, probe.dev) {
-            return Outcome::Failed(format!(
-                "after the switch the volume should be mounted, but: {why}"
-            ));
-        }
-        let Some(name) = system.file_name() else {
-            return Outcome::Failed(format!("{} is not a store path", shown(system)));
-        };
-        let on_volume = source.join("store").join(name);
-        if on_volume.exists() {
+    fn mount_volume(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        if let (Some(mount), Some(store)) = (&self.writable, &self.store) {
             return Outcome::Passed(format!(
-                "{} is in the volume's store, where /nix will be after the reboot",
-                shown(system)
+                "the volume is mounted read-write at {}; its store is {}",
+                shown(mount.root()),
+                shown(&store.nix_dir)
             ));
         }
-        let Some(root) = source.parent().filter(|_| source.ends_with("nix")) else {
-            return Outcome::Failed(format!(
-                "[nix_store].source {} does not end in /nix, so nix copy cannot address it",
-                shown(&source)
-            ));
+        let Some(place) = self.cfg.store_place() else {
+            return Outcome::Failed(
+                "where the Nix store lies on the volume is unknown: set user (the store is \
+                 <volume>/<user>/nix) or [nix_store], or keep the recovery card on the volume"
+                    .into(),
+            );
+        };
+        let probe = match self.store_probe(&place) {
+            Ok(probe) => probe,
+            Err(outcome) => return outcome,
+        };
+        let fs_type = place.volume().fs_type.clone();
+        let target = volume_mount::target(&self.cfg);
+        let replay = match &probe.contents {
+            probe::Contents::Filesystem(fs) if fs.needs_recovery => {
+                "; its journal needs recovery, and this mount replays it (the inspection did \
+                 not: it mounted without replaying)"
+            }
+            _ => "",
         };
         let change = format!(
-            "copy the closure of {} into the volume's store, which becomes /nix after the \
-             reboot ({})",
-            shown(system),
-            process::shown_argv(rebuild::copy_command(&self.cfg, root, system).argv())
+            "mount the volume read-write at {} ({}), the first write to it: its store feeds \
+             the build and takes the new system{replay}",
+            shown(&target),
+            volume_mount::command_text(&probe.resolved, &fs_type, &target)
         );
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
-        if let Err(outcome) = rebuild::copy(&self.cfg, root, &volume.mount, system, ctx) {
+        let mount = match volume_mount::open(&probe, &fs_type, &target, ctx) {
+            Ok(mount) => mount,
+            Err(outcome) => return outcome,
+        };
+        let store = VolumeStore::new(place.nix_dir(mount.root()));
+        let mounted = format!(
+            "mounted {} read-write at {}",
+            shown(&probe.resolved),
+            shown(mount.root())
+        );
+        self.writable = Some(mount);
+        self.old_system = store.current_system();
+        self.store_unusable = store.unusable();
+        let outcome = match &self.store_unusable {
+            Some(why) => Outcome::Warning(format!(
+                "{mounted}, but Nix cannot use the store on the volume: {why}. The build will \
+                 download or build everything it needs"
+            )),
+            None => Outcome::Passed(format!(
+                "{mounted}; the store {} feeds the build{}",
+                shown(&store.nix_dir),
+                self.old_system
+                    .as_ref()
+                    .map(|old| format!(" (its system profile: {})", shown(old)))
+                    .unwrap_or_default()
+            )),
+        };
+        self.store = Some(store);
+        outcome
+    }
+
+    /// The volume's store when Nix can use it.
+    fn usable_store(&self) -> Option<&VolumeStore> {
+        self.store
+            .as_ref()
+            .filter(|_| self.store_unusable.is_none())
+    }
+
+    fn build(&mut self, ctx: &StepContext) -> Outcome {
+        if ctx.dry_run {
+            return Outcome::Skipped("dry run: would build".into());
+        }
+        if let (Some(store), Some(old)) = (self.usable_store(), &self.old_system) {
+            if let Err(outcome) = room::check(&self.cfg, store, old, ctx) {
+                return outcome;
+            }
+        }
+        let substituter = self.usable_store().map(VolumeStore::substituter);
+        match rebuild::build(&self.cfg, &self.host(), substituter.as_deref(), ctx) {
+            Ok(built) => {
+                let message = format!(
+                    "built {}: {}",
+                    shown(&built.system),
+                    describe_transfers(&built.transfers)
+                );
+                self.built = Some(built);
+                match &self.store_unusable {
+                    Some(why) => Outcome::Warning(format!(
+                        "{message}; the store on the volume could not be used ({why})"
+                    )),
+                    None => Outcome::Passed(message),
+                }
+            }
+            Err(Outcome::Failed(why)) => match &self.store_unusable {
+                Some(unusable) => Outcome::Failed(format!(
+                    "{why} The store on the volume could not be used ({unusable}), so what it \
+                     holds had to be built or downloaded again"
+                )),
+                None => Outcome::Failed(why),
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Is `system` a valid path of the volume's store (its whole closure there, as Nix
+    /// keeps it)?
+    fn in_volume_store(&self, store: &VolumeStore, system: &Path, ctx: &StepContext) -> bool {
+        let spec = rebuild::validity_command(&self.cfg, store, system);
+        ctx.run_streaming(&spec, &mut |_| {})
+            .is_ok_and(|finished| finished.status.success())
+    }
+
+    fn closure_on_volume(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let Some(system) = self.built.as_ref().map(|b| b.system.clone()) else {
+            return Outcome::Failed("no system was built".into());
+        };
+        let (Some(store), Some(place)) = (self.store.clone(), self.cfg.store_place()) else {
+            return Outcome::Failed("the volume is not mounted read-write".into());
+        };
+        let volume = place.volume().clone();
+        if self.store_unusable.is_none() && self.in_volume_store(&store, &system, ctx) {
+            return Outcome::Passed(format!(
+                "{} is in the volume's store, which becomes /nix after the reboot",
+                shown(&system)
+            ));
+        }
+        let change = format!(
+            "copy the closure of {} into the volume's store, which becomes /nix after the \
+             reboot ({})",
+            shown(&system),
+            process::shown_argv(rebuild::copy_command(&self.cfg, &store, &system).argv())
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
-        if on_volume.exists() {
-            Outcome::Passed(format!("copied {} into the volume's store", shown(system)))
+        let copied = match rebuild::copy(&self.cfg, &store, &volume, &system, ctx) {
+            Ok(copied) => copied,
+            Err(outcome) => return outcome,
+        };
+        self.copied = Some(copied);
+        if self.in_volume_store(&store, &system, ctx) {
+            Outcome::Passed(format!(
+                "copied {} into the volume's store: {} paths, {}",
+                shown(&system),
+                copied.from_local.paths,
+                human_bytes(copied.from_local.bytes)
+            ))
         } else {
             Outcome::Failed(format!(
-                "nix copy succeeded but {} is not there",
-                shown(&on_volume)
+                "nix copy succeeded but {} is not valid in the volume's store {}",
+                shown(&system),
+                shown(&store.nix_dir)
             ))
+        }
+    }
+
+    /// What changes between the old machine's system and the new one, as
+    /// `nix store diff-closures` says (both are in the volume's store by now).
+    fn show_closure_diff(&self, store: &VolumeStore, new: &Path, ctx: &StepContext) {
+        let Some(old) = &self.old_system else {
+            ctx.output(
+                "the volume's system profile names no earlier system: nothing to compare the \
+                 new system with",
+            );
+            return;
+        };
+        let spec = rebuild::diff_closures_command(&self.cfg, store, old, new);
+        match ctx.run_streaming(&spec, &mut |_| {}) {
+            Ok(finished) if finished.status.success() => {
+                let stdout = finished.stdout_captured.unwrap_or_default();
+                let lines: Vec<String> = String::from_utf8_lossy(&stdout)
+                    .lines()
+                    .map(|l| escape_bytes(crate::nixlog::strip_ansi(l).as_bytes()))
+                    .collect();
+                let title = format!("{} → {}", shown(old), shown(new));
+                if lines.is_empty() {
+                    ctx.output(format!("{title}: no package changes"));
+                } else {
+                    ctx.diff(title, lines);
+                }
+            }
+            Ok(finished) => ctx.output(format!(
+                "the old and new systems could not be compared ({}): {}",
+                process::describe_status(finished.status),
+                finished.stderr_tail.last().cloned().unwrap_or_default()
+            )),
+            Err(e) => ctx.output(format!(
+                "the old and new systems could not be compared: {e}"
+            )),
+        }
+    }
+
+    fn boot(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let Some(system) = self.built.as_ref().map(|b| b.system.clone()) else {
+            return Outcome::Failed("no system was built".into());
+        };
+        let Some(store) = self.store.clone() else {
+            return Outcome::Failed("the volume is not mounted read-write".into());
+        };
+        // The invariant: no boot entry whose system is missing from the volume's store.
+        if !self.in_volume_store(&store, &system, ctx) {
+            return Outcome::Failed(format!(
+                "{} is not in the volume's store, and a boot entry for it would not boot: \
+                 closure-on-volume must pass first",
+                shown(&system)
+            ));
+        }
+        if !confirmed {
+            self.show_closure_diff(&store, &system, ctx);
+            if ctx.dry_run {
+                return Outcome::Skipped(format!(
+                    "dry run: would install {} to boot",
+                    shown(&system)
+                ));
+            }
+            return Outcome::NeedsConfirmation(Question::typed_hostname(format!(
+                "install {} as this machine's boot entry ({})? Nothing is activated before the \
+                 reboot",
+                shown(&system),
+                process::shown_argv(rebuild::boot_command(&self.cfg, &self.host()).argv())
+            )));
+        }
+        let installed = rebuild::boot(&self.cfg, &self.host(), ctx);
+        if !matches!(installed, Outcome::Passed(_)) {
+            return installed;
+        }
+        match store.add_generation(&system) {
+            Ok((number, written)) => {
+                self.generation = Some(number);
+                Outcome::Passed(format!(
+                    "installed the boot entry for {}; it is generation {number} of the \
+                     volume's system profile{}",
+                    shown(&system),
+                    if written { "" } else { " already" }
+                ))
+            }
+            Err(e) => Outcome::Failed(format!(
+                "installed the boot entry, but the volume's system profile {} could not be \
+                 pointed at the new system: {e}. Run recover again before rebooting",
+                shown(&store.nix_dir.join("var/nix/profiles/system"))
+            )),
+        }
+    }
+
+    /// Undo the private mount (before the reboot, and at the end of every run).
+    fn close_writable_mount(&mut self, ctx: &StepContext) -> Result<(), String> {
+        self.store = None;
+        match self.writable.take() {
+            Some(mount) => volume_mount::close(mount, ctx).map(|line| ctx.output(line)),
+            None => Ok(()),
         }
     }
 
@@ -429,7 +645,7 @@ impl RecoverRunner {
         CommandSpec::from_prefix(&self.cfg.commands.reboot, Vec::<String>::new()).package("systemd")
     }
 
-    fn reboot(&self, confirmed: bool, ctx: &StepContext) -> Outcome {
+    fn reboot(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
         let command = self.reboot_command();
         let change = format!(
             "reboot now ({}), then run `lifeboat verify` (or `lifeboat recover --resume`)",
@@ -437,6 +653,9 @@ impl RecoverRunner {
         );
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::TypedHostname) {
             return outcome;
+        }
+        if let Err(why) = self.close_writable_mount(ctx) {
+            return Outcome::Failed(format!("not rebooting: {why}"));
         }
         if let Err(e) = ctx.journal.update(|j| j.verify_due = true) {
             return Outcome::Failed(format!("{e}: not rebooting without the journal"));
@@ -454,6 +673,17 @@ impl RecoverRunner {
             )),
             Err(e) => Outcome::Failed(e.to_string()),
         }
+    }
+
+    /// The volume's store as it will be once `mount-volume` has mounted it.
+    fn planned_store(&self) -> Option<VolumeStore> {
+        if let Some(store) = &self.store {
+            return Some(store.clone());
+        }
+        let place = self.cfg.store_place()?;
+        Some(VolumeStore::new(
+            place.nix_dir(&volume_mount::target(&self.cfg)),
+        ))
     }
 
     fn planned_actions(&self, id: &str) -> Vec<Action> {
@@ -497,21 +727,71 @@ impl RecoverRunner {
                 )
                 .describe(),
             ],
-            "build" => vec![rebuild::action(&rebuild::build_command(cfg, &host))],
-            "switch" => vec![rebuild::action(&rebuild::switch_command(cfg, &host))],
-            "closure-on-volume" => cfg
-                .nix_store_source()
-                .and_then(|s| s.parent().map(Path::to_path_buf))
-                .map(|root| {
-                    rebuild::copy_command(cfg, &root, Path::new("/nix/store/<built system>"))
-                        .describe()
+            "mount-volume" => cfg
+                .store_place()
+                .map(|place| {
+                    volume_mount::action(&place.volume().device, &volume_mount::target(cfg))
                 })
                 .into_iter()
                 .collect(),
+            "build" => {
+                let store = self.planned_store();
+                let substituter = store.as_ref().map(VolumeStore::substituter);
+                vec![rebuild::action(&rebuild::build_command(
+                    cfg,
+                    &host,
+                    substituter.as_deref(),
+                ))]
+            }
+            "closure-on-volume" => self
+                .planned_store()
+                .map(|store| {
+                    let system = self.built.as_ref().map_or_else(
+                        || PathBuf::from("/nix/store/<built system>"),
+                        |b| b.system.clone(),
+                    );
+                    rebuild::copy_command(cfg, &store, &system).describe()
+                })
+                .into_iter()
+                .collect(),
+            "boot" => vec![rebuild::action(&rebuild::boot_command(cfg, &host))],
             "reboot" => vec![self.reboot_command().describe()],
             _ => Vec::new(),
         }
     }
+}
+
+/// What a build took from where, as the JSON summary gives it.
+#[derive(serde::Serialize)]
+struct BuildReport {
+    /// Store paths copied from the volume's store.
+    from_volume: crate::nixlog::Moved,
+    /// Derivations built here.
+    built: u64,
+    /// Store paths downloaded from a binary cache.
+    downloaded: crate::nixlog::Moved,
+}
+
+impl From<&Transfers> for BuildReport {
+    fn from(t: &Transfers) -> BuildReport {
+        BuildReport {
+            from_volume: t.from_local,
+            built: t.built,
+            downloaded: t.downloaded,
+        }
+    }
+}
+
+/// "12 paths from the volume's store (3.4 MiB), 2 derivations built, 0 paths downloaded".
+fn describe_transfers(t: &Transfers) -> String {
+    format!(
+        "{} paths from the volume's store ({}), {} derivations built, {} paths downloaded ({})",
+        t.from_local.paths,
+        human_bytes(t.from_local.bytes),
+        t.built,
+        t.downloaded.paths,
+        human_bytes(t.downloaded.bytes)
+    )
 }
 
 fn identity_text(outcome: &Outcome) -> String {
@@ -534,9 +814,10 @@ impl Runner for RecoverRunner {
             "clone-config" => self.clone_config(confirmed, ctx),
             "hardware-config" => self.hardware_config(confirmed, ctx),
             "boot-safety" => self.boot_safety(confirmed, ctx),
+            "mount-volume" => self.mount_volume(confirmed, ctx),
             "build" => self.build(ctx),
-            "switch" => self.switch(confirmed, ctx),
             "closure-on-volume" => self.closure_on_volume(confirmed, ctx),
+            "boot" => self.boot(confirmed, ctx),
             "reboot" => self.reboot(confirmed, ctx),
             other => Outcome::Failed(format!("recover has no step {other}")),
         }
@@ -549,6 +830,9 @@ impl Runner for RecoverRunner {
                 _ => {}
             }
         }
+        if let Err(why) = self.close_writable_mount(ctx) {
+            ctx.output(why);
+        }
     }
 
     fn details(&self, _flow: &Flow) -> Map<String, Value> {
@@ -556,8 +840,21 @@ impl Runner for RecoverRunner {
         details.insert("host".into(), json!(self.host()));
         details.insert(
             "system".into(),
-            json!(self.system.as_ref().map(|s| shown(s))),
+            json!(self.built.as_ref().map(|b| shown(&b.system))),
         );
+        details.insert(
+            "old_system".into(),
+            json!(self.old_system.as_ref().map(|s| shown(s))),
+        );
+        details.insert(
+            "build".into(),
+            json!(self.built.as_ref().map(|b| BuildReport::from(&b.transfers))),
+        );
+        details.insert(
+            "copied_to_volume".into(),
+            json!(self.copied.map(|c| c.from_local)),
+        );
+        details.insert("generation".into(), json!(self.generation));
         details.insert("recovery_card".into(), json!(self.card.is_some()));
         details.insert(
             "current_system".into(),
@@ -572,8 +869,14 @@ impl Runner for RecoverRunner {
 
     fn human_summary(&self, _flow: &Flow) -> Vec<String> {
         let mut lines = vec![format!("Host    {}", self.host())];
-        if let Some(system) = &self.system {
-            lines.push(format!("System  {}", shown(system)));
+        if let Some(built) = &self.built {
+            lines.push(format!("System  {}", shown(&built.system)));
+            lines.push(format!("Build   {}", describe_transfers(&built.transfers)));
+        }
+        if let Some(generation) = self.generation {
+            lines.push(format!(
+                "Profile generation {generation} of the volume's system profile"
+            ));
         }
         lines
     }
@@ -594,12 +897,8 @@ mod tests {
     }
 
     #[test]
-    fn switching_and_rebooting_want_the_hostname_typed() {
+    fn rebooting_wants_the_hostname_typed() {
         let mut runner = RecoverRunner::new(Config::default());
-        runner.system = Some(PathBuf::from(
-            "/nix/store/00000000000000000000000000000000-nixos-system-test",
-        ));
-        assert_eq!(assent(&mut runner, "switch"), Assent::TypedHostname);
         assert_eq!(assent(&mut runner, "reboot"), Assent::TypedHostname);
     }
 

@@ -34,7 +34,7 @@ fn found(program: &str) -> bool {
 pub fn check(cfg: &Config, creds: &Credentials) -> Outcome {
     if !nix::unistd::geteuid().is_root() {
         return Outcome::Failed(
-            "recover mounts volumes, writes /etc/nixos and switches the system: run it as root"
+            "recover mounts volumes, writes /etc/nixos and installs the system to boot: run it as root"
                 .into(),
         );
     }
@@ -61,7 +61,7 @@ pub fn check(cfg: &Config, creds: &Credentials) -> Outcome {
     let mut notes = Vec::new();
     if !Path::new("/etc/NIXOS").exists() {
         notes.push(
-            "this does not look like NixOS (no /etc/NIXOS): switching will not work here"
+            "this does not look like NixOS (no /etc/NIXOS): installing a system to boot will not work here"
                 .to_string(),
         );
     }

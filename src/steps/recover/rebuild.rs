@@ -1,21 +1,28 @@
-//! `build` and `switch`: nixos-rebuild of the flake's host, its output followed live:
-//! progress from Nix's JSON log, plain lines passed through, known failures explained.
+//! `build`, `closure-on-volume` and `boot`: nixos-rebuild of the flake's host and `nix copy`
+//! into the volume's store, their output followed live: progress from Nix's JSON log, plain
+//! lines passed through, what came from where counted, known failures explained.
+//!
+//! recover never runs `nixos-rebuild switch`: switch-to-configuration mounts every new
+//! `fileSystems` entry at once, and on a fresh VPS that binds the volume's store over `/nix`
+//! mid-switch, hiding the system it has just built (NIX-FACTS.md). `boot` activates nothing.
 
 use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 
-use crate::config::Config;
+use crate::config::{Config, VolumeConfig};
 use crate::escape::{escape_bytes, escape_text, shown};
-use crate::exec::process::{self, CommandSpec, Line, ProcessError};
+use crate::exec::process::{self, CommandSpec, Finished, Line, ProcessError};
 use crate::flow::Outcome;
-use crate::nixlog::{self, Item, NixLog};
+use crate::nixlog::{self, Item, NixLog, Transfers};
 use crate::report::{Action, Stream, Unit};
 use crate::steps::{StepContext, each_line, no_space};
 
-/// `switch-to-configuration`: switched, but some units failed.
-const UNITS_FAILED: i32 = 4;
+use crate::steps::volume_store::VolumeStore;
+
+/// Both flakes features, for lifeboat's own `nix` calls (a fresh NixOS has them off).
+const FEATURES: &str = "nix-command flakes";
 
 fn rebuild(cfg: &Config, action: &str, host: &str, extra: &[&str]) -> CommandSpec {
     let flake = format!("{}#{host}", cfg.config_repo.path.display());
@@ -28,15 +35,21 @@ fn rebuild(cfg: &Config, action: &str, host: &str, extra: &[&str]) -> CommandSpe
         .package("nixos-rebuild")
 }
 
-/// `nixos-rebuild build --flake PATH#HOST --log-format internal-json -v`.
-pub fn build_command(cfg: &Config, host: &str) -> CommandSpec {
-    rebuild(cfg, "build", host, &["--log-format", "internal-json", "-v"])
+/// `nixos-rebuild build --flake PATH#HOST --log-format internal-json -v`, with the volume's
+/// store as a trusted extra substituter when it can be used. (The Python nixos-rebuild
+/// keeps only the last `--option`: this is the only one.)
+pub fn build_command(cfg: &Config, host: &str, substituter: Option<&str>) -> CommandSpec {
+    let mut extra = vec!["--log-format", "internal-json", "-v"];
+    if let Some(substituter) = substituter {
+        extra.extend(["--option", "extra-substituters", substituter]);
+    }
+    rebuild(cfg, "build", host, &extra)
 }
 
-/// `nixos-rebuild switch --flake PATH#HOST`.
-/// Never stopped half-way: a system half-activated is worse than a late stop.
-pub fn switch_command(cfg: &Config, host: &str) -> CommandSpec {
-    rebuild(cfg, "switch", host, &[]).uninterruptible()
+/// `nixos-rebuild boot --flake PATH#HOST`: the system profile and the boot entry, nothing
+/// activated. Never stopped half-way: a boot loader half-installed is worse than a late stop.
+pub fn boot_command(cfg: &Config, host: &str) -> CommandSpec {
+    rebuild(cfg, "boot", host, &[]).uninterruptible()
 }
 
 /// The plan's action for a command.
@@ -71,9 +84,34 @@ impl Errors {
     }
 }
 
-/// Build; the system's store path, or the failure explained.
-pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Outcome> {
-    let spec = build_command(cfg, host);
+/// What a build made and took from where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    pub system: PathBuf,
+    pub transfers: Transfers,
+}
+
+/// A command whose stderr is Nix's JSON log, followed to its end: its output shown, its
+/// error lines kept for the failure's message, its transfers counted.
+struct Followed {
+    finished: Finished,
+    errors: Errors,
+    transfers: Transfers,
+    last_stdout: String,
+}
+
+/// Which of Nix's counts a followed command shows as its progress.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// Derivations built of those to build (a build).
+    Builds,
+    /// Bytes copied so far (a copy).
+    BytesCopied,
+    Nothing,
+}
+
+/// Run `spec`, showing what it prints and its `progress`.
+fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Followed, Outcome> {
     let mut log = NixLog::new();
     let mut errors = Errors::default();
     let mut last_stdout = String::new();
@@ -95,36 +133,74 @@ pub fn build(cfg: &Config, host: &str, ctx: &StepContext) -> Result<PathBuf, Out
                     ctx.output(escape_text(&text));
                 }
             }
-            Some(Item::Progress(p)) => {
-                ctx.progress(p.built, Some(p.total_builds), Unit::Derivations)
-            }
+            Some(Item::Progress(p)) => match progress {
+                Shown::Builds => ctx.progress(p.built, Some(p.total_builds), Unit::Derivations),
+                Shown::BytesCopied => {
+                    ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes)
+                }
+                Shown::Nothing => {}
+            },
             Some(Item::BuildStarted { drv }) => {
                 ctx.output(format!("building {}", escape_text(&drv)))
             }
             Some(Item::BuildLog { line, .. }) => ctx.output_text(&line),
+            Some(Item::Copying { from_local, path }) => {
+                let from = if from_local {
+                    "from a local store (the volume's)"
+                } else {
+                    "from a binary cache"
+                };
+                ctx.output(format!("copying {} {from}", escape_text(&path)));
+                if let Shown::BytesCopied = progress {
+                    ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
+                }
+            }
             Some(Item::Phase { .. }) | None => {}
         },
     });
-    let streamed = ctx.run_streaming(&spec, &mut on_line);
+    let streamed = ctx.run_streaming(spec, &mut on_line);
     drop(on_line);
-    let finished = match streamed {
-        Ok(finished) => finished,
-        Err(ProcessError::Cancelled { .. }) => return Err(Outcome::Interrupted),
-        Err(e) => return Err(Outcome::Failed(e.to_string())),
-    };
-    if !finished.status.success() {
+    match streamed {
+        Ok(finished) => Ok(Followed {
+            finished,
+            errors,
+            transfers: log.transfers(),
+            last_stdout,
+        }),
+        Err(ProcessError::Cancelled { .. }) => Err(Outcome::Interrupted),
+        Err(e) => Err(Outcome::Failed(e.to_string())),
+    }
+}
+
+/// Build; the system's store path and what the build took from where, or the failure
+/// explained.
+pub fn build(
+    cfg: &Config,
+    host: &str,
+    substituter: Option<&str>,
+    ctx: &StepContext,
+) -> Result<Built, Outcome> {
+    let spec = build_command(cfg, host, substituter);
+    let followed = follow(&spec, ctx, Shown::Builds)?;
+    if !followed.finished.status.success() {
         return Err(Outcome::Failed(explain_failure(
             "build",
             host,
-            finished.status,
-            &errors,
+            followed.finished.status,
+            &followed.errors,
         )));
     }
-    if last_stdout.starts_with("/nix/store/") {
-        return Ok(PathBuf::from(last_stdout));
-    }
-    fs::read_link(cfg.state.dir.join("result"))
-        .map_err(|_| Outcome::Failed("nixos-rebuild build succeeded but named no system".into()))
+    let system = if followed.last_stdout.starts_with("/nix/store/") {
+        PathBuf::from(&followed.last_stdout)
+    } else {
+        fs::read_link(cfg.state.dir.join("result")).map_err(|_| {
+            Outcome::Failed("nixos-rebuild build succeeded but named no system".into())
+        })?
+    };
+    Ok(Built {
+        system,
+        transfers: followed.transfers,
+    })
 }
 
 /// What went wrong: the exit status, what Nix said (the known failures explained), what
@@ -177,9 +253,9 @@ fn meaning(what: &str, code: Option<i32>) -> String {
                 format!(" ({})", kinds.join(", "))
             };
             format!(
-                "A derivation failed to build{kinds}. Nothing was switched: this machine runs \
-                 what it ran. The output above names the derivation; `nix log <drv>` shows \
-                 its whole log; {FIX}"
+                "A derivation failed to build{kinds}. Nothing was installed to boot: this \
+                 machine boots what it booted. The output above names the derivation; `nix \
+                 log <drv>` shows its whole log; {FIX}"
             )
         }
         None => format!(
@@ -187,59 +263,52 @@ fn meaning(what: &str, code: Option<i32>) -> String {
              again; if the {what} keeps being killed, look for the cause (`dmesg` shows the \
              out-of-memory killer)"
         ),
-        Some(_) if what == "switch" => "The new system was built, but activating it failed: \
-             this machine may run parts of both systems, and it was not rebooted. The output \
-             above and `journalctl -b -p err` say what failed; fix it and run recover again, \
-             or go back with `nixos-rebuild switch --rollback`"
+        Some(_) if what == "boot" => "The new system is built and in the volume's store, \
+             but installing it to boot failed (most often the boot loader: is /boot mounted, \
+             and has it room? `df -h /boot`). Nothing was activated and the machine was not \
+             rebooted; do not reboot by hand. Fix what the output above names and run \
+             recover again: it installs the entry again"
             .to_string(),
         Some(_) => format!(
             "The configuration did not evaluate, or nixos-rebuild failed before building \
-             anything. Nothing was switched; {FIX}"
+             anything. Nothing was installed to boot; {FIX}"
         ),
     }
 }
 
-/// Is `system` what this machine runs already?
-pub fn running(system: &Path) -> bool {
-    fs::canonicalize(super::CURRENT_SYSTEM).is_ok_and(|current| current == system)
-}
-
-/// Switch to the built system. Exit 4 is a warning: switched, with failed units.
-pub fn switch(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
-    let spec = switch_command(cfg, host);
-    let mut units_failed = None;
-    let mut errors = Errors::default();
-    let mut on_line = each_line(ctx, |line: Line<'_>| {
-        let text = escape_bytes(line.bytes);
-        if text.contains("the following units failed") {
-            units_failed = Some(text.clone());
-        }
-        errors.push_if_error(&String::from_utf8_lossy(line.bytes));
-        ctx.output(text);
-    });
-    let streamed = ctx.run_streaming(&spec, &mut on_line);
-    drop(on_line);
-    match streamed {
-        Ok(finished) if finished.status.success() => Outcome::Passed("switched".into()),
-        Ok(finished) if finished.code() == Some(UNITS_FAILED) => Outcome::Warning(format!(
-            "switched, but {} (see `systemctl --failed`; the system itself is in place)",
-            units_failed.unwrap_or_else(|| "some units failed".into())
-        )),
-        Ok(finished) => Outcome::Failed(explain_failure("switch", host, finished.status, &errors)),
-        Err(ProcessError::Cancelled { .. }) => Outcome::Interrupted,
-        Err(e) => Outcome::Failed(e.to_string()),
+/// Install the built system to boot: the root disk's system profile and the boot entry.
+/// Nothing is activated and nothing mounted until the reboot.
+pub fn boot(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
+    let spec = boot_command(cfg, host);
+    let followed = match follow(&spec, ctx, Shown::Nothing) {
+        Ok(followed) => followed,
+        Err(outcome) => return outcome,
+    };
+    if followed.finished.status.success() {
+        Outcome::Passed("installed the boot entry".into())
+    } else {
+        Outcome::Failed(explain_failure(
+            "boot",
+            host,
+            followed.finished.status,
+            &followed.errors,
+        ))
     }
 }
 
-/// `nix copy` of `system`'s closure into the store whose directory is `<root>/nix/store`.
-pub fn copy_command(cfg: &Config, root: &Path, system: &Path) -> CommandSpec {
+/// `nix copy` of `system`'s closure into the volume's store (only what is missing there
+/// is copied; the paths are the store's own, so no signature is needed).
+pub fn copy_command(cfg: &Config, store: &VolumeStore, system: &Path) -> CommandSpec {
     let args = [
         "copy".to_string(),
         "--extra-experimental-features".to_string(),
-        "nix-command flakes".to_string(),
+        FEATURES.to_string(),
         "--no-check-sigs".to_string(),
+        "--log-format".to_string(),
+        "internal-json".to_string(),
+        "-v".to_string(),
         "--to".to_string(),
-        format!("local?root={}", root.display()),
+        store.uri(),
         system.display().to_string(),
     ];
     CommandSpec::from_prefix(&cfg.commands.nix, args)
@@ -247,39 +316,93 @@ pub fn copy_command(cfg: &Config, root: &Path, system: &Path) -> CommandSpec {
         .copies()
 }
 
-/// Copy the closure into the store under `root`, on the volume mounted at `mount`.
+/// Copy the closure into the volume's store, on `volume`; the paths copied and their bytes.
 pub fn copy(
     cfg: &Config,
-    root: &Path,
-    mount: &Path,
+    store: &VolumeStore,
+    volume: &VolumeConfig,
     system: &Path,
     ctx: &StepContext,
-) -> Result<(), Outcome> {
-    let spec = copy_command(cfg, root, system);
-    let mut on_line = each_line(ctx, |line: Line<'_>| ctx.output(escape_bytes(line.bytes)));
-    match ctx.run_streaming(&spec, &mut on_line) {
-        Ok(finished) if finished.status.success() => Ok(()),
-        Ok(finished) => {
-            let failed = format!(
-                "nix copy into {} failed ({}): {}",
-                shown(root),
-                process::describe_status(finished.status),
-                finished.stderr_tail.last().cloned().unwrap_or_default()
-            );
-            let full =
-                no_space::says_full(&finished.stderr_tail.join("\n")) || no_space::looks_full(root);
-            Err(Outcome::Failed(if full {
-                format!(
-                    "{failed}. {} The new system is built and switched to, but it is not in \
-                     the volume's store yet, and a reboot needs it there: do not reboot \
-                     before this step passes.",
-                    no_space::volume_full(mount)
-                )
-            } else {
-                failed
-            }))
-        }
-        Err(ProcessError::Cancelled { .. }) => Err(Outcome::Interrupted),
-        Err(e) => Err(Outcome::Failed(e.to_string())),
+) -> Result<Transfers, Outcome> {
+    let spec = copy_command(cfg, store, system);
+    let followed = follow(&spec, ctx, Shown::BytesCopied)?;
+    if followed.finished.status.success() {
+        return Ok(followed.transfers);
     }
+    let said = followed.errors.0.back().cloned().unwrap_or_else(|| {
+        followed
+            .finished
+            .stderr_tail
+            .last()
+            .cloned()
+            .unwrap_or_default()
+    });
+    let failed = format!(
+        "nix copy into {} failed ({}): {}",
+        shown(&store.nix_dir),
+        process::describe_status(followed.finished.status),
+        escape_bytes(nixlog::strip_ansi(&said).trim().as_bytes())
+    );
+    let full = followed.errors.0.iter().any(|e| no_space::says_full(e))
+        || no_space::says_full(&followed.finished.stderr_tail.join("\n"))
+        || no_space::looks_full(&store.nix_dir);
+    Err(Outcome::Failed(if full {
+        format!(
+            "{failed}. {} Until the reboot it is not mounted there: `mount {} /mnt` to look. \
+             The new system is built, but it is not in the volume's store yet, and nothing \
+             was installed to boot: a reboot needs it there. Make room on the volume and run \
+             recover again.",
+            no_space::volume_full(&volume.mount),
+            shown(&volume.device)
+        )
+    } else {
+        failed
+    }))
+}
+
+/// `nix path-info PATH` in the volume's store: fails when the path is not valid there (with
+/// `--json` Nix 2.8 says `"valid":false` and succeeds, so validity is asked without it).
+pub fn validity_command(cfg: &Config, store: &VolumeStore, path: &Path) -> CommandSpec {
+    path_info(cfg, store, path, &[])
+}
+
+/// `nix path-info --json -S PATH` in the volume's store: the closure's size.
+pub fn closure_size_command(cfg: &Config, store: &VolumeStore, path: &Path) -> CommandSpec {
+    path_info(cfg, store, path, &["--json", "-S"]).capture_stdout()
+}
+
+fn path_info(cfg: &Config, store: &VolumeStore, path: &Path, extra: &[&str]) -> CommandSpec {
+    let args = ["path-info", "--extra-experimental-features", FEATURES]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(String::from)
+        .chain([
+            "--store".to_string(),
+            store.uri(),
+            path.display().to_string(),
+        ]);
+    CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
+}
+
+/// `nix store diff-closures OLD NEW` in the volume's store, where both systems are once the
+/// new one is copied.
+pub fn diff_closures_command(
+    cfg: &Config,
+    store: &VolumeStore,
+    old: &Path,
+    new: &Path,
+) -> CommandSpec {
+    let args = [
+        "store".to_string(),
+        "diff-closures".to_string(),
+        "--extra-experimental-features".to_string(),
+        FEATURES.to_string(),
+        "--store".to_string(),
+        store.uri(),
+        old.display().to_string(),
+        new.display().to_string(),
+    ];
+    CommandSpec::from_prefix(&cfg.commands.nix, args)
+        .package("nix")
+        .capture_stdout()
 }

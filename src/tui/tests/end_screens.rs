@@ -123,19 +123,19 @@ fn recover_failed_says_what_failed_and_how_to_resume() {
                  '/nix/store/abc-foo.drv' failed with exit code 2",
             ),
             (
-                "switch",
+                "closure-on-volume",
                 StepStatus::Skipped,
                 "not run: it needs build, which did not pass",
             ),
             (
-                "closure-on-volume",
+                "boot",
                 StepStatus::Skipped,
-                "not run: it needs switch, which did not pass",
+                "not run: it needs closure-on-volume, which did not pass",
             ),
             (
                 "reboot",
                 StepStatus::Skipped,
-                "not run: it needs closure-on-volume, which did not pass",
+                "not run: it needs boot, which did not pass",
             ),
         ],
         json!({"host": "qwe", "system": null, "recovery_card": true, "current_system": null}),
