@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::flow::FlowKind;
 use crate::report::{RunStatus, StepStatus};
+use crate::steps::identify::human_bytes;
 
 use super::state::StepView;
 
@@ -26,6 +27,8 @@ pub enum RecoverEnd {
     Rebooting {
         host: String,
         system: Option<String>,
+        /// What the build took from the volume's store, built and downloaded.
+        build: Option<String>,
     },
     /// A dry run: nothing changed.
     DryRun,
@@ -115,6 +118,7 @@ fn recover_end(
         return RecoverEnd::Rebooting {
             host: text("host").unwrap_or_default(),
             system: text("system"),
+            build: details.get("build").and_then(build_line),
         };
     }
     // Each recover step needs the one before: the last one that did not merely stand
@@ -128,6 +132,41 @@ fn recover_end(
         step: last.map_or("", |s| s.def.id),
         title: last.map_or("", |s| s.def.title),
         why: last.map(|s| s.message.clone()).unwrap_or_default(),
+    }
+}
+
+/// The summary's `build` in words: "12 paths (3.4 MiB) from the volume's store, 2
+/// derivations built, nothing downloaded".
+fn build_line(build: &Value) -> Option<String> {
+    let number = |path: &[&str]| {
+        path.iter()
+            .try_fold(build, |value, key| value.get(key))
+            .and_then(Value::as_u64)
+    };
+    let from_volume = number(&["from_volume", "paths"])?;
+    let downloaded = number(&["downloaded", "paths"])?;
+    let downloaded = if downloaded == 0 {
+        "nothing downloaded".to_string()
+    } else {
+        format!(
+            "{} ({}) downloaded",
+            paths(downloaded),
+            human_bytes(number(&["downloaded", "bytes"])?)
+        )
+    };
+    Some(format!(
+        "{} ({}) from the volume's store, {} derivations built, {downloaded}",
+        paths(from_volume),
+        human_bytes(number(&["from_volume", "bytes"])?),
+        number(&["built"])?
+    ))
+}
+
+fn paths(n: u64) -> String {
+    if n == 1 {
+        "1 path".into()
+    } else {
+        format!("{n} paths")
     }
 }
 
@@ -240,7 +279,9 @@ mod tests {
 
     #[test]
     fn recover_ends_rebooting_or_where_it_halted() {
-        let details = details(json!({"host": "qwe", "system": "/nix/store/x-system"}));
+        let details = details(json!({"host": "qwe", "system": "/nix/store/x-system",
+            "build": {"from_volume": {"paths": 2104, "bytes": 1_288_490_188},
+                      "built": 3, "downloaded": {"paths": 0, "bytes": 0}}}));
         let all = views(FlowKind::Recover, &[]);
         let end =
             EndReport::from_summary(FlowKind::Recover, RunStatus::Passed, false, &all, &details)
@@ -249,7 +290,12 @@ mod tests {
             end.verdict,
             Verdict::Recover(RecoverEnd::Rebooting {
                 host: "qwe".into(),
-                system: Some("/nix/store/x-system".into())
+                system: Some("/nix/store/x-system".into()),
+                build: Some(
+                    "2104 paths (1.2 GiB) from the volume's store, 3 derivations built, \
+                     nothing downloaded"
+                        .into()
+                ),
             })
         );
         let failed = views(

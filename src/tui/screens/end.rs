@@ -26,9 +26,11 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, end: &EndReport, t
             ready: false,
             blockers,
         } => not_ready(blockers, text),
-        Verdict::Recover(RecoverEnd::Rebooting { host, system }) => {
-            rebooting(host, system.as_deref(), text)
-        }
+        Verdict::Recover(RecoverEnd::Rebooting {
+            host,
+            system,
+            build,
+        }) => rebooting(host, system.as_deref(), build.as_deref(), text),
         Verdict::Recover(RecoverEnd::DryRun) => recover_dry_run(text),
         Verdict::Recover(RecoverEnd::Halted {
             status,
@@ -172,7 +174,7 @@ fn not_ready(blockers: &[Blocker], text: Text) -> Parts {
     ("✗ predestroy: not ready".into(), theme.bad(), lines)
 }
 
-fn rebooting(host: &str, system: Option<&str>, text: Text) -> Parts {
+fn rebooting(host: &str, system: Option<&str>, build: Option<&str>, text: Text) -> Parts {
     let theme = text.theme;
     let mut lines = text.line(
         "Recovered: the system is rebuilt and the machine is rebooting into it.",
@@ -181,6 +183,9 @@ fn rebooting(host: &str, system: Option<&str>, text: Text) -> Parts {
     lines.extend(text.item(Span::styled("  Host    ", theme.title()), &safe(host)));
     if let Some(system) = system {
         lines.extend(text.item(Span::styled("  System  ", theme.title()), &safe(system)));
+    }
+    if let Some(build) = build {
+        lines.extend(text.item(Span::styled("  Build   ", theme.title()), &safe(build)));
     }
     lines.extend([Line::raw(""), text.next()]);
     lines.extend(text.todo(

@@ -105,7 +105,9 @@ fn recover_rebooting_says_to_verify_after_the_boot() {
             "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)",
         )],
         json!({"host": "qwe", "system": "/nix/store/9x7c…-nixos-system-qwe-25.05",
-               "recovery_card": true, "current_system": null}),
+               "recovery_card": true, "current_system": null,
+               "build": {"from_volume": {"paths": 2104, "bytes": 1_288_490_188},
+                         "built": 3, "downloaded": {"paths": 1, "bytes": 52_428_800}}}),
     );
     snapshot("recover_rebooting", &state);
 }
