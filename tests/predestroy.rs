@@ -243,6 +243,72 @@ fn nix_not_bound_from_the_volume_is_a_blocker() {
     assert!(blockers(&events).contains(&"nix-on-volume".to_string()));
 }
 
+/// The seed's "Multiple Volumes": the store is a volume of its own, mounted at /nix (here
+/// the same loop device under another name, mounted whole a second time), not a bind.
+#[test]
+fn a_store_on_a_volume_of_its_own_must_be_mounted_at_nix_from_it() {
+    let host = Host::new(true);
+    let config = host.sandbox.dir.join("two-volumes.toml");
+    let text = fs::read_to_string(host.config())
+        .unwrap()
+        .replace(
+            "\n[nix_store]\n",
+            &format!(
+                "\n[[volume]]\ndevice = \"{}\"\nmount = \"/nix\"\n\n[nix_store]\n",
+                host.sandbox.loop_device.display()
+            ),
+        )
+        .replace(
+            &format!("source = \"{}/qwe/nix\"\n", host.home.display()),
+            "",
+        );
+    fs::write(&config, text).unwrap();
+    let run = |mount_nix: bool| {
+        let out = host.sandbox.dir.join("two-volumes.jsonl");
+        let script = format!(
+            "{mount}set +e\n{bin} -c {config} predestroy --json >{out} 2>{out}.err\ntrue",
+            mount = if mount_nix {
+                format!("mount {} /nix\n", host.sandbox.loop_device.display())
+            } else {
+                String::new()
+            },
+            bin = lifeboat_bin().display(),
+            config = config.display(),
+            out = out.display(),
+        );
+        host.in_namespace(false, &script);
+        let events: Vec<Value> = fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert!(
+            !events.is_empty(),
+            "{}",
+            fs::read_to_string(out.with_extension("jsonl.err")).unwrap_or_default()
+        );
+        step(&events, "nix-on-volume").clone()
+    };
+    let mounted = run(true);
+    assert_eq!(mounted["status"], "passed", "{mounted}");
+    assert!(
+        mounted["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nix is the store's own volume"),
+        "{mounted}"
+    );
+    let unmounted = run(false);
+    assert_eq!(unmounted["status"], "failed", "{unmounted}");
+    assert!(
+        unmounted["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nix is not a mount point"),
+        "{unmounted}"
+    );
+}
+
 #[test]
 fn a_home_on_the_root_disk_is_a_blocker_and_nothing_is_written_there() {
     let host = Host::new(true);
