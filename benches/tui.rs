@@ -81,7 +81,7 @@ fn building() -> State {
     let plan = steps
         .iter()
         .map(|def| PlannedStep {
-            id: def.id,
+            id: def.id.as_str(),
             title: def.title,
             actions: Vec::new(),
         })
@@ -95,9 +95,23 @@ fn building() -> State {
             steps: plan,
         },
     );
-    for (i, def) in steps.iter().take_while(|def| def.id != "build").enumerate() {
-        step(&mut state, 100 * i as u64, def.id, StepStatus::Running);
-        step(&mut state, 100 * i as u64 + 50, def.id, StepStatus::Passed);
+    for (i, def) in steps
+        .iter()
+        .take_while(|def| def.id.as_str() != "build")
+        .enumerate()
+    {
+        step(
+            &mut state,
+            100 * i as u64,
+            def.id.as_str(),
+            StepStatus::Running,
+        );
+        step(
+            &mut state,
+            100 * i as u64 + 50,
+            def.id.as_str(),
+            StepStatus::Passed,
+        );
     }
     step(&mut state, 2_000, "build", StepStatus::Running);
     for n in 0..LINES {

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::flow::{Effect, Flow, Msg, Outcome, Question, StepState};
+use crate::flow::{Effect, Flow, Msg, Outcome, Question, StepId, StepState};
 use crate::report::{Event, PlannedStep, RunStatus, StepSummary};
 use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
 
@@ -24,7 +24,7 @@ impl Driver<'_> {
         &self,
         flow: &mut Flow,
         runner: &mut dyn Runner,
-        ask: &mut dyn FnMut(&str, &Question) -> Msg,
+        ask: &mut dyn FnMut(StepId, &Question) -> Msg,
     ) -> RunStatus {
         let started = Instant::now();
         let flow_id = flow.kind.id();
@@ -35,7 +35,7 @@ impl Driver<'_> {
                 .steps
                 .iter()
                 .map(|step| PlannedStep {
-                    id: step.def.id,
+                    id: step.def.id.as_str(),
                     title: step.def.title,
                     actions: runner.actions(step.def.id),
                 })
@@ -61,7 +61,7 @@ impl Driver<'_> {
                         journal: self.journal,
                     };
                     let timer = Instant::now();
-                    crate::faults::before_step(def.id, self.cancel);
+                    crate::faults::before_step(def.id.as_str(), self.cancel);
                     let outcome = if self.cancel.load(Ordering::Relaxed) && !def.cleanup {
                         Outcome::Interrupted
                     } else {
@@ -122,11 +122,13 @@ impl Driver<'_> {
         let (status, message) = (step.state.status(), step.state.message());
         self.sink.emit(&Event::Step {
             flow: flow.kind.id(),
-            step: step.def.id,
+            step: step.def.id.as_str(),
             status,
             message: message.to_string(),
         });
-        self.record(flow, |j| j.record_step(step.def.id, status, message));
+        self.record(flow, |j| {
+            j.record_step(step.def.id.as_str(), status, &message)
+        });
     }
 
     fn finish(
@@ -143,7 +145,7 @@ impl Driver<'_> {
             .iter()
             .zip(durations)
             .map(|(step, took)| StepSummary {
-                id: step.def.id,
+                id: step.def.id.as_str(),
                 status: step.state.status(),
                 message: step.state.message().to_string(),
                 duration_ms: millis(*took),
@@ -163,7 +165,9 @@ impl Driver<'_> {
     /// journal for safety (mount records) checks its own writes.
     fn record(&self, flow: &Flow, change: impl FnOnce(&mut crate::journal::Journal)) {
         if let Err(e) = self.journal.update(change) {
-            let step = flow.current().map_or("summary", |i| flow.steps[i].def.id);
+            let step = flow
+                .current()
+                .map_or("summary", |i| flow.steps[i].def.id.as_str());
             self.sink.emit(&Event::Output {
                 flow: flow.kind.id(),
                 step,

@@ -754,7 +754,7 @@ fn sigint_and_sigterm_cover_every_step_of_every_flow() {
         FlowKind::Verify,
     ];
     for flow in flows {
-        let ids: Vec<&str> = flow.steps().iter().map(|s| s.id).collect();
+        let ids: Vec<&str> = flow.steps().iter().map(|s| s.id.as_str()).collect();
         for (signal, covered) in interrupted_steps(flow) {
             assert_eq!(
                 covered,

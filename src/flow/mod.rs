@@ -4,12 +4,104 @@
 //! the effects the front end must carry out (run a step, ask, finish). It never does I/O,
 //! so every path through a flow can be tested without a machine.
 
+use std::fmt;
+
+use crate::report::{RunStatus, StepStatus};
+
+/// Declares the enum of a flow's steps: each variant with the id events and the journal
+/// name it by, `ALL` in the order the flow runs them, and the flow's `STEPS`, each made by
+/// the module's `def` (an exhaustive match, so a new variant cannot lack its definition).
+macro_rules! flow_steps {
+    ($(#[$meta:meta])* $name:ident for $flow:ident { $($variant:ident = $id:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $(#[doc = concat!("`", $id, "`")] $variant,)+
+        }
+
+        impl $name {
+            /// Every step, in the order the flow runs them.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The id the events and the journal name the step by.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $id,)+
+                }
+            }
+        }
+
+        impl TryFrom<StepId> for $name {
+            type Error = StepId;
+
+            /// The step, when `id` is one of this flow's.
+            fn try_from(id: StepId) -> Result<$name, StepId> {
+                match id {
+                    StepId::$flow(step) => Ok(step),
+                    other => Err(other),
+                }
+            }
+        }
+
+        /// The flow's steps as the engine runs them, in order.
+        pub static STEPS: [StepDef; $name::ALL.len()] = {
+            let mut defs = [def($name::ALL[0]); $name::ALL.len()];
+            let mut i = 1;
+            while i < defs.len() {
+                defs[i] = def($name::ALL[i]);
+                i += 1;
+            }
+            defs
+        };
+    };
+}
+
 pub mod inspect;
 pub mod predestroy;
 pub mod recover;
 pub mod verify;
 
-use crate::report::{RunStatus, StepStatus};
+pub use inspect::InspectStep;
+pub use predestroy::PredestroyStep;
+pub use recover::RecoverStep;
+pub use verify::VerifyStep;
+
+/// A step of any flow: which flow, and which of its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StepId {
+    Inspect(InspectStep),
+    Predestroy(PredestroyStep),
+    Recover(RecoverStep),
+    Verify(VerifyStep),
+}
+
+impl StepId {
+    /// The id the events and the journal name the step by (DESIGN.md "Step ids").
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StepId::Inspect(step) => step.as_str(),
+            StepId::Predestroy(step) => step.as_str(),
+            StepId::Recover(step) => step.as_str(),
+            StepId::Verify(step) => step.as_str(),
+        }
+    }
+
+    /// The flow the step belongs to.
+    pub fn flow(self) -> FlowKind {
+        match self {
+            StepId::Inspect(_) => FlowKind::Inspect,
+            StepId::Predestroy(_) => FlowKind::Predestroy,
+            StepId::Recover(_) => FlowKind::Recover,
+            StepId::Verify(_) => FlowKind::Verify,
+        }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The flows lifeboat knows, each with its fixed list of steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,28 +126,38 @@ impl FlowKind {
     /// The steps, in the order they run.
     pub fn steps(self) -> &'static [StepDef] {
         match self {
-            FlowKind::Inspect => inspect::STEPS,
-            FlowKind::Predestroy => predestroy::STEPS,
-            FlowKind::Recover => recover::STEPS,
-            FlowKind::Verify => verify::STEPS,
+            FlowKind::Inspect => &inspect::STEPS,
+            FlowKind::Predestroy => &predestroy::STEPS,
+            FlowKind::Recover => &recover::STEPS,
+            FlowKind::Verify => &verify::STEPS,
         }
+    }
+
+    /// The flow's step with the id `name`, if it has one.
+    pub fn step_named(self, name: &str) -> Option<StepId> {
+        self.steps()
+            .iter()
+            .map(|def| def.id)
+            .find(|id| id.as_str() == name)
     }
 }
 
 /// A step as a flow declares it.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepDef {
-    /// Stable id (DESIGN.md "Step ids").
-    pub id: &'static str,
+    pub id: StepId,
     pub title: &'static str,
     /// What it checks or does, and why: shown beside the step.
     pub explains: &'static str,
     /// Steps that must have passed (or passed with a warning) for this one to run; when one
     /// did not, this step is skipped and says why. Other failures do not stop it: a
     /// checklist reports every blocker, not just the first.
-    pub requires: &'static [&'static str],
+    pub requires: &'static [StepId],
     /// A cleanup step (such as `unmount`) runs even after the flow was interrupted.
     pub cleanup: bool,
+    /// What to do when the step fails or is not run, so that the next run passes: the
+    /// advice the end of a run gives for it (predestroy's blockers).
+    pub remedy: Option<&'static str>,
 }
 
 /// Where a step stands.
@@ -67,7 +169,7 @@ pub enum StepState {
     Passed(String),
     Warning(String),
     Failed(String),
-    Skipped(String),
+    Skipped(Skip),
     Refused(String),
 }
 
@@ -86,16 +188,67 @@ impl StepState {
         }
     }
 
-    /// The message that goes with the state (empty while pending or running).
-    pub fn message(&self) -> &str {
+    /// Does the step keep the flow from its goal: it failed, was refused, waits for a yes,
+    /// or was skipped for a reason that needs a run of its own?
+    pub fn blocks(&self) -> bool {
         match self {
-            StepState::Pending | StepState::Running => "",
+            StepState::Failed(_) | StepState::Refused(_) | StepState::NeedsConfirmation(_) => true,
+            StepState::Skipped(skip) => skip.blocks(),
+            StepState::Pending
+            | StepState::Running
+            | StepState::Passed(_)
+            | StepState::Warning(_) => false,
+        }
+    }
+
+    /// The message that goes with the state (empty while pending or running).
+    pub fn message(&self) -> String {
+        match self {
+            StepState::Pending | StepState::Running => String::new(),
+            StepState::Skipped(skip) => skip.to_string(),
             StepState::NeedsConfirmation(m)
             | StepState::Passed(m)
             | StepState::Warning(m)
             | StepState::Failed(m)
-            | StepState::Skipped(m)
-            | StepState::Refused(m) => m,
+            | StepState::Refused(m) => m.clone(),
+        }
+    }
+}
+
+/// Why a step did not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// A step it needs did not pass (or pass with a warning).
+    Unmet(StepId),
+    /// Ctrl-C or SIGTERM came before it: after that only cleanup steps run.
+    FlowInterrupted,
+    /// Ctrl-C or SIGTERM came while its question was open.
+    InterruptedAtQuestion,
+    /// The operator did not agree to its change.
+    Declined,
+    /// The step's own reason: nothing to do, or a dry run.
+    Because(String),
+}
+
+impl Skip {
+    /// Does it keep the flow from its goal (the change or check did not happen, and a
+    /// run of its own is needed), rather than being a step with nothing to do?
+    pub fn blocks(&self) -> bool {
+        match self {
+            Skip::Unmet(_) | Skip::FlowInterrupted | Skip::Declined => true,
+            Skip::InterruptedAtQuestion | Skip::Because(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::Unmet(needed) => write!(f, "not run: it needs {needed}, which did not pass"),
+            Skip::FlowInterrupted => f.write_str("not run: the flow was interrupted"),
+            Skip::InterruptedAtQuestion => f.write_str("interrupted before confirmation"),
+            Skip::Declined => f.write_str("not confirmed: nothing was changed"),
+            Skip::Because(why) => f.write_str(why),
         }
     }
 }
@@ -259,13 +412,12 @@ impl Flow {
                 }]
             }
             (Phase::Confirming(i), Msg::Declined) => {
-                self.steps[i].state =
-                    StepState::Skipped("not confirmed: nothing was changed".into());
+                self.steps[i].state = StepState::Skipped(Skip::Declined);
                 self.declined = true;
                 self.advance(i + 1)
             }
             (Phase::Confirming(i), Msg::Cancel) => {
-                self.steps[i].state = StepState::Skipped("interrupted before confirmation".into());
+                self.steps[i].state = StepState::Skipped(Skip::InterruptedAtQuestion);
                 self.interrupted = true;
                 self.advance(i + 1)
             }
@@ -284,7 +436,7 @@ impl Flow {
         self.steps[i].state = match outcome {
             Outcome::Passed(m) => StepState::Passed(m),
             Outcome::Warning(m) => StepState::Warning(m),
-            Outcome::Skipped(m) => StepState::Skipped(m),
+            Outcome::Skipped(m) => StepState::Skipped(Skip::Because(m)),
             Outcome::Failed(m) => StepState::Failed(m),
             Outcome::Refused(m) => StepState::Refused(m),
             Outcome::Interrupted => {
@@ -328,17 +480,17 @@ impl Flow {
     }
 
     /// Why step `i` cannot run, if it cannot.
-    fn blocker(&self, i: usize) -> Option<String> {
+    fn blocker(&self, i: usize) -> Option<Skip> {
         let def = self.steps[i].def;
         if self.interrupted && !def.cleanup {
-            return Some("not run: the flow was interrupted".into());
+            return Some(Skip::FlowInterrupted);
         }
         let unmet = def.requires.iter().find(|id| {
             !self.steps.iter().any(|s| {
                 s.def.id == **id && matches!(s.state, StepState::Passed(_) | StepState::Warning(_))
             })
         })?;
-        Some(format!("not run: it needs {unmet}, which did not pass"))
+        Some(Skip::Unmet(*unmet))
     }
 
     /// The worst thing that happened: interrupted, refused, failed, not confirmed, or passed.
@@ -379,7 +531,10 @@ mod tests {
     }
 
     fn index(id: &str) -> usize {
-        inspect::STEPS.iter().position(|s| s.id == id).unwrap()
+        inspect::STEPS
+            .iter()
+            .position(|s| s.id.as_str() == id)
+            .unwrap()
     }
 
     #[test]
@@ -412,7 +567,7 @@ mod tests {
         assert_eq!(flow.result(), Some(RunStatus::Failed));
         assert_eq!(
             flow.steps[index("measure")].state,
-            StepState::Skipped("not run: it needs check-layout, which did not pass".into())
+            StepState::Skipped(Skip::Unmet(StepId::Inspect(InspectStep::CheckLayout)))
         );
     }
 

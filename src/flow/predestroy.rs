@@ -3,91 +3,123 @@
 //! The volume checks come before anything is written onto the volume, so a `/home` on the
 //! root disk never receives a mirror, lists or a card that would die with it.
 
-use super::StepDef;
+use super::StepId::Predestroy;
+use super::{StepDef, StepId};
 
-pub static STEPS: &[StepDef] = &[
-    StepDef {
-        id: "config-repo-committed",
-        title: "Config committed",
-        explains: "[config_repo].path is a git repository with no uncommitted change to tracked \
-                   files and no untracked file: the root disk and anything only on it go with \
-                   the VPS. Changes are committed on confirmation; untracked files are never \
-                   committed blindly (they may be secrets) but copied to <user>/.lifeboat/ on the \
-                   volume, private.",
-        requires: &[],
-        cleanup: false,
-    },
-    StepDef {
-        id: "config-repo-pushed",
-        title: "Config pushed",
-        explains: "The branch equals its upstream on the remote. Commits not pushed are pushed on \
-                   confirmation; a branch behind or diverged is explained and never forced.",
-        requires: &["config-repo-committed"],
-        cleanup: false,
-    },
-    StepDef {
-        id: "home-on-volume",
-        title: "/home on the volume",
-        explains: "Each [[volume]].mount is mounted from that volume's device (by device number) \
-                   with the configured filesystem.",
-        requires: &[],
-        cleanup: false,
-    },
-    StepDef {
-        id: "nix-on-volume",
-        title: "/nix bound from the volume",
-        explains: "[nix_store].target is a bind mount of [nix_store].source on the volume.",
-        requires: &[],
-        cleanup: false,
-    },
-    StepDef {
-        id: "docker-on-volume",
-        title: "Docker data on the volume",
-        explains: "When [docker] is configured: its data root is on the volume, and so is the \
-                   running daemon's root dir.",
-        requires: &[],
-        cleanup: false,
-    },
-    StepDef {
-        id: "config-mirror",
-        title: "Config mirror on the volume",
-        explains: "A bare mirror of the config repository at <user>/nixos-config-backup.git, \
-                   updated on every run, so recover can clone from the volume when the remote \
-                   cannot be reached.",
-        requires: &["config-repo-committed", "home-on-volume"],
-        cleanup: false,
-    },
-    StepDef {
-        id: "package-lists",
-        title: "Package lists",
-        explains: "What is installed, saved under <user>/.lifeboat/: the user's nix-env -q, \
-                   home-manager packages, and the running system's requisites.",
-        requires: &["home-on-volume"],
-        cleanup: false,
-    },
-    StepDef {
-        id: "persistence-marker",
-        title: "Persistence marker",
-        explains: "A marker with a random nonce and the time on the volume; verify reads it back \
-                   after the rebuild.",
-        requires: &["home-on-volume"],
-        cleanup: false,
-    },
-    StepDef {
-        id: "recovery-card",
-        title: "Recovery card",
-        explains: "<user>/.lifeboat/recovery.toml: repository, branch, pushed commit, flake host, \
-                   user, uid, volumes, the /nix bind, hostname and versions — what recover needs \
-                   on a fresh machine without a config.",
-        requires: &["config-repo-pushed", "home-on-volume"],
-        cleanup: false,
-    },
-    StepDef {
-        id: "backup",
-        title: "Backup",
-        explains: "With [backup].rsync_target: rsync of the home there, keeping hard links, ACLs, \
-                   xattrs and numeric ids, never deleting at the target.",
-        requires: &["home-on-volume"],
-        cleanup: false,
-    },
-];
+flow_steps! {
+    /// The steps of `lifeboat predestroy`, in the order they run.
+    PredestroyStep for Predestroy {
+        ConfigRepoCommitted = "config-repo-committed",
+        ConfigRepoPushed = "config-repo-pushed",
+        HomeOnVolume = "home-on-volume",
+        NixOnVolume = "nix-on-volume",
+        DockerOnVolume = "docker-on-volume",
+        ConfigMirror = "config-mirror",
+        PackageLists = "package-lists",
+        PersistenceMarker = "persistence-marker",
+        RecoveryCard = "recovery-card",
+        Backup = "backup",
+    }
+}
+
+/// What each step is: its title, what it does, what it needs.
+const fn def(step: PredestroyStep) -> StepDef {
+    use PredestroyStep::*;
+    let id = Predestroy(step);
+    match step {
+        ConfigRepoCommitted => StepDef {
+            id,
+            title: "Config committed",
+            explains: "[config_repo].path is a git repository with no uncommitted change to tracked \
+                       files and no untracked file: the root disk and anything only on it go with \
+                       the VPS. Changes are committed on confirmation; untracked files are never \
+                       committed blindly (they may be secrets) but copied to <user>/.lifeboat/ on the \
+                       volume, private.",
+            requires: &[],
+            cleanup: false,
+            remedy: None,
+        },
+        ConfigRepoPushed => StepDef {
+            id,
+            title: "Config pushed",
+            explains: "The branch equals its upstream on the remote. Commits not pushed are pushed on \
+                       confirmation; a branch behind or diverged is explained and never forced.",
+            requires: &[Predestroy(ConfigRepoCommitted)],
+            cleanup: false,
+            remedy: None,
+        },
+        HomeOnVolume => StepDef {
+            id,
+            title: "/home on the volume",
+            explains: "Each [[volume]].mount is mounted from that volume's device (by device number) \
+                       with the configured filesystem.",
+            requires: &[],
+            cleanup: false,
+            remedy: None,
+        },
+        NixOnVolume => StepDef {
+            id,
+            title: "/nix bound from the volume",
+            explains: "[nix_store].target is a bind mount of [nix_store].source on the volume.",
+            requires: &[],
+            cleanup: false,
+            remedy: None,
+        },
+        DockerOnVolume => StepDef {
+            id,
+            title: "Docker data on the volume",
+            explains: "When [docker] is configured: its data root is on the volume, and so is the \
+                       running daemon's root dir.",
+            requires: &[],
+            cleanup: false,
+            remedy: None,
+        },
+        ConfigMirror => StepDef {
+            id,
+            title: "Config mirror on the volume",
+            explains: "A bare mirror of the config repository at <user>/nixos-config-backup.git, \
+                       updated on every run, so recover can clone from the volume when the remote \
+                       cannot be reached.",
+            requires: &[Predestroy(ConfigRepoCommitted), Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+        PackageLists => StepDef {
+            id,
+            title: "Package lists",
+            explains: "What is installed, saved under <user>/.lifeboat/: the user's nix-env -q, \
+                       home-manager packages, and the running system's requisites.",
+            requires: &[Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+        PersistenceMarker => StepDef {
+            id,
+            title: "Persistence marker",
+            explains: "A marker with a random nonce and the time on the volume; verify reads it back \
+                       after the rebuild.",
+            requires: &[Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+        RecoveryCard => StepDef {
+            id,
+            title: "Recovery card",
+            explains: "<user>/.lifeboat/recovery.toml: repository, branch, pushed commit, flake host, \
+                       user, uid, volumes, the /nix bind, hostname and versions — what recover needs \
+                       on a fresh machine without a config.",
+            requires: &[Predestroy(ConfigRepoPushed), Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+        Backup => StepDef {
+            id,
+            title: "Backup",
+            explains: "With [backup].rsync_target: rsync of the home there, keeping hard links, ACLs, \
+                       xattrs and numeric ids, never deleting at the target.",
+            requires: &[Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+    }
+}

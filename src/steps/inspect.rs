@@ -11,7 +11,7 @@ use crate::config::{Config, StorePlace};
 use crate::escape::shown;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
-use crate::flow::{Flow, Outcome};
+use crate::flow::{Flow, InspectStep, Outcome};
 use crate::report::Action;
 
 use super::find_volume::{self, FoundVolume};
@@ -19,7 +19,7 @@ use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations, LayoutReport, Status};
 use super::measure::{self, TreeRow};
 use super::readonly_mount::{self, VolumeView};
-use super::{Runner, StepContext};
+use super::{FlowRunner, StepContext};
 
 /// State of one inspect run.
 pub struct InspectRunner {
@@ -172,23 +172,28 @@ fn used_bytes(root: &Path) -> Option<u64> {
     Some(blocks * st.fragment_size())
 }
 
-impl Runner for InspectRunner {
-    fn actions(&self, id: &str) -> Vec<Action> {
-        match id {
-            "mount-readonly" => self.planned_mount().into_iter().collect(),
-            _ => Vec::new(),
+impl FlowRunner for InspectRunner {
+    type Step = InspectStep;
+
+    fn actions(&self, step: InspectStep) -> Vec<Action> {
+        match step {
+            InspectStep::MountReadonly => self.planned_mount().into_iter().collect(),
+            InspectStep::FindVolume
+            | InspectStep::IdentifyVolume
+            | InspectStep::CheckLayout
+            | InspectStep::Measure
+            | InspectStep::Unmount => Vec::new(),
         }
     }
 
-    fn run(&mut self, id: &'static str, _confirmed: bool, ctx: &StepContext) -> Outcome {
-        match id {
-            "find-volume" => self.find(ctx),
-            "identify-volume" => self.identify(),
-            "mount-readonly" => self.mount(ctx),
-            "check-layout" => self.check_layout(ctx),
-            "measure" => self.measure(ctx),
-            "unmount" => readonly_mount::close_view(self.view.take(), ctx),
-            other => Outcome::Failed(format!("inspect has no step {other}")),
+    fn run(&mut self, step: InspectStep, _confirmed: bool, ctx: &StepContext) -> Outcome {
+        match step {
+            InspectStep::FindVolume => self.find(ctx),
+            InspectStep::IdentifyVolume => self.identify(),
+            InspectStep::MountReadonly => self.mount(ctx),
+            InspectStep::CheckLayout => self.check_layout(ctx),
+            InspectStep::Measure => self.measure(ctx),
+            InspectStep::Unmount => readonly_mount::close_view(self.view.take(), ctx),
         }
     }
 

@@ -168,6 +168,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use super::*;
+    use crate::flow::{InspectStep, StepId};
     use crate::journal::Journal;
     use crate::report::Event;
     use crate::steps::{EventSink, JournalHandle};
@@ -196,7 +197,7 @@ mod tests {
         let journal = JournalHandle::new(Journal::new("inspect", "test".into(), None), None);
         let ctx = StepContext {
             flow: "inspect",
-            step: "measure",
+            step: StepId::Inspect(InspectStep::Measure),
             sink: &sink,
             cancel: &cancel,
             dry_run: false,

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::escape::{Text, escape_text};
 use crate::exec::process::{self, Line, LongLines, Piece};
-use crate::flow::{Assent, Flow, Outcome, Question};
+use crate::flow::{Assent, Flow, Outcome, Question, StepId};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, FileDiff, JsonLines, OutputLine, Stream, Unit};
 
@@ -65,12 +65,13 @@ pub trait EventSink: Sync {
     fn partial_tree(&self, _rows: &[measure::PartialTreeRow]) {}
 }
 
-/// A flow's step runners, driven step by step by the front end.
+/// A flow's step runners, driven step by step by the front end. Implemented for every
+/// [`FlowRunner`], which is what a flow's runner implements.
 pub trait Runner {
     /// The exact actions step `id` may take, for the plan event and `--dry-run`.
-    fn actions(&self, id: &str) -> Vec<Action>;
+    fn actions(&self, id: StepId) -> Vec<Action>;
     /// Run the step `id`. `confirmed` once the operator agreed to its change.
-    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome;
+    fn run(&mut self, id: StepId, confirmed: bool, ctx: &StepContext) -> Outcome;
     /// Flow-specific facts for the summary event, once `flow` is over.
     fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
     /// The same facts as lines for people (the headless summary on stdout).
@@ -78,6 +79,50 @@ pub trait Runner {
     /// Undo what a step left for later ones (a mount) when the run ends before they did.
     /// Called once, after the last step, whatever happened.
     fn finish(&mut self, _ctx: &StepContext) {}
+}
+
+/// The runner of one flow, over that flow's own steps: each runner dispatches with an
+/// exhaustive `match`, so a step added to the flow does not compile until it is run.
+pub trait FlowRunner {
+    /// The flow's step enum.
+    type Step: Copy + TryFrom<StepId, Error = StepId>;
+    /// The exact actions `step` may take, for the plan event and `--dry-run`.
+    fn actions(&self, step: Self::Step) -> Vec<Action>;
+    /// Run `step`. `confirmed` once the operator agreed to its change.
+    fn run(&mut self, step: Self::Step, confirmed: bool, ctx: &StepContext) -> Outcome;
+    /// Flow-specific facts for the summary event, once `flow` is over.
+    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
+    /// The same facts as lines for people (the headless summary on stdout).
+    fn human_summary(&self, flow: &Flow) -> Vec<String>;
+    /// Undo what a step left for later ones (a mount) when the run ends before they did.
+    /// Called once, after the last step, whatever happened.
+    fn finish(&mut self, _ctx: &StepContext) {}
+}
+
+impl<R: FlowRunner> Runner for R {
+    fn actions(&self, id: StepId) -> Vec<Action> {
+        R::Step::try_from(id).map_or_else(|_| Vec::new(), |step| FlowRunner::actions(self, step))
+    }
+
+    fn run(&mut self, id: StepId, confirmed: bool, ctx: &StepContext) -> Outcome {
+        match R::Step::try_from(id) {
+            Ok(step) => FlowRunner::run(self, step, confirmed, ctx),
+            // Only a runner wired to another flow's steps gets here (app::runner wires them).
+            Err(id) => Outcome::Failed(format!("{id} is a step of {}", id.flow().id())),
+        }
+    }
+
+    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value> {
+        FlowRunner::details(self, flow)
+    }
+
+    fn human_summary(&self, flow: &Flow) -> Vec<String> {
+        FlowRunner::human_summary(self, flow)
+    }
+
+    fn finish(&mut self, ctx: &StepContext) {
+        FlowRunner::finish(self, ctx);
+    }
 }
 
 /// The journal of the run, shared by the driver and the steps that record mounts.
@@ -154,7 +199,7 @@ pub fn each_line<'a>(
 /// What a running step may use: the event sink, the cancel flag, the journal.
 pub struct StepContext<'a> {
     pub flow: &'static str,
-    pub step: &'static str,
+    pub step: StepId,
     pub sink: &'a dyn EventSink,
     pub cancel: &'a AtomicBool,
     pub dry_run: bool,
@@ -164,7 +209,7 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     /// A line of output for the operator (already escaped where it comes from outside).
     pub fn output(&self, line: impl AsRef<str>) {
-        let line = OutputLine::new(self.flow, self.step, Stream::Stdout, line.as_ref());
+        let line = OutputLine::new(self.flow, self.step.as_str(), Stream::Stdout, line.as_ref());
         self.sink.output(line);
     }
 
@@ -173,7 +218,7 @@ impl StepContext<'_> {
     pub fn output_text(&self, text: &Text<'_>) {
         match text {
             Text::Plain(plain) => {
-                let line = OutputLine::plain(self.flow, self.step, Stream::Stdout, *plain);
+                let line = OutputLine::plain(self.flow, self.step.as_str(), Stream::Stdout, *plain);
                 self.sink.output(line);
             }
             Text::Other(text) => self.output(escape_text(text)),
@@ -186,13 +231,14 @@ impl StepContext<'_> {
         for line in &lines {
             self.output(line.clone());
         }
-        self.sink.diff(self.step, &FileDiff { file, lines });
+        self.sink
+            .diff(self.step.as_str(), &FileDiff { file, lines });
     }
 
     pub fn progress(&self, done: u64, total: Option<u64>, unit: Unit) {
         self.sink.emit(&Event::Progress {
             flow: self.flow,
-            step: self.step,
+            step: self.step.as_str(),
             done,
             total,
             unit,
@@ -224,6 +270,7 @@ impl StepContext<'_> {
 #[cfg(test)]
 pub mod testing {
     use super::{EventSink, JournalHandle, StepContext};
+    use crate::flow::StepId;
     use crate::journal::Journal;
     use crate::report::Event;
     use std::sync::atomic::AtomicBool;
@@ -234,13 +281,10 @@ pub mod testing {
         fn emit(&self, _: &Event) {}
     }
 
-    /// Call `f` with a context for `step` of `flow`.
-    pub fn with_context<T>(
-        flow: &'static str,
-        step: &'static str,
-        f: impl FnOnce(&StepContext) -> T,
-    ) -> T {
+    /// Call `f` with a context for `step`.
+    pub fn with_context<T>(step: StepId, f: impl FnOnce(&StepContext) -> T) -> T {
         let cancel = AtomicBool::new(false);
+        let flow = step.flow().id();
         let journal = JournalHandle::new(Journal::new(flow, "test".into(), None), None);
         f(&StepContext {
             flow,

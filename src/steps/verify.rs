@@ -13,12 +13,12 @@ use crate::card::{self, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::probe::MountEntry;
-use crate::flow::{Flow, Outcome};
+use crate::flow::{Flow, Outcome, VerifyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::Action;
 
 use super::{CURRENT_SYSTEM, generations, on_volume};
-use super::{Runner, StepContext};
+use super::{FlowRunner, StepContext};
 
 /// State of one verify run.
 pub struct VerifyRunner {
@@ -194,29 +194,35 @@ impl VerifyRunner {
     }
 }
 
-impl Runner for VerifyRunner {
-    fn actions(&self, id: &str) -> Vec<Action> {
-        match id {
-            "generations" => generations::actions(&self.cfg),
-            _ => Vec::new(),
+impl FlowRunner for VerifyRunner {
+    type Step = VerifyStep;
+
+    fn actions(&self, step: VerifyStep) -> Vec<Action> {
+        match step {
+            VerifyStep::Generations => generations::actions(&self.cfg),
+            // Checks that change nothing.
+            VerifyStep::HomeMounted
+            | VerifyStep::NixBound
+            | VerifyStep::OwnerUid
+            | VerifyStep::PersistenceMarker
+            | VerifyStep::ClosureOnVolume => Vec::new(),
         }
     }
 
-    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
-        match id {
-            "home-mounted" => match on_volume::mount_table() {
+    fn run(&mut self, step: VerifyStep, confirmed: bool, ctx: &StepContext) -> Outcome {
+        match step {
+            VerifyStep::HomeMounted => match on_volume::mount_table() {
                 Ok(table) => self.home_mounted(&table, ctx),
                 Err(outcome) => outcome,
             },
-            "nix-bound" => match on_volume::mount_table() {
+            VerifyStep::NixBound => match on_volume::mount_table() {
                 Ok(table) => self.nix_bound(&table),
                 Err(outcome) => outcome,
             },
-            "owner-uid" => self.owner_uid(),
-            "persistence-marker" => self.persistence_marker(),
-            "closure-on-volume" => self.closure_on_volume(),
-            "generations" => generations::check(&self.cfg, confirmed, ctx),
-            other => Outcome::Failed(format!("verify has no step {other}")),
+            VerifyStep::OwnerUid => self.owner_uid(),
+            VerifyStep::PersistenceMarker => self.persistence_marker(),
+            VerifyStep::ClosureOnVolume => self.closure_on_volume(),
+            VerifyStep::Generations => generations::check(&self.cfg, confirmed, ctx),
         }
     }
 

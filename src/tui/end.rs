@@ -7,7 +7,7 @@ use std::cell::Cell;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::flow::FlowKind;
+use crate::flow::{FlowKind, RecoverStep, StepId};
 use crate::report::{RunStatus, StepStatus};
 use crate::steps::identify::human_bytes;
 
@@ -91,7 +91,7 @@ impl EndReport {
         let warnings = steps
             .iter()
             .filter(|s| s.status == StepStatus::Warning)
-            .map(|s| (s.def.id, s.message.clone()))
+            .map(|s| (s.def.id.as_str(), s.message.clone()))
             .collect();
         Some(EndReport {
             verdict,
@@ -108,9 +108,9 @@ fn recover_end(
     details: &Map<String, Value>,
 ) -> RecoverEnd {
     let text = |key: &str| details.get(key).and_then(Value::as_str).map(String::from);
-    let rebooted = steps
-        .iter()
-        .any(|s| s.def.id == "reboot" && s.status == StepStatus::Passed);
+    let rebooted = steps.iter().any(|s| {
+        s.def.id == StepId::Recover(RecoverStep::Reboot) && s.status == StepStatus::Passed
+    });
     if dry_run {
         return RecoverEnd::DryRun;
     }
@@ -129,7 +129,7 @@ fn recover_end(
     });
     RecoverEnd::Halted {
         status,
-        step: last.map_or("", |s| s.def.id),
+        step: last.map_or("", |s| s.def.id.as_str()),
         title: last.map_or("", |s| s.def.title),
         why: last.map(|s| s.message.clone()).unwrap_or_default(),
     }
@@ -222,7 +222,7 @@ mod tests {
             .map(|def| {
                 let (status, message) = statuses
                     .iter()
-                    .find(|(id, _, _)| *id == def.id)
+                    .find(|(id, _, _)| *id == def.id.as_str())
                     .map_or((StepStatus::Passed, "ok"), |(_, s, m)| (*s, *m));
                 StepView {
                     def,
@@ -360,7 +360,7 @@ mod tests {
         );
         assert!(remedy(&blocker("config-repo-pushed", "2 commits not pushed")).contains("push"));
         for def in FlowKind::Predestroy.steps() {
-            assert!(!remedy(&blocker(def.id, "broken")).is_empty());
+            assert!(!remedy(&blocker(def.id.as_str(), "broken")).is_empty());
         }
     }
 }

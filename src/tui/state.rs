@@ -264,7 +264,11 @@ impl FlowView {
             Event::Plan { dry_run, steps, .. } => {
                 self.dry_run = dry_run;
                 for planned in steps {
-                    if let Some(step) = self.steps.iter_mut().find(|s| s.def.id == planned.id) {
+                    if let Some(step) = self
+                        .steps
+                        .iter_mut()
+                        .find(|s| s.def.id.as_str() == planned.id)
+                    {
                         step.actions = planned.actions;
                     }
                 }
@@ -301,7 +305,11 @@ impl FlowView {
                 // The final word on every step, also those the engine skipped without
                 // running (they get no step event of their own).
                 for summary in steps {
-                    if let Some(step) = self.steps.iter_mut().find(|s| s.def.id == summary.id) {
+                    if let Some(step) = self
+                        .steps
+                        .iter_mut()
+                        .find(|s| s.def.id.as_str() == summary.id)
+                    {
                         step.status = summary.status;
                         step.message = summary.message;
                         step.took = Some(Duration::from_millis(summary.duration_ms));
@@ -317,7 +325,7 @@ impl FlowView {
     }
 
     fn step_changed(&mut self, at: Duration, id: &str, status: StepStatus, message: String) {
-        let Some(index) = self.steps.iter().position(|s| s.def.id == id) else {
+        let Some(index) = self.steps.iter().position(|s| s.def.id.as_str() == id) else {
             return;
         };
         let step = &mut self.steps[index];
@@ -359,7 +367,7 @@ impl FlowView {
         let actions = self
             .steps
             .iter()
-            .find(|s| s.def.id == step)
+            .find(|s| s.def.id.as_str() == step)
             .map(|s| s.actions.clone())
             .unwrap_or_default();
         let word = (question.assent == Assent::TypedHostname).then(|| hostname.to_string());
@@ -456,12 +464,13 @@ impl FlowView {
 
     /// The selected step's diff, if it has one.
     pub fn selected_diff(&self) -> Option<&FileDiff> {
-        self.diffs.get(self.steps.get(self.selected)?.def.id)
+        self.diffs
+            .get(self.steps.get(self.selected)?.def.id.as_str())
     }
 
     fn open_diff(&mut self) {
         if self.selected_diff().is_some() {
-            let step = self.steps[self.selected].def.id;
+            let step = self.steps[self.selected].def.id.as_str();
             self.diff = Some(DiffView { step, scroll: 0 });
         }
     }

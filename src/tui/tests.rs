@@ -105,9 +105,9 @@ fn started() -> State {
         .steps()
         .iter()
         .map(|def| PlannedStep {
-            id: def.id,
+            id: def.id.as_str(),
             title: def.title,
-            actions: if def.id == "mount-readonly" {
+            actions: if def.id.as_str() == "mount-readonly" {
                 vec![mount_action()]
             } else {
                 Vec::new()
@@ -335,7 +335,7 @@ fn passed() -> State {
         .steps()
         .iter()
         .map(|def| StepSummary {
-            id: def.id,
+            id: def.id.as_str(),
             status: StepStatus::Passed,
             message: "ok".into(),
             duration_ms: 40,
@@ -506,9 +506,9 @@ fn recover_running(running: &'static str, actions: Vec<Action>) -> State {
         .steps()
         .iter()
         .map(|def| PlannedStep {
-            id: def.id,
+            id: def.id.as_str(),
             title: def.title,
-            actions: if def.id == running {
+            actions: if def.id.as_str() == running {
                 actions.clone()
             } else {
                 Vec::new()
@@ -526,11 +526,17 @@ fn recover_running(running: &'static str, actions: Vec<Action>) -> State {
     );
     for (i, def) in FlowKind::Recover.steps().iter().enumerate() {
         let t = 1_000 * i as u64;
-        step(&mut state, t, def.id, StepStatus::Running, "");
-        if def.id == running {
+        step(&mut state, t, def.id.as_str(), StepStatus::Running, "");
+        if def.id.as_str() == running {
             break;
         }
-        step(&mut state, t + 900, def.id, StepStatus::Passed, "ok");
+        step(
+            &mut state,
+            t + 900,
+            def.id.as_str(),
+            StepStatus::Passed,
+            "ok",
+        );
     }
     state
 }
@@ -827,18 +833,29 @@ fn a_checklist_with_several_failures_lists_them_all() {
     let mut state = State::flow(FlowKind::Predestroy, "vps-qwe".into());
     for (i, def) in FlowKind::Predestroy.steps().iter().enumerate() {
         let t = 100 * i as u64;
-        step(&mut state, t, def.id, StepStatus::Running, "");
+        step(&mut state, t, def.id.as_str(), StepStatus::Running, "");
         if i % 3 == 0 {
-            output(&mut state, t + 10, def.id, &format!("{}: checked", def.id));
+            output(
+                &mut state,
+                t + 10,
+                def.id.as_str(),
+                &format!("{}: checked", def.id.as_str()),
+            );
             step(
                 &mut state,
                 t + 50,
-                def.id,
+                def.id.as_str(),
                 StepStatus::Failed,
-                &format!("{} is not ready", def.id),
+                &format!("{} is not ready", def.id.as_str()),
             );
         } else {
-            step(&mut state, t + 50, def.id, StepStatus::Passed, "ok");
+            step(
+                &mut state,
+                t + 50,
+                def.id.as_str(),
+                StepStatus::Passed,
+                "ok",
+            );
         }
     }
     ended(&mut state, 2_000, RunStatus::Failed);
@@ -878,7 +895,7 @@ fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
         .steps()
         .iter()
         .map(|def| {
-            let (status, message) = match def.id {
+            let (status, message) = match def.id.as_str() {
                 "find-volume" => (StepStatus::Passed, "found"),
                 "identify-volume" => (StepStatus::Refused, "blank"),
                 _ => (
@@ -887,7 +904,7 @@ fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
                 ),
             };
             StepSummary {
-                id: def.id,
+                id: def.id.as_str(),
                 status,
                 message: message.into(),
                 duration_ms: 0,
@@ -910,7 +927,11 @@ fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
     let Screen::Flow(view) = &state.screen else {
         panic!("not on the flow screen");
     };
-    let measure = view.steps.iter().find(|s| s.def.id == "measure").unwrap();
+    let measure = view
+        .steps
+        .iter()
+        .find(|s| s.def.id.as_str() == "measure")
+        .unwrap();
     assert_eq!(measure.status, StepStatus::Skipped);
     assert!(measure.message.contains("refused"));
     assert!(view.results.is_none(), "no results without details");

@@ -10,7 +10,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Sender, bounded};
 
 use crate::driver::Driver;
-use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question};
+use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question, StepId};
 use crate::frontend::headless::Tee;
 use crate::report::{Event, FileDiff, RunStatus, Stream};
 use crate::session::Session;
@@ -141,21 +141,17 @@ fn drive(
         dry_run: spec.dry_run,
     };
     let mut flow = Flow::new(spec.kind, spec.assume_yes);
-    let kind = spec.kind;
     driver.drive(&mut flow, runner, &mut |step, question| {
-        ask(kind, step, question, to_ui)
+        ask(step, question, to_ui)
     })
 }
 
 /// Put the question to the UI and wait for the answer; a UI that is gone cancels.
-fn ask(kind: FlowKind, step: &str, question: &Question, to_ui: &Sender<Envelope>) -> FlowMsg {
-    let Some(step) = kind.steps().iter().find(|d| d.id == step).map(|d| d.id) else {
-        return FlowMsg::Cancel;
-    };
+fn ask(step: StepId, question: &Question, to_ui: &Sender<Envelope>) -> FlowMsg {
     let (reply, answer) = bounded(1);
     let sent = to_ui.send(Envelope {
         msg: FromWorker::Ask {
-            step,
+            step: step.as_str(),
             question: question.clone(),
         },
         reply: Some(reply),
@@ -169,22 +165,24 @@ fn ask(kind: FlowKind, step: &str, question: &Question, to_ui: &Sender<Envelope>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::Outcome;
+    use crate::flow::{InspectStep, Outcome};
     use crate::report::Action;
-    use crate::steps::StepContext;
+    use crate::steps::{FlowRunner, StepContext};
     use crossbeam_channel::Receiver;
     use std::time::Duration;
 
     /// Passes every step; `mount-readonly` shows a diff and asks first.
     struct Asking;
 
-    impl Runner for Asking {
-        fn actions(&self, _: &str) -> Vec<Action> {
+    impl FlowRunner for Asking {
+        type Step = InspectStep;
+
+        fn actions(&self, _: InspectStep) -> Vec<Action> {
             Vec::new()
         }
 
-        fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
-            if id == "mount-readonly" && !confirmed {
+        fn run(&mut self, step: InspectStep, confirmed: bool, ctx: &StepContext) -> Outcome {
+            if step == InspectStep::MountReadonly && !confirmed {
                 ctx.diff("f.nix".into(), vec!["+a".into()]);
                 Outcome::NeedsConfirmation(Question::key("mount it?"))
             } else {

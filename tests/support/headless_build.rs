@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use nixos_lifeboat::config::Config;
-use nixos_lifeboat::flow::Outcome;
+use nixos_lifeboat::flow::{Outcome, RecoverStep, StepId};
 use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
 use nixos_lifeboat::session::Session;
 use nixos_lifeboat::steps::recover::RecoverRunner;
-use nixos_lifeboat::steps::{EventSink, Runner, StepContext};
+use nixos_lifeboat::steps::{EventSink, FlowRunner, StepContext};
 
 /// Build host `host` with `nixos_rebuild` as `[commands].nixos_rebuild`; the step must pass.
 pub fn build(state: &Path, host: &str, nixos_rebuild: Vec<String>) {
@@ -24,12 +24,13 @@ pub fn build(state: &Path, host: &str, nixos_rebuild: Vec<String>) {
     let cancel = AtomicBool::new(false);
     let ctx = StepContext {
         flow: "recover",
-        step: "build",
+        step: StepId::Recover(RecoverStep::Build),
         sink: &tee,
         cancel: &cancel,
         dry_run: false,
         journal: &session.journal,
     };
-    let outcome = RecoverRunner::new(cfg).run("build", true, &ctx);
+    let mut runner = RecoverRunner::new(cfg);
+    let outcome = FlowRunner::run(&mut runner, RecoverStep::Build, true, &ctx);
     assert!(matches!(outcome, Outcome::Passed(_)), "{outcome:?}");
 }

@@ -18,12 +18,12 @@ use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::probe::{self, Contents, MountEntry};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Assent, Flow, Outcome, StepState};
+use crate::flow::{Assent, Flow, Outcome, PredestroyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
 
 use super::{CURRENT_SYSTEM, ask_before, no_space, on_volume};
-use super::{Runner, StepContext};
+use super::{FlowRunner, StepContext};
 
 use settings::Settings;
 
@@ -241,7 +241,7 @@ impl PredestroyRunner {
         backup::run(settings, target, ctx)
     }
 
-    fn planned_actions(&self, id: &str) -> Vec<Action> {
+    fn planned_actions(&self, step: PredestroyStep) -> Vec<Action> {
         let settings = self.settings.as_ref().ok();
         let write = |rel: std::path::PathBuf| {
             settings
@@ -251,21 +251,36 @@ impl PredestroyRunner {
                 .into_iter()
                 .collect()
         };
-        match (id, settings) {
-            ("config-repo-committed", _) => repo::plan_commit(&self.cfg),
-            ("config-repo-pushed", _) => repo::plan_push(&self.cfg),
-            ("config-mirror", _) => repo::plan_mirror(&self.cfg, settings),
-            ("package-lists", Some(s)) => package_lists::plan(s),
-            ("persistence-marker", Some(s)) => write(PersistenceMarker::relative_path(&s.user)),
-            ("recovery-card", Some(s)) => write(RecoveryCard::relative_path(&s.user)),
-            ("backup", Some(s)) => self
+        match (step, settings) {
+            (PredestroyStep::ConfigRepoCommitted, _) => repo::plan_commit(&self.cfg),
+            (PredestroyStep::ConfigRepoPushed, _) => repo::plan_push(&self.cfg),
+            (PredestroyStep::ConfigMirror, _) => repo::plan_mirror(&self.cfg, settings),
+            (PredestroyStep::PackageLists, Some(s)) => package_lists::plan(s),
+            (PredestroyStep::PersistenceMarker, Some(s)) => {
+                write(PersistenceMarker::relative_path(&s.user))
+            }
+            (PredestroyStep::RecoveryCard, Some(s)) => write(RecoveryCard::relative_path(&s.user)),
+            (PredestroyStep::Backup, Some(s)) => self
                 .cfg
                 .backup
                 .as_ref()
                 .map(|b| backup::command(s, &b.rsync_target).describe())
                 .into_iter()
                 .collect(),
-            _ => Vec::new(),
+            // Checks change nothing; the writes need to know the volume.
+            (
+                PredestroyStep::HomeOnVolume
+                | PredestroyStep::NixOnVolume
+                | PredestroyStep::DockerOnVolume,
+                _,
+            )
+            | (
+                PredestroyStep::PackageLists
+                | PredestroyStep::PersistenceMarker
+                | PredestroyStep::RecoveryCard
+                | PredestroyStep::Backup,
+                None,
+            ) => Vec::new(),
         }
     }
 }
@@ -274,57 +289,49 @@ impl PredestroyRunner {
 fn blockers(flow: &Flow) -> Vec<(&'static str, String)> {
     flow.steps
         .iter()
-        .filter_map(|step| match &step.state {
-            StepState::Failed(m) | StepState::Refused(m) | StepState::NeedsConfirmation(m) => {
-                Some((step.def.id, m.clone()))
-            }
-            StepState::Skipped(m) if m.starts_with("not ") => Some((step.def.id, m.clone())),
-            StepState::Skipped(_)
-            | StepState::Passed(_)
-            | StepState::Warning(_)
-            | StepState::Pending
-            | StepState::Running => None,
-        })
+        .filter(|step| step.state.blocks())
+        .map(|step| (step.def.id.as_str(), step.state.message()))
         .collect()
 }
 
-impl Runner for PredestroyRunner {
-    fn actions(&self, id: &str) -> Vec<Action> {
-        self.planned_actions(id)
+impl FlowRunner for PredestroyRunner {
+    type Step = PredestroyStep;
+
+    fn actions(&self, step: PredestroyStep) -> Vec<Action> {
+        self.planned_actions(step)
     }
 
-    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
+    fn run(&mut self, step: PredestroyStep, confirmed: bool, ctx: &StepContext) -> Outcome {
         let settings = self.settings.as_ref().ok().cloned();
-        match id {
-            "config-repo-committed" => {
+        match step {
+            PredestroyStep::ConfigRepoCommitted => {
                 repo::committed(&self.cfg, settings.as_ref(), confirmed, ctx)
             }
-            "config-repo-pushed" => {
+            PredestroyStep::ConfigRepoPushed => {
                 let root = settings.as_ref().map(|s| s.volume.mount.as_path());
                 let creds = super::credentials::for_repo(&self.cfg, root);
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
             }
-            "home-on-volume" => match on_volume::mount_table() {
+            PredestroyStep::HomeOnVolume => match on_volume::mount_table() {
                 Ok(table) => on_volume::all_volumes_mounted(&table, &self.cfg.volumes),
                 Err(outcome) => outcome,
             },
-            "nix-on-volume" => match on_volume::mount_table() {
+            PredestroyStep::NixOnVolume => match on_volume::mount_table() {
                 Ok(table) => self.nix_on_volume(&table),
                 Err(outcome) => outcome,
             },
-            "docker-on-volume" => match on_volume::mount_table() {
+            PredestroyStep::DockerOnVolume => match on_volume::mount_table() {
                 Ok(table) => self.docker_on_volume(&table, ctx),
                 Err(outcome) => outcome,
             },
-            "config-mirror" => match self.settings() {
+            PredestroyStep::ConfigMirror => match self.settings() {
                 Ok(settings) => repo::mirror(&self.cfg, settings, confirmed, ctx),
                 Err(outcome) => outcome,
             },
-            "package-lists" => self.package_lists(confirmed, ctx),
-            "persistence-marker" => self.persistence_marker(confirmed, ctx),
-            "recovery-card" => self.recovery_card(confirmed, ctx),
-            "backup" => self.backup(confirmed, ctx),
-            other => Outcome::Failed(format!("predestroy has no step {other}")),
+            PredestroyStep::PackageLists => self.package_lists(confirmed, ctx),
+            PredestroyStep::PersistenceMarker => self.persistence_marker(confirmed, ctx),
+            PredestroyStep::RecoveryCard => self.recovery_card(confirmed, ctx),
+            PredestroyStep::Backup => self.backup(confirmed, ctx),
         }
     }
 

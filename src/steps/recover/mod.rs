@@ -22,7 +22,7 @@ use crate::exec::git::{self, Credentials};
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Assent, Flow, Outcome, Question};
+use crate::flow::{Assent, Flow, Outcome, Question, RecoverStep};
 use crate::nixlog::Transfers;
 use crate::report::Action;
 
@@ -32,7 +32,7 @@ use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations};
 use super::on_volume;
 use super::readonly_mount::{self, VolumeView};
-use super::{CURRENT_SYSTEM, Runner, StepContext, ask_before};
+use super::{CURRENT_SYSTEM, FlowRunner, StepContext, ask_before};
 
 use super::volume_store::VolumeStore;
 use boot_safety::{Attached, Verdict};
@@ -686,7 +686,7 @@ impl RecoverRunner {
         ))
     }
 
-    fn planned_actions(&self, id: &str) -> Vec<Action> {
+    fn planned_actions(&self, step: RecoverStep) -> Vec<Action> {
         let cfg = &self.cfg;
         let host = self.host();
         let url = cfg
@@ -694,8 +694,8 @@ impl RecoverRunner {
             .url
             .as_deref()
             .map_or_else(|| "(from the recovery card)".to_string(), git::redact_url);
-        match id {
-            "inspect-volume" => vec![Action::Mount {
+        match step {
+            RecoverStep::InspectVolume => vec![Action::Mount {
                 device: cfg.volumes.first().map_or_else(
                     || shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
                     |v| shown(&v.device),
@@ -705,7 +705,7 @@ impl RecoverRunner {
                     cfg.volumes.first().map_or("ext4", |v| v.fs_type.as_str()),
                 ),
             }],
-            "clone-config" => match self.target() {
+            RecoverStep::CloneConfig => match self.target() {
                 Ok(target) => clone::actions(&target, &clone::plan(&target)),
                 Err(_) => vec![Action::Git {
                     op: "clone".into(),
@@ -713,13 +713,13 @@ impl RecoverRunner {
                     path: shown(&cfg.config_repo.path),
                 }],
             },
-            "hardware-config" => vec![
+            RecoverStep::HardwareConfig => vec![
                 hardware::command(cfg).describe(),
                 Action::Write {
                     path: shown(&cfg.config_repo.path.join(hardware::FILE)),
                 },
             ],
-            "boot-safety" => vec![
+            RecoverStep::BootSafety => vec![
                 boot_safety::eval_command(
                     cfg,
                     &format!("nixosConfigurations.{host}.config.fileSystems"),
@@ -727,14 +727,14 @@ impl RecoverRunner {
                 )
                 .describe(),
             ],
-            "mount-volume" => cfg
+            RecoverStep::MountVolume => cfg
                 .store_place()
                 .map(|place| {
                     volume_mount::action(&place.volume().device, &volume_mount::target(cfg))
                 })
                 .into_iter()
                 .collect(),
-            "build" => {
+            RecoverStep::Build => {
                 let store = self.planned_store();
                 let substituter = store.as_ref().map(VolumeStore::substituter);
                 vec![rebuild::action(&rebuild::build_command(
@@ -743,7 +743,7 @@ impl RecoverRunner {
                     substituter.as_deref(),
                 ))]
             }
-            "closure-on-volume" => self
+            RecoverStep::ClosureOnVolume => self
                 .planned_store()
                 .map(|store| {
                     let system = self.built.as_ref().map_or_else(
@@ -754,9 +754,10 @@ impl RecoverRunner {
                 })
                 .into_iter()
                 .collect(),
-            "boot" => vec![rebuild::action(&rebuild::boot_command(cfg, &host))],
-            "reboot" => vec![self.reboot_command().describe()],
-            _ => Vec::new(),
+            RecoverStep::Boot => vec![rebuild::action(&rebuild::boot_command(cfg, &host))],
+            RecoverStep::Reboot => vec![self.reboot_command().describe()],
+            // Looking changes nothing.
+            RecoverStep::Preflight | RecoverStep::FindVolume => Vec::new(),
         }
     }
 }
@@ -801,25 +802,26 @@ fn identity_text(outcome: &Outcome) -> String {
     }
 }
 
-impl Runner for RecoverRunner {
-    fn actions(&self, id: &str) -> Vec<Action> {
-        self.planned_actions(id)
+impl FlowRunner for RecoverRunner {
+    type Step = RecoverStep;
+
+    fn actions(&self, step: RecoverStep) -> Vec<Action> {
+        self.planned_actions(step)
     }
 
-    fn run(&mut self, id: &'static str, confirmed: bool, ctx: &StepContext) -> Outcome {
-        match id {
-            "preflight" => preflight::check(&self.cfg, &self.creds),
-            "find-volume" => self.find(ctx),
-            "inspect-volume" => self.inspect(ctx),
-            "clone-config" => self.clone_config(confirmed, ctx),
-            "hardware-config" => self.hardware_config(confirmed, ctx),
-            "boot-safety" => self.boot_safety(confirmed, ctx),
-            "mount-volume" => self.mount_volume(confirmed, ctx),
-            "build" => self.build(ctx),
-            "closure-on-volume" => self.closure_on_volume(confirmed, ctx),
-            "boot" => self.boot(confirmed, ctx),
-            "reboot" => self.reboot(confirmed, ctx),
-            other => Outcome::Failed(format!("recover has no step {other}")),
+    fn run(&mut self, step: RecoverStep, confirmed: bool, ctx: &StepContext) -> Outcome {
+        match step {
+            RecoverStep::Preflight => preflight::check(&self.cfg, &self.creds),
+            RecoverStep::FindVolume => self.find(ctx),
+            RecoverStep::InspectVolume => self.inspect(ctx),
+            RecoverStep::CloneConfig => self.clone_config(confirmed, ctx),
+            RecoverStep::HardwareConfig => self.hardware_config(confirmed, ctx),
+            RecoverStep::BootSafety => self.boot_safety(confirmed, ctx),
+            RecoverStep::MountVolume => self.mount_volume(confirmed, ctx),
+            RecoverStep::Build => self.build(ctx),
+            RecoverStep::ClosureOnVolume => self.closure_on_volume(confirmed, ctx),
+            RecoverStep::Boot => self.boot(confirmed, ctx),
+            RecoverStep::Reboot => self.reboot(confirmed, ctx),
         }
     }
 
@@ -885,21 +887,27 @@ impl Runner for RecoverRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::Assent;
+    use crate::flow::{Assent, StepId};
     use crate::steps::testing::with_context;
 
-    /// Run `id` unconfirmed: how much agreeing to it takes.
-    fn assent(runner: &mut RecoverRunner, id: &'static str) -> Assent {
-        match with_context("recover", id, |ctx| runner.run(id, false, ctx)) {
+    /// Run `step` unconfirmed: how much agreeing to it takes.
+    fn assent(runner: &mut RecoverRunner, step: RecoverStep) -> Assent {
+        let outcome = with_context(StepId::Recover(step), |ctx| {
+            FlowRunner::run(runner, step, false, ctx)
+        });
+        match outcome {
             Outcome::NeedsConfirmation(question) => question.assent,
-            other => panic!("{id} did not ask: {other:?}"),
+            other => panic!("{step:?} did not ask: {other:?}"),
         }
     }
 
     #[test]
     fn rebooting_wants_the_hostname_typed() {
         let mut runner = RecoverRunner::new(Config::default());
-        assert_eq!(assent(&mut runner, "reboot"), Assent::TypedHostname);
+        assert_eq!(
+            assent(&mut runner, RecoverStep::Reboot),
+            Assent::TypedHostname
+        );
     }
 
     #[test]
@@ -911,9 +919,12 @@ mod tests {
         cfg.config_repo.url = Some(dir.path().join("nowhere.git").display().to_string());
         cfg.config_repo.path = existing;
         let mut runner = RecoverRunner::new(cfg.clone());
-        assert_eq!(assent(&mut runner, "clone-config"), Assent::TypedHostname);
+        assert_eq!(
+            assent(&mut runner, RecoverStep::CloneConfig),
+            Assent::TypedHostname
+        );
         cfg.config_repo.path = dir.path().join("absent");
         let mut runner = RecoverRunner::new(cfg);
-        assert_eq!(assent(&mut runner, "clone-config"), Assent::Key);
+        assert_eq!(assent(&mut runner, RecoverStep::CloneConfig), Assent::Key);
     }
 }

@@ -44,7 +44,7 @@ pub fn render(frame: &mut Frame, area: Rect, view: &FlowView, theme: Theme) {
     };
     // As many of the last output lines as fit, so the keys stay on screen.
     let room = usize::from(area.height).saturating_sub(FIXED_LINES + lines.len());
-    let ids: Vec<&str> = failed.iter().map(|s| s.def.id).collect();
+    let ids: Vec<&str> = failed.iter().map(|s| s.def.id.as_str()).collect();
     let tail = match room {
         0 => Vec::new(),
         room => view.output.tail_of(&ids, room),

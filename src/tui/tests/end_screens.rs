@@ -18,12 +18,12 @@ fn ended_with(
             .map_or((StepStatus::Passed, "ok"), |(_, st, m)| (*st, *m))
     };
     for (i, def) in kind.steps().iter().enumerate() {
-        let (status, message) = outcome(def.id);
+        let (status, message) = outcome(def.id.as_str());
         let t = 100 * i as u64;
         if !message.starts_with("not run:") {
-            step(&mut state, t, def.id, StepStatus::Running, "");
+            step(&mut state, t, def.id.as_str(), StepStatus::Running, "");
         }
-        step(&mut state, t + 60, def.id, status, message);
+        step(&mut state, t + 60, def.id.as_str(), status, message);
     }
     let serde_json::Value::Object(details) = details else {
         panic!("details are an object");
@@ -32,9 +32,9 @@ fn ended_with(
         .steps()
         .iter()
         .map(|def| {
-            let (status, message) = outcome(def.id);
+            let (status, message) = outcome(def.id.as_str());
             StepSummary {
-                id: def.id,
+                id: def.id.as_str(),
                 status,
                 message: message.into(),
                 duration_ms: 60,
@@ -171,7 +171,7 @@ fn a_long_list_of_blockers_scrolls() {
     let failing: Vec<(&str, StepStatus, &str)> = FlowKind::Predestroy
         .steps()
         .iter()
-        .map(|def| (def.id, StepStatus::Failed, why))
+        .map(|def| (def.id.as_str(), StepStatus::Failed, why))
         .collect();
     let blockers: Vec<serde_json::Value> = failing
         .iter()

@@ -13,7 +13,12 @@ use super::duration;
 
 /// How wide the list is for `view`'s step ids: pointer, symbol, id, a duration.
 pub fn width(view: &FlowView) -> u16 {
-    let longest = view.steps.iter().map(|s| s.def.id.len()).max().unwrap_or(0);
+    let longest = view
+        .steps
+        .iter()
+        .map(|s| s.def.id.as_str().len())
+        .max()
+        .unwrap_or(0);
     u16::try_from(longest + 13)
         .unwrap_or(u16::MAX)
         .clamp(28, 40)
@@ -43,7 +48,7 @@ pub fn render(
             };
             let width = usize::from(inner.width);
             let name_width = width.saturating_sub(took.len() + 4);
-            let name = super::truncate(step.def.id, name_width.saturating_sub(1));
+            let name = super::truncate(step.def.id.as_str(), name_width.saturating_sub(1));
             let mut line = Line::from(vec![
                 Span::styled(
                     format!("{}{symbol} ", super::pointer(i == view.selected)),
