@@ -86,6 +86,17 @@ impl StepId {
         }
     }
 
+    /// The step's definition.
+    pub fn def(self) -> &'static StepDef {
+        // `STEPS` holds each flow's steps in the order of their enum's variants.
+        match self {
+            StepId::Inspect(step) => &inspect::STEPS[step as usize],
+            StepId::Predestroy(step) => &predestroy::STEPS[step as usize],
+            StepId::Recover(step) => &recover::STEPS[step as usize],
+            StepId::Verify(step) => &verify::STEPS[step as usize],
+        }
+    }
+
     /// The flow the step belongs to.
     pub fn flow(self) -> FlowKind {
         match self {

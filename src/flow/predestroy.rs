@@ -37,7 +37,10 @@ const fn def(step: PredestroyStep) -> StepDef {
                        volume, private.",
             requires: &[],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "commit the changes in the config repository, or run again and let lifeboat \
+                   commit them (untracked files are copied to the volume, never committed)",
+            ),
         },
         ConfigRepoPushed => StepDef {
             id,
@@ -46,7 +49,10 @@ const fn def(step: PredestroyStep) -> StepDef {
                        confirmation; a branch behind or diverged is explained and never forced.",
             requires: &[Predestroy(ConfigRepoCommitted)],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "push the branch to its remote; a branch behind or diverged must be merged by \
+                   hand (lifeboat never forces a push)",
+            ),
         },
         HomeOnVolume => StepDef {
             id,
@@ -55,7 +61,10 @@ const fn def(step: PredestroyStep) -> StepDef {
                        with the configured filesystem.",
             requires: &[],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "mount each volume where [[volume]].mount says (fileSystems in the NixOS \
+                   config), switch, and run again",
+            ),
         },
         NixOnVolume => StepDef {
             id,
@@ -63,7 +72,11 @@ const fn def(step: PredestroyStep) -> StepDef {
             explains: "[nix_store].target is a bind mount of [nix_store].source on the volume.",
             requires: &[],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "bind /nix from [nix_store].source on the volume (a fileSystems entry with the \
+                   bind option), or mount the store's own volume at /nix, switch, reboot, and run \
+                   again",
+            ),
         },
         DockerOnVolume => StepDef {
             id,
@@ -72,7 +85,10 @@ const fn def(step: PredestroyStep) -> StepDef {
                        running daemon's root dir.",
             requires: &[],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "put Docker's data root on the volume ([docker].data_root), restart Docker, and \
+                   run again",
+            ),
         },
         ConfigMirror => StepDef {
             id,
@@ -119,7 +135,9 @@ const fn def(step: PredestroyStep) -> StepDef {
                        xattrs and numeric ids, never deleting at the target.",
             requires: &[Predestroy(HomeOnVolume)],
             cleanup: false,
-            remedy: None,
+            remedy: Some(
+                "check that [backup].rsync_target can be reached and written, then run again",
+            ),
         },
     }
 }

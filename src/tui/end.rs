@@ -183,31 +183,11 @@ pub fn remedy(blocker: &Blocker) -> String {
         let needed = rest.split(',').next().unwrap_or(rest);
         return format!("fix {needed} first; this step runs once it passes");
     }
-    match blocker.step.as_str() {
-        "config-repo-committed" => {
-            "commit the changes in the config repository, or run again and let lifeboat commit \
-             them (untracked files are copied to the volume, never committed)"
-        }
-        "config-repo-pushed" => {
-            "push the branch to its remote; a branch behind or diverged must be merged by hand \
-             (lifeboat never forces a push)"
-        }
-        "home-on-volume" => {
-            "mount each volume where [[volume]].mount says (fileSystems in the NixOS config), \
-             switch, and run again"
-        }
-        "nix-on-volume" => {
-            "bind /nix from [nix_store].source on the volume (a fileSystems entry with the bind \
-             option), switch, reboot, and run again"
-        }
-        "docker-on-volume" => {
-            "put Docker's data root on the volume ([docker].data_root), restart Docker, and run \
-             again"
-        }
-        "backup" => "check that [backup].rsync_target can be reached and written, then run again",
-        _ => "fix what it says, then run predestroy again",
-    }
-    .into()
+    FlowKind::Predestroy
+        .step_named(&blocker.step)
+        .and_then(|id| id.def().remedy)
+        .unwrap_or("fix what it says, then run predestroy again")
+        .into()
 }
 
 #[cfg(test)]
