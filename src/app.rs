@@ -1,6 +1,7 @@
 //! From a parsed command line to an exit code: load the config, open the session, pick
 //! the front end, run the flow.
 
+use crate::exit;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -18,9 +19,6 @@ use crate::steps::predestroy::PredestroyRunner;
 use crate::steps::recover::RecoverRunner;
 use crate::steps::verify::VerifyRunner;
 use crate::steps::{EventSink, Runner};
-
-/// Exit code for usage and config errors.
-pub const EXIT_USAGE: i32 = 2;
 
 /// Run what the command line asks for; return the process exit code.
 pub fn run(cli: Cli) -> i32 {
@@ -54,7 +52,7 @@ fn home(options: &Options) -> i32 {
             "lifeboat: the wizard needs a terminal. Run a flow instead, e.g. \
              `lifeboat inspect --headless` or `--json`; see `lifeboat --help`."
         );
-        return EXIT_USAGE;
+        return exit::USAGE;
     }
     match load_config(options) {
         Ok(cfg) => crate::tui::home(options, cfg),
@@ -68,7 +66,7 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
         .map(|(cfg, _)| cfg)
         .map_err(|e| {
             eprintln!("lifeboat: bad config: {e}");
-            EXIT_USAGE
+            exit::USAGE
         })
 }
 
@@ -175,14 +173,14 @@ fn resumed_device(previous: Option<&Journal>, kind: FlowKind) -> Result<Option<P
     match previous {
         None => {
             eprintln!("lifeboat: nothing to resume: no run is recorded in the journal");
-            Err(EXIT_USAGE)
+            Err(exit::USAGE)
         }
         Some(previous) if previous.flow != kind.id() => {
             eprintln!(
                 "lifeboat: the journal records a {0} run; continue it with `lifeboat {0} --resume`",
                 previous.flow
             );
-            Err(EXIT_USAGE)
+            Err(exit::USAGE)
         }
         Some(previous) => Ok(previous.device.clone()),
     }

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md "Command line": scripts and tests rely on it).
+//! The command line (ARCHITECTURE.md, "Command line": scripts and tests rely on it).
 
 use std::path::PathBuf;
 

@@ -846,7 +846,8 @@ fn describe(value: &DeValue) -> String {
 mod tests {
     use super::*;
 
-    /// The example of DESIGN.md's "Config" section, verbatim.
+    /// The config example of lifeboat's design (`assets/lifeboat.toml` explains each key),
+    /// verbatim: it must keep loading.
     const DESIGN_EXAMPLE: &str = r#"user = "qwe"                 # owner of the data on the volume
 uid = 1000
 

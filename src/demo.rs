@@ -3,6 +3,7 @@
 //! so lifeboat can be tried without going near real data: on a terminal the wizard opens
 //! on it, else inspect runs headless. `--clean` removes every trace.
 
+use crate::exit;
 use std::path::Path;
 
 use crate::app;
@@ -19,7 +20,7 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
             "lifeboat demo needs root: it attaches a loop device and mounts it read-only. \
              Run it with sudo."
         );
-        return 1;
+        return exit::FAILED;
     }
     if clean {
         return match Sandbox::clean(dir) {
@@ -43,7 +44,7 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
              {0}/lifeboat.toml and inspect the volume read-only.",
             shown(dir)
         );
-        return 0;
+        return exit::PASSED;
     }
     let sandbox = match Sandbox::open(dir).or_else(|_| {
         eprintln!("Building a practice volume in {} ...", shown(dir));
@@ -52,14 +53,14 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
         Ok(sandbox) => sandbox,
         Err(e) => {
             eprintln!("lifeboat demo: {e}");
-            return 1;
+            return exit::FAILED;
         }
     };
     let cfg = match Config::load(&sandbox.config_path) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("lifeboat demo: the sandbox's config does not load: {e}");
-            return app::EXIT_USAGE;
+            return exit::USAGE;
         }
     };
     let wizard = crate::tui::wanted(options);

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod driver;
 pub mod escape;
 pub mod exec;
+pub mod exit;
 pub mod faults;
 pub mod flow;
 pub mod frontend;

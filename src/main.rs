@@ -3,9 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use nixos_lifeboat::{app, cli::Cli};
+use nixos_lifeboat::{app, cli::Cli, exit};
 
 fn main() -> ExitCode {
     let code = app::run(Cli::parse());
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILED as u8))
 }

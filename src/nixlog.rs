@@ -1,7 +1,7 @@
 //! Nix's `--log-format internal-json` turned into what the operator needs to see: messages,
 //! build progress, which derivation is building and its log, what the build copied from a
 //! local store (the volume's), downloaded or built, and explanations for the failures
-//! lifeboat knows (NIX-FACTS.md, "Nix internal-json" and "Flakes and git").
+//! lifeboat knows (ARCHITECTURE.md, "Facts about the tools").
 //!
 //! The stream is untrusted and changes between Nix versions: unknown actions and numbers are
 //! ignored, a line that is not valid `@nix` JSON is passed through as a plain line, and

@@ -1,6 +1,7 @@
-//! The events a flow run produces (the `--json` contract of DESIGN.md) and the
+//! The events a flow run produces (the `--json` contract, ARCHITECTURE.md "Events") and the
 //! actions a step describes before it runs.
 
+use crate::exit;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -85,14 +86,14 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    /// The process exit code of DESIGN.md for this outcome.
+    /// The process exit code for this outcome.
     pub fn exit_code(self) -> i32 {
         match self {
-            RunStatus::Passed => 0,
-            RunStatus::Failed => 1,
-            RunStatus::Refused => 3,
-            RunStatus::Stopped => 4,
-            RunStatus::Interrupted => 130,
+            RunStatus::Passed => exit::PASSED,
+            RunStatus::Failed => exit::FAILED,
+            RunStatus::Refused => exit::REFUSED,
+            RunStatus::Stopped => exit::STOPPED,
+            RunStatus::Interrupted => exit::INTERRUPTED,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! inspection, read-write (at a private place) for recover's writes to the volume's store.
 //!
 //! `ro` alone is not enough to keep a device untouched: ext3/ext4 replay a journal that
-//! needs recovery even on a read-only mount (NIX-FACTS.md), XFS replays its log and
+//! needs recovery even on a read-only mount (ARCHITECTURE.md, "Facts about the tools"), XFS replays its log and
 //! btrfs its tree log. So each inspection mount also gets its "do not replay" option.
 
 use std::io;

@@ -76,7 +76,7 @@ pub enum StepId {
 }
 
 impl StepId {
-    /// The id the events and the journal name the step by (DESIGN.md "Step ids").
+    /// The id the events and the journal name the step by (ARCHITECTURE.md, "Steps and how to add one").
     pub const fn as_str(self) -> &'static str {
         match self {
             StepId::Inspect(step) => step.as_str(),

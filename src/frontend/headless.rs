@@ -11,7 +11,7 @@ use crate::report::{Event, FileDiff, JsonLines, OutputLine, StepStatus};
 use crate::steps::EventSink;
 use crate::steps::measure::PartialTreeRow;
 
-/// JSON lines on stdout: the contract of DESIGN.md.
+/// JSON lines on stdout: the contract of ARCHITECTURE.md, "Events".
 pub struct JsonSink;
 
 /// The lines [`JsonSink`] has not written yet (stdout is one for the whole process).

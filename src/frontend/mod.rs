@@ -1,3 +1,4 @@
-//! Front ends over the same flows. The headless one prints; the TUI is still to come.
+//! The headless front end: progress for people on stderr, or JSON events on stdout. The
+//! wizard, the other front end over the same flows, is `crate::tui`.
 
 pub mod headless;

@@ -1,5 +1,5 @@
-//! What makes a `/nix` bound from the volume bootable (NIX-FACTS.md "Boot with a
-//! bind-mounted /nix"): stage 1 mounts `/nix`, so it must also mount the filesystem that
+//! What makes a `/nix` bound from the volume bootable (ARCHITECTURE.md, "Facts about the
+//! tools"): stage 1 mounts `/nix`, so it must also mount the filesystem that
 //! holds the bind's source. These helpers name the exact Nix lines that are missing.
 
 use std::collections::BTreeMap;

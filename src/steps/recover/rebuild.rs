@@ -4,7 +4,8 @@
 //!
 //! recover never runs `nixos-rebuild switch`: switch-to-configuration mounts every new
 //! `fileSystems` entry at once, and on a fresh VPS that binds the volume's store over `/nix`
-//! mid-switch, hiding the system it has just built (NIX-FACTS.md). `boot` activates nothing.
+//! mid-switch, hiding the system it has just built (ARCHITECTURE.md, "Facts about the
+//! tools"). `boot` activates nothing.
 
 use std::collections::VecDeque;
 use std::fs;
