@@ -1,48 +1,54 @@
 //! From a parsed command line to an exit code: load the config, open the session, pick
 //! the front end, run the flow.
 
-use crate::exit;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::{Cli, Command, Options};
 use crate::config::Config;
 use crate::driver::Driver;
+use crate::exit;
 use crate::flow::{Flow, FlowKind, Msg};
 use crate::frontend::headless::{HumanSink, JsonSink, Tee};
 use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
-use crate::steps::inspect::InspectRunner;
-use crate::steps::predestroy::PredestroyRunner;
-use crate::steps::recover::RecoverRunner;
-use crate::steps::verify::VerifyRunner;
-use crate::steps::{EventSink, Runner};
+use crate::steps::{EventSink, Runner, runner_for};
 
 /// Run what the command line asks for; return the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let options = cli.options;
-    match cli.command {
-        None => home(&options),
-        Some(Command::Predestroy) => match load_config(&options) {
-            Ok(cfg) => predestroy(&options, cfg),
-            Err(code) => code,
-        },
-        Some(Command::Recover) => match load_config(&options) {
-            Ok(cfg) => recover(&options, cfg),
-            Err(code) => code,
-        },
-        Some(Command::Verify) => match load_config(&options) {
-            Ok(cfg) => verify(&options, cfg),
-            Err(code) => code,
-        },
-        Some(Command::Inspect { device }) => match load_config(&options) {
-            Ok(cfg) => inspect(&options, cfg, device),
-            Err(code) => code,
-        },
-        Some(Command::Demo { clean, dir }) => crate::demo::run(&options, clean, &dir),
+    let (kind, device) = match cli.command {
+        None => return home(&options),
+        Some(Command::Demo { clean, dir }) => return demo(&options, clean, &dir),
+        Some(Command::Predestroy) => (FlowKind::Predestroy, None),
+        Some(Command::Recover) => (FlowKind::Recover, None),
+        Some(Command::Verify) => (FlowKind::Verify, None),
+        Some(Command::Inspect { device }) => (FlowKind::Inspect, device),
+    };
+    match load_config(&options) {
+        Ok(cfg) => flow(&options, cfg, kind, device),
+        Err(code) => code,
     }
+}
+
+/// `lifeboat demo`: a practice volume, then the wizard on it (or inspect headless).
+fn demo(options: &Options, clean: bool, dir: &Path) -> i32 {
+    let practice = match crate::demo::prepare(options, clean, dir) {
+        Ok(practice) => practice,
+        Err(code) => return code,
+    };
+    let afterword = practice.afterword();
+    let code = if crate::tui::wanted(options) {
+        crate::tui::practice(options, practice.cfg)
+    } else {
+        flow(options, practice.cfg, FlowKind::Inspect, None)
+    };
+    if !options.json {
+        eprintln!("{afterword}");
+    }
+    code
 }
 
 /// `lifeboat` alone: the wizard's home screen, which needs a terminal.
@@ -70,64 +76,53 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
         })
 }
 
-/// `lifeboat inspect [DEVICE]` with the given config: the wizard on a terminal, else headless.
-pub fn inspect(options: &Options, cfg: Config, device: Option<PathBuf>) -> i32 {
+/// Run flow `kind` (inspect's DEVICE in `device`) in the front end the options ask for: the
+/// wizard on a terminal, else headless. `recover --resume` after the reboot it ran verifies.
+pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathBuf>) -> i32 {
+    let kind = if kind == FlowKind::Recover && rebooted(options, &cfg) {
+        eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
+        FlowKind::Verify
+    } else {
+        kind
+    };
+    // Only inspect works on a device of its own; --resume continues with the journal's.
+    let resumed = |previous: Option<&Journal>| match (kind, options.resume) {
+        (FlowKind::Inspect, true) => Ok(device.clone().or(resumed_device(previous, kind)?)),
+        _ => Ok(device.clone()),
+    };
     if crate::tui::wanted(options) {
-        return match recorded_device(options, &cfg, FlowKind::Inspect) {
-            Ok(recorded) => crate::tui::flow(options, cfg, FlowKind::Inspect, device.or(recorded)),
+        let previous = if options.resume && kind == FlowKind::Inspect {
+            match Journal::load(&cfg.state.dir) {
+                Ok(previous) => previous,
+                Err(e) => {
+                    eprintln!("lifeboat: {e}");
+                    return exit::FAILED;
+                }
+            }
+        } else {
+            None
+        };
+        return match resumed(previous.as_ref()) {
+            Ok(device) => crate::tui::flow(options, cfg, kind, device),
             Err(code) => code,
         };
     }
-    with_session(options, &cfg, FlowKind::Inspect, |session| {
-        let device = if options.resume {
-            device.or(resumed_device(
-                session.previous.as_ref(),
-                FlowKind::Inspect,
-            )?)
-        } else {
-            device
-        };
-        Ok(Box::new(InspectRunner::new(cfg.clone(), device)))
+    with_session(options, &cfg, kind, |session| {
+        Ok(runner_for(
+            kind,
+            cfg.clone(),
+            resumed(session.previous.as_ref())?,
+        ))
     })
 }
 
-/// `lifeboat predestroy` with the given config.
-fn predestroy(options: &Options, cfg: Config) -> i32 {
-    if crate::tui::wanted(options) {
-        return crate::tui::flow(options, cfg, FlowKind::Predestroy, None);
-    }
-    with_session(options, &cfg, FlowKind::Predestroy, |_| {
-        Ok(Box::new(PredestroyRunner::new(cfg.clone())))
-    })
-}
-
-/// `lifeboat recover`; with `--resume` after the reboot it ran, `verify` instead.
-pub fn recover(options: &Options, cfg: Config) -> i32 {
-    let after_reboot = options.resume
-        && crate::journal::Journal::load(&cfg.state.dir)
+/// Did the run the journal records reach recover's reboot?
+fn rebooted(options: &Options, cfg: &Config) -> bool {
+    options.resume
+        && Journal::load(&cfg.state.dir)
             .ok()
             .flatten()
-            .is_some_and(|j| j.flow == FlowKind::Recover.id() && j.verify_due);
-    if after_reboot {
-        eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
-        return verify(options, cfg);
-    }
-    if crate::tui::wanted(options) {
-        return crate::tui::flow(options, cfg, FlowKind::Recover, None);
-    }
-    with_session(options, &cfg, FlowKind::Recover, |_| {
-        Ok(Box::new(RecoverRunner::new(cfg.clone())))
-    })
-}
-
-/// `lifeboat verify` with the given config (completed from the recovery card).
-pub fn verify(options: &Options, cfg: Config) -> i32 {
-    if crate::tui::wanted(options) {
-        return crate::tui::flow(options, cfg, FlowKind::Verify, None);
-    }
-    with_session(options, &cfg, FlowKind::Verify, |_| {
-        Ok(Box::new(VerifyRunner::new(cfg.clone())))
-    })
+            .is_some_and(|j| j.flow == FlowKind::Recover.id() && j.verify_due)
 }
 
 /// Open the session for `kind`, build its runner, run it; the exit code.
@@ -135,7 +130,7 @@ fn with_session(
     options: &Options,
     cfg: &Config,
     kind: FlowKind,
-    runner: impl FnOnce(&Session) -> Result<Box<dyn Runner>, i32>,
+    runner: impl FnOnce(&Session) -> Result<Box<dyn Runner + Send>, i32>,
 ) -> i32 {
     let session = match Session::open(&cfg.state.dir, kind.id(), options.dry_run) {
         Ok(session) => session,
@@ -148,23 +143,6 @@ fn with_session(
         Ok(mut runner) => run_flow(options, kind, runner.as_mut(), &session),
         Err(code) => code,
     }
-}
-
-/// With `--resume`, the device the journal's run worked on, read before the wizard opens
-/// the session (on its worker thread).
-fn recorded_device(
-    options: &Options,
-    cfg: &Config,
-    kind: FlowKind,
-) -> Result<Option<PathBuf>, i32> {
-    if !options.resume {
-        return Ok(None);
-    }
-    let previous = Journal::load(&cfg.state.dir).map_err(|e| {
-        eprintln!("lifeboat: {e}");
-        RunStatus::Failed.exit_code()
-    })?;
-    resumed_device(previous.as_ref(), kind)
 }
 
 /// The device the journal's run of `kind` worked on; a journal of another flow, or none,

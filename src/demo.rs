@@ -1,41 +1,59 @@
 //! `lifeboat demo`: a practice sandbox (a sparse-file ext4 volume with the seed's layout
 //! on a loop device, a by-id directory, a config pointing at both) and a flow run in it,
 //! so lifeboat can be tried without going near real data: on a terminal the wizard opens
-//! on it, else inspect runs headless. `--clean` removes every trace.
+//! on it, else inspect runs headless (`app` runs the flow). `--clean` removes every trace.
 
-use crate::exit;
 use std::path::Path;
 
-use crate::app;
 use crate::cli::Options;
 use crate::config::Config;
 use crate::escape::shown;
+use crate::exit;
 use crate::sandbox::{Sandbox, VolumeSpec};
 
-/// Build (or reuse) the sandbox in `dir` and open the wizard on it (or inspect its volume
-/// headless); or clean it away.
-pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
+/// A practice sandbox, ready for a flow: its config and what to say after the run.
+pub struct Practice {
+    pub cfg: Config,
+    sandbox: Sandbox,
+}
+
+impl Practice {
+    /// What the operator can try next, and how to remove the sandbox.
+    pub fn afterword(&self) -> String {
+        format!(
+            "\nThat was a practice volume: {} on {}.\nTry more: lifeboat -c {} inspect \
+             --headless (or --json, --dry-run)\nRemove it: lifeboat demo --clean",
+            shown(&self.sandbox.image),
+            shown(&self.sandbox.loop_device),
+            shown(&self.sandbox.config_path)
+        )
+    }
+}
+
+/// Build (or reuse) the sandbox in `dir` for a flow to run on; or clean it away. `Err` is
+/// the exit code when there is nothing more to run (cleaned, a dry run, a failure).
+pub fn prepare(options: &Options, clean: bool, dir: &Path) -> Result<Practice, i32> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!(
             "lifeboat demo needs root: it attaches a loop device and mounts it read-only. \
              Run it with sudo."
         );
-        return exit::FAILED;
+        return Err(exit::FAILED);
     }
     if clean {
-        return match Sandbox::clean(dir) {
+        return Err(match Sandbox::clean(dir) {
             Ok(()) => {
                 println!(
                     "Removed the practice sandbox {} and its loop device.",
                     shown(dir)
                 );
-                0
+                exit::PASSED
             }
             Err(e) => {
                 eprintln!("lifeboat demo --clean: {e}");
-                1
+                exit::FAILED
             }
-        };
+        });
     }
     if options.dry_run {
         println!(
@@ -44,7 +62,7 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
              {0}/lifeboat.toml and inspect the volume read-only.",
             shown(dir)
         );
-        return exit::PASSED;
+        return Err(exit::PASSED);
     }
     let sandbox = match Sandbox::open(dir).or_else(|_| {
         eprintln!("Building a practice volume in {} ...", shown(dir));
@@ -53,30 +71,15 @@ pub fn run(options: &Options, clean: bool, dir: &Path) -> i32 {
         Ok(sandbox) => sandbox,
         Err(e) => {
             eprintln!("lifeboat demo: {e}");
-            return exit::FAILED;
+            return Err(exit::FAILED);
         }
     };
     let cfg = match Config::load(&sandbox.config_path) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("lifeboat demo: the sandbox's config does not load: {e}");
-            return exit::USAGE;
+            return Err(exit::USAGE);
         }
     };
-    let wizard = crate::tui::wanted(options);
-    let code = if wizard {
-        crate::tui::practice(options, cfg)
-    } else {
-        app::inspect(options, cfg, None)
-    };
-    if !options.json {
-        eprintln!(
-            "\nThat was a practice volume: {} on {}.\nTry more: lifeboat -c {} inspect \
-             --headless (or --json, --dry-run)\nRemove it: lifeboat demo --clean",
-            shown(&sandbox.image),
-            shown(&sandbox.loop_device),
-            shown(&sandbox.config_path)
-        );
-    }
-    code
+    Ok(Practice { cfg, sandbox })
 }

@@ -1,13 +1,13 @@
 //! The events a flow run produces (the `--json` contract, ARCHITECTURE.md "Events") and the
 //! actions a step describes before it runs.
 
-use crate::exit;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::escape::{JSON_SPECIAL, Plain};
+use crate::exit;
 
 /// Something a step will do to the machine, described exactly, before it does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

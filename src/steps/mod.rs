@@ -20,9 +20,10 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::config::Config;
 use crate::escape::{Text, escape_text};
 use crate::exec::process::{self, Line, LongLines, Piece};
-use crate::flow::{Assent, Flow, Outcome, Question, StepId};
+use crate::flow::{Assent, Flow, FlowKind, Outcome, Question, StepId};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, FileDiff, JsonLines, OutputLine, Stream, Unit};
 
@@ -122,6 +123,17 @@ impl<R: FlowRunner> Runner for R {
 
     fn finish(&mut self, ctx: &StepContext) {
         FlowRunner::finish(self, ctx);
+    }
+}
+
+/// The runner of flow `kind`: the one place where a flow is wired to its steps' code.
+/// `device` is inspect's DEVICE argument.
+pub fn runner_for(kind: FlowKind, cfg: Config, device: Option<PathBuf>) -> Box<dyn Runner + Send> {
+    match kind {
+        FlowKind::Inspect => Box::new(inspect::InspectRunner::new(cfg, device)),
+        FlowKind::Predestroy => Box::new(predestroy::PredestroyRunner::new(cfg)),
+        FlowKind::Recover => Box::new(recover::RecoverRunner::new(cfg)),
+        FlowKind::Verify => Box::new(verify::VerifyRunner::new(cfg)),
     }
 }
 

@@ -32,10 +32,6 @@ use crate::config::Config;
 use crate::flow::FlowKind;
 use crate::session::Session;
 use crate::steps::Runner;
-use crate::steps::inspect::InspectRunner;
-use crate::steps::predestroy::PredestroyRunner;
-use crate::steps::recover::RecoverRunner;
-use crate::steps::verify::VerifyRunner;
 
 use event_loop::Wiring;
 use state::{Command, State};
@@ -85,14 +81,7 @@ impl Machine for Launcher {
     fn prepare(&self, kind: FlowKind) -> Result<(Session, Box<dyn Runner + Send>), String> {
         let session = Session::open(&self.cfg.state.dir, kind.id(), self.dry_run)
             .map_err(|e| e.to_string())?;
-        let runner: Box<dyn Runner + Send> = match kind {
-            FlowKind::Inspect => {
-                Box::new(InspectRunner::new(self.cfg.clone(), self.device.clone()))
-            }
-            FlowKind::Predestroy => Box::new(PredestroyRunner::new(self.cfg.clone())),
-            FlowKind::Recover => Box::new(RecoverRunner::new(self.cfg.clone())),
-            FlowKind::Verify => Box::new(VerifyRunner::new(self.cfg.clone())),
-        };
+        let runner = crate::steps::runner_for(kind, self.cfg.clone(), self.device.clone());
         Ok((session, runner))
     }
 
