@@ -6,6 +6,9 @@
 //! practice volume's, from `lifeboat demo`); `LIFEBOAT_BENCH_RUNS` the runs per program
 //! (default 20; the programs take turns).
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fs::{self, File};
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
@@ -130,7 +133,8 @@ fn wait_for(master: &mut File, marker: &[u8], start: Instant, child: &Child) -> 
 }
 
 fn stop(mut child: Child) {
-    // The program leads its own session and process group (setsid).
+    // SAFETY: kill takes any pid; the negative one names the program's process group, which
+    // it leads (setsid), so nothing else is signalled.
     unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGKILL) };
     let _ = child.wait();
 }

@@ -18,6 +18,9 @@
 //! `LIFEBOAT_BENCH_KEEP` set it only writes the logs, keeps them and says where, for profiling
 //! one run by hand (`LIFEBOAT_BENCH_LOG_CHILD=LOG LIFEBOAT_BENCH_STATE=DIR valgrind …`).
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
@@ -62,7 +65,7 @@ fn main() {
 
     println!(
         "\nlog streaming: {lines} lines ({:.0} MiB) of internal-json; medians of {runs} runs",
-        size as f64 / (1 << 20) as f64
+        size as f64 / f64::from(1 << 20)
     );
     let mut lifeboat = Vec::new();
     let mut cat = Vec::new();
@@ -195,12 +198,11 @@ fn time(command: &mut Command) -> (Sample, std::process::Output) {
 }
 
 fn children_cpu() -> Duration {
-    // SAFETY: getrusage fills the struct we pass.
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    assert_eq!(
-        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) },
-        0
-    );
+    // SAFETY: getrusage fills the struct we pass.
+    let status = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    assert_eq!(status, 0);
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }

@@ -2,6 +2,9 @@
 //! build's log fills the output pane: with the scrollback full (10,000 lines), a frame as
 //! it is redrawn, and a frame after one more line came in.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -139,7 +142,7 @@ fn flow_screen(c: &mut Criterion) {
             terminal
                 .draw(|frame| nixos_lifeboat::tui::draw(frame, &state))
                 .expect("draw");
-        })
+        });
     });
     let mut n = LINES;
     c.bench_function(NEW_LINE, |b| {
@@ -149,7 +152,7 @@ fn flow_screen(c: &mut Criterion) {
             terminal
                 .draw(|frame| nixos_lifeboat::tui::draw(frame, &state))
                 .expect("draw");
-        })
+        });
     });
 }
 

@@ -198,7 +198,7 @@ pub fn fill_config(cfg: &Config, card: &RecoveryCard) -> (Config, Vec<String>) {
     match &cfg.config_repo.flake_host {
         None => filled.config_repo.flake_host = Some(card.repository.flake_host.clone()),
         Some(host) if *host != card.repository.flake_host => {
-            differ("flake host", host, &card.repository.flake_host)
+            differ("flake host", host, &card.repository.flake_host);
         }
         Some(_) => {}
     }

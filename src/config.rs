@@ -201,7 +201,7 @@ const BACKUP_KEYS: &[&str] = &["rsync_target"];
 
 impl Default for Config {
     fn default() -> Self {
-        let argv = |words: &[&str]| words.iter().map(|w| w.to_string()).collect();
+        let argv = |words: &[&str]| words.iter().map(std::string::ToString::to_string).collect();
         Config {
             user: None,
             uid: None,
@@ -1024,12 +1024,12 @@ rsync_target = "backup-server:/backups/qwe/"
 
     /// Every dotted key in `table`, array-of-table elements counted as their array's key.
     fn keys_of(table: &DeTable, prefix: &str, out: &mut Vec<String>) {
-        for (key, value) in table.iter() {
+        for (key, value) in table {
             let path = format!("{prefix}{}", key.get_ref());
             match value.get_ref() {
                 DeValue::Table(inner) => keys_of(inner, &format!("{path}."), out),
                 DeValue::Array(items) if items.iter().all(|i| i.get_ref().is_table()) => {
-                    for item in items.iter() {
+                    for item in items {
                         if let DeValue::Table(inner) = item.get_ref() {
                             keys_of(inner, &format!("{path}."), out);
                         }
@@ -1056,7 +1056,7 @@ rsync_target = "backup-server:/backups/qwe/"
         let mut known: Vec<String> = ROOT_KEYS
             .iter()
             .filter(|k| !sections.iter().any(|(s, _)| s == *k))
-            .map(|k| k.to_string())
+            .map(std::string::ToString::to_string)
             .collect();
         for (section, keys) in sections {
             assert!(ROOT_KEYS.contains(section), "{section}");

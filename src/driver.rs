@@ -124,10 +124,10 @@ impl Driver<'_> {
             flow: flow.kind.id(),
             step: step.def.id.as_str(),
             status,
-            message: message.to_string(),
+            message: message.clone(),
         });
         self.record(flow, |j| {
-            j.record_step(step.def.id.as_str(), status, &message)
+            j.record_step(step.def.id.as_str(), status, &message);
         });
     }
 
@@ -147,7 +147,7 @@ impl Driver<'_> {
             .map(|(step, took)| StepSummary {
                 id: step.def.id.as_str(),
                 status: step.state.status(),
-                message: step.state.message().to_string(),
+                message: step.state.message().clone(),
                 duration_ms: millis(*took),
             })
             .collect();

@@ -91,7 +91,9 @@ impl TranscriptSink {
     }
 
     fn lock(&self) -> MutexGuard<'_, Transcript> {
-        self.out.lock().unwrap_or_else(|p| p.into_inner())
+        self.out
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Add an output line, its members written by `members`; written out with the next

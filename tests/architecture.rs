@@ -1,6 +1,9 @@
 //! ARCHITECTURE.md and the README's "Changing it" are the map of the code: each names every
 //! top-level module of the library, so a new module cannot go unmentioned.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::Path;
 

@@ -20,6 +20,9 @@
 //! before it lets the next run start. Mount tables and temporaries are recorded inside the
 //! namespace after each run, where the mounts are.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 #[path = "support/predestroy_host.rs"]

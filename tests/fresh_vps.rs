@@ -5,6 +5,9 @@
 //! `predestroy` leaves on it and what the old machine built, and its store feeds a fresh
 //! build only when asked to.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 mod support;

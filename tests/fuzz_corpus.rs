@@ -2,6 +2,9 @@
 //! fix (`fuzz/regressions/<target>/`) through the fuzz target bodies, so that CI on a stable
 //! toolchain checks the same invariants as `scripts/fuzz.sh` does on nightly.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::panic;

@@ -2,6 +2,9 @@
 //! real sshd on 127.0.0.1. The fixtures are made with the git command line, so what the
 //! module reads and writes is checked by a second implementation.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::fs;

@@ -3,6 +3,9 @@
 //! masks only what differs between runs and machines (see [`mask`]) and compares the stream
 //! with `tests/golden/<name>.jsonl` line by line. `LIFEBOAT_GOLDEN_UPDATE=1` records them.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 #[path = "support/predestroy_host.rs"]

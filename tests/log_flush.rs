@@ -6,6 +6,9 @@
 //! set): recover's build step with a stand-in `nixos-rebuild` that prints a line and then
 //! waits for a file the parent makes only after it has read the line's event.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

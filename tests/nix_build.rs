@@ -2,6 +2,9 @@
 //! scripts/test.sh installs it), building tests/fixtures/nix/build-4-derivations.nix into a
 //! store of its own in a temporary directory.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 

@@ -1,6 +1,9 @@
 //! Lossless Nix edits for `recover`: the fixtures are real `nixos-generate-config` captures
 //! and the seed's configuration.nix.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::fs;
 
@@ -25,7 +28,7 @@ fn summary(mounts: &[DeclaredMount]) -> Vec<(String, MountFields)> {
 }
 
 fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|item| item.to_string()).collect()
+    items.iter().map(std::string::ToString::to_string).collect()
 }
 
 fn fields(device: Option<&str>, fs_type: Option<&str>) -> MountFields {

@@ -1,6 +1,9 @@
 //! `nixlog` against captures of real Nix and nixos-rebuild runs (tests/fixtures/nix,
 //! tests/fixtures/nixos-rebuild) and against hostile input.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -5,6 +5,9 @@
 //! a message that says what happened and what to do, the exit code of the design, and no
 //! file lost or replaced by a truncated one.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 #[path = "support/predestroy_host.rs"]

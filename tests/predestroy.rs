@@ -4,6 +4,9 @@
 //! stand-in home-manager, and rsync to a local directory. Every run happens in a mount
 //! namespace of its own, where the test may bind `/nix` and `/run` without touching the host.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/predestroy_host.rs"]
 mod predestroy_host;
 mod support;

@@ -1,5 +1,8 @@
 //! `exec::process` against real programs: `sh -c` scripts, `sleep`, `head`.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -359,7 +362,7 @@ fn a_missing_working_directory_is_not_a_missing_program() {
     let (result, _) = run_collect(&spec);
     match result {
         Err(err @ ProcessError::Spawn { .. }) => {
-            assert!(err.to_string().contains("/nonexistent/lifeboat"), "{err}")
+            assert!(err.to_string().contains("/nonexistent/lifeboat"), "{err}");
         }
         other => panic!("expected Spawn, got {other:?}"),
     }

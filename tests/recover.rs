@@ -3,6 +3,9 @@
 //! flake, real `nix eval`/`nix build`/`nix copy` in a store of the test's own, and
 //! stand-ins for nixos-rebuild, nixos-generate-config and reboot.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 mod support;

@@ -3,6 +3,9 @@
 //! volume, in the user's `~/.ssh`, and are read from the read-only inspection mount.
 //! No ssh-agent is offered to lifeboat, so only the key on the volume can log in.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 mod support;

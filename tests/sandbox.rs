@@ -1,5 +1,8 @@
 //! Practice volumes: what `Sandbox::create` builds, and that `Sandbox::clean` leaves no trace.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::fs;

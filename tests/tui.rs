@@ -2,6 +2,9 @@
 //! screen, presses keys, and checks afterwards that the terminal is back in cooked mode
 //! with echo, that no mount is left and that the device's bytes did not change.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 #[path = "support/fresh_vps.rs"]
 mod fresh_vps;
 #[path = "support/predestroy_host.rs"]

@@ -2,6 +2,9 @@
 //! the volume (a real loop device) mounted at a home, the store bound from it, a user
 //! database and a `/run/current-system`, each run in a mount namespace of its own.
 
+// Tests and benchmarks stop at the first thing they cannot set up: unwrap says where.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 #[path = "support/verified_machine.rs"]
 mod verified_machine;

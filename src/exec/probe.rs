@@ -846,7 +846,7 @@ mod tests {
     #[test]
     fn an_external_ext_journal_is_not_a_filesystem() {
         let make = |_: &Path, img: &Path| {
-            drop(run(&["mkfs.ext4", "-q", "-F", "-O", "journal_dev", s(img)]))
+            drop(run(&["mkfs.ext4", "-q", "-F", "-O", "journal_dev", s(img)]));
         };
         check_other(&["mkfs.ext4"], 16 * MIB, &make, "jbd", ("TYPE", "jbd"));
     }
@@ -1270,7 +1270,7 @@ garbage
             File::create(devices.join(device)).unwrap();
         }
         let link = |name: &str, target: &str| {
-            std::os::unix::fs::symlink(target, by_id.join(name)).unwrap()
+            std::os::unix::fs::symlink(target, by_id.join(name)).unwrap();
         };
         link("scsi-0HC_Volume_2", s(&devices.join("sdb")));
         link("scsi-0HC_Volume_10", "../devices/sdc");

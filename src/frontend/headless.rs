@@ -65,7 +65,9 @@ fn push_output(members: impl FnOnce(&mut Vec<u8>)) {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Write what is pending to stdout. stdout gone (a closed pipe) must not stop the flow:

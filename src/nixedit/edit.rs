@@ -53,7 +53,7 @@ pub fn rewrite_device(
         for value in devices.into_iter().flat_map(alternatives) {
             match device_match(&value, old_device) {
                 DeviceMatch::Equal => {
-                    edits.push((text_range(value.syntax()), binding.mount_point.clone()))
+                    edits.push((text_range(value.syntax()), binding.mount_point.clone()));
                 }
                 DeviceMatch::Maybe => {
                     unreadable.get_or_insert_with(|| {

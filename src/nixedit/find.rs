@@ -88,7 +88,7 @@ fn scan_module_set(set: &ast::AttrSet, out: &mut Vec<Binding>) {
                 }
             }
             [Some(config), Some(fs), after @ ..] if config == "config" && fs == "fileSystems" => {
-                file_systems(after, &entry, out)
+                file_systems(after, &entry, out);
             }
             [Some(fs), after @ ..] if fs == "fileSystems" => file_systems(after, &entry, out),
             _ => {}

@@ -300,7 +300,7 @@ fn unmount_all_under(dir: &Path) -> Result<(), SandboxError> {
         };
         match unmounted {
             // Gone already: a lazy detach of a parent takes its children along.
-            Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+            Ok(()) | Err(Errno::EINVAL | Errno::ENOENT) => {}
             Err(source) => {
                 return Err(SandboxError::Unmount {
                     path: mount_point.clone(),

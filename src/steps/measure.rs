@@ -155,7 +155,9 @@ fn partial_tree(progress: &ScanProgress<'_>) -> Vec<PartialTreeRow> {
 
 /// Whether [`TREE_EVERY`] has passed since the last tree went out (and note that one goes now).
 fn due(last: &Mutex<Option<Instant>>) -> bool {
-    let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let due = last.is_none_or(|at| at.elapsed() >= TREE_EVERY);
     if due {
         *last = Some(Instant::now());

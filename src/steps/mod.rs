@@ -157,7 +157,7 @@ impl JournalHandle {
         let mut journal = self
             .journal
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         change(&mut journal);
         match &self.state_dir {
             Some(dir) => journal.save(dir),
@@ -169,7 +169,7 @@ impl JournalHandle {
     pub fn snapshot(&self) -> Journal {
         self.journal
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }

@@ -424,10 +424,14 @@ impl FlowView {
             return Vec::new();
         }
         match (self.tab, key) {
-            (FlowTab::Results, Key::Up | Key::Char('k')) => self.tree(|t| t.up()),
-            (FlowTab::Results, Key::Down | Key::Char('j')) => self.tree(|t| t.down()),
-            (FlowTab::Results, Key::Enter | Key::Right | Key::Left) => self.tree(|t| t.toggle()),
-            (FlowTab::Results, Key::Char('s')) => self.tree(|t| t.cycle_sort()),
+            (FlowTab::Results, Key::Up | Key::Char('k')) => self.tree(super::results::SizeTree::up),
+            (FlowTab::Results, Key::Down | Key::Char('j')) => {
+                self.tree(super::results::SizeTree::down);
+            }
+            (FlowTab::Results, Key::Enter | Key::Right | Key::Left) => {
+                self.tree(super::results::SizeTree::toggle);
+            }
+            (FlowTab::Results, Key::Char('s')) => self.tree(super::results::SizeTree::cycle_sort),
             (FlowTab::Steps, Key::Up | Key::Char('k')) => {
                 self.follow = false;
                 self.selected = self.selected.saturating_sub(1);

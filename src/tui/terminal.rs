@@ -43,7 +43,11 @@ impl TerminalGuard {
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
-        let late = std::mem::take(&mut *LATE_PANICS.lock().unwrap_or_else(|p| p.into_inner()));
+        let late = std::mem::take(
+            &mut *LATE_PANICS
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         for message in late {
             eprintln!("{message}");
         }
@@ -74,7 +78,7 @@ fn install_panic_hook() {
             let name = thread::current().name().unwrap_or("a worker").to_string();
             LATE_PANICS
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(format!("lifeboat: {name} panicked: {info}"));
         }
     }));

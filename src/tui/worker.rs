@@ -104,7 +104,7 @@ pub fn spawn(
             .unwrap_or_else(|payload| {
                 let what = payload
                     .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
+                    .map(std::string::ToString::to_string)
                     .or_else(|| payload.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 report(FromWorker::Event(Event::Output {

@@ -226,7 +226,7 @@ pub fn commit_all_tracked(path: &Path, message: &str) -> Result<String, GitError
         Err(e) if e.code() == ErrorCode::UnbornBranch => None,
         Err(e) => return Err(git_err(e)),
     };
-    if parent.as_ref().map(|c| c.tree_id()) == Some(tree_id) {
+    if parent.as_ref().map(git2::Commit::tree_id) == Some(tree_id) {
         return Err(GitError::NothingToCommit {
             path: path.to_path_buf(),
         });

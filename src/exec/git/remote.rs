@@ -332,7 +332,7 @@ pub fn mirror_to(repo_path: &Path, mirror_dir: &Path) -> Result<Mirror, GitError
     {
         mirror.set_head(&head).map_err(git_err)?;
     }
-    let count = |glob: &str| mirror.references_glob(glob).map(|refs| refs.count());
+    let count = |glob: &str| mirror.references_glob(glob).map(std::iter::Iterator::count);
     let branches = count("refs/heads/*").map_err(git_err)?;
     let tags = count("refs/tags/*").map_err(git_err)?;
     let updated_at = jiff::Timestamp::now();

@@ -256,7 +256,7 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
                         mount: mount.clone(),
                         old: device.clone(),
                         new: by_id.clone(),
-                    })
+                    });
                 }
                 _ => blockers.push(Blocker {
                     problem: format!(

@@ -29,7 +29,7 @@ fn rebuild(cfg: &Config, action: &str, host: &str, extra: &[&str]) -> CommandSpe
     let flake = format!("{}#{host}", cfg.config_repo.path.display());
     let args = [action.to_string(), "--flake".to_string(), flake]
         .into_iter()
-        .chain(extra.iter().map(|a| a.to_string()));
+        .chain(extra.iter().map(std::string::ToString::to_string));
     // nixos-rebuild build leaves its ./result link in the working directory.
     CommandSpec::from_prefix(&cfg.commands.nixos_rebuild, args)
         .current_dir(cfg.state.dir.clone())
@@ -128,7 +128,7 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             }
             Some(Item::Message { level, text, .. }) => {
                 if level == 0 {
-                    errors.push(text.to_string());
+                    errors.push(text.clone());
                 }
                 if level <= 3 {
                     ctx.output(escape_text(&text));
@@ -137,12 +137,12 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             Some(Item::Progress(p)) => match progress {
                 Shown::Builds => ctx.progress(p.built, Some(p.total_builds), Unit::Derivations),
                 Shown::BytesCopied => {
-                    ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes)
+                    ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
                 }
                 Shown::Nothing => {}
             },
             Some(Item::BuildStarted { drv }) => {
-                ctx.output(format!("building {}", escape_text(&drv)))
+                ctx.output(format!("building {}", escape_text(&drv)));
             }
             Some(Item::BuildLog { line, .. }) => ctx.output_text(&line),
             Some(Item::Copying { from_local, path }) => {
