@@ -157,7 +157,7 @@ impl Driver<'_> {
             dry_run: self.dry_run,
             duration_ms: millis(total),
             steps,
-            details: runner.details(flow),
+            details: Box::new(runner.details(flow)),
         });
     }
 

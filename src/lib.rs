@@ -26,5 +26,6 @@ pub mod report;
 pub mod sandbox;
 pub mod session;
 pub mod steps;
+pub mod summary;
 pub mod transcript;
 pub mod tui;

@@ -94,10 +94,11 @@ pub struct Progress {
 /// Store paths and bytes one kind of transfer moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Moved {
-    pub paths: u64,
     /// The paths' NAR sizes as Nix's progress reported them: a path too small for Nix to
-    /// report progress on adds nothing.
+    /// report progress on adds nothing. (Fields in alphabetical order, as the summary's
+    /// JSON has them.)
     pub bytes: u64,
+    pub paths: u64,
 }
 
 /// What a build took from where, as Nix's log told it: what the volume's store spared, and

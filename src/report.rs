@@ -4,10 +4,10 @@
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use crate::escape::{JSON_SPECIAL, Plain};
 use crate::exit;
+use crate::summary::FlowDetails;
 
 /// Something a step will do to the machine, described exactly, before it does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -169,9 +169,9 @@ pub enum Event {
         dry_run: bool,
         duration_ms: u64,
         steps: Vec<StepSummary>,
-        /// Flow-specific facts (`volume`, `layout`, `tree` for inspect).
+        /// What the flow found (`volume`, `layout`, `tree` for inspect…).
         #[serde(flatten)]
-        details: Map<String, Value>,
+        details: Box<FlowDetails>,
     },
 }
 
@@ -391,6 +391,7 @@ fn push_json_str(out: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::RecoverDetails;
     use serde_json::json;
 
     #[test]
@@ -510,20 +511,23 @@ mod tests {
 
     #[test]
     fn summary_flattens_flow_details() {
-        let mut details = Map::new();
-        details.insert("volume".into(), json!({"fs_type":"ext4"}));
+        let details = FlowDetails::Recover(RecoverDetails {
+            host: "qwe".into(),
+            ..RecoverDetails::default()
+        });
         let summary = Event::Summary {
             flow: "inspect",
             status: RunStatus::Refused,
             dry_run: false,
             duration_ms: 3,
             steps: vec![],
-            details,
+            details: Box::new(details),
         };
         let value = serde_json::to_value(&summary).unwrap();
         assert_eq!(value["event"], "summary");
         assert_eq!(value["status"], "refused");
-        assert_eq!(value["volume"]["fs_type"], "ext4");
+        assert_eq!(value["host"], "qwe");
+        assert_eq!(value["system"], serde_json::Value::Null);
     }
 
     #[test]

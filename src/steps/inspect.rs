@@ -5,14 +5,13 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
-
 use crate::config::{Config, StorePlace};
 use crate::escape::shown;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
 use crate::flow::{Flow, InspectStep, Outcome};
 use crate::report::Action;
+use crate::summary::{FlowDetails, InspectDetails, VolumeSummary};
 
 use super::find_volume::{self, FoundVolume};
 use super::identify::{self, human_bytes};
@@ -197,18 +196,12 @@ impl FlowRunner for InspectRunner {
         }
     }
 
-    fn details(&self, _flow: &Flow) -> Map<String, Value> {
-        let mut details = Map::new();
-        if let Some(volume) = self.volume_json() {
-            details.insert("volume".into(), volume);
-        }
-        if let Some(layout) = &self.layout {
-            details.insert("layout".into(), json!(layout));
-        }
-        if let Some(tree) = &self.tree {
-            details.insert("tree".into(), json!(tree));
-        }
-        details
+    fn details(&self, _flow: &Flow) -> FlowDetails {
+        FlowDetails::Inspect(InspectDetails {
+            layout: self.layout.clone(),
+            tree: self.tree.clone(),
+            volume: self.volume_summary(),
+        })
     }
 
     fn human_summary(&self, _flow: &Flow) -> Vec<String> {
@@ -299,24 +292,24 @@ impl InspectRunner {
         })
     }
 
-    fn volume_json(&self) -> Option<Value> {
+    fn volume_summary(&self) -> Option<VolumeSummary> {
         let found = self.found.as_ref()?;
         let probe = self.probe.as_ref()?;
         let Contents::Filesystem(fs) = &probe.contents else {
             return None;
         };
-        Some(json!({
-            "device": shown(&found.path),
-            "resolved": shown(&probe.resolved),
-            "fs_type": fs.fs_type,
-            "uuid": fs.uuid,
-            "label": fs.label,
-            "size_bytes": probe.size_bytes,
-            "fs_size_bytes": fs.fs_size_bytes,
-            "used_bytes": self.used_bytes.unwrap_or(fs.used_bytes),
-            "needs_recovery": fs.needs_recovery,
-            "mounted_at": self.read_at.as_ref().map(|(root, _)| shown(root)),
-            "in_place": self.read_at.as_ref().map(|(_, in_place)| *in_place),
-        }))
+        Some(VolumeSummary {
+            device: shown(&found.path),
+            resolved: shown(&probe.resolved),
+            fs_type: fs.fs_type.clone(),
+            uuid: fs.uuid.clone(),
+            label: fs.label.clone(),
+            size_bytes: probe.size_bytes,
+            fs_size_bytes: fs.fs_size_bytes,
+            used_bytes: self.used_bytes.unwrap_or(fs.used_bytes),
+            needs_recovery: fs.needs_recovery,
+            mounted_at: self.read_at.as_ref().map(|(root, _)| shown(root)),
+            in_place: self.read_at.as_ref().map(|(_, in_place)| *in_place),
+        })
     }
 }

@@ -5,9 +5,8 @@ use std::fs::{self, Metadata};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::escape::shown;
+pub use crate::summary::{Check, LayoutReport, Status};
 
 /// What the layout check needs to know besides the volume.
 #[derive(Debug, Clone)]
@@ -20,47 +19,6 @@ pub struct Expectations {
     /// The Docker data root relative to the volume root; `Err` with the configured path
     /// when it is configured but not on the volume.
     pub docker_dir: Option<Result<PathBuf, PathBuf>>,
-}
-
-/// How one expected item stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Found,
-    /// Expected and not there.
-    Missing,
-    /// There, but not as it should be (permissions, owner, type).
-    Wrong,
-    /// Optional and not there (written by `lifeboat predestroy`).
-    Absent,
-}
-
-/// One item of the checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub id: &'static str,
-    /// Relative to the volume root, escaped for display.
-    pub path: String,
-    pub status: Status,
-    pub detail: String,
-}
-
-/// The whole checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LayoutReport {
-    pub user: Option<String>,
-    /// `config` or `volume` (recognised from a home holding `nix/store`).
-    pub user_from: &'static str,
-    pub checks: Vec<Check>,
-}
-
-impl LayoutReport {
-    /// The items that need the operator's attention.
-    pub fn problems(&self) -> impl Iterator<Item = &Check> {
-        self.checks
-            .iter()
-            .filter(|c| matches!(c.status, Status::Missing | Status::Wrong))
-    }
 }
 
 /// Check the layout under `root` (the mounted volume).

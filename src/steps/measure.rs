@@ -7,23 +7,13 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
-use serde::Serialize;
-
 use crate::escape::shown;
 use crate::exec::scan::{self, ScanError, ScanProgress, ScanReport, SizeRow};
 use crate::flow::Outcome;
 use crate::report::Unit;
+pub use crate::summary::TreeRow;
 
 use super::StepContext;
-
-/// A row of the size tree as the summary reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TreeRow {
-    /// Relative to the volume root, escaped (`qwe/nix`).
-    pub path: String,
-    pub bytes: u64,
-    pub files: u64,
-}
 
 /// A row of the size tree while the walk goes on, for the wizard to show it growing.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ use crate::exec::process::{self, Line, LongLines, Piece};
 use crate::flow::{Assent, Flow, FlowKind, Outcome, Question, StepId};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, FileDiff, JsonLines, OutputLine, Stream, Unit};
+use crate::summary::FlowDetails;
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -74,7 +75,7 @@ pub trait Runner {
     /// Run the step `id`. `confirmed` once the operator agreed to its change.
     fn run(&mut self, id: StepId, confirmed: bool, ctx: &StepContext) -> Outcome;
     /// Flow-specific facts for the summary event, once `flow` is over.
-    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
+    fn details(&self, flow: &Flow) -> FlowDetails;
     /// The same facts as lines for people (the headless summary on stdout).
     fn human_summary(&self, flow: &Flow) -> Vec<String>;
     /// Undo what a step left for later ones (a mount) when the run ends before they did.
@@ -92,7 +93,7 @@ pub trait FlowRunner {
     /// Run `step`. `confirmed` once the operator agreed to its change.
     fn run(&mut self, step: Self::Step, confirmed: bool, ctx: &StepContext) -> Outcome;
     /// Flow-specific facts for the summary event, once `flow` is over.
-    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value>;
+    fn details(&self, flow: &Flow) -> FlowDetails;
     /// The same facts as lines for people (the headless summary on stdout).
     fn human_summary(&self, flow: &Flow) -> Vec<String>;
     /// Undo what a step left for later ones (a mount) when the run ends before they did.
@@ -113,7 +114,7 @@ impl<R: FlowRunner> Runner for R {
         }
     }
 
-    fn details(&self, flow: &Flow) -> serde_json::Map<String, serde_json::Value> {
+    fn details(&self, flow: &Flow) -> FlowDetails {
         FlowRunner::details(self, flow)
     }
 

@@ -7,8 +7,6 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
-use serde_json::{Map, Value, json};
-
 use crate::card::{self, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
@@ -16,6 +14,7 @@ use crate::exec::probe::MountEntry;
 use crate::flow::{Flow, Outcome, VerifyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::Action;
+use crate::summary::{FlowDetails, VerifyDetails};
 
 use super::{CURRENT_SYSTEM, generations, on_volume};
 use super::{FlowRunner, StepContext};
@@ -226,15 +225,12 @@ impl FlowRunner for VerifyRunner {
         }
     }
 
-    fn details(&self, _flow: &Flow) -> Map<String, Value> {
-        let mut details = Map::new();
-        details.insert("user".into(), json!(self.cfg.user));
-        details.insert(
-            "recovery_card".into(),
-            json!(self.card.as_ref().map(|(path, _)| shown(path))),
-        );
-        details.insert("notes".into(), json!(self.notes));
-        details
+    fn details(&self, _flow: &Flow) -> FlowDetails {
+        FlowDetails::Verify(VerifyDetails {
+            notes: self.notes.clone(),
+            recovery_card: self.card.as_ref().map(|(path, _)| shown(path)),
+            user: self.cfg.user.clone(),
+        })
     }
 
     fn human_summary(&self, _flow: &Flow) -> Vec<String> {

@@ -4,21 +4,12 @@
 
 use std::cell::Cell;
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
-
 use crate::flow::{FlowKind, RecoverStep, StepId};
 use crate::report::{RunStatus, StepStatus};
 use crate::steps::identify::human_bytes;
+use crate::summary::{Blocker, BuildReport, FlowDetails, RecoverDetails};
 
 use super::state::StepView;
-
-/// A step that stands between this machine and "ready", as predestroy's summary lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Blocker {
-    pub step: String,
-    pub why: String,
-}
 
 /// How a recover run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,22 +62,20 @@ impl EndReport {
     /// The end of a run of `kind` that finished with `status`, its steps as the summary
     /// left them; `None` for the flows without an end screen of their own.
     pub fn from_summary(
-        kind: FlowKind,
         status: RunStatus,
         dry_run: bool,
         steps: &[StepView],
-        details: &Map<String, Value>,
+        details: &FlowDetails,
     ) -> Option<EndReport> {
-        let verdict = match kind {
-            FlowKind::Predestroy => Verdict::Predestroy {
-                ready: details.get("ready").and_then(Value::as_bool) == Some(true),
-                blockers: details
-                    .get("blockers")
-                    .and_then(|b| serde_json::from_value(b.clone()).ok())
-                    .unwrap_or_default(),
+        let verdict = match details {
+            FlowDetails::Predestroy(verdict) => Verdict::Predestroy {
+                ready: verdict.ready,
+                blockers: verdict.blockers.clone(),
             },
-            FlowKind::Recover => Verdict::Recover(recover_end(status, dry_run, steps, details)),
-            FlowKind::Inspect | FlowKind::Verify => return None,
+            FlowDetails::Recover(recover) => {
+                Verdict::Recover(recover_end(status, dry_run, steps, recover))
+            }
+            FlowDetails::Inspect(_) | FlowDetails::Verify(_) => return None,
         };
         let warnings = steps
             .iter()
@@ -105,9 +94,8 @@ fn recover_end(
     status: RunStatus,
     dry_run: bool,
     steps: &[StepView],
-    details: &Map<String, Value>,
+    details: &RecoverDetails,
 ) -> RecoverEnd {
-    let text = |key: &str| details.get(key).and_then(Value::as_str).map(String::from);
     let rebooted = steps.iter().any(|s| {
         s.def.id == StepId::Recover(RecoverStep::Reboot) && s.status == StepStatus::Passed
     });
@@ -116,9 +104,9 @@ fn recover_end(
     }
     if status == RunStatus::Passed && rebooted {
         return RecoverEnd::Rebooting {
-            host: text("host").unwrap_or_default(),
-            system: text("system"),
-            build: details.get("build").and_then(build_line),
+            host: details.host.clone(),
+            system: details.system.clone(),
+            build: details.build.as_ref().map(build_line),
         };
     }
     // Each recover step needs the one before: the last one that did not merely stand
@@ -137,29 +125,22 @@ fn recover_end(
 
 /// The summary's `build` in words: "12 paths (3.4 MiB) from the volume's store, 2
 /// derivations built, nothing downloaded".
-fn build_line(build: &Value) -> Option<String> {
-    let number = |path: &[&str]| {
-        path.iter()
-            .try_fold(build, |value, key| value.get(key))
-            .and_then(Value::as_u64)
-    };
-    let from_volume = number(&["from_volume", "paths"])?;
-    let downloaded = number(&["downloaded", "paths"])?;
-    let downloaded = if downloaded == 0 {
+fn build_line(build: &BuildReport) -> String {
+    let downloaded = if build.downloaded.paths == 0 {
         "nothing downloaded".to_string()
     } else {
         format!(
             "{} ({}) downloaded",
-            paths(downloaded),
-            human_bytes(number(&["downloaded", "bytes"])?)
+            paths(build.downloaded.paths),
+            human_bytes(build.downloaded.bytes)
         )
     };
-    Some(format!(
+    format!(
         "{} ({}) from the volume's store, {} derivations built, {downloaded}",
-        paths(from_volume),
-        human_bytes(number(&["from_volume", "bytes"])?),
-        number(&["built"])?
-    ))
+        paths(build.from_volume.paths),
+        human_bytes(build.from_volume.bytes),
+        build.built
+    )
 }
 
 fn paths(n: u64) -> String {
@@ -184,7 +165,7 @@ pub fn remedy(blocker: &Blocker) -> String {
         return format!("fix {needed} first; this step runs once it passes");
     }
     FlowKind::Predestroy
-        .step_named(&blocker.step)
+        .step_named(blocker.step)
         .and_then(|id| id.def().remedy)
         .unwrap_or("fix what it says, then run predestroy again")
         .into()
@@ -193,7 +174,8 @@ pub fn remedy(blocker: &Blocker) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::nixlog::Moved;
+    use crate::summary::{InspectDetails, PredestroyDetails};
     use std::time::Duration;
 
     fn views(kind: FlowKind, statuses: &[(&str, StepStatus, &str)]) -> Vec<StepView> {
@@ -216,11 +198,20 @@ mod tests {
             .collect()
     }
 
-    fn details(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        }
+    fn rebooted_into(system: &str) -> FlowDetails {
+        FlowDetails::Recover(RecoverDetails {
+            host: "qwe".into(),
+            system: Some(system.into()),
+            build: Some(BuildReport {
+                from_volume: Moved {
+                    paths: 2104,
+                    bytes: 1_288_490_188,
+                },
+                built: 3,
+                downloaded: Moved::default(),
+            }),
+            ..RecoverDetails::default()
+        })
     }
 
     #[test]
@@ -229,24 +220,20 @@ mod tests {
             FlowKind::Predestroy,
             &[("docker-on-volume", StepStatus::Warning, "no daemon running")],
         );
-        let details = details(json!({
-            "ready": false,
-            "blockers": [{"step": "config-repo-pushed", "why": "2 commits not pushed"}],
-        }));
-        let end = EndReport::from_summary(
-            FlowKind::Predestroy,
-            RunStatus::Failed,
-            false,
-            &steps,
-            &details,
-        )
-        .unwrap();
+        let details = FlowDetails::Predestroy(PredestroyDetails {
+            ready: false,
+            blockers: vec![Blocker {
+                step: "config-repo-pushed",
+                why: "2 commits not pushed".into(),
+            }],
+        });
+        let end = EndReport::from_summary(RunStatus::Failed, false, &steps, &details).unwrap();
         assert_eq!(
             end.verdict,
             Verdict::Predestroy {
                 ready: false,
                 blockers: vec![Blocker {
-                    step: "config-repo-pushed".into(),
+                    step: "config-repo-pushed",
                     why: "2 commits not pushed".into()
                 }]
             }
@@ -259,13 +246,9 @@ mod tests {
 
     #[test]
     fn recover_ends_rebooting_or_where_it_halted() {
-        let details = details(json!({"host": "qwe", "system": "/nix/store/x-system",
-            "build": {"from_volume": {"paths": 2104, "bytes": 1_288_490_188},
-                      "built": 3, "downloaded": {"paths": 0, "bytes": 0}}}));
+        let details = rebooted_into("/nix/store/x-system");
         let all = views(FlowKind::Recover, &[]);
-        let end =
-            EndReport::from_summary(FlowKind::Recover, RunStatus::Passed, false, &all, &details)
-                .unwrap();
+        let end = EndReport::from_summary(RunStatus::Passed, false, &all, &details).unwrap();
         assert_eq!(
             end.verdict,
             Verdict::Recover(RecoverEnd::Rebooting {
@@ -295,14 +278,7 @@ mod tests {
                 ("reboot", StepStatus::Skipped, "not run: it needs boot"),
             ],
         );
-        let end = EndReport::from_summary(
-            FlowKind::Recover,
-            RunStatus::Failed,
-            false,
-            &failed,
-            &details,
-        )
-        .unwrap();
+        let end = EndReport::from_summary(RunStatus::Failed, false, &failed, &details).unwrap();
         assert_eq!(
             end.verdict,
             Verdict::Recover(RecoverEnd::Halted {
@@ -312,16 +288,14 @@ mod tests {
                 why: "nix build failed".into()
             })
         );
-        assert!(
-            EndReport::from_summary(FlowKind::Inspect, RunStatus::Passed, false, &[], &details)
-                .is_none()
-        );
+        let inspect = FlowDetails::Inspect(InspectDetails::default());
+        assert!(EndReport::from_summary(RunStatus::Passed, false, &[], &inspect).is_none());
     }
 
     #[test]
     fn every_blocker_comes_with_something_to_do() {
-        let blocker = |step: &str, why: &str| Blocker {
-            step: step.into(),
+        let blocker = |step: &'static str, why: &str| Blocker {
+            step,
             why: why.into(),
         };
         assert!(

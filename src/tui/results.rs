@@ -1,53 +1,17 @@
-//! What inspect found, read back from its summary event (`volume`, `layout`, `tree`), and
-//! the size tree's navigation. Pure state.
+//! What inspect found, from its summary (`volume`, `layout`, `tree`), and the size tree's
+//! navigation. Pure state.
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
-
-/// The volume's identity card.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct VolumeCard {
-    pub device: String,
-    pub resolved: String,
-    pub fs_type: String,
-    pub uuid: String,
-    /// Raw from the superblock: escaped when shown.
-    pub label: String,
-    pub size_bytes: u64,
-    pub fs_size_bytes: u64,
-    pub used_bytes: u64,
-    pub needs_recovery: bool,
-    pub mounted_at: Option<String>,
-    pub in_place: Option<bool>,
-}
-
-/// One item of the layout checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct LayoutItem {
-    pub path: String,
-    /// `found`, `missing`, `wrong` or `absent`.
-    pub status: String,
-    pub detail: String,
-}
-
-/// The layout checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Layout {
-    pub user: Option<String>,
-    pub user_from: String,
-    pub checks: Vec<LayoutItem>,
-}
+use crate::summary::{FlowDetails, LayoutReport, VolumeSummary};
 
 /// One row of the size tree: `qwe` at the top, `qwe/nix` below it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SizeRow {
     pub path: String,
     pub bytes: u64,
     pub files: u64,
     /// Still being walked: the figures so far, which will grow (never in the summary).
-    #[serde(default)]
     pub walking: bool,
 }
 
@@ -79,33 +43,31 @@ pub struct VisibleRow<'a> {
 /// Everything inspect's summary carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InspectResults {
-    pub volume: Option<VolumeCard>,
-    pub layout: Option<Layout>,
+    pub volume: Option<VolumeSummary>,
+    pub layout: Option<LayoutReport>,
     pub tree: SizeTree,
 }
 
 impl InspectResults {
-    /// Read the summary's details; `None` when it has none of them (another flow, or a
+    /// What inspect's summary found; `None` when it found none of it (another flow, or a
     /// run that stopped before identifying the volume).
-    pub fn from_details(details: &Map<String, Value>) -> Option<InspectResults> {
-        fn field<T: for<'de> Deserialize<'de>>(
-            details: &Map<String, Value>,
-            key: &str,
-        ) -> Option<T> {
-            details
-                .get(key)
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-        }
-        let volume: Option<VolumeCard> = field(details, "volume");
-        let layout: Option<Layout> = field(details, "layout");
-        let rows: Option<Vec<SizeRow>> = field(details, "tree");
-        if volume.is_none() && layout.is_none() && rows.is_none() {
+    pub fn from_details(details: &FlowDetails) -> Option<InspectResults> {
+        let FlowDetails::Inspect(found) = details else {
+            return None;
+        };
+        if found.volume.is_none() && found.layout.is_none() && found.tree.is_none() {
             return None;
         }
+        let rows = found.tree.iter().flatten().map(|row| SizeRow {
+            path: row.path.clone(),
+            bytes: row.bytes,
+            files: row.files,
+            walking: false,
+        });
         Some(InspectResults {
-            volume,
-            layout,
-            tree: SizeTree::new(rows.unwrap_or_default()),
+            volume: found.volume.clone(),
+            layout: found.layout.clone(),
+            tree: SizeTree::new(rows.collect()),
         })
     }
 
@@ -121,7 +83,7 @@ impl InspectResults {
     /// [`InspectResults::from_details`], keeping how the operator arranged the tree that
     /// grew during the walk (sort, open rows, selection).
     pub fn after_summary(
-        details: &Map<String, Value>,
+        details: &FlowDetails,
         growing: Option<InspectResults>,
     ) -> Option<InspectResults> {
         let mut results = InspectResults::from_details(details)?;
@@ -272,6 +234,7 @@ impl SizeTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::{InspectDetails, TreeRow};
 
     fn row(path: &str, bytes: u64) -> SizeRow {
         SizeRow {
@@ -352,14 +315,19 @@ mod tests {
         assert_eq!(paths(&growing.tree), ["lost+found", "qwe", "qwe/nix"]);
         growing.tree.cycle_sort();
         growing.tree.down();
-        let details = serde_json::json!({"tree": [
-            {"path": "lost+found", "bytes": 16, "files": 1},
-            {"path": "qwe", "bytes": 900, "files": 9},
-            {"path": "qwe/nix", "bytes": 800, "files": 8},
-        ]});
-        let Value::Object(details) = details else {
-            unreachable!()
+        let tree_row = |path: &str, bytes, files| TreeRow {
+            path: path.into(),
+            bytes,
+            files,
         };
+        let details = FlowDetails::Inspect(InspectDetails {
+            tree: Some(vec![
+                tree_row("lost+found", 16, 1),
+                tree_row("qwe", 900, 9),
+                tree_row("qwe/nix", 800, 8),
+            ]),
+            ..InspectDetails::default()
+        });
         let results = InspectResults::after_summary(&details, Some(growing)).unwrap();
         assert_eq!(results.tree.sort, SortBy::Name);
         assert_eq!(paths(&results.tree)[results.tree.selected], "qwe");

@@ -318,8 +318,7 @@ impl FlowView {
                 if self.kind == FlowKind::Inspect {
                     self.results = InspectResults::after_summary(&details, self.results.take());
                 }
-                self.end =
-                    EndReport::from_summary(self.kind, status, self.dry_run, &self.steps, &details);
+                self.end = EndReport::from_summary(status, self.dry_run, &self.steps, &details);
             }
         }
     }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use serde_json::json;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
 use super::results::SizeRow;
@@ -20,6 +19,9 @@ use super::state::{
 use super::theme::Theme;
 use crate::flow::{FlowKind, Msg as FlowMsg, Question};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
+use crate::summary::{
+    Check, FlowDetails, InspectDetails, LayoutReport, Status, TreeRow, VolumeSummary,
+};
 
 fn draw(state: &State, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -295,42 +297,60 @@ fn passed() -> State {
             ("unmount", "unmounted /mnt/lifeboat-inspect"),
         ],
     );
-    let details = json!({
-        "volume": {
-            "device": "/dev/disk/by-id/scsi-0HC_Volume_103912881",
-            "resolved": "/dev/sdb",
-            "fs_type": "ext4",
-            "uuid": "5f1c2d3e-0000-4000-8000-123456789abc",
-            "label": "home\u{1b}[2J",
-            "size_bytes": 42_949_672_960u64,
-            "fs_size_bytes": 42_949_672_960u64,
-            "used_bytes": 19_327_352_832u64,
-            "needs_recovery": false,
-            "mounted_at": "/mnt/lifeboat-inspect",
-            "in_place": false,
-        },
-        "layout": {
-            "user": "qwe",
-            "user_from": "config",
-            "checks": [
-                {"id": "home", "path": "qwe", "status": "found", "detail": "owner uid 1000, mode 0755"},
-                {"id": "ssh", "path": "qwe/.ssh", "status": "wrong", "detail": "mode 0777, expected 0700"},
-                {"id": "nix-store", "path": "qwe/nix/store", "status": "found", "detail": "4121 store paths"},
-                {"id": "docker", "path": "qwe/docker", "status": "missing", "detail": ""},
-                {"id": "card", "path": "qwe/.lifeboat/recovery.toml", "status": "absent", "detail": "written by lifeboat predestroy"},
-            ],
-        },
-        "tree": [
-            {"path": "lost+found", "bytes": 16384, "files": 1},
-            {"path": "qwe", "bytes": 19_000_000_000u64, "files": 812_345},
-            {"path": "qwe/nix", "bytes": 15_000_000_000u64, "files": 700_000},
-            {"path": "qwe/projects", "bytes": 3_000_000_000u64, "files": 110_000},
-            {"path": "qwe/.ssh", "bytes": 20480, "files": 5},
-        ],
-    });
-    let serde_json::Value::Object(details) = details else {
-        unreachable!()
+    let check = |id, path: &str, status, detail: &str| Check {
+        id,
+        path: path.into(),
+        status,
+        detail: detail.into(),
     };
+    let tree_row = |path: &str, bytes, files| TreeRow {
+        path: path.into(),
+        bytes,
+        files,
+    };
+    let details = FlowDetails::Inspect(InspectDetails {
+        volume: Some(VolumeSummary {
+            device: "/dev/disk/by-id/scsi-0HC_Volume_103912881".into(),
+            resolved: "/dev/sdb".into(),
+            fs_type: "ext4".into(),
+            uuid: "5f1c2d3e-0000-4000-8000-123456789abc".into(),
+            label: "home\u{1b}[2J".into(),
+            size_bytes: 42_949_672_960,
+            fs_size_bytes: 42_949_672_960,
+            used_bytes: 19_327_352_832,
+            needs_recovery: false,
+            mounted_at: Some("/mnt/lifeboat-inspect".into()),
+            in_place: Some(false),
+        }),
+        layout: Some(LayoutReport {
+            user: Some("qwe".into()),
+            user_from: "config",
+            checks: vec![
+                check("home", "qwe", Status::Found, "owner uid 1000, mode 0755"),
+                check("ssh", "qwe/.ssh", Status::Wrong, "mode 0777, expected 0700"),
+                check(
+                    "nix-store",
+                    "qwe/nix/store",
+                    Status::Found,
+                    "4121 store paths",
+                ),
+                check("docker", "qwe/docker", Status::Missing, ""),
+                check(
+                    "card",
+                    "qwe/.lifeboat/recovery.toml",
+                    Status::Absent,
+                    "written by lifeboat predestroy",
+                ),
+            ],
+        }),
+        tree: Some(vec![
+            tree_row("lost+found", 16384, 1),
+            tree_row("qwe", 19_000_000_000, 812_345),
+            tree_row("qwe/nix", 15_000_000_000, 700_000),
+            tree_row("qwe/projects", 3_000_000_000, 110_000),
+            tree_row("qwe/.ssh", 20480, 5),
+        ]),
+    });
     let steps = FlowKind::Inspect
         .steps()
         .iter()
@@ -350,7 +370,7 @@ fn passed() -> State {
             dry_run: false,
             duration_ms: 700,
             steps,
-            details,
+            details: Box::new(details),
         },
     );
     ended(&mut state, 700, RunStatus::Passed);
@@ -920,7 +940,7 @@ fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
             dry_run: false,
             duration_ms: 300,
             steps,
-            details: serde_json::Map::new(),
+            details: Box::new(FlowDetails::Inspect(InspectDetails::default())),
         },
     );
     ended(&mut state, 300, RunStatus::Refused);

@@ -168,6 +168,7 @@ mod tests {
     use crate::flow::{InspectStep, Outcome};
     use crate::report::Action;
     use crate::steps::{FlowRunner, StepContext};
+    use crate::summary::{FlowDetails, InspectDetails};
     use crossbeam_channel::Receiver;
     use std::time::Duration;
 
@@ -190,8 +191,8 @@ mod tests {
             }
         }
 
-        fn details(&self, _: &Flow) -> serde_json::Map<String, serde_json::Value> {
-            serde_json::Map::new()
+        fn details(&self, _: &Flow) -> FlowDetails {
+            FlowDetails::Inspect(InspectDetails::default())
         }
 
         fn human_summary(&self, _: &Flow) -> Vec<String> {

@@ -10,8 +10,6 @@ mod settings;
 use std::fs;
 use std::path::Path;
 
-use serde_json::{Map, Value, json};
-
 use crate::card::{CardNixStore, CardRepository, CardStore, CardVolume, FORMAT, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
@@ -21,6 +19,7 @@ use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Flow, Outcome, PredestroyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
+use crate::summary::{Blocker, FlowDetails, PredestroyDetails};
 
 use super::{CURRENT_SYSTEM, ask_before, no_space, on_volume};
 use super::{FlowRunner, StepContext};
@@ -286,11 +285,14 @@ impl PredestroyRunner {
 }
 
 /// The steps that stand between this machine and "ready", with why.
-fn blockers(flow: &Flow) -> Vec<(&'static str, String)> {
+fn blockers(flow: &Flow) -> Vec<Blocker> {
     flow.steps
         .iter()
         .filter(|step| step.state.blocks())
-        .map(|step| (step.def.id.as_str(), step.state.message()))
+        .map(|step| Blocker {
+            step: step.def.id.as_str(),
+            why: step.state.message(),
+        })
         .collect()
 }
 
@@ -335,18 +337,11 @@ impl FlowRunner for PredestroyRunner {
         }
     }
 
-    fn details(&self, flow: &Flow) -> Map<String, Value> {
-        let mut details = Map::new();
-        details.insert(
-            "ready".into(),
-            json!(flow.result() == Some(RunStatus::Passed)),
-        );
-        let blockers: Vec<Value> = blockers(flow)
-            .into_iter()
-            .map(|(step, why)| json!({"step": step, "why": why}))
-            .collect();
-        details.insert("blockers".into(), Value::Array(blockers));
-        details
+    fn details(&self, flow: &Flow) -> FlowDetails {
+        FlowDetails::Predestroy(PredestroyDetails {
+            blockers: blockers(flow),
+            ready: flow.result() == Some(RunStatus::Passed),
+        })
     }
 
     fn human_summary(&self, flow: &Flow) -> Vec<String> {
@@ -363,7 +358,7 @@ impl FlowRunner for PredestroyRunner {
         lines.extend(
             blockers
                 .into_iter()
-                .map(|(step, why)| format!("  {step}: {why}")),
+                .map(|b| format!("  {}: {}", b.step, b.why)),
         );
         lines
     }

@@ -13,8 +13,6 @@ mod volume_mount;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value, json};
-
 use crate::card::{self, RecoveryCard};
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
@@ -25,6 +23,7 @@ use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Flow, Outcome, Question, RecoverStep};
 use crate::nixlog::Transfers;
 use crate::report::Action;
+use crate::summary::{BuildReport, FlowDetails, RecoverDetails};
 
 use super::credentials;
 use super::find_volume::{self, FoundVolume, Source};
@@ -762,24 +761,12 @@ impl RecoverRunner {
     }
 }
 
-/// What a build took from where, as the JSON summary gives it.
-#[derive(serde::Serialize)]
-struct BuildReport {
-    /// Store paths copied from the volume's store.
-    from_volume: crate::nixlog::Moved,
-    /// Derivations built here.
-    built: u64,
-    /// Store paths downloaded from a binary cache.
-    downloaded: crate::nixlog::Moved,
-}
-
-impl From<&Transfers> for BuildReport {
-    fn from(t: &Transfers) -> BuildReport {
-        BuildReport {
-            from_volume: t.from_local,
-            built: t.built,
-            downloaded: t.downloaded,
-        }
+/// What a build took from where, as the summary gives it.
+fn build_report(t: &Transfers) -> BuildReport {
+    BuildReport {
+        from_volume: t.from_local,
+        built: t.built,
+        downloaded: t.downloaded,
     }
 }
 
@@ -837,36 +824,19 @@ impl FlowRunner for RecoverRunner {
         }
     }
 
-    fn details(&self, _flow: &Flow) -> Map<String, Value> {
-        let mut details = Map::new();
-        details.insert("host".into(), json!(self.host()));
-        details.insert(
-            "system".into(),
-            json!(self.built.as_ref().map(|b| shown(&b.system))),
-        );
-        details.insert(
-            "old_system".into(),
-            json!(self.old_system.as_ref().map(|s| shown(s))),
-        );
-        details.insert(
-            "build".into(),
-            json!(self.built.as_ref().map(|b| BuildReport::from(&b.transfers))),
-        );
-        details.insert(
-            "copied_to_volume".into(),
-            json!(self.copied.map(|c| c.from_local)),
-        );
-        details.insert("generation".into(), json!(self.generation));
-        details.insert("recovery_card".into(), json!(self.card.is_some()));
-        details.insert(
-            "current_system".into(),
-            json!(
-                std::fs::canonicalize(CURRENT_SYSTEM)
-                    .ok()
-                    .map(|s| shown(&s))
-            ),
-        );
-        details
+    fn details(&self, _flow: &Flow) -> FlowDetails {
+        FlowDetails::Recover(RecoverDetails {
+            build: self.built.as_ref().map(|b| build_report(&b.transfers)),
+            copied_to_volume: self.copied.map(|c| c.from_local),
+            current_system: std::fs::canonicalize(CURRENT_SYSTEM)
+                .ok()
+                .map(|s| shown(&s)),
+            generation: self.generation,
+            host: self.host(),
+            old_system: self.old_system.as_ref().map(|s| shown(s)),
+            recovery_card: self.card.is_some(),
+            system: self.built.as_ref().map(|b| shown(&b.system)),
+        })
     }
 
     fn human_summary(&self, _flow: &Flow) -> Vec<String> {

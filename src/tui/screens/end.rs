@@ -8,7 +8,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::report::RunStatus;
-use crate::tui::end::{Blocker, EndReport, RecoverEnd, Verdict, remedy};
+use crate::summary::Blocker;
+use crate::tui::end::{EndReport, RecoverEnd, Verdict, remedy};
 use crate::tui::state::FlowView;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, wrap_words};
@@ -161,7 +162,7 @@ fn not_ready(blockers: &[Blocker], text: Text) -> Parts {
     lines.push(Line::raw(""));
     for blocker in blockers {
         lines.extend(text.item(
-            Span::styled(format!("✗ {}: ", safe(&blocker.step)), theme.bad()),
+            Span::styled(format!("✗ {}: ", safe(blocker.step)), theme.bad()),
             &safe(&blocker.why),
         ));
         lines.extend(text.item(Span::styled("    → ", theme.accent()), &remedy(blocker)));

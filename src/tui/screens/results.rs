@@ -6,7 +6,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use crate::steps::identify::human_bytes;
-use crate::tui::results::{InspectResults, Layout as LayoutReport, VolumeCard};
+use crate::summary::{LayoutReport, Status, VolumeSummary};
+use crate::tui::results::InspectResults;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::{safe, size_tree};
 
@@ -52,7 +53,7 @@ fn awaited(running: bool, missing: &str, theme: Theme) -> Line<'static> {
 }
 
 /// The identity in four lines, full width, so long device names fit.
-fn card_lines(volume: Option<&VolumeCard>, running: bool, theme: Theme) -> Vec<Line<'static>> {
+fn card_lines(volume: Option<&VolumeSummary>, running: bool, theme: Theme) -> Vec<Line<'static>> {
     let Some(v) = volume else {
         return vec![awaited(running, " not identified", theme)];
     };
@@ -107,7 +108,7 @@ fn layout_lines(
     let title = format!(
         " Layout: user {} (from {}) ",
         safe(layout.user.as_deref().unwrap_or("unknown")),
-        safe(&layout.user_from)
+        safe(layout.user_from)
     );
     let path_width = layout
         .checks
@@ -119,11 +120,11 @@ fn layout_lines(
         .checks
         .iter()
         .flat_map(|check| {
-            let (mark, style) = match check.status.as_str() {
-                "found" => ("✓", theme.ok()),
-                "absent" => ("-", theme.dim()),
-                "wrong" => ("!", theme.bad()),
-                _ => ("✗", theme.bad()),
+            let (mark, style) = match check.status {
+                Status::Found => ("✓", theme.ok()),
+                Status::Absent => ("-", theme.dim()),
+                Status::Wrong => ("!", theme.bad()),
+                Status::Missing => ("✗", theme.bad()),
             };
             let path = format!("{:<path_width$} ", safe(&check.path));
             let detail = safe(&check.detail).into_owned();

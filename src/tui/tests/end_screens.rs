@@ -1,6 +1,33 @@
 //! Predestroy's and recover's end screens, built from the summary as the worker sends it.
 
 use super::*;
+use crate::nixlog::Moved;
+use crate::summary::{Blocker, BuildReport, FlowDetails, PredestroyDetails, RecoverDetails};
+
+/// predestroy's verdict with these blockers (step, why).
+fn verdict(blockers: &[(&'static str, &str)]) -> FlowDetails {
+    FlowDetails::Predestroy(PredestroyDetails {
+        ready: blockers.is_empty(),
+        blockers: blockers
+            .iter()
+            .map(|(step, why)| Blocker {
+                step,
+                why: (*why).into(),
+            })
+            .collect(),
+    })
+}
+
+/// recover's details: host qwe, the card read, the system and the build given.
+fn recovered(system: Option<&str>, build: Option<BuildReport>) -> FlowDetails {
+    FlowDetails::Recover(RecoverDetails {
+        host: "qwe".into(),
+        system: system.map(Into::into),
+        recovery_card: true,
+        build,
+        ..RecoverDetails::default()
+    })
+}
 
 /// A run of `kind` whose steps end as `statuses` say (the others pass), summarised with
 /// `status` and `details`.
@@ -8,7 +35,7 @@ fn ended_with(
     kind: FlowKind,
     status: RunStatus,
     statuses: &[(&str, StepStatus, &str)],
-    details: serde_json::Value,
+    details: FlowDetails,
 ) -> State {
     let mut state = State::flow(kind, "vps-qwe".into());
     let outcome = |id: &str| {
@@ -25,9 +52,6 @@ fn ended_with(
         }
         step(&mut state, t + 60, def.id.as_str(), status, message);
     }
-    let serde_json::Value::Object(details) = details else {
-        panic!("details are an object");
-    };
     let steps = kind
         .steps()
         .iter()
@@ -50,7 +74,7 @@ fn ended_with(
             dry_run: false,
             duration_ms: 5_000,
             steps,
-            details,
+            details: Box::new(details),
         },
     );
     ended(&mut state, 5_000, status);
@@ -67,7 +91,7 @@ fn predestroy_ready() {
             StepStatus::Warning,
             "[docker] is configured but no daemon is running",
         )],
-        json!({"ready": true, "blockers": []}),
+        verdict(&[]),
     );
     snapshot("predestroy_ready", &state);
 }
@@ -85,11 +109,11 @@ fn predestroy_not_ready_lists_each_blocker_with_what_to_do() {
             ("nix-on-volume", StepStatus::Failed, nix),
             ("recovery-card", StepStatus::Skipped, card),
         ],
-        json!({"ready": false, "blockers": [
-            {"step": "config-repo-pushed", "why": pushed},
-            {"step": "nix-on-volume", "why": nix},
-            {"step": "recovery-card", "why": card},
-        ]}),
+        verdict(&[
+            ("config-repo-pushed", pushed),
+            ("nix-on-volume", nix),
+            ("recovery-card", card),
+        ]),
     );
     snapshot("predestroy_not_ready", &state);
 }
@@ -104,10 +128,20 @@ fn recover_rebooting_says_to_verify_after_the_boot() {
             StepStatus::Passed,
             "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)",
         )],
-        json!({"host": "qwe", "system": "/nix/store/9x7c…-nixos-system-qwe-25.05",
-               "recovery_card": true, "current_system": null,
-               "build": {"from_volume": {"paths": 2104, "bytes": 1_288_490_188},
-                         "built": 3, "downloaded": {"paths": 1, "bytes": 52_428_800}}}),
+        recovered(
+            Some("/nix/store/9x7c…-nixos-system-qwe-25.05"),
+            Some(BuildReport {
+                from_volume: Moved {
+                    paths: 2104,
+                    bytes: 1_288_490_188,
+                },
+                built: 3,
+                downloaded: Moved {
+                    paths: 1,
+                    bytes: 52_428_800,
+                },
+            }),
+        ),
     );
     snapshot("recover_rebooting", &state);
 }
@@ -140,19 +174,14 @@ fn recover_failed_says_what_failed_and_how_to_resume() {
                 "not run: it needs boot, which did not pass",
             ),
         ],
-        json!({"host": "qwe", "system": null, "recovery_card": true, "current_system": null}),
+        recovered(None, None),
     );
     snapshot("recover_failed", &state);
 }
 
 #[test]
 fn tab_goes_from_the_end_screen_to_the_steps_and_back() {
-    let mut state = ended_with(
-        FlowKind::Predestroy,
-        RunStatus::Passed,
-        &[],
-        json!({"ready": true, "blockers": []}),
-    );
+    let mut state = ended_with(FlowKind::Predestroy, RunStatus::Passed, &[], verdict(&[]));
     let tab = |state: &State| match &state.screen {
         Screen::Flow(view) => view.tab,
         Screen::Home => panic!("not on the flow screen"),
@@ -173,15 +202,16 @@ fn a_long_list_of_blockers_scrolls() {
         .iter()
         .map(|def| (def.id.as_str(), StepStatus::Failed, why))
         .collect();
-    let blockers: Vec<serde_json::Value> = failing
+    let blockers: Vec<(&'static str, &str)> = FlowKind::Predestroy
+        .steps()
         .iter()
-        .map(|(id, _, why)| json!({"step": id, "why": why}))
+        .map(|def| (def.id.as_str(), why))
         .collect();
     let mut state = ended_with(
         FlowKind::Predestroy,
         RunStatus::Failed,
         &failing,
-        json!({"ready": false, "blockers": blockers}),
+        verdict(&blockers),
     );
     let first = |state: &State| match &state.screen {
         Screen::Flow(view) => view.end.as_ref().map(|e| e.scroll.first),
