@@ -11,7 +11,7 @@ use crate::flow::{FlowKind, RecoverStep, StepId};
 use crate::report::{RunStatus, StepStatus};
 use crate::steps::identify::human_bytes;
 
-use super::state::StepView;
+use super::step_view::StepView;
 
 /// A step that stands between this machine and "ready", as predestroy's summary lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
