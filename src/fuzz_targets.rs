@@ -10,7 +10,8 @@ use std::path::{Component, Path};
 
 use crate::config::{Config, ConfigError};
 use crate::escape::escape_bytes;
-use crate::exec::probe::{Contents, FsIdentity, MountEntry, identify, parse_mountinfo};
+use crate::exec::mountinfo::{MountEntry, parse_mountinfo};
+use crate::exec::probe::{Contents, FsIdentity, identify};
 use crate::nixlog::{self, Item, Moved, NixLog, Transfers};
 
 /// A fuzz target: a name (the binary in `fuzz/` and the directory of its seeds) and its body.

@@ -42,7 +42,7 @@ use fresh_vps::{FreshVps, FreshVpsOptions, quote};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use nixos_lifeboat::card::RecoveryCard;
-use nixos_lifeboat::exec::probe::parse_mountinfo;
+use nixos_lifeboat::exec::mountinfo::parse_mountinfo;
 use nixos_lifeboat::flow::FlowKind;
 use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;

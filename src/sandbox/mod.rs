@@ -17,7 +17,7 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, umount2};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::probe;
+use crate::exec::mountinfo;
 
 mod seed;
 
@@ -283,7 +283,7 @@ impl Sandbox {
 
 /// Mount points at or below `dir` in this process's mount namespace, in mount order.
 pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>, SandboxError> {
-    let table = probe::read_mountinfo().map_err(io_error(Path::new("/proc/self/mountinfo")))?;
+    let table = mountinfo::read_mountinfo().map_err(io_error(Path::new("/proc/self/mountinfo")))?;
     Ok(table
         .into_iter()
         .map(|m| m.mount_point)

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, VolumeConfig};
 use crate::escape::shown;
-use crate::exec::probe::{self, Candidate};
+use crate::exec::by_id::{self, Candidate};
 use crate::flow::Outcome;
 
 /// How the device was chosen, for the messages.
@@ -96,7 +96,7 @@ fn discover(cfg: &Config) -> Result<FoundVolume, Outcome> {
     let dir = &cfg.discovery.by_id_dir;
     let pattern = &cfg.discovery.pattern;
     let whole_disk = |name: &str| cfg.discovery_matches(name) && !is_partition_link(name);
-    let candidates = probe::discover(dir, &whole_disk).map_err(|e| {
+    let candidates = by_id::discover(dir, &whole_disk).map_err(|e| {
         if e.kind() == io::ErrorKind::NotFound {
             Outcome::Failed(format!(
                 "{} does not exist, so no volume can be discovered. udev creates it: is udev \

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, StorePlace, VolumeConfig};
 use crate::escape::shown;
-use crate::exec::probe::MountEntry;
+use crate::exec::mountinfo::MountEntry;
 use crate::flow::Outcome;
 
 /// The device number of a block device path (a by-id link is followed).
@@ -33,7 +33,7 @@ pub fn device_number(device: &Path) -> Result<(u32, u32), String> {
 
 /// This process's mount table, or the step's failure.
 pub fn mount_table() -> Result<Vec<MountEntry>, Outcome> {
-    crate::exec::probe::read_mountinfo()
+    crate::exec::mountinfo::read_mountinfo()
         .map_err(|e| Outcome::Failed(format!("cannot read /proc/self/mountinfo: {e}")))
 }
 
@@ -265,7 +265,7 @@ pub fn docker_on_volume(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exec::probe::parse_mountinfo;
+    use crate::exec::mountinfo::parse_mountinfo;
 
     const VOLUME: (u32, u32) = (8, 16);
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::card::{self, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
-use crate::exec::probe::MountEntry;
+use crate::exec::mountinfo::MountEntry;
 use crate::flow::{Flow, Outcome, VerifyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::Action;

@@ -9,7 +9,7 @@ use crate::report::{RunStatus, StepStatus};
 use crate::steps::identify::human_bytes;
 use crate::summary::{Blocker, BuildReport, FlowDetails, RecoverDetails};
 
-use super::state::StepView;
+use super::step_view::StepView;
 
 /// How a recover run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,9 +15,9 @@ use ratatui::crossterm::event::{self, Event as TermEvent};
 use crate::flow::Msg as FlowMsg;
 use crate::report::RunStatus;
 
-use super::keys;
+use super::keys::{self, Key};
 use super::screens;
-use super::state::{Command, FromWorker, Key, Msg, Quit, State};
+use super::state::{Command, FromWorker, Msg, Quit, State};
 use super::theme::Theme;
 use super::worker::{self, Envelope, Machine, RunSpec};
 

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::escape::{escape_bytes, shown};
-use crate::exec::probe::{self, MountEntry};
+use crate::exec::by_id;
+use crate::exec::mountinfo::{self, MountEntry};
 use crate::journal::Journal;
 
 /// A volume discovery found.
@@ -98,11 +99,11 @@ pub fn pretty_name(text: &str) -> Option<String> {
 }
 
 fn volumes(cfg: &Config) -> Result<Vec<VolumeFact>, String> {
-    let found = probe::discover(&cfg.discovery.by_id_dir, &|name| {
+    let found = by_id::discover(&cfg.discovery.by_id_dir, &|name| {
         cfg.discovery_matches(name)
     })
     .map_err(|e| format!("{}: {e}", shown(&cfg.discovery.by_id_dir)))?;
-    let mounts = probe::read_mountinfo().unwrap_or_default();
+    let mounts = mountinfo::read_mountinfo().unwrap_or_default();
     Ok(found
         .iter()
         .map(|c| VolumeFact {

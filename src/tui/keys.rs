@@ -1,8 +1,27 @@
-//! Terminal key events to the wizard's [`Key`]s: the only place that knows crossterm's.
+//! The wizard's [`Key`]s, and terminal key events turned into them: the only place that
+//! knows crossterm's.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::state::Key;
+/// A key the wizard reacts to, independent of the terminal library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    Char(char),
+    /// Ctrl with a letter (Ctrl-C cancels).
+    Ctrl(char),
+    Enter,
+    Esc,
+    Tab,
+    Backspace,
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+}
 
 /// The key pressed, or `None` for releases, repeats of no interest and keys with no use.
 pub fn from_crossterm(event: KeyEvent) -> Option<Key> {

@@ -15,6 +15,7 @@ mod results;
 mod screens;
 mod scroll;
 pub mod state;
+mod step_view;
 mod terminal;
 mod theme;
 mod widgets;

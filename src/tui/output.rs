@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use crate::report::Stream;
 
-use super::state::Key;
+use super::keys::Key;
 
 /// How many lines are kept; older ones are dropped.
 pub const SCROLLBACK: usize = 10_000;

@@ -1,7 +1,7 @@
 //! Scrolling a text that does not fit: the diff view, the diff in a confirmation, the end
 //! screen. Pure.
 
-use super::state::Key;
+use super::keys::Key;
 
 /// How far PgUp/PgDn move.
 const PAGE: usize = 10;

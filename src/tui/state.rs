@@ -5,35 +5,17 @@
 
 use std::time::Duration;
 
-use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question, StepDef};
+use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question};
 use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
 
 use super::diff::{DiffView, Diffs};
 use super::end::EndReport;
 use super::facts::HomeFacts;
+use super::keys::Key;
 use super::output::OutputLog;
 use super::results::{InspectResults, SizeRow};
 use super::scroll;
-
-/// A key the wizard reacts to, independent of the terminal library.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Key {
-    Char(char),
-    /// Ctrl with a letter (Ctrl-C cancels).
-    Ctrl(char),
-    Enter,
-    Esc,
-    Tab,
-    Backspace,
-    Up,
-    Down,
-    Left,
-    Right,
-    PageUp,
-    PageDown,
-    Home,
-    End,
-}
+use super::step_view::StepView;
 
 /// What a flow's worker reports.
 #[derive(Debug, Clone)]
@@ -149,18 +131,6 @@ pub enum RunPhase {
     Running,
     Ended(RunStatus),
     CouldNotStart(String),
-}
-
-/// One step on the flow screen.
-#[derive(Debug, Clone)]
-pub struct StepView {
-    pub def: &'static StepDef,
-    pub status: StepStatus,
-    pub message: String,
-    /// The exact actions from the plan event.
-    pub actions: Vec<Action>,
-    pub started: Option<Duration>,
-    pub took: Option<Duration>,
 }
 
 /// The latest progress count of the running step.

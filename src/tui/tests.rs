@@ -11,11 +11,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
+use super::keys::Key;
 use super::results::SizeRow;
 use super::screens;
-use super::state::{
-    Command, FromWorker, HOME_FLOWS, Key, Msg, PRACTICE_FLOWS, Quit, Screen, State,
-};
+use super::state::{Command, FromWorker, HOME_FLOWS, Msg, PRACTICE_FLOWS, Quit, Screen, State};
 use super::theme::Theme;
 use crate::flow::{FlowKind, Msg as FlowMsg, Question};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};

@@ -14,7 +14,8 @@ use crate::card::{CardNixStore, CardRepository, CardStore, CardVolume, FORMAT, R
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
-use crate::exec::probe::{self, Contents, MountEntry};
+use crate::exec::mountinfo::MountEntry;
+use crate::exec::probe::{self, Contents};
 use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Flow, Outcome, PredestroyStep};
 use crate::marker::PersistenceMarker;

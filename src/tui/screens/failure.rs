@@ -7,7 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::report::StepStatus;
-use crate::tui::state::{FlowView, RunPhase, StepView};
+use crate::tui::state::{FlowView, RunPhase};
+use crate::tui::step_view::StepView;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::safe;
 
