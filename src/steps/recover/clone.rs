@@ -78,7 +78,9 @@ pub fn plan(target: &Target) -> Plan {
     if same {
         return Plan::FastForward;
     }
-    let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let stamp = jiff::ZonedDateTime::now()
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
     let name = target
         .path
         .file_name()
