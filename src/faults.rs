@@ -8,26 +8,26 @@
 //!   SIGHUP arrives or the process is killed. It says `LIFEBOAT_FAULT: paused in <point>`
 //!   on stderr when it waits. The points are listed at [`Point`].
 //!
-//! Without the variable every hook is a no-op costing one `OnceLock` read, so they can sit
-//! on hot paths such as the scan.
+//! All of this is compiled only with the `fault-injection` cargo feature, which the tests
+//! turn on (`scripts/test.sh`). Without it, as lifeboat is built and shipped, every hook is
+//! an empty inline function that the compiler removes: `LIFEBOAT_FAULT` is never read.
+//! With it and without the variable, a hook costs one `OnceLock` read, so hooks can sit on
+//! hot paths such as the scan.
 
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread;
-use std::time::Duration;
 
-const VARIABLE: &str = "LIFEBOAT_FAULT";
+#[cfg(feature = "fault-injection")]
+pub use injected::{before_step, pause_in};
 
-#[derive(Debug, PartialEq, Eq)]
-enum Fault {
-    Pause(String),
-    Panic(String),
-    PauseIn {
-        point: String,
-        after: Option<String>,
-    },
-}
+/// Called before each step runs. Built without `fault-injection`: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn before_step(_step: &str, _cancel: &std::sync::atomic::AtomicBool) {}
+
+/// Called where the work passes `point`. Built without `fault-injection`: nothing.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn pause_in(_point: Point<'_>) {}
 
 /// A place inside an operation where `pause-in:<point>` stops a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,136 +47,160 @@ pub enum Point<'a> {
     Write(&'a OsStr),
 }
 
-impl Point<'_> {
-    fn is(&self, name: &str) -> bool {
-        let file = |prefix: &str| name.strip_prefix(prefix).map(OsStr::new);
-        match self {
-            Point::Scan => name == "scan",
-            Point::GitTransfer => name == "git-transfer",
-            Point::Copy => name == "copy",
-            Point::Activation => name == "activation",
-            Point::HalfWrite(f) => file("half-write:") == Some(f),
-            Point::Write(f) => file("write:") == Some(f),
-        }
+/// The real hooks, built with the `fault-injection` feature.
+#[cfg(feature = "fault-injection")]
+mod injected {
+    use std::ffi::OsStr;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+    use std::thread;
+    use std::time::Duration;
+
+    use super::Point;
+
+    const VARIABLE: &str = "LIFEBOAT_FAULT";
+
+    #[derive(Debug, PartialEq, Eq)]
+    enum Fault {
+        Pause(String),
+        Panic(String),
+        PauseIn {
+            point: String,
+            after: Option<String>,
+        },
     }
-}
 
-fn parse(value: &str) -> Option<Fault> {
-    match value.split_once(':')? {
-        ("pause", step) => Some(Fault::Pause(step.to_string())),
-        ("panic", step) => Some(Fault::Panic(step.to_string())),
-        ("pause-in", spec) => {
-            let (point, after) = match spec.rsplit_once('@') {
-                Some((point, step)) => (point, Some(step.to_string())),
-                None => (spec, None),
-            };
-            Some(Fault::PauseIn {
-                point: point.to_string(),
-                after,
-            })
-        }
-        _ => None,
-    }
-}
-
-fn configured() -> Option<&'static Fault> {
-    static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
-    FAULT
-        .get_or_init(|| std::env::var(VARIABLE).ok().as_deref().and_then(parse))
-        .as_ref()
-}
-
-/// The `@<step>` of a `pause-in` fault has begun.
-static STEP_BEGUN: AtomicBool = AtomicBool::new(false);
-/// The `pause-in` point was reached once; later arrivals pass.
-static FIRED: AtomicBool = AtomicBool::new(false);
-
-/// Called before each step runs.
-pub fn before_step(step: &str, cancel: &AtomicBool) {
-    match configured() {
-        Some(Fault::Pause(at)) if at == step => {
-            while !cancel.load(Ordering::Relaxed) {
-                thread::sleep(Duration::from_millis(10));
+    impl Point<'_> {
+        fn is(&self, name: &str) -> bool {
+            let file = |prefix: &str| name.strip_prefix(prefix).map(OsStr::new);
+            match self {
+                Point::Scan => name == "scan",
+                Point::GitTransfer => name == "git-transfer",
+                Point::Copy => name == "copy",
+                Point::Activation => name == "activation",
+                Point::HalfWrite(f) => file("half-write:") == Some(f),
+                Point::Write(f) => file("write:") == Some(f),
             }
         }
-        Some(Fault::Panic(at)) if at == step => panic!("{VARIABLE}: panic before {step}"),
-        Some(Fault::PauseIn {
-            after: Some(at), ..
-        }) if at == step => {
-            STEP_BEGUN.store(true, Ordering::SeqCst);
+    }
+
+    fn parse(value: &str) -> Option<Fault> {
+        match value.split_once(':')? {
+            ("pause", step) => Some(Fault::Pause(step.to_string())),
+            ("panic", step) => Some(Fault::Panic(step.to_string())),
+            ("pause-in", spec) => {
+                let (point, after) = match spec.rsplit_once('@') {
+                    Some((point, step)) => (point, Some(step.to_string())),
+                    None => (spec, None),
+                };
+                Some(Fault::PauseIn {
+                    point: point.to_string(),
+                    after,
+                })
+            }
+            _ => None,
         }
-        _ => {}
     }
-}
 
-/// Called where the work passes `point`.
-pub fn pause_in(point: Point<'_>) {
-    let Some(Fault::PauseIn { point: at, after }) = configured() else {
-        return;
-    };
-    let armed = after.is_none() || STEP_BEGUN.load(Ordering::SeqCst);
-    if point.is(at) && armed && !FIRED.swap(true, Ordering::SeqCst) {
-        wait_for_signal(at);
+    fn configured() -> Option<&'static Fault> {
+        static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
+        FAULT
+            .get_or_init(|| std::env::var(VARIABLE).ok().as_deref().and_then(parse))
+            .as_ref()
     }
-}
 
-/// Wait until one of the signals that cancel a run arrives; the run's own handlers see it
-/// too, so it goes on as an interrupted run would.
-fn wait_for_signal(point: &str) {
-    let signalled = Arc::new(AtomicBool::new(false));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        // Registration fails only for forbidden signals, which these are not.
-        let _ = signal_hook::flag::register(signal, Arc::clone(&signalled));
-    }
-    eprintln!("{VARIABLE}: paused in {point}");
-    while !signalled.load(Ordering::Relaxed) {
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+    /// The `@<step>` of a `pause-in` fault has begun.
+    static STEP_BEGUN: AtomicBool = AtomicBool::new(false);
+    /// The `pause-in` point was reached once; later arrivals pass.
+    static FIRED: AtomicBool = AtomicBool::new(false);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fault_specs_parse() {
-        assert_eq!(parse("pause:measure"), Some(Fault::Pause("measure".into())));
-        assert_eq!(
-            parse("panic:check-layout"),
-            Some(Fault::Panic("check-layout".into()))
-        );
-        assert_eq!(
-            parse("pause-in:write:journal.json@build"),
+    /// Called before each step runs.
+    pub fn before_step(step: &str, cancel: &AtomicBool) {
+        match configured() {
+            Some(Fault::Pause(at)) if at == step => {
+                while !cancel.load(Ordering::Relaxed) {
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+            Some(Fault::Panic(at)) if at == step => panic!("{VARIABLE}: panic before {step}"),
             Some(Fault::PauseIn {
-                point: "write:journal.json".into(),
-                after: Some("build".into())
-            })
-        );
-        assert_eq!(
-            parse("pause-in:scan"),
-            Some(Fault::PauseIn {
-                point: "scan".into(),
-                after: None
-            })
-        );
-        assert_eq!(parse("explode:measure"), None);
-        assert_eq!(parse("measure"), None);
+                after: Some(at), ..
+            }) if at == step => {
+                STEP_BEGUN.store(true, Ordering::SeqCst);
+            }
+            _ => {}
+        }
     }
 
-    #[test]
-    fn points_match_their_names_only() {
-        assert!(Point::Scan.is("scan"));
-        assert!(Point::Copy.is("copy"));
-        assert!(Point::GitTransfer.is("git-transfer"));
-        let card = OsStr::new("recovery.toml");
-        assert!(Point::Write(card).is("write:recovery.toml"));
-        assert!(Point::HalfWrite(card).is("half-write:recovery.toml"));
-        assert!(!Point::Write(card).is("half-write:recovery.toml"));
-        assert!(!Point::Write(card).is("write:journal.json"));
-        assert!(!Point::Scan.is("copy"));
+    /// Called where the work passes `point`.
+    pub fn pause_in(point: Point<'_>) {
+        let Some(Fault::PauseIn { point: at, after }) = configured() else {
+            return;
+        };
+        let armed = after.is_none() || STEP_BEGUN.load(Ordering::SeqCst);
+        if point.is(at) && armed && !FIRED.swap(true, Ordering::SeqCst) {
+            wait_for_signal(at);
+        }
+    }
+
+    /// Wait until one of the signals that cancel a run arrives; the run's own handlers see it
+    /// too, so it goes on as an interrupted run would.
+    fn wait_for_signal(point: &str) {
+        let signalled = Arc::new(AtomicBool::new(false));
+        for signal in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
+            // Registration fails only for forbidden signals, which these are not.
+            let _ = signal_hook::flag::register(signal, Arc::clone(&signalled));
+        }
+        eprintln!("{VARIABLE}: paused in {point}");
+        while !signalled.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn fault_specs_parse() {
+            assert_eq!(parse("pause:measure"), Some(Fault::Pause("measure".into())));
+            assert_eq!(
+                parse("panic:check-layout"),
+                Some(Fault::Panic("check-layout".into()))
+            );
+            assert_eq!(
+                parse("pause-in:write:journal.json@build"),
+                Some(Fault::PauseIn {
+                    point: "write:journal.json".into(),
+                    after: Some("build".into())
+                })
+            );
+            assert_eq!(
+                parse("pause-in:scan"),
+                Some(Fault::PauseIn {
+                    point: "scan".into(),
+                    after: None
+                })
+            );
+            assert_eq!(parse("explode:measure"), None);
+            assert_eq!(parse("measure"), None);
+        }
+
+        #[test]
+        fn points_match_their_names_only() {
+            assert!(Point::Scan.is("scan"));
+            assert!(Point::Copy.is("copy"));
+            assert!(Point::GitTransfer.is("git-transfer"));
+            let card = OsStr::new("recovery.toml");
+            assert!(Point::Write(card).is("write:recovery.toml"));
+            assert!(Point::HalfWrite(card).is("half-write:recovery.toml"));
+            assert!(!Point::Write(card).is("half-write:recovery.toml"));
+            assert!(!Point::Write(card).is("write:journal.json"));
+            assert!(!Point::Scan.is("copy"));
+        }
     }
 }

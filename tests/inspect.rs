@@ -8,9 +8,12 @@
 mod support;
 
 use std::fs;
+#[cfg(feature = "fault-injection")]
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+#[cfg(feature = "fault-injection")]
+use std::process::{Child, Stdio};
+use std::process::{Command, Output};
 
 use nixos_lifeboat::sandbox::{VolumeContents, VolumeSpec};
 use serde_json::Value;
@@ -462,6 +465,7 @@ fn headless_output_lines_come_in_order_within_their_step() {
 }
 
 /// Start a JSON run that pauses before `step`, and wait until it is there.
+#[cfg(feature = "fault-injection")]
 fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
     let mut child = lifeboat(config, &["inspect", "--json"])
         .env("LIFEBOAT_FAULT", format!("pause:{step}"))
@@ -487,12 +491,14 @@ fn start_paused(config: &Path, step: &str) -> (Child, Vec<Value>) {
     panic!("the run ended before {step} ({status:?}): {events:?}");
 }
 
+#[cfg(feature = "fault-injection")]
 fn signal(child: &Child, signal: nix::sys::signal::Signal) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     nix::sys::signal::kill(pid, signal).unwrap();
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn sigint_and_sigterm_mid_run_unmount_and_exit_130() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     for sig in [
@@ -509,6 +515,7 @@ fn sigint_and_sigterm_mid_run_unmount_and_exit_130() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn a_killed_run_leaves_a_mount_that_the_next_run_undoes() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let (mut child, _) = start_paused(&sandbox.config_path, "check-layout");
@@ -530,6 +537,7 @@ fn a_killed_run_leaves_a_mount_that_the_next_run_undoes() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn a_panic_mid_run_still_unmounts() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let out = lifeboat(&sandbox.config_path, &["inspect", "--json"])
@@ -543,6 +551,7 @@ fn a_panic_mid_run_still_unmounts() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn resume_continues_with_the_device_of_the_interrupted_run() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let config = discovery_config(&sandbox);
@@ -579,6 +588,7 @@ fn resume_without_a_journal_is_a_usage_error() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn a_second_run_while_one_holds_the_lock_is_turned_away() {
     let (sandbox, hash) = sandbox(VolumeContents::Seed);
     let (mut child, _) = start_paused(&sandbox.config_path, "measure");

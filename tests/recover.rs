@@ -408,6 +408,7 @@ fn an_unreachable_remote_falls_back_to_the_mirror_on_the_volume() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn a_run_that_died_is_finished_by_resume_without_a_second_copy_aside() {
     let vps = FreshVps::new(FreshVpsOptions {
         existing_etc_nixos: Some("{ }\n"),

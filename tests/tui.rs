@@ -69,6 +69,7 @@ impl Tmux {
     }
 
     /// The PID of the program the pane's shell runs (lifeboat, while it runs).
+    #[cfg(feature = "fault-injection")]
     fn child_pid(&self) -> i32 {
         let output = self.run(&["display-message", "-p", "#{pane_pid}"]);
         let shell = String::from_utf8_lossy(&output.stdout).trim().to_string();
@@ -224,6 +225,7 @@ fn the_home_screen_starts_inspect_on_enter() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn ctrl_c_while_a_step_runs_unmounts_before_quitting() {
     let (sandbox, hash) = sandbox();
     let command = format!(
@@ -243,6 +245,7 @@ fn ctrl_c_while_a_step_runs_unmounts_before_quitting() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn sigterm_while_a_step_runs_cleans_up_and_gives_the_terminal_back() {
     let (sandbox, hash) = sandbox();
     let command = format!(
@@ -258,6 +261,7 @@ fn sigterm_while_a_step_runs_cleans_up_and_gives_the_terminal_back() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn a_panic_in_the_flow_is_a_failed_run_and_the_terminal_comes_back() {
     let (sandbox, hash) = sandbox();
     let command = format!(
@@ -346,6 +350,7 @@ fn the_wizard_and_json_leave_the_same_state_on_disk() {
 }
 
 #[test]
+#[cfg(feature = "fault-injection")]
 fn closing_the_terminal_while_a_step_runs_still_unmounts() {
     let (sandbox, hash) = sandbox();
     let command = format!(

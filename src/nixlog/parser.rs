@@ -341,10 +341,10 @@ impl NixLog {
         moved.bytes = moved.bytes.saturating_add(expected - copy.bytes);
         copy.bytes = expected;
         // The last activity is a copy of the map's entry: keep the two alike.
-        if let Some((last, activity)) = &mut self.last {
-            if *last == id {
-                activity.copy = Some(*copy);
-            }
+        if let Some((last, activity)) = &mut self.last
+            && *last == id
+        {
+            activity.copy = Some(*copy);
         }
     }
 

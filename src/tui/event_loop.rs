@@ -48,7 +48,7 @@ struct Run {
 /// Run the wizard until the operator quits; return the exit code. The flow's worker has
 /// ended (and cleaned up) when this returns, also when the terminal failed (SIGHUP closed
 /// it): then the step is cancelled first. Only a second signal leaves without waiting.
-pub fn run<B: Backend>(
+pub fn run<B: Backend<Error = io::Error>>(
     terminal: &mut Terminal<B>,
     state: State,
     first: Vec<Command>,
@@ -84,7 +84,7 @@ pub fn run<B: Backend>(
 }
 
 /// The loop itself: draw, read, update, execute, until the state is done.
-fn turns<B: Backend>(
+fn turns<B: Backend<Error = io::Error>>(
     terminal: &mut Terminal<B>,
     mut state: State,
     first: Vec<Command>,

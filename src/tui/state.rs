@@ -617,10 +617,10 @@ impl State {
         }
         self.notice = Some("Cancelling: the running step stops and cleans up…".into());
         let mut commands = vec![Command::Cancel];
-        if let Screen::Flow(view) = &mut self.screen {
-            if view.confirm.take().is_some() {
-                commands.push(Command::Answer(FlowMsg::Cancel));
-            }
+        if let Screen::Flow(view) = &mut self.screen
+            && view.confirm.take().is_some()
+        {
+            commands.push(Command::Answer(FlowMsg::Cancel));
         }
         commands
     }
@@ -638,10 +638,10 @@ impl State {
                 }
             };
         }
-        if let Screen::Flow(view) = &mut self.screen {
-            if view.confirm.is_some() {
-                return view.confirm_key(key);
-            }
+        if let Screen::Flow(view) = &mut self.screen
+            && view.confirm.is_some()
+        {
+            return view.confirm_key(key);
         }
         if self.help {
             self.help = false;

@@ -234,12 +234,12 @@ impl<'a> Session<'a> {
                 return Cred::ssh_key_from_agent(user);
             }
         }
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT) {
-            if let Some(token) = self.creds.https_token.as_ref().filter(|_| !st.token_tried) {
-                st.token_tried = true;
-                st.tried.push(format!("token from {}", token.source));
-                return Cred::userpass_plaintext(user.unwrap_or(DEFAULT_TOKEN_USER), &token.secret);
-            }
+        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+            && let Some(token) = self.creds.https_token.as_ref().filter(|_| !st.token_tried)
+        {
+            st.token_tried = true;
+            st.tried.push(format!("token from {}", token.source));
+            return Cred::userpass_plaintext(user.unwrap_or(DEFAULT_TOKEN_USER), &token.secret);
         }
         Err(git2::Error::new(
             ErrorCode::Auth,

@@ -85,10 +85,11 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
     let finished = process::run_streaming(
         &spec,
         &mut |piece: Line<'_>| {
-            if let Piece::Show(line) = long.sort(piece) {
-                if line.stream == Stream::Stderr && stderr.len() < EVAL_STDERR_LINES {
-                    stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
-                }
+            if let Piece::Show(line) = long.sort(piece)
+                && line.stream == Stream::Stderr
+                && stderr.len() < EVAL_STDERR_LINES
+            {
+                stderr.push(String::from_utf8_lossy(line.bytes).into_owned());
             }
         },
         ctx.cancel,

@@ -78,7 +78,9 @@ pub fn plan(target: &Target) -> Plan {
     if same {
         return Plan::FastForward;
     }
-    let stamp = jiff::Zoned::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let stamp = jiff::ZonedDateTime::now()
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
     let name = target
         .path
         .file_name()
@@ -213,10 +215,10 @@ pub fn run(
 ) -> Result<Outcome, Pending> {
     let mut progress =
         |p: Progress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects);
-    if let Pending::Plan(plan) = &pending {
-        if let Err(outcome) = writable(target, plan) {
-            return Ok(outcome);
-        }
+    if let Pending::Plan(plan) = &pending
+        && let Err(outcome) = writable(target, plan)
+    {
+        return Ok(outcome);
     }
     let result = match &pending {
         Pending::HostKey { fingerprint, .. } => {

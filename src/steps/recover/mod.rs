@@ -459,10 +459,10 @@ impl RecoverRunner {
         if ctx.dry_run {
             return Outcome::Skipped("dry run: would build".into());
         }
-        if let (Some(store), Some(old)) = (self.usable_store(), &self.old_system) {
-            if let Err(outcome) = room::check(&self.cfg, store, old, ctx) {
-                return outcome;
-            }
+        if let (Some(store), Some(old)) = (self.usable_store(), &self.old_system)
+            && let Err(outcome) = room::check(&self.cfg, store, old, ctx)
+        {
+            return outcome;
         }
         let substituter = self.usable_store().map(VolumeStore::substituter);
         match rebuild::build(&self.cfg, &self.host(), substituter.as_deref(), ctx) {
