@@ -76,6 +76,29 @@ fn rebuild(vps: &FreshVps, args: &str) -> Rebuild {
     }
 }
 
+/// The stand-in built the scenario's system as nixos-rebuild does: exit 0, the store path
+/// on stdout, its first line and Nix's JSON log on stderr.
+fn assert_built(vps: &FreshVps, run: &Rebuild) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.starts_with("/nix/store/")
+            && run.stdout.ends_with(&format!("-{}", vps.system_name())),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .starts_with("building the system configuration...\n"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("@nix {\"action\":\"start\""),
+        "{}",
+        run.stderr
+    );
+}
+
 fn clone_to_etc_nixos(vps: &FreshVps) -> String {
     fresh_vps::sh(&format!(
         "git clone -q {} {}",
@@ -211,23 +234,7 @@ fn the_stand_in_rebuild_builds_the_real_system_and_logs_its_call() {
     let flake = clone_to_etc_nixos(&vps);
     let args = format!("build --flake {flake} --log-format internal-json -v");
     let build = rebuild(&vps, &args);
-    assert_eq!(build.code, 0, "{}", build.stderr);
-    assert!(
-        build.stdout.starts_with("/nix/store/")
-            && build.stdout.ends_with(&format!("-{}", vps.system_name())),
-        "{}",
-        build.stdout
-    );
-    assert!(
-        build
-            .stderr
-            .contains("building the system configuration...")
-    );
-    assert!(
-        build.stderr.contains("@nix {\"action\":\"start\""),
-        "{}",
-        build.stderr
-    );
+    assert_built(&vps, &build);
     // The system exists in the scenario's store (never the host's), with its /etc.
     let contents = vps.shell(&format!(
         "cat {system}/nixos-version; cat {system}/etc/fstab",
@@ -255,19 +262,7 @@ fn boot_sets_the_profile_and_the_boot_entry_mounts_nothing_and_exits_as_asked() 
     let args = format!("boot --flake {flake} --log-format internal-json -v");
 
     let ok = rebuild(&vps, &args);
-    assert_eq!(ok.code, 0, "{}", ok.stderr);
-    assert!(
-        ok.stdout.starts_with("/nix/store/") && ok.stdout.ends_with(&vps.system_name()),
-        "{}",
-        ok.stdout
-    );
-    assert!(
-        ok.stderr
-            .starts_with("building the system configuration...\n"),
-        "{}",
-        ok.stderr
-    );
-    assert!(ok.stderr.contains("@nix {\"action\":\"start\""));
+    assert_built(&vps, &ok);
     assert!(ok.stderr.contains("\nupdating GRUB 2 menu...\n"));
     assert!(
         ok.stderr.ends_with("\nDone. The new configuration is\n"),

@@ -42,7 +42,8 @@ fn chown(path: &Path, (uid, gid): (u32, u32)) -> io::Result<()> {
     std::os::unix::fs::chown(path, Some(uid), Some(gid))
 }
 
-fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
+/// The directory `path` is in (`.` for a bare name) and its file name.
+fn dir_and_name(path: &Path) -> io::Result<(&Path, &OsStr)> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -50,6 +51,11 @@ fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> 
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    Ok((dir, name))
+}
+
+fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> io::Result<()> {
+    let (dir, name) = dir_and_name(path)?;
     let mut tmp = Temporary::create(dir.join(temporary_name(name)), mode)?;
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::fchown(&tmp.file, Some(uid), Some(gid))?;
@@ -68,13 +74,7 @@ fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> 
 /// Make `link` a symlink to `target`, replacing what is there atomically: made under the
 /// temporary name first, then renamed over `link`.
 pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
-    let dir = match link.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let name = link
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
+    let (dir, name) = dir_and_name(link)?;
     let tmp = dir.join(temporary_name(name));
     match fs::remove_file(&tmp) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
