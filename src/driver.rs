@@ -90,7 +90,7 @@ impl Driver<'_> {
                 }
                 Effect::Finish(status) => {
                     self.clean_up(flow, runner);
-                    self.finish(flow, runner, status, &durations, started.elapsed());
+                    self.summarise(flow, runner, status, &durations, started.elapsed());
                     return status;
                 }
             };
@@ -113,7 +113,7 @@ impl Driver<'_> {
             dry_run: self.dry_run,
             journal: self.journal,
         };
-        runner.finish(&ctx);
+        runner.clean_up(&ctx);
     }
 
     /// Emit the step's current state and record it in the journal.
@@ -131,7 +131,7 @@ impl Driver<'_> {
         });
     }
 
-    fn finish(
+    fn summarise(
         &self,
         flow: &Flow,
         runner: &dyn Runner,

@@ -80,7 +80,7 @@ pub trait Runner {
     fn human_summary(&self, flow: &Flow) -> Vec<String>;
     /// Undo what a step left for later ones (a mount) when the run ends before they did.
     /// Called once, after the last step, whatever happened.
-    fn finish(&mut self, _ctx: &StepContext) {}
+    fn clean_up(&mut self, _ctx: &StepContext) {}
 }
 
 /// The runner of one flow, over that flow's own steps: each runner dispatches with an
@@ -98,7 +98,7 @@ pub trait FlowRunner {
     fn human_summary(&self, flow: &Flow) -> Vec<String>;
     /// Undo what a step left for later ones (a mount) when the run ends before they did.
     /// Called once, after the last step, whatever happened.
-    fn finish(&mut self, _ctx: &StepContext) {}
+    fn clean_up(&mut self, _ctx: &StepContext) {}
 }
 
 impl<R: FlowRunner> Runner for R {
@@ -122,8 +122,8 @@ impl<R: FlowRunner> Runner for R {
         FlowRunner::human_summary(self, flow)
     }
 
-    fn finish(&mut self, ctx: &StepContext) {
-        FlowRunner::finish(self, ctx);
+    fn clean_up(&mut self, ctx: &StepContext) {
+        FlowRunner::clean_up(self, ctx);
     }
 }
 

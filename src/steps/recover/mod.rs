@@ -812,7 +812,7 @@ impl FlowRunner for RecoverRunner {
         }
     }
 
-    fn finish(&mut self, ctx: &StepContext) {
+    fn clean_up(&mut self, ctx: &StepContext) {
         if self.view.is_some() {
             match readonly_mount::close_view(self.view.take(), ctx) {
                 Outcome::Passed(m) | Outcome::Skipped(m) | Outcome::Failed(m) => ctx.output(m),
