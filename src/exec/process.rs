@@ -359,6 +359,7 @@ pub fn run_streaming_with(
             Pipe::new(Stream::Stdout, stdout),
             Pipe::new(Stream::Stderr, stderr),
         ],
+        closed_wait: Duration::from_millis(1),
     };
     let argv = spec.argv.clone();
     let streamed = stream_until_exit(spec, &running, &mut output, cancel);
@@ -616,6 +617,9 @@ struct Output<'a> {
     tail: StderrTail,
     captured: Option<Vec<u8>>,
     pipes: [Pipe; 2],
+    /// How long the next wait lasts once both pipes are closed: a command that closed its
+    /// output is usually gone a moment later, so the wait starts short and doubles.
+    closed_wait: Duration,
 }
 
 impl Output<'_> {
@@ -637,7 +641,9 @@ impl Output<'_> {
     fn pump(&mut self, buf: &mut [u8]) -> Result<bool, Stop> {
         if !self.any_open() {
             (self.flush)();
-            thread::sleep(Duration::from_millis(POLL_INTERVAL_MS.into()));
+            thread::sleep(self.closed_wait);
+            self.closed_wait =
+                (self.closed_wait * 2).min(Duration::from_millis(POLL_INTERVAL_MS.into()));
             return Ok(false);
         }
         // Output waiting is read at once; only before lifeboat waits is what it kept back

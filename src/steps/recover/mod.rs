@@ -507,7 +507,10 @@ impl RecoverRunner {
             return Outcome::Failed("the volume is not mounted read-write".into());
         };
         let volume = place.volume().clone();
-        if self.store_unusable.is_none() && self.in_volume_store(&store, &system, ctx) {
+        // Asked only unconfirmed: the confirmed run follows that look at once. `boot` looks
+        // again before it installs anything, so a copy is trusted when `nix copy` says so.
+        if !confirmed && self.store_unusable.is_none() && self.in_volume_store(&store, &system, ctx)
+        {
             return Outcome::Passed(format!(
                 "{} is in the volume's store, which becomes /nix after the reboot",
                 shown(&system)
@@ -522,24 +525,17 @@ impl RecoverRunner {
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
-        let copied = match rebuild::copy(&self.cfg, &store, &volume, &system, ctx) {
-            Ok(copied) => copied,
-            Err(outcome) => return outcome,
-        };
-        self.copied = Some(copied);
-        if self.in_volume_store(&store, &system, ctx) {
-            Outcome::Passed(format!(
-                "copied {} into the volume's store: {} paths, {}",
-                shown(&system),
-                copied.from_local.paths,
-                human_bytes(copied.from_local.bytes)
-            ))
-        } else {
-            Outcome::Failed(format!(
-                "nix copy succeeded but {} is not valid in the volume's store {}",
-                shown(&system),
-                shown(&store.nix_dir)
-            ))
+        match rebuild::copy(&self.cfg, &store, &volume, &system, ctx) {
+            Ok(copied) => {
+                self.copied = Some(copied);
+                Outcome::Passed(format!(
+                    "copied {} into the volume's store: {} paths, {}",
+                    shown(&system),
+                    copied.from_local.paths,
+                    human_bytes(copied.from_local.bytes)
+                ))
+            }
+            Err(outcome) => outcome,
         }
     }
 
@@ -586,14 +582,6 @@ impl RecoverRunner {
         let Some(store) = self.store.clone() else {
             return Outcome::Failed("the volume is not mounted read-write".into());
         };
-        // The invariant: no boot entry whose system is missing from the volume's store.
-        if !self.in_volume_store(&store, &system, ctx) {
-            return Outcome::Failed(format!(
-                "{} is not in the volume's store, and a boot entry for it would not boot: \
-                 closure-on-volume must pass first",
-                shown(&system)
-            ));
-        }
         if !confirmed {
             self.show_closure_diff(&store, &system, ctx);
             if ctx.dry_run {
@@ -608,6 +596,14 @@ impl RecoverRunner {
                 shown(&system),
                 process::shown_argv(rebuild::boot_command(&self.cfg, &self.host()).argv())
             )));
+        }
+        // The invariant: no boot entry whose system is missing from the volume's store.
+        if !self.in_volume_store(&store, &system, ctx) {
+            return Outcome::Failed(format!(
+                "{} is not in the volume's store, and a boot entry for it would not boot: \
+                 closure-on-volume must pass first",
+                shown(&system)
+            ));
         }
         let installed = rebuild::boot(&self.cfg, &self.host(), ctx);
         if !matches!(installed, Outcome::Passed(_)) {

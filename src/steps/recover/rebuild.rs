@@ -146,12 +146,12 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             }
             Some(Item::BuildLog { line, .. }) => ctx.output_text(&line),
             Some(Item::Copying { from_local, path }) => {
-                let from = if from_local {
-                    "from a local store (the volume's)"
-                } else {
-                    "from a binary cache"
-                };
-                ctx.output(format!("copying {} {from}", escape_text(&path)));
+                let path = escape_text(&path);
+                ctx.output(match (progress, from_local) {
+                    (Shown::BytesCopied, _) => format!("copying {path} into the volume's store"),
+                    (_, true) => format!("copying {path} from the volume's store"),
+                    (_, false) => format!("downloading {path} from a binary cache"),
+                });
                 if let Shown::BytesCopied = progress {
                     ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
                 }
