@@ -7,14 +7,20 @@
 #     recover's build step and the headless front end, against `cat` of the log into a file
 #     (and `cat | cat`, the floor for anything that reads it from a pipe), and lifeboat's
 #     peak memory for 100,000 and 1,000,000 lines;
+#   - recovery (benches/recovery.rs): a real `lifeboat recover` on the fresh-VPS scenario of the
+#     tests, with an old system of 2,000 store paths (1 GB) in the volume's store on a loop
+#     device: the `build` step against the same build without the volume's store and against
+#     a plain `nix copy --from` of the same paths (the floor), and `closure-on-volume` against
+#     a plain `nix copy --to`;
 #   - the wizard (benches/tui.rs, criterion): drawing the flow screen with a 10,000-line log
 #     at 120x40; and (benches/first_frame.rs) the real binary's first frame on a terminal
 #     against `less`;
 #   - start-up: `lifeboat --help` and `lifeboat inspect --dry-run` against `true` and `du --version`.
 # Needs root (loop device, mount, dropping caches). Env: LIFEBOAT_BENCH_FILES (default 200000;
-# e.g. 2000 for a smoke run), LIFEBOAT_BENCH_LINES (default 1000000), LIFEBOAT_BENCH_RUNS
-# (default 5; 20 for the first frame). Everything it makes is removed on exit, also after a
-# failure or Ctrl-C.
+# e.g. 2000 for a smoke run), LIFEBOAT_BENCH_LINES (default 1000000), LIFEBOAT_BENCH_PATHS and
+# LIFEBOAT_BENCH_PATH_KIB (the recovery's old system: default 2000 paths of 512 KiB; e.g. 50
+# and 64 for a smoke run), LIFEBOAT_BENCH_RUNS (default 5; 20 for the first frame, 3 for the
+# recovery). Everything it makes is removed on exit, also after a failure or Ctrl-C.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -54,6 +60,9 @@ cleanup() {
     if [[ -n $loop ]]; then
         losetup -d "$loop"
     fi
+    # The recovery benchmark's volume, had it no chance to detach it itself.
+    losetup -l -n -O NAME,BACK-FILE | awk -v work="$work/" 'index($2, work) == 1 { print $1 }' |
+        while read -r device; do losetup -d "$device"; done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -79,6 +88,9 @@ unshare -m --propagation private bash -c '
 
 # Following a build's log; its logs and transcripts go to the work directory.
 LIFEBOAT_BENCH_DIR="$work" cargo bench --bench log
+
+# Recovery: its scenario (volume image, stores, repository) goes to the work directory.
+TMPDIR="$work" cargo bench --bench recovery
 
 # The wizard: drawing the flow screen.
 cargo bench --bench tui
