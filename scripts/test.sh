@@ -3,11 +3,12 @@
 # devices, mounts, nix, sshd and tmux, so this installs what is missing (scripts/deps.sh)
 # and runs the tests in a private mount namespace: nothing they mount can leak into the
 # host's mount table.
-# The suite is built with the `fault-injection` feature (`LIFEBOAT_FAULT`, src/faults.rs),
-# which the reliability tests need. Then, only when the whole suite ran, one test is built
-# without it, as lifeboat ships, to show `LIFEBOAT_FAULT` does nothing there
-# (tests/faults_compiled_out.rs).
-# Extra arguments go to the first `cargo nextest run` (e.g. a test filter).
+# First, when no filter is given, one test is built without the `fault-injection` feature,
+# as lifeboat ships, to show `LIFEBOAT_FAULT` does nothing there
+# (tests/faults_compiled_out.rs). Then the whole suite, built with the feature
+# (`LIFEBOAT_FAULT`, src/faults.rs), which the reliability tests need; its summary is the
+# last line.
+# Extra arguments go to the suite's `cargo nextest run` (e.g. a test filter).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,10 +16,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/deps.sh
 
 status=0
-unshare -m --propagation private \
-    cargo nextest run --workspace --no-fail-fast --features fault-injection "$@" || status=$?
 if [[ $# -eq 0 ]]; then
     unshare -m --propagation private \
         cargo nextest run --no-fail-fast --test faults_compiled_out || status=$?
 fi
+unshare -m --propagation private \
+    cargo nextest run --workspace --no-fail-fast --features fault-injection "$@" || status=$?
 exit "$status"
