@@ -93,7 +93,7 @@ pub struct DiscoveryConfig {
 /// Argv prefixes of the programs lifeboat runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandsConfig {
-    /// Builds and switches to the new system.
+    /// Builds the new system and installs it to boot (recover never switches).
     pub nixos_rebuild: Vec<String>,
     /// Writes the new VPS's hardware configuration.
     pub nixos_generate_config: Vec<String>,
