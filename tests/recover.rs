@@ -38,7 +38,8 @@ fn assert_nothing_changed(vps: &FreshVps, hash: &str) {
     assert_eq!(sha256_file(&vps.sandbox.image), hash);
 }
 
-/// The whole recovery with `--yes`: everything the issue asks of it, in either store layout.
+/// The whole recovery with `--yes`: built from the volume's store, installed to boot, put in
+/// the volume's profile, rebooted last; in either store layout.
 fn a_full_recovery(store_volume: bool) {
     let vps = FreshVps::new(FreshVpsOptions {
         existing_etc_nixos: Some("{ imports = [ ./hardware-configuration.nix ]; }\n"),
