@@ -55,8 +55,6 @@ pub struct RecoverRunner {
     rewrite: Option<boot_safety::Rewrite>,
     /// The private read-write mount of the volume that holds the Nix store.
     writable: Option<WritableMount>,
-    /// The volume's store, through that mount.
-    store: Option<VolumeStore>,
     /// Why Nix cannot use the volume's store, when it cannot.
     store_unusable: Option<String>,
     /// The system the volume's profile pointed at before this run: the old machine's.
@@ -84,7 +82,6 @@ impl RecoverRunner {
             hardware: None,
             rewrite: None,
             writable: None,
-            store: None,
             store_unusable: None,
             old_system: None,
             built: None,
@@ -381,7 +378,7 @@ impl RecoverRunner {
     }
 
     fn mount_volume(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
-        if let (Some(mount), Some(store)) = (&self.writable, &self.store) {
+        if let (Some(mount), Some(store)) = (&self.writable, self.mounted_store()) {
             return Outcome::Passed(format!(
                 "the volume is mounted read-write at {}; its store is {}",
                 shown(mount.root()),
@@ -421,7 +418,7 @@ impl RecoverRunner {
             Ok(mount) => mount,
             Err(outcome) => return outcome,
         };
-        let store = VolumeStore::new(place.nix_dir(mount.root()));
+        let store = VolumeStore::new(place.nix_dir(&target));
         let mounted = format!(
             "mounted {} read-write at {}",
             shown(&probe.resolved),
@@ -430,7 +427,8 @@ impl RecoverRunner {
         self.writable = Some(mount);
         self.old_system = store.current_system();
         self.store_unusable = store.unusable();
-        let outcome = match &self.store_unusable {
+
+        match &self.store_unusable {
             Some(why) => Outcome::Warning(format!(
                 "{mounted}, but Nix cannot use the store on the volume: {why}. The build will \
                  download or build everything it needs"
@@ -443,15 +441,26 @@ impl RecoverRunner {
                     .map(|old| format!(" (its system profile: {})", shown(old)))
                     .unwrap_or_default()
             )),
-        };
-        self.store = Some(store);
-        outcome
+        }
     }
 
-    /// The volume's store when Nix can use it.
-    fn usable_store(&self) -> Option<&VolumeStore> {
-        self.store
-            .as_ref()
+    /// The volume's store, its files under the private mount `mount-volume` makes (the
+    /// plan names it before the mount is there).
+    fn volume_store(&self) -> Option<VolumeStore> {
+        let place = self.cfg.store_place()?;
+        Some(VolumeStore::new(
+            place.nix_dir(&volume_mount::target(&self.cfg)),
+        ))
+    }
+
+    /// The volume's store while it is mounted.
+    fn mounted_store(&self) -> Option<VolumeStore> {
+        self.writable.as_ref().and(self.volume_store())
+    }
+
+    /// The volume's store while it is mounted and Nix can use it.
+    fn usable_store(&self) -> Option<VolumeStore> {
+        self.mounted_store()
             .filter(|_| self.store_unusable.is_none())
     }
 
@@ -460,11 +469,11 @@ impl RecoverRunner {
             return Outcome::Skipped("dry run: would build".into());
         }
         if let (Some(store), Some(old)) = (self.usable_store(), &self.old_system)
-            && let Err(outcome) = room::check(&self.cfg, store, old, ctx)
+            && let Err(outcome) = room::check(&self.cfg, &store, old, ctx)
         {
             return outcome;
         }
-        let substituter = self.usable_store().map(VolumeStore::substituter);
+        let substituter = self.usable_store().map(|store| store.substituter());
         match rebuild::build(&self.cfg, &self.host(), substituter.as_deref(), ctx) {
             Ok(built) => {
                 let message = format!(
@@ -503,7 +512,7 @@ impl RecoverRunner {
         let Some(system) = self.built.as_ref().map(|b| b.system.clone()) else {
             return Outcome::Failed("no system was built".into());
         };
-        let (Some(store), Some(place)) = (self.store.clone(), self.cfg.store_place()) else {
+        let (Some(store), Some(place)) = (self.mounted_store(), self.cfg.store_place()) else {
             return Outcome::Failed("the volume is not mounted read-write".into());
         };
         let volume = place.volume().clone();
@@ -579,7 +588,7 @@ impl RecoverRunner {
         let Some(system) = self.built.as_ref().map(|b| b.system.clone()) else {
             return Outcome::Failed("no system was built".into());
         };
-        let Some(store) = self.store.clone() else {
+        let Some(store) = self.mounted_store() else {
             return Outcome::Failed("the volume is not mounted read-write".into());
         };
         if !confirmed {
@@ -629,7 +638,6 @@ impl RecoverRunner {
 
     /// Undo the private mount (before the reboot, and at the end of every run).
     fn close_writable_mount(&mut self, ctx: &StepContext) -> Result<(), String> {
-        self.store = None;
         match self.writable.take() {
             Some(mount) => volume_mount::close(mount, ctx).map(|line| ctx.output(line)),
             None => Ok(()),
@@ -668,17 +676,6 @@ impl RecoverRunner {
             )),
             Err(e) => Outcome::Failed(e.to_string()),
         }
-    }
-
-    /// The volume's store as it will be once `mount-volume` has mounted it.
-    fn planned_store(&self) -> Option<VolumeStore> {
-        if let Some(store) = &self.store {
-            return Some(store.clone());
-        }
-        let place = self.cfg.store_place()?;
-        Some(VolumeStore::new(
-            place.nix_dir(&volume_mount::target(&self.cfg)),
-        ))
     }
 
     fn planned_actions(&self, step: RecoverStep) -> Vec<Action> {
@@ -730,7 +727,7 @@ impl RecoverRunner {
                 .into_iter()
                 .collect(),
             RecoverStep::Build => {
-                let store = self.planned_store();
+                let store = self.volume_store();
                 let substituter = store.as_ref().map(VolumeStore::substituter);
                 vec![rebuild::action(&rebuild::build_command(
                     cfg,
@@ -739,7 +736,7 @@ impl RecoverRunner {
                 ))]
             }
             RecoverStep::ClosureOnVolume => self
-                .planned_store()
+                .volume_store()
                 .map(|store| {
                     let system = self.built.as_ref().map_or_else(
                         || PathBuf::from("/nix/store/<built system>"),
