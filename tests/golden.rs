@@ -324,6 +324,8 @@ const MEASURE_PROGRESS: &str = r#"{"event":"progress","flow":"inspect","step":"m
 ///   right after a stderr line may be read first: the stand-in `nixos-rebuild`'s one
 ///   stdout line (the system; `boot` prints `Done. The new configuration is` on stderr
 ///   just before it) goes after the output and progress events that follow it in its step.
+/// - `nix copy` copies paths that do not depend on each other in parallel: a row of copies
+///   (each line with the progress events after it) is sorted by the path.
 fn settle(mut lines: Vec<String>) -> Vec<String> {
     let kept: Vec<bool> = lines
         .iter()
@@ -352,7 +354,32 @@ fn settle(mut lines: Vec<String>) -> Vec<String> {
             .count();
         lines[at..=at + after].rotate_left(1);
     }
-    lines
+    sort_copies(lines)
+}
+
+/// `lines` with each row of copies sorted by the copied path (see [`settle`]).
+fn sort_copies(lines: Vec<String>) -> Vec<String> {
+    let is_copy =
+        |l: &str| l.starts_with(r#"{"event":"output","#) && l.contains(r#""line":"copying "#);
+    let is_progress = |l: &str| l.starts_with(r#"{"event":"progress","#);
+    let mut out = Vec::with_capacity(lines.len());
+    let mut row: Vec<Vec<String>> = Vec::new();
+    for line in lines {
+        if is_copy(&line) {
+            row.push(vec![line]);
+        } else if is_progress(&line)
+            && let Some(copy) = row.last_mut()
+        {
+            copy.push(line);
+        } else {
+            row.sort();
+            out.extend(row.drain(..).flatten());
+            out.push(line);
+        }
+    }
+    row.sort();
+    out.extend(row.into_iter().flatten());
+    out
 }
 
 /// Mask `stdout` and compare it with `tests/golden/<name>.jsonl` (or write that file when

@@ -133,8 +133,17 @@ fn a_full_recovery(store_volume: bool) {
         "{message}"
     );
 
-    // What changes from the old system to the new was shown before the boot entry.
+    // The old system's closure was copied from the volume's store before the build, all
+    // of it in one `nix copy` (the substituter alone would never copy the old system
+    // itself, which the new one does not need).
     let old = vps.old_system();
+    let fetched_old = format!("copying {} from the volume's store", old.display());
+    let fetched = events
+        .iter()
+        .any(|e| e["event"] == "output" && e["step"] == "build" && e["line"] == fetched_old);
+    assert!(fetched, "{events:#?}");
+
+    // What changes from the old system to the new was shown before the boot entry.
     assert_eq!(summary(&events)["old_system"], old.display().to_string());
     let diff_shown = events.iter().any(|e| {
         e["event"] == "output"
@@ -454,4 +463,34 @@ fn a_duplicate_file_system_in_the_build_is_explained() {
     assert_eq!(code, 1, "{events:#?}");
     let message = step(&events, "build").1;
     assert!(message.contains("defined twice"), "{message}");
+}
+
+#[test]
+fn an_old_system_missing_from_the_volumes_store_is_left_to_the_build() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    // The profile names a system its store no longer holds (collected by hand, say).
+    let gone = "/nix/store/00000000000000000000000000000000-nixos-system-devserver-25.11";
+    vps.with_volume_store(&format!(
+        "ln -sfn {gone} /nix/var/nix/profiles/system-1-link"
+    ));
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    let said = events.iter().any(|e| {
+        e["event"] == "output"
+            && e["step"] == "build"
+            && e["line"].as_str().is_some_and(|l| {
+                l.starts_with(&format!(
+                    "copying the old system {gone} from the volume's store failed"
+                )) && l.ends_with("the build takes what it needs from that store itself")
+            })
+    });
+    assert!(said, "{events:#?}");
+    // The build still took the expensive derivation from the volume as a substituter.
+    assert_eq!(vps.expensive_builds(), 1, "{events:#?}");
+    let build = &summary(&events)["build"];
+    assert!(
+        build["from_volume"]["paths"].as_u64().unwrap() > 0,
+        "{build}"
+    );
+    assert_eq!(build["downloaded"]["paths"], 0, "{build}");
 }

@@ -102,9 +102,10 @@ const fn def(step: RecoverStep) -> StepDef {
             id,
             title: "Build",
             explains: "nixos-rebuild build of the flake's host, with progress from Nix's log. The \
-                       volume's store is a trusted extra substituter: what the old machine built is \
-                       copied from it, not built or downloaded again. Checks first that the root \
-                       disk has room for a system the size of the old one.",
+                       old system's closure is first copied from the volume's store in one nix \
+                       copy, and the store is a trusted extra substituter: what the old machine \
+                       built is copied from it, not built or downloaded again. Checks first that \
+                       the root disk has room for a system the size of the old one.",
             requires: &[Recover(MountVolume)],
             cleanup: false,
             remedy: None,

@@ -107,6 +107,30 @@ pub struct Transfers {
     pub built: u64,
 }
 
+impl std::ops::Add for Moved {
+    type Output = Moved;
+
+    fn add(self, other: Moved) -> Moved {
+        Moved {
+            bytes: self.bytes + other.bytes,
+            paths: self.paths + other.paths,
+        }
+    }
+}
+
+/// Two commands' transfers together (a copy before a build, and the build).
+impl std::ops::Add for Transfers {
+    type Output = Transfers;
+
+    fn add(self, other: Transfers) -> Transfers {
+        Transfers {
+            from_local: self.from_local + other.from_local,
+            downloaded: self.downloaded + other.downloaded,
+            built: self.built + other.built,
+        }
+    }
+}
+
 /// Activity types (`start.type`) lifeboat reads.
 const ACT_COPY_PATH: u64 = 100;
 const ACT_COPY_PATHS: u64 = 103;

@@ -473,9 +473,17 @@ impl RecoverRunner {
         {
             return outcome;
         }
+        let fetched = match (self.usable_store(), &self.old_system) {
+            (Some(store), Some(old)) => match rebuild::fetch(&self.cfg, &store, old, ctx) {
+                Ok(fetched) => fetched,
+                Err(outcome) => return outcome,
+            },
+            _ => Transfers::default(),
+        };
         let substituter = self.usable_store().map(|store| store.substituter());
         match rebuild::build(&self.cfg, &self.host(), substituter.as_deref(), ctx) {
-            Ok(built) => {
+            Ok(mut built) => {
+                built.transfers = fetched + built.transfers;
                 let message = format!(
                     "built {}: {}",
                     shown(&built.system),
@@ -729,11 +737,26 @@ impl RecoverRunner {
             RecoverStep::Build => {
                 let store = self.volume_store();
                 let substituter = store.as_ref().map(VolumeStore::substituter);
-                vec![rebuild::action(&rebuild::build_command(
-                    cfg,
-                    &host,
-                    substituter.as_deref(),
-                ))]
+                // The old system is known once the volume is mounted; the copy is left out
+                // when its profile names none or Nix cannot use its store.
+                let fetch = store.as_ref().and_then(|store| {
+                    let old = if self.writable.is_none() {
+                        PathBuf::from("/nix/store/<the old system>")
+                    } else {
+                        self.old_system
+                            .clone()
+                            .filter(|_| self.store_unusable.is_none())?
+                    };
+                    Some(rebuild::fetch_command(cfg, store, &old).describe())
+                });
+                fetch
+                    .into_iter()
+                    .chain([rebuild::action(&rebuild::build_command(
+                        cfg,
+                        &host,
+                        substituter.as_deref(),
+                    ))])
+                    .collect()
             }
             RecoverStep::ClosureOnVolume => self
                 .volume_store()

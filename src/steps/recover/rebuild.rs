@@ -1,5 +1,5 @@
 //! `build`, `closure-on-volume` and `boot`: nixos-rebuild of the flake's host and `nix copy`
-//! into the volume's store, their output followed live: progress from Nix's JSON log, plain
+//! from and into the volume's store, their output followed live: progress from Nix's JSON log, plain
 //! lines passed through, what came from where counted, known failures explained.
 //!
 //! recover never runs `nixos-rebuild switch`: switch-to-configuration mounts every new
@@ -101,13 +101,29 @@ struct Followed {
     last_stdout: String,
 }
 
+impl Followed {
+    /// The last error it printed (else its last line on stderr), escaped.
+    fn last_error(&self) -> String {
+        let said = self
+            .errors
+            .0
+            .back()
+            .or_else(|| self.finished.stderr_tail.last())
+            .map(String::as_str)
+            .unwrap_or_default();
+        escape_bytes(nixlog::strip_ansi(said).trim().as_bytes())
+    }
+}
+
 /// Which of Nix's counts a followed command shows as its progress.
 #[derive(Clone, Copy)]
 enum Shown {
     /// Derivations built of those to build (a build).
     Builds,
-    /// Bytes copied so far (a copy).
+    /// Bytes copied so far into the volume's store.
     BytesCopied,
+    /// Bytes copied so far from the volume's store.
+    BytesFetched,
     Nothing,
 }
 
@@ -136,7 +152,7 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             }
             Some(Item::Progress(p)) => match progress {
                 Shown::Builds => ctx.progress(p.built, Some(p.total_builds), Unit::Derivations),
-                Shown::BytesCopied => {
+                Shown::BytesCopied | Shown::BytesFetched => {
                     ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
                 }
                 Shown::Nothing => {}
@@ -152,7 +168,7 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
                     (_, true) => format!("copying {path} from the volume's store"),
                     (_, false) => format!("downloading {path} from a binary cache"),
                 });
-                if let Shown::BytesCopied = progress {
+                if let Shown::BytesCopied | Shown::BytesFetched = progress {
                     ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
                 }
             }
@@ -300,6 +316,18 @@ pub fn boot(cfg: &Config, host: &str, ctx: &StepContext) -> Outcome {
 /// `nix copy` of `system`'s closure into the volume's store (only what is missing there
 /// is copied; the paths are the store's own, so no signature is needed).
 pub fn copy_command(cfg: &Config, store: &VolumeStore, system: &Path) -> CommandSpec {
+    nix_copy(cfg, "--to", store, system)
+}
+
+/// `nix copy` of the old system's closure from the volume's store into this machine's:
+/// what `build` would otherwise take from it as a substituter, copied all at once (Nix
+/// before 2.16 substitutes only `max-jobs` paths at a time; `nix copy` copies in
+/// parallel).
+pub fn fetch_command(cfg: &Config, store: &VolumeStore, old: &Path) -> CommandSpec {
+    nix_copy(cfg, "--from", store, old)
+}
+
+fn nix_copy(cfg: &Config, direction: &str, store: &VolumeStore, path: &Path) -> CommandSpec {
     let args = [
         "copy".to_string(),
         "--extra-experimental-features".to_string(),
@@ -308,13 +336,35 @@ pub fn copy_command(cfg: &Config, store: &VolumeStore, system: &Path) -> Command
         "--log-format".to_string(),
         "internal-json".to_string(),
         "-v".to_string(),
-        "--to".to_string(),
+        direction.to_string(),
         store.uri(),
-        system.display().to_string(),
+        path.display().to_string(),
     ];
     CommandSpec::from_prefix(&cfg.commands.nix, args)
         .package("nix")
         .copies()
+}
+
+/// Copy the old system's closure from the volume's store into this machine's, before the
+/// build; what was copied. A copy that fails is said and left to the build, which still
+/// has the volume's store as a substituter.
+pub fn fetch(
+    cfg: &Config,
+    store: &VolumeStore,
+    old: &Path,
+    ctx: &StepContext,
+) -> Result<Transfers, Outcome> {
+    let spec = fetch_command(cfg, store, old);
+    let followed = follow(&spec, ctx, Shown::BytesFetched)?;
+    if !followed.finished.status.success() {
+        ctx.output(format!(
+            "copying the old system {} from the volume's store failed ({}, Nix's error is \
+             above): the build takes what it needs from that store itself",
+            shown(old),
+            process::describe_status(followed.finished.status),
+        ));
+    }
+    Ok(followed.transfers)
 }
 
 /// Copy the closure into the volume's store, on `volume`; the paths copied and their bytes.
@@ -330,19 +380,11 @@ pub fn copy(
     if followed.finished.status.success() {
         return Ok(followed.transfers);
     }
-    let said = followed.errors.0.back().cloned().unwrap_or_else(|| {
-        followed
-            .finished
-            .stderr_tail
-            .last()
-            .cloned()
-            .unwrap_or_default()
-    });
     let failed = format!(
         "nix copy into {} failed ({}): {}",
         shown(&store.nix_dir),
         process::describe_status(followed.finished.status),
-        escape_bytes(nixlog::strip_ansi(&said).trim().as_bytes())
+        followed.last_error()
     );
     let full = followed.errors.0.iter().any(|e| no_space::says_full(e))
         || no_space::says_full(&followed.finished.stderr_tail.join("\n"))
