@@ -468,7 +468,7 @@ fn read_commands(t: &Table, d: CommandsConfig) -> Result<CommandsConfig, ConfigE
 }
 
 /// Why `name` is not a user name NixOS accepts (`[a-z_][a-z0-9_-]*`, at most 32 characters).
-fn user_name_problem(name: &str) -> Option<String> {
+pub(crate) fn user_name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
     match chars.next() {
         None => Some("it is empty".into()),
@@ -483,7 +483,7 @@ fn user_name_problem(name: &str) -> Option<String> {
 }
 
 /// Why `fs_type` is not a lower-case filesystem type name such as `ext4`.
-fn fs_type_problem(fs_type: &str) -> Option<String> {
+pub(crate) fn fs_type_problem(fs_type: &str) -> Option<String> {
     match fs_type.chars().next() {
         None => Some("it is empty".into()),
         Some(c) if !c.is_ascii_lowercase() => Some("it must start with a lower-case letter".into()),
@@ -495,7 +495,7 @@ fn fs_type_problem(fs_type: &str) -> Option<String> {
 }
 
 /// Why `branch` is not a plausible git branch name (the common rules of `git check-ref-format`).
-fn branch_problem(branch: &str) -> Option<String> {
+pub(crate) fn branch_problem(branch: &str) -> Option<String> {
     let problem = if branch.is_empty() {
         "it is empty"
     } else if branch.starts_with('-') {

@@ -494,3 +494,40 @@ fn an_old_system_missing_from_the_volumes_store_is_left_to_the_build() {
     );
     assert_eq!(build["downloaded"]["paths"], 0, "{build}");
 }
+
+/// A card whose values would steer recover's writes elsewhere is refused as damaged, each
+/// time naming the field and its value, and nothing is written.
+#[test]
+fn a_damaged_recovery_card_is_refused_and_nothing_is_written() {
+    let vps = FreshVps::new(FreshVpsOptions {
+        full_config: false,
+        ..FreshVpsOptions::default()
+    });
+    let card_path = "qwe/.lifeboat/recovery.toml";
+    let card = vps.volume_file(card_path).expect("predestroy's card");
+    for (from, to, named) in [
+        (
+            "user = \"qwe\"",
+            "user = \"../../../../tmp/evil\"",
+            "user is \"../../../../tmp/evil\"",
+        ),
+        ("uid = 1000", "uid = 0", "uid is 0"),
+        (
+            &format!("mount = \"{}\"", vps.home.display()),
+            "mount = \"/etc\"",
+            "volumes[0].mount is \"/etc\"",
+        ),
+    ] {
+        assert!(card.contains(from), "{from} not in the card: {card}");
+        vps.write_volume_file(card_path, &card.replace(from, to), 0o644);
+        let hash = sha256_file(&vps.sandbox.image);
+        let (code, events) = vps.run(&["--yes"]);
+        assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "inspect-volume");
+        assert_eq!(status, "refused", "{message}");
+        assert!(message.contains("is damaged"), "{message}");
+        assert!(message.contains(named), "{named} not in: {message}");
+        assert!(message.contains("nothing was written"), "{message}");
+        assert_nothing_changed(&vps, &hash);
+    }
+}

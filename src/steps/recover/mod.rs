@@ -13,7 +13,7 @@ mod volume_mount;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::card::{self, RecoveryCard};
+use crate::card::{self, CardError, RecoveryCard};
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials};
@@ -144,6 +144,8 @@ impl RecoverRunner {
                     self.cfg = filled;
                     self.card = Some(card);
                 }
+                // recover would write to the machine from it: refused, not skipped.
+                Err(e @ CardError::Damaged { .. }) => return Outcome::Refused(e.to_string()),
                 Err(e) => notes.push(e.to_string()),
             }
         }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, VolumeConfig};
 
+mod strict;
+
 /// Bumped when the card changes incompatibly.
 pub const FORMAT: u32 = 1;
 
@@ -78,6 +80,17 @@ pub enum CardError {
     },
     #[error("the recovery card {path} is damaged or from another version: {detail}")]
     Format { path: PathBuf, detail: String },
+    /// A value that would steer recover's writes somewhere else.
+    #[error(
+        "the recovery card {} is damaged: {} is {} ({}). recover writes to this machine from \
+         the card, so it uses none of it; nothing was written. Read the card, then give \
+         recover a config file with the right values and move the card aside",
+        crate::escape::shown(.path), .damage.field, .damage.value, .damage.why
+    )]
+    Damaged {
+        path: PathBuf,
+        damage: strict::Damage,
+    },
 }
 
 impl RecoveryCard {
@@ -114,6 +127,10 @@ impl RecoveryCard {
                 ),
             });
         }
+        strict::check(&card).map_err(|damage| CardError::Damaged {
+            path: path.to_path_buf(),
+            damage,
+        })?;
         Ok(card)
     }
 }
@@ -206,10 +223,10 @@ pub fn fill_config(cfg: &Config, card: &RecoveryCard) -> (Config, Vec<String>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn example() -> RecoveryCard {
+    pub(crate) fn example() -> RecoveryCard {
         RecoveryCard {
             format: FORMAT,
             written_at: "2026-11-26T09:00:00Z".into(),
