@@ -37,6 +37,8 @@ pub struct Config {
     pub docker: Option<DockerConfig>,
     /// The off-site backup, when there is one.
     pub backup: Option<BackupConfig>,
+    /// The machine's root disk: what lifeboat carries from it and what may be lost.
+    pub host: HostConfig,
 }
 
 /// One persistent block volume and where it belongs.
@@ -138,6 +140,19 @@ impl StorePlace<'_> {
     }
 }
 
+/// The root disk, which dies with the VPS.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostConfig {
+    /// The machine's root directory: `/` (tests point it at a fake root). The SSH host keys,
+    /// `/var/lib/nixos` and `/etc/shadow` are read below it.
+    pub root: PathBuf,
+    /// Absolute paths on the root disk lifeboat copies onto the volume and puts back
+    /// (`/etc/machine-id` only when listed: two live machines must not share it).
+    pub carry: Vec<PathBuf>,
+    /// Absolute paths on the root disk whose loss is accepted.
+    pub accept: Vec<PathBuf>,
+}
+
 /// Lifeboat's own state on the root disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateConfig {
@@ -188,6 +203,7 @@ const ROOT_KEYS: &[&str] = &[
     "state",
     "docker",
     "backup",
+    "host",
 ];
 const VOLUME_KEYS: &[&str] = &["device", "mount", "fs_type"];
 const NIX_STORE_KEYS: &[&str] = &["source", "target"];
@@ -198,6 +214,7 @@ const COMMANDS_KEYS: &[&str] = &["nixos_rebuild", "nixos_generate_config", "nix"
 const STATE_KEYS: &[&str] = &["dir"];
 const DOCKER_KEYS: &[&str] = &["data_root"];
 const BACKUP_KEYS: &[&str] = &["rsync_target"];
+const HOST_KEYS: &[&str] = &["root", "carry", "accept"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -235,6 +252,11 @@ impl Default for Config {
             },
             docker: None,
             backup: None,
+            host: HostConfig {
+                root: "/".into(),
+                carry: Vec::new(),
+                accept: Vec::new(),
+            },
         }
     }
 }
@@ -323,12 +345,14 @@ fn locate_and_load_from(
 
 fn read_config(root: &Table) -> Result<Config, ConfigError> {
     let d = Config::default();
+    let volumes = read_volumes(root)?;
     Ok(Config {
         user: root.optional("user", |f| {
             f.text_where("a user name such as \"qwe\"", user_name_problem)
         })?,
         uid: root.optional("uid", Field::uid)?,
-        volumes: read_volumes(root)?,
+        host: root.section("host", HOST_KEYS, d.host, |t, d| read_host(t, d, &volumes))?,
+        volumes,
         nix_store: root.section("nix_store", NIX_STORE_KEYS, d.nix_store, read_nix_store)?,
         config_repo: root.section(
             "config_repo",
@@ -416,6 +440,62 @@ fn read_nix_store(t: &Table, d: NixStoreConfig) -> Result<NixStoreConfig, Config
         source: t.optional("source", |f| f.absolute_path("/home/qwe/nix"))?,
         target: t.path_or("target", "/nix", d.target)?,
     })
+}
+
+fn read_host(
+    t: &Table,
+    d: HostConfig,
+    volumes: &[VolumeConfig],
+) -> Result<HostConfig, ConfigError> {
+    let paths = |key, example| {
+        t.optional(key, |f| {
+            f.paths(example, |path| root_disk_path_problem(path, volumes))
+        })
+    };
+    Ok(HostConfig {
+        root: t.path_or("root", "/", d.root)?,
+        carry: paths("carry", "[\"/var/lib/postgresql\"]")?.unwrap_or(d.carry),
+        accept: paths("accept", "[\"/srv/cache\"]")?.unwrap_or(d.accept),
+    })
+}
+
+/// Why `path` is not a place on the root disk: it must be absolute, normalised, not the
+/// whole root and not on a volume (what is there survives already).
+fn root_disk_path_problem(path: &Path, volumes: &[VolumeConfig]) -> Option<String> {
+    if path == Path::new("/") {
+        return Some("it is the whole root".into());
+    }
+    normal_path_problem(path).or_else(|| {
+        volumes
+            .iter()
+            .find(|v| path.starts_with(&v.mount))
+            .map(|v| format!("it is on the volume mounted at {:?} already", v.mount))
+    })
+}
+
+/// Why `path` is not absolute and normalised (no `.`, `..` or empty components).
+pub(crate) fn normal_path_problem(path: &Path) -> Option<String> {
+    let text = path.to_string_lossy();
+    if !text.starts_with('/') {
+        return Some("it is not an absolute path".into());
+    }
+    if text.contains("//") || (text.len() > 1 && text.ends_with('/')) {
+        return Some("it is not normalised (an empty component)".into());
+    }
+    if path
+        .components()
+        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return Some("it is not normalised (\".\" or \"..\")".into());
+    }
+    plain_text_problem(&text)
+}
+
+/// Why `text` is not one line of printable text.
+pub(crate) fn plain_text_problem(text: &str) -> Option<String> {
+    text.chars()
+        .any(char::is_control)
+        .then(|| "it holds a control character".to_string())
 }
 
 fn read_config_repo(t: &Table, d: ConfigRepoConfig) -> Result<ConfigRepoConfig, ConfigError> {
@@ -765,6 +845,41 @@ impl<'a, 'i> Field<'a, 'i> {
             })
     }
 
+    /// An array of paths, each one that `problem` finds nothing wrong with.
+    fn paths(
+        &self,
+        example: &str,
+        problem: impl Fn(&Path) -> Option<String>,
+    ) -> Result<Vec<PathBuf>, ConfigError> {
+        let expected = format!("an array of absolute paths such as {example}");
+        let DeValue::Array(items) = self.value.get_ref() else {
+            return Err(self.wrong_type(&expected));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let fail = |message: String| {
+                    self.source.error(
+                        item.span(),
+                        &self.key,
+                        format!("element {index}: {message}"),
+                    )
+                };
+                match item.get_ref() {
+                    DeValue::String(text) => match problem(Path::new(text.as_ref())) {
+                        Some(why) => Err(fail(format!("{text:?} cannot be used: {why}"))),
+                        None => Ok(PathBuf::from(text.as_ref())),
+                    },
+                    other => Err(fail(format!(
+                        "expected a string, found {}",
+                        describe(other)
+                    ))),
+                }
+            })
+            .collect()
+    }
+
     /// A command: a non-empty array of non-empty strings.
     fn argv(&self) -> Result<Vec<String>, ConfigError> {
         const EXPECTED: &str = "a non-empty array of strings such as [\"systemctl\", \"reboot\"]";
@@ -920,6 +1035,41 @@ rsync_target = "backup-server:/backups/qwe/"
         }
     }
 
+    #[test]
+    fn the_root_disks_paths_to_carry_and_to_accept_are_read_strictly() {
+        let volume = "[[volume]]\ndevice = \"/dev/vdb\"\nmount = \"/home\"\n";
+        let cfg = parse(&format!(
+            "{volume}[host]\nroot = \"/srv/fake-root\"\ncarry = [\"/var/lib/postgresql\", \"/etc/machine-id\"]\naccept = [\"/srv/cache\"]\n"
+        ));
+        assert_eq!(cfg.host.root, Path::new("/srv/fake-root"));
+        assert_eq!(
+            cfg.host.carry,
+            [
+                Path::new("/var/lib/postgresql"),
+                Path::new("/etc/machine-id")
+            ]
+        );
+        assert_eq!(cfg.host.accept, [Path::new("/srv/cache")]);
+        assert_eq!(parse("").host, Config::default().host);
+        for (carry, why) in [
+            (
+                "\"/home/qwe/db\"",
+                "on the volume mounted at \"/home\" already",
+            ),
+            ("\"var/lib/x\"", "not an absolute path"),
+            ("\"/\"", "the whole root"),
+            ("\"/var/lib/../x\"", "not normalised"),
+            ("1", "expected a string"),
+        ] {
+            assert_rejected(
+                &format!("{volume}[host]\ncarry = [\"/srv\", {carry}]\n"),
+                "host.carry",
+                5,
+                &["element 1", why],
+            );
+        }
+    }
+
     fn design_config() -> Config {
         Config {
             user: Some("qwe".into()),
@@ -1028,7 +1178,9 @@ rsync_target = "backup-server:/backups/qwe/"
             let path = format!("{prefix}{}", key.get_ref());
             match value.get_ref() {
                 DeValue::Table(inner) => keys_of(inner, &format!("{path}."), out),
-                DeValue::Array(items) if items.iter().all(|i| i.get_ref().is_table()) => {
+                DeValue::Array(items)
+                    if !items.is_empty() && items.iter().all(|i| i.get_ref().is_table()) =>
+                {
                     for item in items {
                         if let DeValue::Table(inner) = item.get_ref() {
                             keys_of(inner, &format!("{path}."), out);
@@ -1052,6 +1204,7 @@ rsync_target = "backup-server:/backups/qwe/"
             ("state", STATE_KEYS),
             ("docker", DOCKER_KEYS),
             ("backup", BACKUP_KEYS),
+            ("host", HOST_KEYS),
         ];
         let mut known: Vec<String> = ROOT_KEYS
             .iter()

@@ -3,9 +3,11 @@
 //! write somewhere else — a user name with `/`, uid 0, a volume mounted over `/etc`, a
 //! store outside the volumes — makes the card damaged, not a value to use.
 
-use std::path::{Component, Path};
+use std::path::Path;
 
-use crate::config::{branch_problem, fs_type_problem, user_name_problem};
+use crate::config::{
+    branch_problem, fs_type_problem, normal_path_problem, plain_text_problem, user_name_problem,
+};
 use crate::escape::escape_bytes;
 
 use super::RecoveryCard;
@@ -114,13 +116,6 @@ pub fn check(card: &RecoveryCard) -> Result<(), Damage> {
     Ok(())
 }
 
-/// Why `text` is not one line of printable text.
-fn plain_text_problem(text: &str) -> Option<String> {
-    text.chars()
-        .any(char::is_control)
-        .then(|| "it holds a control character".to_string())
-}
-
 /// Why `name` is not a `nixosConfigurations` name a flake reference can carry.
 fn attribute_name_problem(name: &str) -> Option<String> {
     let mut chars = name.chars();
@@ -133,24 +128,6 @@ fn attribute_name_problem(name: &str) -> Option<String> {
             .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '\'')))
             .map(|c| format!("{c:?} is not allowed in a host name of the flake")),
     }
-}
-
-/// Why `path` is not absolute and normalised (no `.`, `..`, empty or trailing components).
-fn normal_path_problem(path: &Path) -> Option<String> {
-    let text = path.to_string_lossy();
-    if !text.starts_with('/') {
-        return Some("it is not an absolute path".into());
-    }
-    if text.contains("//") || (text.len() > 1 && text.ends_with('/')) {
-        return Some("it is not normalised (an empty component)".into());
-    }
-    if path
-        .components()
-        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
-    {
-        return Some("it is not normalised (\".\" or \"..\")".into());
-    }
-    plain_text_problem(&text)
 }
 
 /// Why a volume or the store may not be mounted at `mount`.
