@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod find_volume;
 pub mod generations;
+pub mod host_identity;
 pub mod identify;
 pub mod inspect;
 pub mod layout;
