@@ -162,9 +162,16 @@ impl Scenario {
 
     /// Make the flow's copy last while the run is paused in it (`LIFEBOAT_FAULT` set), so
     /// that the signal reaches a copy still running: predestroy's rsync gets `--bwlimit=8`
-    /// and a 2 MiB file to copy; recover's `nix copy` stays running after it copied (no
-    /// knob slows Nix down). Without the variable both are the real commands.
+    /// and a 2 MiB file to copy; recover's `nix copy --to` (closure-on-volume's) stays
+    /// running after it copied (no knob slows Nix down). Without the variable both are the
+    /// real commands.
     fn slow_copy(&self) {
+        self.slow_copies("--to");
+    }
+
+    /// [`Scenario::slow_copy`] for recover's `nix copy` in `direction` (`--from`: the
+    /// build's copy of the old system from the volume's store).
+    fn slow_copies(&self, direction: &str) {
         let (bin, real, extra) = match self {
             Scenario::Predestroy(host) => {
                 host.in_namespace(
@@ -175,13 +182,17 @@ impl Scenario {
                     ),
                 );
                 let stand_in = "[ -z \"$LIFEBOAT_FAULT\" ] || set -- --bwlimit=8 \"$@\"\n";
-                (&host.bin, sh("command -v rsync"), stand_in)
+                (&host.bin, sh("command -v rsync"), stand_in.to_string())
             }
             Scenario::Recover(vps) => {
-                let stand_in = "if [ -n \"$LIFEBOAT_FAULT\" ] && [ \"$1\" = copy ]; then\n\
-                                \x20   @real@ \"$@\" || exit\n\
-                                \x20   while :; do sleep 1; done\n\
-                                fi\n";
+                let stand_in = format!(
+                    "if [ -n \"$LIFEBOAT_FAULT\" ] && [ \"$1\" = copy ]; then\n\
+                     \x20   case \" $* \" in *\" {direction} \"*)\n\
+                     \x20       @real@ \"$@\" || exit\n\
+                     \x20       while :; do sleep 1; done;;\n\
+                     \x20   esac\n\
+                     fi\n"
+                );
                 (&vps.bin, sh("command -v nix"), stand_in)
             }
             Scenario::Inspect(_) | Scenario::Verify(_) => panic!("inspect and verify copy nothing"),
@@ -677,6 +688,7 @@ interrupt_tests!(PREDESTROY_SIGINT, FlowKind::Predestroy, Signal::SIGINT;
     predestroy_sigint_before_docker_on_volume => "docker-on-volume",
     predestroy_sigint_before_config_mirror => "config-mirror",
     predestroy_sigint_before_package_lists => "package-lists",
+    predestroy_sigint_before_host_identity => "host-identity",
     predestroy_sigint_before_persistence_marker => "persistence-marker",
     predestroy_sigint_before_recovery_card => "recovery-card",
     predestroy_sigint_before_backup => "backup",
@@ -713,6 +725,7 @@ interrupt_tests!(PREDESTROY_SIGTERM, FlowKind::Predestroy, Signal::SIGTERM;
     predestroy_sigterm_before_docker_on_volume => "docker-on-volume",
     predestroy_sigterm_before_config_mirror => "config-mirror",
     predestroy_sigterm_before_package_lists => "package-lists",
+    predestroy_sigterm_before_host_identity => "host-identity",
     predestroy_sigterm_before_persistence_marker => "persistence-marker",
     predestroy_sigterm_before_recovery_card => "recovery-card",
     predestroy_sigterm_before_backup => "backup",
@@ -1011,18 +1024,36 @@ fn recover_sigint_mid_clone() {
 fn recover_killed_mid_nix_copy_takes_the_copy_with_it() {
     let (scenario, _) = recover_scenario();
     scenario.slow_copy();
-    let trial = killed_inside(&scenario, "copy", None);
+    let trial = killed_inside(&scenario, "copy@closure-on-volume", None);
     assert!(journal_says_running(
         &trial.faulted.journal,
         "closure-on-volume"
     ));
 }
 
+/// The build's copy of the old system from the volume's store, interrupted: the build
+/// stops before anything is built, and `--resume` copies what is missing and builds.
+#[test]
+fn recover_sigint_mid_copy_from_the_volume_stops_the_build() {
+    let (scenario, _) = recover_scenario();
+    scenario.slow_copies("--from");
+    let trial = interrupted_inside(&scenario, "copy@build", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "build");
+    // Stopped in the copy, before nixos-rebuild started.
+    let rebuilt = trial.faulted.events.iter().any(|e| {
+        e["step"] == "build"
+            && e["line"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("building "))
+    });
+    assert!(!rebuilt, "{}", trial.faulted.describe());
+}
+
 #[test]
 fn recover_sigint_mid_nix_copy_stops_the_copy() {
     let (scenario, _) = recover_scenario();
     scenario.slow_copy();
-    let trial = interrupted_inside(&scenario, "copy", Signal::SIGINT, None);
+    let trial = interrupted_inside(&scenario, "copy@closure-on-volume", Signal::SIGINT, None);
     assert_step_interrupted(&trial, "closure-on-volume");
 }
 
@@ -1050,7 +1081,7 @@ fn recover_sigint_mid_boot_lets_it_finish() {
 fn recover_sigterm_mid_nix_copy_stops_the_copy() {
     let (scenario, _) = recover_scenario();
     scenario.slow_copy();
-    interrupted_inside(&scenario, "copy", Signal::SIGTERM, None);
+    interrupted_inside(&scenario, "copy@closure-on-volume", Signal::SIGTERM, None);
 }
 
 #[test]

@@ -190,6 +190,15 @@ fn run_id(bytes: &[u8], at: usize) -> Option<usize> {
     (pid > 0).then_some(17 + pid)
 }
 
+/// An SSH key's fingerprint, `SHA256:` and 43 characters of base64: the scenario's keys
+/// are made afresh by `ssh-keygen`.
+fn key_fingerprint(bytes: &[u8], at: usize) -> Option<usize> {
+    const PREFIX: &[u8] = b"SHA256:";
+    let base64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    (bytes[at..].starts_with(PREFIX) && run_of(bytes, at + PREFIX.len(), 43, base64) == 43)
+        .then_some(PREFIX.len() + 43)
+}
+
 /// The local time in the name of what recover moves aside (`<name>.before-lifeboat-<stamp>`).
 fn aside_stamp(bytes: &[u8], at: usize) -> Option<usize> {
     const PREFIX: &str = "before-lifeboat-";
@@ -303,6 +312,7 @@ fn mask(line: &str, masks: &Masks) -> String {
     }
     text = replace_matches(&text, "/store/<hash>", store_hash);
     text = replace_matches(&text, " has <free> free", free_space);
+    text = replace_matches(&text, "SHA256:<fingerprint>", key_fingerprint);
     if text.starts_with(BACKUP_PROGRESS) {
         text = replace_matches(&text, "\"done\":0", number_of("done"));
         text = replace_matches(&text, "\"total\":0", number_of("total"));

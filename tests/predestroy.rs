@@ -439,3 +439,115 @@ fn it_pushes_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
             .contains("pushed")
     );
 }
+
+/// The host keys, NixOS's id maps and the paths `[host].carry` lists are saved at the top of
+/// the volume for root alone, byte for byte with their modes and owners; the card records
+/// their sizes, digests and the keys' fingerprints, and no key material reaches an event, the
+/// transcript or the card.
+#[test]
+fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
+    let host = Host::new(true);
+    let config = host.config_with("");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("carry = [\"/var/lib/postgresql\"]\n");
+    fs::write(&config, text).unwrap();
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let message = step(&events, "host-identity")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        step(&events, "host-identity")["status"],
+        "passed",
+        "{message}"
+    );
+    assert!(message.contains("2 host key(s)"), "{message}");
+
+    // Root's alone, at the top of the volume; each copy byte for byte with mode and owner.
+    assert_eq!(host.volume_stat("lifeboat-host"), "0 700");
+    for key in support::root_disk::HOST_KEYS {
+        let saved = format!("lifeboat-host/files/{key}");
+        assert_eq!(
+            host.volume_file(&saved).unwrap(),
+            fs::read_to_string(host.root.join(key)).unwrap().trim()
+        );
+        assert_eq!(host.volume_stat(&saved), "0 600");
+        assert!(
+            host.volume_file(&format!("{saved}.pub")).is_some(),
+            "{key}.pub was not saved with it"
+        );
+    }
+    assert!(
+        host.volume_file("lifeboat-host/files/var/lib/nixos/uid-map")
+            .unwrap()
+            .contains("\"qwe\":1000")
+    );
+    assert_eq!(
+        host.volume_stat("lifeboat-host/files/var/lib/postgresql/16"),
+        format!("{} 700", support::root_disk::POSTGRES_UID)
+    );
+    assert_eq!(
+        host.volume_stat("lifeboat-host/files/var/lib/postgresql/16/base/1/1259"),
+        format!("{} 644", support::root_disk::POSTGRES_UID)
+    );
+
+    // The card: what was saved, sizes, digests, fingerprints as ssh-keygen shows them.
+    let card_path = host.sandbox.dir.join("card.toml");
+    fs::write(
+        &card_path,
+        host.volume_file("qwe/.lifeboat/recovery.toml").unwrap(),
+    )
+    .unwrap();
+    let card = RecoveryCard::load(&card_path).unwrap();
+    let saved: Vec<String> = card
+        .saved
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
+    assert_eq!(
+        saved,
+        [
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/etc/ssh/ssh_host_ed25519_key.pub",
+            "/etc/ssh/ssh_host_backup_ed25519_key",
+            "/etc/ssh/ssh_host_backup_ed25519_key.pub",
+            "/var/lib/nixos",
+            "/var/lib/postgresql",
+        ]
+    );
+    let ed25519 = &card.saved[0];
+    let keygen = sh(&format!(
+        "ssh-keygen -lf {}",
+        host.root.join(support::root_disk::HOST_KEYS[0]).display()
+    ));
+    let fingerprint = ed25519.fingerprint.as_deref().unwrap();
+    assert!(keygen.contains(fingerprint), "{keygen} vs {fingerprint}");
+    assert_eq!(ed25519.sha256.len(), 64);
+    let postgres = &card.saved[5];
+    assert_eq!((postgres.files, postgres.bytes), (2, 3 + 64 * 1024));
+
+    // No key material anywhere lifeboat reports or records.
+    let private: Vec<String> = support::root_disk::HOST_KEYS
+        .iter()
+        .map(|k| {
+            let text = fs::read_to_string(host.root.join(k)).unwrap();
+            text.lines().nth(1).unwrap().to_string()
+        })
+        .collect();
+    let transcripts: String = fs::read_dir(host.sandbox.state_dir.join("transcripts"))
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let events_text = format!("{events:?}");
+    let card_text = fs::read_to_string(&card_path).unwrap();
+    for line in &private {
+        for (what, text) in [
+            ("events", &events_text),
+            ("transcript", &transcripts),
+            ("card", &card_text),
+        ] {
+            assert!(!text.contains(line.as_str()), "key material in the {what}");
+        }
+    }
+}

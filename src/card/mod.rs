@@ -34,6 +34,36 @@ pub struct RecoveryCard {
     pub store: Option<CardStore>,
     /// The nonce of the persistence marker written with this card.
     pub persistence_nonce: Option<String>,
+    /// What predestroy saved of the root disk (host keys, NixOS's id maps, carried paths),
+    /// under `<first volume>/lifeboat-host/files/`: never the content, only what proves it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saved: Vec<CardSaved>,
+}
+
+/// One path of the old machine that predestroy saved onto the volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardSaved {
+    /// Where it was on the machine (absolute); the copy is at the same path under the
+    /// saved directory.
+    pub path: PathBuf,
+    pub reason: SavedReason,
+    /// Regular files in it (1 for a file) and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    /// SHA-256 of the copy: of the file, or of a directory's listing (names, kinds, modes,
+    /// owners, each file's SHA-256), so recover can tell a damaged copy.
+    pub sha256: String,
+    /// A host key's public fingerprint (`SHA256:…`), as `ssh-keygen -l` shows it.
+    pub fingerprint: Option<String>,
+}
+
+/// Why a path was saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SavedReason {
+    HostKey,
+    NixosIds,
+    Listed,
 }
 
 /// Where the NixOS config lives.
@@ -256,6 +286,14 @@ pub(crate) mod tests {
                 bytes: 5_000_000_000,
             }),
             persistence_nonce: Some("00ff".into()),
+            saved: vec![CardSaved {
+                path: "/etc/ssh/ssh_host_ed25519_key".into(),
+                reason: SavedReason::HostKey,
+                files: 1,
+                bytes: 411,
+                sha256: "0".repeat(64),
+                fingerprint: Some("SHA256:abc".into()),
+            }],
         }
     }
 

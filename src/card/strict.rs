@@ -113,6 +113,53 @@ pub fn check(card: &RecoveryCard) -> Result<(), Damage> {
             return Err(fail("nix_store.source", &path_text(&store.source), why));
         }
     }
+    check_saved(card)
+}
+
+/// The saved-file list: recover writes each entry to its path on the root disk, from the
+/// same path under the saved directory.
+fn check_saved(card: &RecoveryCard) -> Result<(), Damage> {
+    for (index, saved) in card.saved.iter().enumerate() {
+        let field = |name: &str| format!("saved[{index}].{name}");
+        let path = &saved.path;
+        let why = normal_path_problem(path)
+            .or_else(|| (path == Path::new("/")).then(|| "it is the whole root".to_string()))
+            .or_else(|| {
+                card.volumes
+                    .iter()
+                    .any(|v| path.starts_with(&v.mount))
+                    .then(|| "it is on a volume, not on the root disk".to_string())
+            });
+        if let Some(why) = why {
+            return Err(Damage {
+                field: field("path"),
+                value: format!("\"{}\"", escape_bytes(path.as_os_str().as_encoded_bytes())),
+                why,
+            });
+        }
+        let is_sha256 = saved.sha256.len() == 64
+            && saved
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !is_sha256 {
+            return Err(Damage {
+                field: field("sha256"),
+                value: format!("\"{}\"", escape_bytes(saved.sha256.as_bytes())),
+                why: "it is not a SHA-256 in hex".into(),
+            });
+        }
+        if let Some(why) = saved.fingerprint.as_deref().and_then(plain_text_problem) {
+            return Err(Damage {
+                field: field("fingerprint"),
+                value: format!(
+                    "\"{}\"",
+                    escape_bytes(saved.fingerprint.as_deref().unwrap_or_default().as_bytes())
+                ),
+                why,
+            });
+        }
+    }
     Ok(())
 }
 
@@ -192,6 +239,21 @@ mod tests {
         assert_eq!(d.field, "repository.flake_host");
         let d = damage(|c| c.repository.branch = "main..x".into());
         assert_eq!(d.field, "repository.branch");
+    }
+
+    #[test]
+    fn saved_files_go_back_only_to_the_root_disk() {
+        let d = damage(|c| c.saved[0].path = "/home/qwe/.ssh/authorized_keys".into());
+        assert_eq!(d.field, "saved[0].path");
+        assert!(d.why.contains("on a volume"), "{}", d.why);
+        let d = damage(|c| c.saved[0].path = "/etc/ssh/../../root/.ssh".into());
+        assert!(d.why.contains("normalised"), "{}", d.why);
+        let d = damage(|c| c.saved[0].path = "etc/ssh/key".into());
+        assert_eq!(d.field, "saved[0].path");
+        let d = damage(|c| c.saved[0].path = "/".into());
+        assert!(d.why.contains("whole root"), "{}", d.why);
+        let d = damage(|c| c.saved[0].sha256 = "xyz".into());
+        assert_eq!(d.field, "saved[0].sha256");
     }
 
     #[test]

@@ -71,6 +71,45 @@ fn write(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> 
     sync_dir(dir)
 }
 
+/// Copy the regular file `from` over `to` atomically, streamed (a carried directory may
+/// hold large files), keeping `from`'s mode, owner and modification time; the SHA-256 of
+/// what was written.
+pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<[u8; 32]> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+    let mut source = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(from)?;
+    let meta = source.metadata()?;
+    let (dir, name) = dir_and_name(to)?;
+    let mut tmp = Temporary::create(dir.join(temporary_name(name)), meta.mode() & 0o7777)?;
+    std::os::unix::fs::fchown(&tmp.file, Some(meta.uid()), Some(meta.gid()))?;
+    // chown clears set-id bits: the mode again, after it.
+    tmp.file
+        .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = match io::Read::read(&mut source, &mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..read]);
+        tmp.file.write_all(&buffer[..read])?;
+    }
+    tmp.file
+        .set_times(fs::FileTimes::new().set_modified(meta.modified()?))?;
+    tmp.file.sync_all()?;
+    faults::pause_in(Point::Write(name));
+    fs::rename(&tmp.path, to)?;
+    tmp.renamed = true;
+    sync_dir(dir)?;
+    Ok(hasher.finalize().into())
+}
+
 /// Make `link` a symlink to `target`, replacing what is there atomically: made under the
 /// temporary name first, then renamed over `link`.
 pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
@@ -165,6 +204,40 @@ mod tests {
             .filter(|n| n != "journal.json")
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn a_copy_keeps_mode_owner_and_time_and_says_its_digest() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("ssh_host_ed25519_key");
+        fs::write(&from, "secret").unwrap();
+        fs::set_permissions(&from, fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(&from, Some(1234), Some(100)).unwrap();
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&from)
+            .unwrap()
+            .set_times(fs::FileTimes::new().set_modified(old))
+            .unwrap();
+        let to = dir.path().join("copy");
+        fs::write(&to, "older copy").unwrap();
+        let digest = copy_atomic(&from, &to).unwrap();
+        assert_eq!(digest, <[u8; 32]>::from(sha2::Sha256::digest(b"secret")));
+        let meta = fs::metadata(&to).unwrap();
+        assert_eq!(fs::read_to_string(&to).unwrap(), "secret");
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (1234, 100, 0o600)
+        );
+        assert_eq!(meta.modified().unwrap(), old);
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&from, &link).unwrap();
+        assert!(
+            copy_atomic(&link, &dir.path().join("x")).is_err(),
+            "a symlink is not followed"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ flow_steps! {
         DockerOnVolume = "docker-on-volume",
         ConfigMirror = "config-mirror",
         PackageLists = "package-lists",
+        HostIdentity = "host-identity",
         PersistenceMarker = "persistence-marker",
         RecoveryCard = "recovery-card",
         Backup = "backup",
@@ -108,6 +109,21 @@ const fn def(step: PredestroyStep) -> StepDef {
             requires: &[Predestroy(HomeOnVolume)],
             cleanup: false,
             remedy: None,
+        },
+        HostIdentity => StepDef {
+            id,
+            title: "Host identity saved",
+            explains: "What dies with the root disk but the next machine must be: sshd's host keys \
+                       (clients pin them; sops-nix and agenix decrypt with them), /var/lib/nixos \
+                       (the uid and gid maps that give users their ids back) and the paths \
+                       [host].carry lists, copied to lifeboat-host/ at the top of the volume, \
+                       readable by root alone, with modes, owners and times. The card records \
+                       sizes, SHA-256 and the keys' fingerprints, never their content.",
+            requires: &[Predestroy(HomeOnVolume)],
+            cleanup: false,
+            remedy: Some(
+                "make room on the volume or fix what the step names, then run predestroy again",
+            ),
         },
         PersistenceMarker => StepDef {
             id,

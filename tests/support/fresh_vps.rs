@@ -975,6 +975,7 @@ impl FreshVps {
                 target: self.nix.clone(),
             },
             store: None,
+            saved: Vec::new(),
             persistence_nonce: Some(self.marker_nonce.clone()),
         }
     }

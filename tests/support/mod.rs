@@ -4,6 +4,7 @@
 // Every test binary compiles this module for itself and uses only part of it.
 #![allow(dead_code)]
 
+pub mod root_disk;
 pub mod sshd;
 
 use std::fs;

@@ -30,6 +30,9 @@ pub struct Host {
     pub bin: PathBuf,
     /// The "running system": a store path nix-build made in the volume's store.
     pub system: String,
+    /// The machine's root disk (`[host].root`), with host keys and id maps of its own
+    /// (tests/support/root_disk.rs).
+    pub root: PathBuf,
 }
 
 const DERIVATION: &str = r#"derivation {
@@ -73,7 +76,9 @@ impl Host {
         git(&repo, "add -A");
         git(&repo, "commit -q -m init");
         git(&repo, "push -q -u origin main");
+        let root = crate::support::root_disk::make(&dir.join("root-disk"), "old", 1000);
         let mut host = Host {
+            root,
             sandbox,
             home,
             repo,
@@ -114,13 +119,14 @@ impl Host {
              [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
              [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
              flake_host = \"devserver\"\n{extra}\n[state]\ndir = \"{state}\"\n\n\
-             [backup]\nrsync_target = \"{backup}/\"\n",
+             [backup]\nrsync_target = \"{backup}/\"\n\n[host]\nroot = \"{root}\"\n",
             dev = self.sandbox.by_id_link.display(),
             home = self.home.display(),
             repo = self.repo.display(),
             remote = self.remote.display(),
             state = self.sandbox.state_dir.display(),
             backup = self.backup.display(),
+            root = self.root.display(),
             extra = extra
         );
         fs::write(&path, text).unwrap();

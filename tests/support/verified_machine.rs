@@ -242,6 +242,7 @@ fn card(sandbox: &TestSandbox, mount: &str, nonce: &str) -> RecoveryCard {
             target: "/nix".into(),
         },
         store: None,
+        saved: Vec::new(),
         persistence_nonce: Some(nonce.to_string()),
     }
 }

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 
+pub mod digest;
+pub mod save;
+
 /// The directory at the top of the volume that holds the saved files: owned by root, mode
 /// 0700, never inside a home a user can read.
-pub const SAVED_DIR: &str = ".lifeboat-host";
+pub const SAVED_DIR: &str = "lifeboat-host";
 
 /// sshd's host keys when its config names none (OpenSSH's defaults).
 const DEFAULT_HOST_KEYS: [&str; 3] = [
@@ -26,16 +29,9 @@ const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
 /// NixOS's record of the ids it gave out (`uid-map`, `gid-map`, `declarative-users`, …).
 pub const NIXOS_IDS: &str = "/var/lib/nixos";
 
-/// Why a path is carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    /// A private host key of sshd's.
-    HostKey,
-    /// NixOS's id maps.
-    NixosIds,
-    /// Listed in `[host].carry`.
-    Listed,
-}
+/// Why a path is carried: a private host key of sshd's, NixOS's id maps, or listed in
+/// `[host].carry`.
+pub use crate::card::SavedReason as Reason;
 
 /// A path of the machine (absolute, as the machine sees it) that lifeboat carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +43,12 @@ pub struct Carried {
 /// Where the machine's `path` is under `root` (`/` on a real machine, a fake root in tests).
 pub fn on_machine(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Where the copy of the machine's `path` is in `saved_dir`: the same path below its
+/// `files/` directory.
+pub fn saved_path(saved_dir: &Path, path: &Path) -> PathBuf {
+    on_machine(&saved_dir.join("files"), path)
 }
 
 /// The private host keys sshd uses: the `HostKey` lines of its config under `root`, else

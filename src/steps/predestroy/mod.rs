@@ -10,7 +10,9 @@ mod settings;
 use std::fs;
 use std::path::Path;
 
-use crate::card::{CardNixStore, CardRepository, CardStore, CardVolume, FORMAT, RecoveryCard};
+use crate::card::{
+    CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT, RecoveryCard,
+};
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
@@ -22,7 +24,8 @@ use crate::marker::PersistenceMarker;
 use crate::report::{Action, RunStatus};
 use crate::summary::{Blocker, FlowDetails, PredestroyDetails};
 
-use super::{CURRENT_SYSTEM, ask_before, no_space, on_volume};
+use super::identify::human_bytes;
+use super::{CURRENT_SYSTEM, ask_before, host_identity, no_space, on_volume};
 use super::{FlowRunner, StepContext};
 
 use settings::Settings;
@@ -35,6 +38,8 @@ pub struct PredestroyRunner {
     store: Option<CardStore>,
     /// The nonce of the marker `persistence-marker` wrote, for the card.
     nonce: Option<String>,
+    /// What `host-identity` saved, for the card.
+    saved: Vec<CardSaved>,
 }
 
 impl PredestroyRunner {
@@ -45,6 +50,7 @@ impl PredestroyRunner {
             settings,
             store: None,
             nonce: None,
+            saved: Vec::new(),
         }
     }
 
@@ -103,6 +109,64 @@ impl PredestroyRunner {
         let saved = package_lists::save(&settings, ctx);
         self.store = saved.store;
         saved.outcome
+    }
+
+    fn host_identity(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        let settings = match self.settings() {
+            Ok(settings) => settings.clone(),
+            Err(outcome) => return outcome,
+        };
+        let saved_dir = settings.volume.mount.join(host_identity::SAVED_DIR);
+        let carried = host_identity::carried(&self.cfg);
+        let paths: Vec<String> = carried.iter().map(|c| shown(&c.path)).collect();
+        let change = format!(
+            "save {} into {} (readable by root alone)",
+            paths.join(", "),
+            shown(&saved_dir)
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+            return outcome;
+        }
+        let saved = match host_identity::save::save(&self.cfg, &carried, &saved_dir) {
+            Ok(saved) => saved,
+            Err(failed) => {
+                return Outcome::Failed(no_space::write_failed(
+                    &failed.path,
+                    &settings.volume.mount,
+                    &failed.error,
+                ));
+            }
+        };
+        for entry in &saved.entries {
+            ctx.output(format!(
+                "saved {}: {} file(s), {}{}",
+                shown(&entry.path),
+                entry.files,
+                human_bytes(entry.bytes),
+                entry
+                    .fingerprint
+                    .as_ref()
+                    .map(|f| format!(", host key {f}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let keys = saved
+            .entries
+            .iter()
+            .filter(|e| e.fingerprint.is_some())
+            .count();
+        let message = format!(
+            "saved {} path(s) into {}: {keys} host key(s), {} in all",
+            saved.entries.len(),
+            shown(&saved_dir),
+            human_bytes(saved.entries.iter().map(|e| e.bytes).sum())
+        );
+        self.saved = saved.entries;
+        if saved.left_out.is_empty() {
+            Outcome::Passed(message)
+        } else {
+            Outcome::Warning(format!("{message}; {}", saved.left_out.join("; ")))
+        }
     }
 
     fn persistence_marker(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
@@ -182,6 +246,7 @@ impl PredestroyRunner {
             },
             store: self.store.clone(),
             persistence_nonce: self.nonce.clone(),
+            saved: self.saved.clone(),
         })
     }
 
@@ -256,6 +321,15 @@ impl PredestroyRunner {
             (PredestroyStep::ConfigRepoPushed, _) => repo::plan_push(&self.cfg),
             (PredestroyStep::ConfigMirror, _) => repo::plan_mirror(&self.cfg, settings),
             (PredestroyStep::PackageLists, Some(s)) => package_lists::plan(s),
+            (PredestroyStep::HostIdentity, Some(s)) => {
+                let saved_dir = s.volume.mount.join(host_identity::SAVED_DIR);
+                host_identity::carried(&self.cfg)
+                    .iter()
+                    .map(|c| Action::Write {
+                        path: shown(&host_identity::saved_path(&saved_dir, &c.path)),
+                    })
+                    .collect()
+            }
             (PredestroyStep::PersistenceMarker, Some(s)) => {
                 write(PersistenceMarker::relative_path(&s.user))
             }
@@ -276,6 +350,7 @@ impl PredestroyRunner {
             )
             | (
                 PredestroyStep::PackageLists
+                | PredestroyStep::HostIdentity
                 | PredestroyStep::PersistenceMarker
                 | PredestroyStep::RecoveryCard
                 | PredestroyStep::Backup,
@@ -332,6 +407,7 @@ impl FlowRunner for PredestroyRunner {
                 Err(outcome) => outcome,
             },
             PredestroyStep::PackageLists => self.package_lists(confirmed, ctx),
+            PredestroyStep::HostIdentity => self.host_identity(confirmed, ctx),
             PredestroyStep::PersistenceMarker => self.persistence_marker(confirmed, ctx),
             PredestroyStep::RecoveryCard => self.recovery_card(confirmed, ctx),
             PredestroyStep::Backup => self.backup(confirmed, ctx),
