@@ -106,15 +106,39 @@ pub struct State {
     pub home_selected: usize,
     /// The flows the home screen offers ([`HOME_FLOWS`], or [`PRACTICE_FLOWS`] in the demo).
     pub flows: &'static [FlowKind],
-    pub help: bool,
-    /// `q` while a step runs asks first.
-    pub quit_prompt: bool,
+    /// The modal over the screen, if one is open: it takes every key.
+    pub overlay: Option<Overlay>,
     pub quit: Quit,
     /// A one-line message for the operator (a cancel on its way).
     pub notice: Option<String>,
     pub now: Duration,
     /// How the last run ended: the process exit code.
     pub last_status: Option<RunStatus>,
+}
+
+/// A modal over the screen. One at a time: the operator opens help or the quit prompt
+/// only when none is open, and a step's question takes the place of help but waits under
+/// the quit prompt ([`State::ask`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// The keys; any key closes it.
+    Help,
+    /// A step's question, with what runs if the operator agrees.
+    Confirm(Confirmation),
+    /// `q` while a step runs asks first. A question that came while it was open waits under
+    /// it: it is cancelled with the run, or put to the operator if they stay.
+    QuitPrompt { waiting: Option<Box<Confirmation>> },
+}
+
+impl Overlay {
+    /// The question on screen or waiting under the quit prompt.
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        match self {
+            Overlay::Confirm(confirm) => Some(confirm),
+            Overlay::QuitPrompt { waiting } => waiting.as_deref(),
+            Overlay::Help => None,
+        }
+    }
 }
 
 /// Whether the wizard is on its way out.
@@ -180,9 +204,8 @@ pub struct FlowView {
     /// Predestroy's and recover's end screen, once the summary came.
     pub end: Option<EndReport>,
     pub tab: FlowTab,
-    pub confirm: Option<Confirmation>,
     pub diffs: Diffs,
-    /// The diff view, open over the flow screen.
+    /// The diff view, shown in place of the steps and results.
     pub diff: Option<DiffView>,
 }
 
@@ -212,7 +235,6 @@ impl FlowView {
             results: None,
             end: None,
             tab: FlowTab::Steps,
-            confirm: None,
             diffs: Diffs::default(),
             diff: None,
         }
@@ -332,7 +354,8 @@ impl FlowView {
         }
     }
 
-    fn ask(&mut self, step: &'static str, question: Question, hostname: &str) {
+    /// `step`'s question as the operator sees it, with the step's planned actions.
+    fn confirmation(&self, step: &'static str, question: Question, hostname: &str) -> Confirmation {
         let actions = self
             .steps
             .iter()
@@ -340,14 +363,14 @@ impl FlowView {
             .map(|s| s.actions.clone())
             .unwrap_or_default();
         let word = (question.assent == Assent::TypedHostname).then(|| hostname.to_string());
-        self.confirm = Some(Confirmation {
+        Confirmation {
             step,
             question: question.text,
             actions,
             word,
             typed: String::new(),
             diff_scroll: 0,
-        });
+        }
     }
 
     fn ended(&mut self, at: Duration, status: RunStatus) {
@@ -365,7 +388,6 @@ impl FlowView {
             }
         }
         self.progress = None;
-        self.confirm = None;
         if status == RunStatus::Passed && self.results.is_some() || self.end.is_some() {
             self.tab = FlowTab::Results;
         }
@@ -469,38 +491,32 @@ impl FlowView {
             change(&mut results.tree);
         }
     }
+}
 
-    fn confirm_key(&mut self, key: Key) -> Vec<Command> {
-        let Some(confirm) = &mut self.confirm else {
-            return Vec::new();
-        };
-        if let Some(diff) = self.diffs.get(confirm.step)
-            && let Some(first) = scroll::scrolled(confirm.diff_scroll, key, diff.lines.len())
+impl Confirmation {
+    /// A key while the question is open: scroll the step's diff (`diff_len` lines), type
+    /// the word, or answer.
+    fn key(&mut self, key: Key, diff_len: Option<usize>) -> Option<FlowMsg> {
+        if let Some(len) = diff_len
+            && let Some(first) = scroll::scrolled(self.diff_scroll, key, len)
         {
-            confirm.diff_scroll = first;
-            return Vec::new();
+            self.diff_scroll = first;
+            return None;
         }
-        let answer = match (&confirm.word, key) {
+        match (&self.word, key) {
             (_, Key::Esc) => Some(FlowMsg::Declined),
             (None, Key::Char('y' | 'Y')) => Some(FlowMsg::Confirmed),
             (None, Key::Char('n' | 'N')) => Some(FlowMsg::Declined),
-            (Some(word), Key::Enter) if confirm.typed == *word => Some(FlowMsg::Confirmed),
+            (Some(word), Key::Enter) if self.typed == *word => Some(FlowMsg::Confirmed),
             (Some(_), Key::Char(c)) => {
-                confirm.typed.push(c);
+                self.typed.push(c);
                 None
             }
             (Some(_), Key::Backspace) => {
-                confirm.typed.pop();
+                self.typed.pop();
                 None
             }
             _ => None,
-        };
-        match answer {
-            Some(answer) => {
-                self.confirm = None;
-                vec![Command::Answer(answer)]
-            }
-            None => Vec::new(),
         }
     }
 }
@@ -535,8 +551,7 @@ impl State {
             hostname,
             home_selected: 0,
             flows: HOME_FLOWS,
-            help: false,
-            quit_prompt: false,
+            overlay: None,
             quit: Quit::No,
             notice: None,
             now: Duration::ZERO,
@@ -595,12 +610,16 @@ impl State {
                 if self.quit == Quit::WhenIdle {
                     return vec![Command::Answer(FlowMsg::Cancel)];
                 }
-                view.ask(step, question, &self.hostname);
+                let confirm = view.confirmation(step, question, &self.hostname);
+                self.ask(confirm);
             }
             FromWorker::Ended(status) => {
                 view.ended(at, status);
                 self.last_status = Some(status);
-                self.quit_prompt = false;
+                // Nothing is left to answer or to cancel; help may stay.
+                if self.overlay != Some(Overlay::Help) {
+                    self.overlay = None;
+                }
             }
             FromWorker::Diff { step, diff } => view.diffs.insert(step, diff),
             FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
@@ -609,17 +628,32 @@ impl State {
         Vec::new()
     }
 
+    /// Put a step's question to the operator. It takes the place of help, but not of the
+    /// quit prompt: a `y` meant for quitting must not confirm a change, so the question
+    /// waits under the prompt.
+    fn ask(&mut self, confirm: Confirmation) {
+        match &mut self.overlay {
+            Some(Overlay::QuitPrompt { waiting }) => *waiting = Some(Box::new(confirm)),
+            _ => self.overlay = Some(Overlay::Confirm(confirm)),
+        }
+    }
+
     fn cancel_and_quit(&mut self) -> Vec<Command> {
         self.quit = Quit::WhenIdle;
-        self.quit_prompt = false;
+        // The quit prompt is answered and a question is cancelled with the run; help stays.
+        let asked = match self.overlay.take() {
+            Some(Overlay::Help) => {
+                self.overlay = Some(Overlay::Help);
+                false
+            }
+            overlay => overlay.is_some_and(|o| o.confirmation().is_some()),
+        };
         if !self.running() {
             return Vec::new();
         }
         self.notice = Some("Cancelling: the running step stops and cleans up…".into());
         let mut commands = vec![Command::Cancel];
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.take().is_some()
-        {
+        if asked {
             commands.push(Command::Answer(FlowMsg::Cancel));
         }
         commands
@@ -629,23 +663,31 @@ impl State {
         if self.quit == Quit::WhenIdle {
             return Vec::new();
         }
-        if self.quit_prompt {
-            return match key {
-                Key::Char('y' | 'Y') => self.cancel_and_quit(),
-                _ => {
-                    self.quit_prompt = false;
-                    Vec::new()
-                }
-            };
-        }
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.is_some()
-        {
-            return view.confirm_key(key);
-        }
-        if self.help {
-            self.help = false;
-            return Vec::new();
+        match self.overlay.take() {
+            Some(prompt @ Overlay::QuitPrompt { .. }) if matches!(key, Key::Char('y' | 'Y')) => {
+                self.overlay = Some(prompt);
+                return self.cancel_and_quit();
+            }
+            // Staying: the question that came meanwhile is put now.
+            Some(Overlay::QuitPrompt { waiting }) => {
+                self.overlay = waiting.map(|confirm| Overlay::Confirm(*confirm));
+                return Vec::new();
+            }
+            Some(Overlay::Confirm(mut confirm)) => {
+                let diff_len = match &self.screen {
+                    Screen::Flow(view) => view.diffs.get(confirm.step).map(|d| d.lines.len()),
+                    Screen::Home => None,
+                };
+                return match confirm.key(key, diff_len) {
+                    Some(answer) => vec![Command::Answer(answer)],
+                    None => {
+                        self.overlay = Some(Overlay::Confirm(confirm));
+                        Vec::new()
+                    }
+                };
+            }
+            Some(Overlay::Help) => return Vec::new(),
+            None => {}
         }
         if let Screen::Flow(view) = &mut self.screen
             && view.diff.is_some()
@@ -657,12 +699,12 @@ impl State {
         let typing = matches!(&self.screen, Screen::Flow(view) if view.output.typing());
         match key {
             Key::Char('?') if !typing => {
-                self.help = true;
+                self.overlay = Some(Overlay::Help);
                 Vec::new()
             }
             Key::Char('q') if !typing => {
                 if self.running() {
-                    self.quit_prompt = true;
+                    self.overlay = Some(Overlay::QuitPrompt { waiting: None });
                 } else {
                     self.quit = Quit::WhenIdle;
                 }

@@ -14,7 +14,9 @@ use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
 use super::keys::Key;
 use super::results::SizeRow;
 use super::screens;
-use super::state::{Command, FromWorker, HOME_FLOWS, Msg, PRACTICE_FLOWS, Quit, Screen, State};
+use super::state::{
+    Command, FromWorker, HOME_FLOWS, Msg, Overlay, PRACTICE_FLOWS, Quit, Screen, State,
+};
 use super::theme::Theme;
 use crate::flow::{FlowKind, Msg as FlowMsg, Question};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
@@ -671,7 +673,7 @@ fn help_overlay() {
 fn quit_prompt_while_a_step_runs() {
     let mut state = running();
     assert!(keys(&mut state, &[Key::Char('q')]).is_empty());
-    assert!(state.quit_prompt);
+    assert!(matches!(state.overlay, Some(Overlay::QuitPrompt { .. })));
     snapshot("quit_prompt", &state);
 }
 
@@ -764,6 +766,58 @@ fn a_signal_cancels_like_ctrl_c_and_q_asks_first_while_running() {
     let mut state = running();
     keys(&mut state, &[Key::Char('q'), Key::Char('n')]);
     assert_eq!(state.quit, Quit::No);
+}
+
+/// The question a step puts while the quit prompt is open waits under it: a `y` meant
+/// for quitting cancels the run and its question, it never confirms the change.
+#[test]
+fn a_question_waits_under_the_quit_prompt() {
+    let put_under_the_prompt = || {
+        let mut state = running();
+        keys(&mut state, &[Key::Char('q')]);
+        ask(
+            &mut state,
+            "unmount",
+            Question::key("Unmount /mnt/lifeboat-inspect?"),
+        );
+        assert!(matches!(
+            &state.overlay,
+            Some(Overlay::QuitPrompt { waiting: Some(_) })
+        ));
+        state
+    };
+    let mut state = put_under_the_prompt();
+    assert_eq!(
+        keys(&mut state, &[Key::Char('y')]),
+        [Command::Cancel, Command::Answer(FlowMsg::Cancel)]
+    );
+    assert_eq!(state.overlay, None);
+    let mut state = put_under_the_prompt();
+    assert!(keys(&mut state, &[Key::Char('n')]).is_empty());
+    assert!(matches!(&state.overlay, Some(Overlay::Confirm(c)) if c.step == "unmount"));
+    assert_eq!(
+        keys(&mut state, &[Key::Char('y')]),
+        [Command::Answer(FlowMsg::Confirmed)]
+    );
+}
+
+/// A question takes the place of help, so the keys go where the eyes are.
+#[test]
+fn a_question_closes_help() {
+    let mut state = running();
+    keys(&mut state, &[Key::Char('?')]);
+    assert_eq!(state.overlay, Some(Overlay::Help));
+    ask(
+        &mut state,
+        "unmount",
+        Question::key("Unmount /mnt/lifeboat-inspect?"),
+    );
+    assert!(matches!(&state.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(
+        keys(&mut state, &[Key::Char('n')]),
+        [Command::Answer(FlowMsg::Declined)]
+    );
+    assert_eq!(state.overlay, None);
 }
 
 #[test]
