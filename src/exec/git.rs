@@ -46,7 +46,7 @@ pub enum Relation {
 
 /// Where a transfer is, for a progress bar. libgit2 calls often; callers throttle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
+pub struct TransferProgress {
     pub phase: Phase,
     /// Objects (or deltas, while resolving) done so far, of `total`.
     pub done: usize,
@@ -55,7 +55,7 @@ pub struct Progress {
     pub bytes: usize,
 }
 
-/// Which part of a transfer [`Progress`] counts.
+/// Which part of a transfer [`TransferProgress`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Objects arriving from the remote.

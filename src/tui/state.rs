@@ -1,19 +1,22 @@
 //! The wizard's whole state and the pure function that moves it on. Keys, flow events
 //! and ticks come in as [`Msg`]s; what the loop must do (start a flow, answer a question,
-//! cancel) goes out as [`Command`]s. Nothing here does I/O, so every screen state can be
+//! cancel) goes out as [`Effect`]s. Nothing here does I/O, so every screen state can be
 //! built in a test from synthetic messages.
 
 use std::time::Duration;
 
-use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question};
+use crate::exec::scan::PartialRow;
+use crate::flow::{self, Assent, FlowKind, Question};
 use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
+
+use crate::summary::TreeRow;
 
 use super::diff::{DiffView, Diffs};
 use super::end::EndReport;
 use super::facts::HomeFacts;
 use super::keys::Key;
 use super::output::OutputLog;
-use super::results::{InspectResults, SizeRow};
+use super::results::InspectResults;
 use super::scroll;
 use super::step_view::StepView;
 
@@ -36,7 +39,7 @@ pub enum FromWorker {
     /// The run could not start (the lock is held, the state directory is unwritable).
     CouldNotStart(String),
     /// Inspect's size tree as far as the walk has come.
-    Tree(Vec<SizeRow>),
+    Tree(Vec<PartialRow<TreeRow>>),
 }
 
 /// Everything that moves the state on.
@@ -55,11 +58,11 @@ pub enum Msg {
 
 /// What the loop must do after an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Effect {
     /// Start (or re-run) a flow on a worker thread.
     Start(FlowKind),
     /// Answer the pending confirmation.
-    Answer(FlowMsg),
+    Answer(flow::Msg),
     /// Set the cancel flag the driver and the running step check.
     Cancel,
     /// Read the home screen's facts again (a run may have changed them).
@@ -159,7 +162,7 @@ pub enum RunPhase {
 
 /// The latest progress count of the running step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
+pub struct StepProgress {
     pub step: &'static str,
     pub done: u64,
     pub total: Option<u64>,
@@ -198,7 +201,7 @@ pub struct FlowView {
     /// The selection follows the active step until the operator moves it.
     pub follow: bool,
     pub output: OutputLog,
-    pub progress: Option<Progress>,
+    pub progress: Option<StepProgress>,
     pub phase: RunPhase,
     pub results: Option<InspectResults>,
     /// Predestroy's and recover's end screen, once the summary came.
@@ -281,7 +284,7 @@ impl FlowView {
                 unit,
                 ..
             } => {
-                self.progress = Some(Progress {
+                self.progress = Some(StepProgress {
                     step,
                     done,
                     total,
@@ -344,7 +347,7 @@ impl FlowView {
     }
 
     /// The walk went on: the tree grows in place (before the summary, it is all there is).
-    fn tree_grew(&mut self, rows: Vec<SizeRow>) {
+    fn tree_grew(&mut self, rows: Vec<PartialRow<TreeRow>>) {
         if self.kind != FlowKind::Inspect {
             return;
         }
@@ -400,7 +403,7 @@ impl FlowView {
         }
     }
 
-    fn key(&mut self, key: Key) -> Vec<Command> {
+    fn key(&mut self, key: Key) -> Vec<Effect> {
         if self.output.typing() {
             self.output.search_key(key);
             return Vec::new();
@@ -446,7 +449,7 @@ impl FlowView {
             (FlowTab::Steps, Key::Char('N')) => self.output.previous_hit(),
             (FlowTab::Steps, Key::Esc) => self.output.clear_search(),
             (FlowTab::Steps, Key::Char('d')) => self.open_diff(),
-            (_, Key::Char('r')) if !self.running() => return vec![Command::Start(self.kind)],
+            (_, Key::Char('r')) if !self.running() => return vec![Effect::Start(self.kind)],
             _ => {}
         }
         Vec::new()
@@ -496,7 +499,7 @@ impl FlowView {
 impl Confirmation {
     /// A key while the question is open: scroll the step's diff (`diff_len` lines), type
     /// the word, or answer.
-    fn key(&mut self, key: Key, diff_len: Option<usize>) -> Option<FlowMsg> {
+    fn key(&mut self, key: Key, diff_len: Option<usize>) -> Option<flow::Msg> {
         if let Some(len) = diff_len
             && let Some(first) = scroll::scrolled(self.diff_scroll, key, len)
         {
@@ -504,10 +507,10 @@ impl Confirmation {
             return None;
         }
         match (&self.word, key) {
-            (_, Key::Esc) => Some(FlowMsg::Declined),
-            (None, Key::Char('y' | 'Y')) => Some(FlowMsg::Confirmed),
-            (None, Key::Char('n' | 'N')) => Some(FlowMsg::Declined),
-            (Some(word), Key::Enter) if self.typed == *word => Some(FlowMsg::Confirmed),
+            (_, Key::Esc) => Some(flow::Msg::Declined),
+            (None, Key::Char('y' | 'Y')) => Some(flow::Msg::Confirmed),
+            (None, Key::Char('n' | 'N')) => Some(flow::Msg::Declined),
+            (Some(word), Key::Enter) if self.typed == *word => Some(flow::Msg::Confirmed),
             (Some(_), Key::Char(c)) => {
                 self.typed.push(c);
                 None
@@ -581,7 +584,7 @@ impl State {
     }
 
     /// Apply `msg`; return what the loop must do.
-    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Tick(now) => {
                 self.now = now;
@@ -600,7 +603,7 @@ impl State {
         }
     }
 
-    fn worker(&mut self, at: Duration, from: FromWorker) -> Vec<Command> {
+    fn worker(&mut self, at: Duration, from: FromWorker) -> Vec<Effect> {
         let Screen::Flow(view) = &mut self.screen else {
             return Vec::new();
         };
@@ -608,7 +611,7 @@ impl State {
             FromWorker::Event(event) => view.event(at, event),
             FromWorker::Ask { step, question } => {
                 if self.quit == Quit::WhenIdle {
-                    return vec![Command::Answer(FlowMsg::Cancel)];
+                    return vec![Effect::Answer(flow::Msg::Cancel)];
                 }
                 let confirm = view.confirmation(step, question, &self.hostname);
                 self.ask(confirm);
@@ -638,7 +641,7 @@ impl State {
         }
     }
 
-    fn cancel_and_quit(&mut self) -> Vec<Command> {
+    fn cancel_and_quit(&mut self) -> Vec<Effect> {
         self.quit = Quit::WhenIdle;
         // The quit prompt is answered and a question is cancelled with the run; help stays.
         let asked = match self.overlay.take() {
@@ -652,14 +655,14 @@ impl State {
             return Vec::new();
         }
         self.notice = Some("Cancelling: the running step stops and cleans up…".into());
-        let mut commands = vec![Command::Cancel];
+        let mut effects = vec![Effect::Cancel];
         if asked {
-            commands.push(Command::Answer(FlowMsg::Cancel));
+            effects.push(Effect::Answer(flow::Msg::Cancel));
         }
-        commands
+        effects
     }
 
-    fn key(&mut self, key: Key) -> Vec<Command> {
+    fn key(&mut self, key: Key) -> Vec<Effect> {
         if self.quit == Quit::WhenIdle {
             return Vec::new();
         }
@@ -679,7 +682,7 @@ impl State {
                     Screen::Home => None,
                 };
                 return match confirm.key(key, diff_len) {
-                    Some(answer) => vec![Command::Answer(answer)],
+                    Some(answer) => vec![Effect::Answer(answer)],
                     None => {
                         self.overlay = Some(Overlay::Confirm(confirm));
                         Vec::new()
@@ -717,25 +720,25 @@ impl State {
         }
     }
 
-    fn screen_key(&mut self, key: Key) -> Vec<Command> {
+    fn screen_key(&mut self, key: Key) -> Vec<Effect> {
         let running = self.running();
         match &mut self.screen {
             Screen::Home => self.home_key(key),
             Screen::Flow(view) => {
                 if key == Key::Esc && !running && !view.output.searching() && self.home.is_some() {
                     self.screen = Screen::Home;
-                    return vec![Command::RefreshHome];
+                    return vec![Effect::RefreshHome];
                 }
-                let commands = view.key(key);
-                if commands.iter().any(|c| matches!(c, Command::Start(_))) {
+                let effects = view.key(key);
+                if effects.iter().any(|c| matches!(c, Effect::Start(_))) {
                     self.screen = Screen::Flow(Box::new(FlowView::new(view.kind)));
                 }
-                commands
+                effects
             }
         }
     }
 
-    fn home_key(&mut self, key: Key) -> Vec<Command> {
+    fn home_key(&mut self, key: Key) -> Vec<Effect> {
         let last = self.flows.len().saturating_sub(1);
         match key {
             Key::Up | Key::Char('k') => self.home_selected = self.home_selected.saturating_sub(1),
@@ -743,7 +746,7 @@ impl State {
             Key::Enter => {
                 if let Some(&kind) = self.flows.get(self.home_selected) {
                     self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
-                    return vec![Command::Start(kind)];
+                    return vec![Effect::Start(kind)];
                 }
             }
             _ => {}

@@ -13,7 +13,7 @@ use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, 
 
 use super::known_hosts::{self, HostKey, Verdict};
 use super::url::{SshEndpoint, redact_url, ssh_endpoint};
-use super::{Cause, GitError, Phase, Progress};
+use super::{Cause, GitError, Phase, TransferProgress};
 
 /// The SSH user when the URL names none: the one every git forge uses.
 const DEFAULT_SSH_USER: &str = "git";
@@ -154,7 +154,7 @@ pub(super) struct Session<'a> {
     creds: &'a Credentials,
     url: String,
     state: RefCell<State>,
-    progress: RefCell<&'a mut dyn FnMut(Progress)>,
+    progress: RefCell<&'a mut dyn FnMut(TransferProgress)>,
     cancel: &'a AtomicBool,
 }
 
@@ -162,7 +162,7 @@ impl<'a> Session<'a> {
     pub(super) fn new(
         creds: &'a Credentials,
         url: &str,
-        progress: &'a mut dyn FnMut(Progress),
+        progress: &'a mut dyn FnMut(TransferProgress),
         cancel: &'a AtomicBool,
     ) -> Session<'a> {
         Session {
@@ -314,7 +314,7 @@ impl<'a> Session<'a> {
     }
 
     fn report(&self, phase: Phase, done: usize, total: usize, bytes: usize) {
-        let progress = Progress {
+        let progress = TransferProgress {
             phase,
             done,
             total,

@@ -11,7 +11,7 @@ use git2::{
 
 use super::callbacks::{Credentials, Session};
 use super::local::{self, local_branch, open, relation};
-use super::{GitError, Progress, Relation};
+use super::{GitError, Relation, TransferProgress};
 
 /// The file lifeboat writes in a mirror after each update, holding the time (RFC 3339).
 const MIRROR_STAMP: &str = "lifeboat-updated";
@@ -22,7 +22,7 @@ pub fn fetch(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let repo = open(path)?;
@@ -35,7 +35,7 @@ fn fetch_into(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let mut found = find_remote(repo, path, remote)?;
@@ -85,7 +85,7 @@ pub fn push(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let repo = open(path)?;
@@ -140,7 +140,7 @@ pub fn clone(
     branch: &str,
     dest: &Path,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<String, GitError> {
     if dest.read_dir().is_ok_and(|mut d| d.next().is_some()) {
@@ -208,7 +208,7 @@ pub fn fast_forward(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<Relation, GitError> {
     let state = local::status(path)?;

@@ -123,7 +123,7 @@ fn the_confirmation_shows_the_diff_and_scrolls_it_without_answering() {
     );
     assert_eq!(
         keys(&mut state, &[Key::Char('y')]),
-        [Command::Answer(FlowMsg::Confirmed)]
+        [Effect::Answer(flow::Msg::Confirmed)]
     );
 }
 
