@@ -9,9 +9,9 @@ use git2::{
     AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, FetchPrune, PushOptions,
 };
 
-use super::callbacks::{Credentials, Session};
-use super::local::{self, local_branch, open, relation};
-use super::{GitError, Relation, TransferProgress};
+use super::callbacks::{Credentials, Session, TransferProgress};
+use super::error::GitError;
+use super::local::{self, Relation, local_branch, open, relation};
 
 /// The file lifeboat writes in a mirror after each update, holding the time (RFC 3339).
 const MIRROR_STAMP: &str = "lifeboat-updated";
@@ -79,7 +79,7 @@ fn fetch_error(session: &Session<'_>, error: &git2::Error, branch: &str) -> GitE
 
 /// Push local `branch` to the same name on `remote`, never forcing. A ref the remote
 /// refuses is [`GitError::PushRejected`] with its reason. When the branch had no upstream,
-/// `<remote>/<branch>` becomes its upstream, so [`super::ahead_behind`] can compare them.
+/// `<remote>/<branch>` becomes its upstream, so [`super::local::ahead_behind`] can compare them.
 pub fn push(
     path: &Path,
     remote: &str,
