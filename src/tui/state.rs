@@ -121,7 +121,7 @@ pub struct State {
 
 /// A modal over the screen. One at a time: the operator opens help or the quit prompt
 /// only when none is open, and a step's question takes the place of help but waits under
-/// the quit prompt ([`State::ask`]).
+/// the quit prompt (`State::ask`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
     /// The keys; any key closes it.
