@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use nixos_lifeboat::exec::git::{self, Change, Credentials, GitError, Phase, Progress, Relation};
+use nixos_lifeboat::exec::git::{
+    self, Change, Credentials, GitError, Phase, Relation, TransferProgress,
+};
 use support::sshd::{
     Agent, Sshd, fingerprint, free_port, generate_key, generate_key_with_passphrase,
 };
@@ -111,7 +113,7 @@ fn no_cancel() -> AtomicBool {
     AtomicBool::new(false)
 }
 
-fn ignore(_: Progress) {}
+fn ignore(_: TransferProgress) {}
 
 fn fetch(f: &Fixture) {
     git::fetch(
@@ -360,7 +362,7 @@ fn clone_reports_progress_and_checks_out_the_branch() {
         "main"
     );
     assert!(dest.join("module-19.nix").exists());
-    let received: Vec<&Progress> = events
+    let received: Vec<&TransferProgress> = events
         .iter()
         .filter(|p| p.phase == Phase::Receiving)
         .collect();

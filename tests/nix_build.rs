@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use nixos_lifeboat::exec::process::{CommandSpec, Finished, Line, run_streaming};
-use nixos_lifeboat::nixlog::{Item, NixLog, Progress};
+use nixos_lifeboat::nixlog::{BuildProgress, Item, NixLog};
 use nixos_lifeboat::report::Stream;
 
 /// `nix-build` of `expression` into a fresh store under `store_dir`, with internal-json logs.
@@ -82,10 +82,10 @@ fn a_real_build_streams_progress_to_four_of_four() {
     });
     assert_eq!(
         last,
-        Some(Progress {
+        Some(BuildProgress {
             built: 4,
             total_builds: 4,
-            ..Progress::default()
+            ..BuildProgress::default()
         })
     );
     let started = items

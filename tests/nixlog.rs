@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nixos_lifeboat::nixlog::{
-    Item, KnownError, Moved, NixLog, Progress, Transfers, summarise_errors,
+    BuildProgress, Item, KnownError, Moved, NixLog, Transfers, summarise_errors,
 };
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
@@ -84,7 +84,7 @@ fn plain_nixos_rebuild_output_passes_through_untouched() {
 #[test]
 fn four_derivations_build_to_four_of_four() {
     let items = parse(&fixture("nix/build-4-derivations.internal-json.stderr"));
-    let progress: Vec<Progress> = items
+    let progress: Vec<BuildProgress> = items
         .iter()
         .filter_map(|item| match item {
             Item::Progress(p) => Some(*p),
@@ -94,7 +94,7 @@ fn four_derivations_build_to_four_of_four() {
     let last = *progress.last().unwrap();
     assert_eq!(
         last,
-        Progress {
+        BuildProgress {
             built: 4,
             total_builds: 4,
             downloaded: 0,
@@ -441,10 +441,10 @@ fn unknown_actions_and_numbers_are_ignored() {
     assert_eq!(log.progress(), before);
     assert_eq!(
         log.feed(br#"@nix {"action":"result","fields":[2,3,0,0],"id":1,"type":105}"#),
-        Some(Item::Progress(Progress {
+        Some(Item::Progress(BuildProgress {
             built: 2,
             total_builds: 3,
-            ..Progress::default()
+            ..BuildProgress::default()
         }))
     );
 }

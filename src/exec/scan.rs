@@ -78,15 +78,15 @@ impl ScanProgress<'_> {
             .iter()
             .zip(&live.counts)
             .map(|(path, count)| {
-                // Acquire: a row seen done shows every directory's figures added before it.
-                let done = count.pending.load(Acquire) == 0;
+                // Acquire: a row seen walked shows every directory's figures added before it.
+                let walking = count.pending.load(Acquire) != 0;
                 PartialRow {
                     row: SizeRow {
                         path: path.clone(),
                         bytes: count.bytes.load(Relaxed),
                         files: count.files.load(Relaxed),
                     },
-                    done,
+                    walking,
                 }
             })
             .collect();
@@ -95,12 +95,32 @@ impl ScanProgress<'_> {
     }
 }
 
-/// A row while the walk goes on: its figures never exceed the final ones and equal them once `done`.
+/// A row while the walk goes on: its figures never exceed the final ones and equal them
+/// once it is no longer `walking`. `R` is the row as the walk has it ([`SizeRow`]) or as
+/// it is shown (the summary's tree row, its path escaped).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartialRow {
-    pub row: SizeRow,
-    /// Every directory under the row has been walked.
-    pub done: bool,
+pub struct PartialRow<R = SizeRow> {
+    pub row: R,
+    /// Directories under the row are still being walked: its figures will still grow.
+    pub walking: bool,
+}
+
+impl<R> PartialRow<R> {
+    /// A row whose walk is over.
+    pub fn walked(row: R) -> PartialRow<R> {
+        PartialRow {
+            row,
+            walking: false,
+        }
+    }
+
+    /// The same row in another shape.
+    pub fn map<S>(&self, shape: impl FnOnce(&R) -> S) -> PartialRow<S> {
+        PartialRow {
+            row: shape(&self.row),
+            walking: self.walking,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +136,7 @@ pub enum ScanError {
 
 /// Walk `root` without following symlinks or leaving its filesystem.
 /// `progress` sees how far the walk has come (called from worker threads, at most about every
-/// 50 ms, and once at the end with the final figures, every row done).
+/// 50 ms, and once at the end with the final figures, no row walking any more).
 pub fn scan(
     root: &Path,
     expand: Option<&OsStr>,
@@ -151,7 +171,7 @@ fn scan_reporting_every(
         }),
         links: LinkSet::new(),
         cancel,
-        progress: Progress::new(progress, every),
+        progress: Throttle::new(progress, every),
         live: OnceLock::new(),
     };
 
@@ -303,7 +323,7 @@ struct Shared<'a> {
     budget: Arc<FdBudget>,
     links: LinkSet,
     cancel: &'a AtomicBool,
-    progress: Progress<'a>,
+    progress: Throttle<'a>,
     /// The rows' shared totals, set once the root (and the expanded directory) are listed.
     live: OnceLock<LiveRows>,
 }
@@ -639,7 +659,7 @@ impl Hasher for FxHasher {
 }
 
 /// Throttled progress: a shared total, reported by whichever worker first sees `every` pass.
-struct Progress<'a> {
+struct Throttle<'a> {
     report: &'a (dyn Fn(&ScanProgress<'_>) + Sync),
     total: AtomicU64,
     last_ms: AtomicU64,
@@ -647,9 +667,9 @@ struct Progress<'a> {
     start: Instant,
 }
 
-impl<'a> Progress<'a> {
+impl<'a> Throttle<'a> {
     fn new(report: &'a (dyn Fn(&ScanProgress<'_>) + Sync), every: Duration) -> Self {
-        Progress {
+        Throttle {
             report,
             total: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
@@ -801,7 +821,7 @@ impl<'s> Worker<'s> {
     }
 
     /// Add what the work just done counted to its rows, then take it off their pending count
-    /// (Release: whoever sees a row done sees these figures).
+    /// (Release: whoever sees a row walked sees these figures).
     fn done(&mut self, rows: Rows) {
         let Some(live) = self.shared.live.get() else {
             return;
@@ -1192,16 +1212,16 @@ mod tests {
                 assert_eq!(partial.row.path, last.path);
                 assert!(partial.row.bytes <= last.bytes, "{partial:?} > {last:?}");
                 assert!(partial.row.files <= last.files, "{partial:?} > {last:?}");
-                if partial.done {
-                    assert_eq!(&partial.row, last, "a row seen done is final");
-                } else {
+                if partial.walking {
                     walking += 1;
+                } else {
+                    assert_eq!(&partial.row, last, "a row seen walked is final");
                 }
             }
         }
         assert!(walking > 0, "no report came while rows were walked");
         let (files, rows) = seen.last().unwrap();
-        assert!(rows.iter().all(|r| r.done));
+        assert!(rows.iter().all(|r| !r.walking));
         let last: Vec<SizeRow> = rows.iter().map(|r| r.row.clone()).collect();
         assert_eq!(last, report.rows);
         let top: u64 = report

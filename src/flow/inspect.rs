@@ -1,7 +1,7 @@
 //! The steps of `lifeboat inspect`: a read-only look at a volume.
 
-use super::StepId::Inspect;
-use super::{StepDef, StepId};
+use super::step::StepId::Inspect;
+use super::step::{StepDef, StepId};
 
 flow_steps! {
     /// In order, each needing the one before; `unmount` needs nothing and is a cleanup step,

@@ -4,8 +4,8 @@
 //! undone by `hardware-config`, the private read-write mount by `reboot`, either by the
 //! runner's cleanup when the run ends earlier.
 
-use super::StepId::Recover;
-use super::{StepDef, StepId};
+use super::step::StepId::Recover;
+use super::step::{StepDef, StepId};
 
 flow_steps! {
     /// The steps of `lifeboat recover`, in the order they run.

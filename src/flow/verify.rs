@@ -1,7 +1,7 @@
 //! The steps of `lifeboat verify`: after the reboot, everything came back.
 
-use super::StepId::Verify;
-use super::{StepDef, StepId};
+use super::step::StepId::Verify;
+use super::step::{StepDef, StepId};
 
 flow_steps! {
     /// Every later step reads the volume through its mount, so each needs `home-mounted`.

@@ -6,10 +6,11 @@ use std::io::{self, Write};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::exec::scan::PartialRow;
 use crate::line_buffer::LineBuffer;
 use crate::report::{Event, FileDiff, JsonLines, OutputLine, StepStatus};
 use crate::steps::EventSink;
-use crate::steps::measure::PartialTreeRow;
+use crate::summary::TreeRow;
 
 /// JSON lines on stdout: the contract of ARCHITECTURE.md, "Events".
 pub struct JsonSink;
@@ -338,7 +339,7 @@ impl EventSink for Tee<'_> {
         }
     }
 
-    fn partial_tree(&self, rows: &[PartialTreeRow]) {
+    fn partial_tree(&self, rows: &[PartialRow<TreeRow>]) {
         for sink in &self.sinks {
             sink.partial_tree(rows);
         }

@@ -20,5 +20,5 @@ mod record;
 
 pub use ansi::strip_ansi;
 pub use known_error::{KnownError, summarise_errors};
-pub use parser::{Item, Moved, NixLog, Progress, Transfers};
+pub use parser::{BuildProgress, Item, Moved, NixLog, Transfers};
 pub use quick::quick_path_agrees;

@@ -1,5 +1,5 @@
 //! The model: the parser that reads Nix's stream line by line, what it yields ([`Item`]),
-//! and what it counts ([`Progress`], [`Transfers`]).
+//! and what it counts ([`BuildProgress`], [`Transfers`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,7 +26,7 @@ pub enum Item<'a> {
         coloured: String,
     },
     /// The counts changed.
-    Progress(Progress),
+    Progress(BuildProgress),
     /// Nix started building `drv`.
     BuildStarted { drv: Rc<str> },
     /// A line of a build's log; `drv` is `None` when the build's start was not seen.
@@ -76,7 +76,7 @@ impl Item<'_> {
 
 /// Build and download counts, as Nix's own progress bar shows them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Progress {
+pub struct BuildProgress {
     pub built: u64,
     pub total_builds: u64,
     pub downloaded: u64,
@@ -174,7 +174,7 @@ pub struct NixLog {
     /// build, and this spares hashing its id for each.
     last: Option<(u64, Activity)>,
     quick_tail: QuickTail,
-    progress: Progress,
+    progress: BuildProgress,
     transfers: Transfers,
 }
 
@@ -184,7 +184,7 @@ impl NixLog {
     }
 
     /// The counts so far.
-    pub fn progress(&self) -> Progress {
+    pub fn progress(&self) -> BuildProgress {
         self.progress
     }
 
@@ -372,7 +372,7 @@ impl NixLog {
         }
     }
 
-    fn changed(&mut self, progress: Progress) -> Option<Item<'static>> {
+    fn changed(&mut self, progress: BuildProgress) -> Option<Item<'static>> {
         (progress != self.progress).then(|| {
             self.progress = progress;
             Item::Progress(progress)

@@ -11,12 +11,12 @@ use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
 use crate::flow::{Flow, InspectStep, Outcome};
 use crate::report::Action;
-use crate::summary::{FlowDetails, InspectDetails, VolumeSummary};
+use crate::summary::{FlowDetails, InspectDetails, TreeRow, VolumeSummary};
 
 use super::find_volume::{self, FoundVolume};
 use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations, LayoutReport, Status};
-use super::measure::{self, TreeRow};
+use super::measure;
 use super::readonly_mount::{self, VolumeView};
 use super::{FlowRunner, StepContext};
 

@@ -8,20 +8,12 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 
 use crate::escape::shown;
-use crate::exec::scan::{self, ScanError, ScanProgress, ScanReport, SizeRow};
+use crate::exec::scan::{self, PartialRow, ScanError, ScanProgress, ScanReport, SizeRow};
 use crate::flow::Outcome;
 use crate::report::Unit;
-pub use crate::summary::TreeRow;
+use crate::summary::TreeRow;
 
 use super::StepContext;
-
-/// A row of the size tree while the walk goes on, for the wizard to show it growing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartialTreeRow {
-    pub row: TreeRow,
-    /// Directories under it are still being walked: its figures will still grow.
-    pub walking: bool,
-}
 
 /// How often the growing tree goes to the front end: often enough to watch, seldom enough
 /// that a walk of 200,000 files sends a few dozen trees, not thousands.
@@ -65,13 +57,7 @@ pub fn measure(
         )));
     }
     let rows: Vec<TreeRow> = report.rows.iter().map(tree_row).collect();
-    let finished: Vec<PartialTreeRow> = rows
-        .iter()
-        .map(|row| PartialTreeRow {
-            row: row.clone(),
-            walking: false,
-        })
-        .collect();
+    let finished: Vec<PartialRow<TreeRow>> = rows.iter().cloned().map(PartialRow::walked).collect();
     ctx.partial_tree(&finished);
     let largest = rows
         .iter()
@@ -132,14 +118,12 @@ fn tree_row(row: &SizeRow) -> TreeRow {
     }
 }
 
-fn partial_tree(progress: &ScanProgress<'_>) -> Vec<PartialTreeRow> {
+/// The tree as far as the walk has come, for the wizard to show it growing.
+fn partial_tree(progress: &ScanProgress<'_>) -> Vec<PartialRow<TreeRow>> {
     progress
         .rows()
         .iter()
-        .map(|partial| PartialTreeRow {
-            row: tree_row(&partial.row),
-            walking: !partial.done,
-        })
+        .map(|partial| partial.map(tree_row))
         .collect()
 }
 
@@ -167,12 +151,12 @@ mod tests {
 
     /// Keeps the trees; drops the events.
     #[derive(Default)]
-    struct Trees(Mutex<Vec<Vec<PartialTreeRow>>>);
+    struct Trees(Mutex<Vec<Vec<PartialRow<TreeRow>>>>);
 
     impl EventSink for Trees {
         fn emit(&self, _: &Event) {}
 
-        fn partial_tree(&self, rows: &[PartialTreeRow]) {
+        fn partial_tree(&self, rows: &[PartialRow<TreeRow>]) {
             self.0.lock().unwrap().push(rows.to_vec());
         }
     }

@@ -24,10 +24,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::config::Config;
 use crate::escape::{Text, escape_text};
 use crate::exec::process::{self, Line, LongLines, Piece};
+use crate::exec::scan::PartialRow;
 use crate::flow::{Assent, Flow, FlowKind, Outcome, Question, StepId};
 use crate::journal::{Journal, JournalError};
 use crate::report::{Action, Event, FileDiff, JsonLines, OutputLine, Stream, Unit};
-use crate::summary::FlowDetails;
+use crate::summary::{FlowDetails, TreeRow};
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -65,7 +66,7 @@ pub trait EventSink: Sync {
 
     /// The size tree as far as `measure`'s walk has come (a few times a second). It is no
     /// event of the JSON contract: only the wizard shows it, every other sink drops it.
-    fn partial_tree(&self, _rows: &[measure::PartialTreeRow]) {}
+    fn partial_tree(&self, _rows: &[PartialRow<TreeRow>]) {}
 }
 
 /// A flow's step runners, driven step by step by the front end. Implemented for every
@@ -260,7 +261,7 @@ impl StepContext<'_> {
     }
 
     /// The size tree so far, for the front ends that show it growing.
-    pub fn partial_tree(&self, rows: &[measure::PartialTreeRow]) {
+    pub fn partial_tree(&self, rows: &[PartialRow<TreeRow>]) {
         self.sink.partial_tree(rows);
     }
 

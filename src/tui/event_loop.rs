@@ -1,5 +1,5 @@
 //! The loop at the edge: draw the state, read keys, collect the worker's reports and
-//! signals, feed them to [`State::update`] and carry out the commands it returns.
+//! signals, feed them to [`State::update`] and carry out the effects it returns.
 
 use std::io;
 use std::sync::Arc;
@@ -12,12 +12,12 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event as TermEvent};
 
-use crate::flow::Msg as FlowMsg;
+use crate::flow;
 use crate::report::RunStatus;
 
 use super::keys::{self, Key};
 use super::screens;
-use super::state::{Command, FromWorker, Msg, Quit, State};
+use super::state::{Effect, FromWorker, Msg, Quit, State};
 use super::theme::Theme;
 use super::worker::{self, Envelope, Machine, RunSpec};
 
@@ -40,7 +40,7 @@ pub struct Wiring {
 struct Run {
     handle: Option<JoinHandle<()>>,
     cancel: Arc<AtomicBool>,
-    reply: Option<Sender<FlowMsg>>,
+    reply: Option<Sender<flow::Msg>>,
     /// A second signal: leave without waiting for the worker.
     abandoned: bool,
 }
@@ -51,7 +51,7 @@ struct Run {
 pub fn run<B: Backend<Error = io::Error>>(
     terminal: &mut Terminal<B>,
     state: State,
-    first: Vec<Command>,
+    first: Vec<Effect>,
     wiring: &Wiring,
 ) -> io::Result<i32> {
     let (to_ui, from_worker) = bounded::<Envelope>(4096);
@@ -87,7 +87,7 @@ pub fn run<B: Backend<Error = io::Error>>(
 fn turns<B: Backend<Error = io::Error>>(
     terminal: &mut Terminal<B>,
     mut state: State,
-    first: Vec<Command>,
+    first: Vec<Effect>,
     wiring: &Wiring,
     run: &mut Run,
     to_ui: &Sender<Envelope>,
@@ -95,11 +95,11 @@ fn turns<B: Backend<Error = io::Error>>(
 ) -> io::Result<i32> {
     let started = Instant::now();
     let keys = key_reader()?;
-    let mut commands = first;
+    let mut effects = first;
     let mut answers = Vec::new();
     loop {
-        for command in commands.drain(..) {
-            answers.extend(execute(command, run, wiring, to_ui)?);
+        for effect in effects.drain(..) {
+            answers.extend(execute(effect, run, wiring, to_ui)?);
         }
         if state.done() {
             break;
@@ -134,7 +134,7 @@ fn turns<B: Backend<Error = io::Error>>(
         msgs.extend(reports(from_worker, run, started));
         msgs.push(Msg::Tick(started.elapsed()));
         for msg in msgs {
-            commands.extend(state.update(msg));
+            effects.extend(state.update(msg));
         }
         if worker_gone {
             let panicked = run.handle.take().is_some_and(|h| h.join().is_err());
@@ -142,7 +142,7 @@ fn turns<B: Backend<Error = io::Error>>(
                 // The worker ended without saying so: never leave the screen waiting.
                 terminal.clear()?;
                 let ended = Msg::Worker(started.elapsed(), FromWorker::Ended(RunStatus::Failed));
-                commands.extend(state.update(ended));
+                effects.extend(state.update(ended));
             }
         }
     }
@@ -183,15 +183,15 @@ fn reports(from_worker: &Receiver<Envelope>, run: &mut Run, started: Instant) ->
         .collect()
 }
 
-/// Carry out `command`; what it learnt comes back as a message.
+/// Carry out `effect`; what it learnt comes back as a message.
 fn execute(
-    command: Command,
+    effect: Effect,
     run: &mut Run,
     wiring: &Wiring,
     to_ui: &Sender<Envelope>,
 ) -> io::Result<Option<Msg>> {
-    match command {
-        Command::Start(kind) => {
+    match effect {
+        Effect::Start(kind) => {
             if let Some(previous) = run.handle.take() {
                 // Only an ended run is re-run, so this returns at once.
                 let _ = previous.join();
@@ -210,13 +210,13 @@ fn execute(
                 to_ui.clone(),
             )?);
         }
-        Command::Answer(answer) => {
+        Effect::Answer(answer) => {
             if let Some(reply) = run.reply.take() {
                 let _ = reply.send(answer);
             }
         }
-        Command::Cancel => run.cancel.store(true, Ordering::SeqCst),
-        Command::RefreshHome => return Ok(Some(Msg::HomeFacts(wiring.machine.facts()))),
+        Effect::Cancel => run.cancel.store(true, Ordering::SeqCst),
+        Effect::RefreshHome => return Ok(Some(Msg::HomeFacts(wiring.machine.facts()))),
     }
     Ok(None)
 }

@@ -3,7 +3,7 @@
 //!
 //! [`state`] is the pure model, updated by messages; [`screens`] and [`widgets`] draw it
 //! from `&State`; [`event_loop`] is the edge that reads keys, runs the flow on a worker
-//! thread ([`worker`]) and carries out commands; [`terminal`] gives the terminal back.
+//! thread ([`worker`]) and carries out effects; [`terminal`] gives the terminal back.
 
 mod diff;
 mod end;
@@ -35,7 +35,7 @@ use crate::session::Session;
 use crate::steps::Runner;
 
 use event_loop::Wiring;
-use state::{Command, State};
+use state::{Effect, State};
 use terminal::TerminalGuard;
 use theme::Theme;
 use worker::Machine;
@@ -68,7 +68,7 @@ pub fn practice(options: &Options, cfg: Config) -> i32 {
 /// flow screen, started at once (it stops at its first confirmation).
 pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathBuf>) -> i32 {
     let state = State::flow(kind, facts::hostname());
-    run(options, cfg, device, state, vec![Command::Start(kind)])
+    run(options, cfg, device, state, vec![Effect::Start(kind)])
 }
 
 /// Builds each run's session and runner from the config and the device asked for.
@@ -96,7 +96,7 @@ fn run(
     cfg: Config,
     device: Option<PathBuf>,
     state: State,
-    first: Vec<Command>,
+    first: Vec<Effect>,
 ) -> i32 {
     let wiring = Wiring {
         machine: Arc::new(Launcher {

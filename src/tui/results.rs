@@ -3,17 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::summary::{FlowDetails, LayoutReport, VolumeSummary};
-
-/// One row of the size tree: `qwe` at the top, `qwe/nix` below it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SizeRow {
-    pub path: String,
-    pub bytes: u64,
-    pub files: u64,
-    /// Still being walked: the figures so far, which will grow (never in the summary).
-    pub walking: bool,
-}
+use crate::exec::scan::PartialRow;
+use crate::summary::{FlowDetails, LayoutReport, TreeRow, VolumeSummary};
 
 /// How the size tree is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +13,11 @@ pub enum SortBy {
     Name,
 }
 
-/// The size tree: top-level entries, the ones with children expandable.
+/// The size tree: top-level entries, the ones with children expandable. A row is `qwe` at
+/// the top, `qwe/nix` below it; before the summary, some may still be walking.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SizeTree {
-    rows: Vec<SizeRow>,
+    rows: Vec<PartialRow<TreeRow>>,
     pub sort: SortBy,
     expanded: BTreeSet<String>,
     pub selected: usize,
@@ -34,7 +26,9 @@ pub struct SizeTree {
 /// A row as the tree shows it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisibleRow<'a> {
-    pub row: &'a SizeRow,
+    pub row: &'a TreeRow,
+    /// Still being walked: the figures so far, which will grow (never in the summary).
+    pub walking: bool,
     pub depth: usize,
     /// `Some(open)` for a row with children.
     pub expanded: Option<bool>,
@@ -58,12 +52,7 @@ impl InspectResults {
         if found.volume.is_none() && found.layout.is_none() && found.tree.is_none() {
             return None;
         }
-        let rows = found.tree.iter().flatten().map(|row| SizeRow {
-            path: row.path.clone(),
-            bytes: row.bytes,
-            files: row.files,
-            walking: false,
-        });
+        let rows = found.tree.iter().flatten().cloned().map(PartialRow::walked);
         Some(InspectResults {
             volume: found.volume.clone(),
             layout: found.layout.clone(),
@@ -72,7 +61,7 @@ impl InspectResults {
     }
 
     /// The tree as the walk has grown it, before the summary brings identity and layout.
-    pub fn growing(rows: Vec<SizeRow>) -> InspectResults {
+    pub fn growing(rows: Vec<PartialRow<TreeRow>>) -> InspectResults {
         InspectResults {
             volume: None,
             layout: None,
@@ -98,7 +87,7 @@ impl InspectResults {
 
 impl SizeTree {
     /// Sorted by size, the children of the expanded entry (the user's home) shown.
-    pub fn new(rows: Vec<SizeRow>) -> SizeTree {
+    pub fn new(rows: Vec<PartialRow<TreeRow>>) -> SizeTree {
         let mut tree = SizeTree {
             rows,
             sort: SortBy::Size,
@@ -114,7 +103,7 @@ impl SizeTree {
 
     /// New figures for the tree (the walk went on): the order follows them, the selection
     /// stays on its row.
-    pub fn replace_rows(&mut self, rows: Vec<SizeRow>) {
+    pub fn replace_rows(&mut self, rows: Vec<PartialRow<TreeRow>>) {
         let current = self.selected_path();
         self.rows = rows;
         self.select(current);
@@ -124,13 +113,16 @@ impl SizeTree {
     pub fn walking(&self) -> usize {
         self.rows
             .iter()
-            .filter(|r| r.walking && !r.path.contains('/'))
+            .filter(|r| r.walking && !r.row.path.contains('/'))
             .count()
     }
 
     /// Top-level entries.
     pub fn top_level(&self) -> usize {
-        self.rows.iter().filter(|r| !r.path.contains('/')).count()
+        self.rows
+            .iter()
+            .filter(|r| !r.row.path.contains('/'))
+            .count()
     }
 
     fn selected_path(&self) -> Option<String> {
@@ -150,6 +142,7 @@ impl SizeTree {
     pub fn total_bytes(&self) -> u64 {
         self.rows
             .iter()
+            .map(|r| &r.row)
             .filter(|r| !r.path.contains('/'))
             .map(|r| r.bytes)
             .sum()
@@ -157,26 +150,32 @@ impl SizeTree {
 
     /// The rows in display order: each top-level entry, then its children when expanded.
     pub fn visible(&self) -> Vec<VisibleRow<'_>> {
-        let mut top: Vec<&SizeRow> = self.rows.iter().filter(|r| !r.path.contains('/')).collect();
+        let mut top: Vec<&PartialRow<TreeRow>> = self
+            .rows
+            .iter()
+            .filter(|r| !r.row.path.contains('/'))
+            .collect();
         self.order(&mut top);
         let mut out = Vec::new();
-        for row in top {
-            let prefix = format!("{}/", row.path);
-            let mut children: Vec<&SizeRow> = self
+        for top in top {
+            let prefix = format!("{}/", top.row.path);
+            let mut children: Vec<&PartialRow<TreeRow>> = self
                 .rows
                 .iter()
-                .filter(|r| r.path.starts_with(&prefix))
+                .filter(|r| r.row.path.starts_with(&prefix))
                 .collect();
-            let open = self.expanded.contains(&row.path);
+            let open = self.expanded.contains(&top.row.path);
             out.push(VisibleRow {
-                row,
+                row: &top.row,
+                walking: top.walking,
                 depth: 0,
                 expanded: (!children.is_empty()).then_some(open),
             });
             if open {
                 self.order(&mut children);
-                out.extend(children.into_iter().map(|row| VisibleRow {
-                    row,
+                out.extend(children.into_iter().map(|child| VisibleRow {
+                    row: &child.row,
+                    walking: child.walking,
                     depth: 1,
                     expanded: None,
                 }));
@@ -185,10 +184,15 @@ impl SizeTree {
         out
     }
 
-    fn order(&self, rows: &mut [&SizeRow]) {
+    fn order(&self, rows: &mut [&PartialRow<TreeRow>]) {
         match self.sort {
-            SortBy::Size => rows.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.path.cmp(&b.path))),
-            SortBy::Name => rows.sort_by(|a, b| a.path.cmp(&b.path)),
+            SortBy::Size => rows.sort_by(|a, b| {
+                b.row
+                    .bytes
+                    .cmp(&a.row.bytes)
+                    .then(a.row.path.cmp(&b.row.path))
+            }),
+            SortBy::Name => rows.sort_by(|a, b| a.row.path.cmp(&b.row.path)),
         }
     }
 
@@ -234,15 +238,14 @@ impl SizeTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{InspectDetails, TreeRow};
+    use crate::summary::InspectDetails;
 
-    fn row(path: &str, bytes: u64) -> SizeRow {
-        SizeRow {
+    fn row(path: &str, bytes: u64) -> PartialRow<TreeRow> {
+        PartialRow::walked(TreeRow {
             path: path.into(),
             bytes,
             files: 1,
-            walking: false,
-        }
+        })
     }
 
     fn paths(tree: &SizeTree) -> Vec<&str> {
@@ -286,8 +289,8 @@ mod tests {
         assert_eq!(paths(&tree), ["qwe", "qwe/nix"]);
     }
 
-    fn walking(path: &str, bytes: u64) -> SizeRow {
-        SizeRow {
+    fn walking(path: &str, bytes: u64) -> PartialRow<TreeRow> {
+        PartialRow {
             walking: true,
             ..row(path, bytes)
         }

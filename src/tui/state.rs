@@ -1,19 +1,22 @@
 //! The wizard's whole state and the pure function that moves it on. Keys, flow events
 //! and ticks come in as [`Msg`]s; what the loop must do (start a flow, answer a question,
-//! cancel) goes out as [`Command`]s. Nothing here does I/O, so every screen state can be
+//! cancel) goes out as [`Effect`]s. Nothing here does I/O, so every screen state can be
 //! built in a test from synthetic messages.
 
 use std::time::Duration;
 
-use crate::flow::{Assent, FlowKind, Msg as FlowMsg, Question};
+use crate::exec::scan::PartialRow;
+use crate::flow::{self, Assent, FlowKind, Question};
 use crate::report::{Action, Event, FileDiff, RunStatus, StepStatus, Unit};
+
+use crate::summary::TreeRow;
 
 use super::diff::{DiffView, Diffs};
 use super::end::EndReport;
 use super::facts::HomeFacts;
 use super::keys::Key;
 use super::output::OutputLog;
-use super::results::{InspectResults, SizeRow};
+use super::results::InspectResults;
 use super::scroll;
 use super::step_view::StepView;
 
@@ -36,7 +39,7 @@ pub enum FromWorker {
     /// The run could not start (the lock is held, the state directory is unwritable).
     CouldNotStart(String),
     /// Inspect's size tree as far as the walk has come.
-    Tree(Vec<SizeRow>),
+    Tree(Vec<PartialRow<TreeRow>>),
 }
 
 /// Everything that moves the state on.
@@ -55,11 +58,11 @@ pub enum Msg {
 
 /// What the loop must do after an update.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
+pub enum Effect {
     /// Start (or re-run) a flow on a worker thread.
     Start(FlowKind),
     /// Answer the pending confirmation.
-    Answer(FlowMsg),
+    Answer(flow::Msg),
     /// Set the cancel flag the driver and the running step check.
     Cancel,
     /// Read the home screen's facts again (a run may have changed them).
@@ -106,15 +109,39 @@ pub struct State {
     pub home_selected: usize,
     /// The flows the home screen offers ([`HOME_FLOWS`], or [`PRACTICE_FLOWS`] in the demo).
     pub flows: &'static [FlowKind],
-    pub help: bool,
-    /// `q` while a step runs asks first.
-    pub quit_prompt: bool,
+    /// The modal over the screen, if one is open: it takes every key.
+    pub overlay: Option<Overlay>,
     pub quit: Quit,
     /// A one-line message for the operator (a cancel on its way).
     pub notice: Option<String>,
     pub now: Duration,
     /// How the last run ended: the process exit code.
     pub last_status: Option<RunStatus>,
+}
+
+/// A modal over the screen. One at a time: the operator opens help or the quit prompt
+/// only when none is open, and a step's question takes the place of help but waits under
+/// the quit prompt (`State::ask`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    /// The keys; any key closes it.
+    Help,
+    /// A step's question, with what runs if the operator agrees.
+    Confirm(Confirmation),
+    /// `q` while a step runs asks first. A question that came while it was open waits under
+    /// it: it is cancelled with the run, or put to the operator if they stay.
+    QuitPrompt { waiting: Option<Box<Confirmation>> },
+}
+
+impl Overlay {
+    /// The question on screen or waiting under the quit prompt.
+    pub fn confirmation(&self) -> Option<&Confirmation> {
+        match self {
+            Overlay::Confirm(confirm) => Some(confirm),
+            Overlay::QuitPrompt { waiting } => waiting.as_deref(),
+            Overlay::Help => None,
+        }
+    }
 }
 
 /// Whether the wizard is on its way out.
@@ -135,7 +162,7 @@ pub enum RunPhase {
 
 /// The latest progress count of the running step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
+pub struct StepProgress {
     pub step: &'static str,
     pub done: u64,
     pub total: Option<u64>,
@@ -174,15 +201,14 @@ pub struct FlowView {
     /// The selection follows the active step until the operator moves it.
     pub follow: bool,
     pub output: OutputLog,
-    pub progress: Option<Progress>,
+    pub progress: Option<StepProgress>,
     pub phase: RunPhase,
     pub results: Option<InspectResults>,
     /// Predestroy's and recover's end screen, once the summary came.
     pub end: Option<EndReport>,
     pub tab: FlowTab,
-    pub confirm: Option<Confirmation>,
     pub diffs: Diffs,
-    /// The diff view, open over the flow screen.
+    /// The diff view, shown in place of the steps and results.
     pub diff: Option<DiffView>,
 }
 
@@ -212,7 +238,6 @@ impl FlowView {
             results: None,
             end: None,
             tab: FlowTab::Steps,
-            confirm: None,
             diffs: Diffs::default(),
             diff: None,
         }
@@ -259,7 +284,7 @@ impl FlowView {
                 unit,
                 ..
             } => {
-                self.progress = Some(Progress {
+                self.progress = Some(StepProgress {
                     step,
                     done,
                     total,
@@ -322,7 +347,7 @@ impl FlowView {
     }
 
     /// The walk went on: the tree grows in place (before the summary, it is all there is).
-    fn tree_grew(&mut self, rows: Vec<SizeRow>) {
+    fn tree_grew(&mut self, rows: Vec<PartialRow<TreeRow>>) {
         if self.kind != FlowKind::Inspect {
             return;
         }
@@ -332,7 +357,8 @@ impl FlowView {
         }
     }
 
-    fn ask(&mut self, step: &'static str, question: Question, hostname: &str) {
+    /// `step`'s question as the operator sees it, with the step's planned actions.
+    fn confirmation(&self, step: &'static str, question: Question, hostname: &str) -> Confirmation {
         let actions = self
             .steps
             .iter()
@@ -340,14 +366,14 @@ impl FlowView {
             .map(|s| s.actions.clone())
             .unwrap_or_default();
         let word = (question.assent == Assent::TypedHostname).then(|| hostname.to_string());
-        self.confirm = Some(Confirmation {
+        Confirmation {
             step,
             question: question.text,
             actions,
             word,
             typed: String::new(),
             diff_scroll: 0,
-        });
+        }
     }
 
     fn ended(&mut self, at: Duration, status: RunStatus) {
@@ -365,7 +391,6 @@ impl FlowView {
             }
         }
         self.progress = None;
-        self.confirm = None;
         if status == RunStatus::Passed && self.results.is_some() || self.end.is_some() {
             self.tab = FlowTab::Results;
         }
@@ -378,7 +403,7 @@ impl FlowView {
         }
     }
 
-    fn key(&mut self, key: Key) -> Vec<Command> {
+    fn key(&mut self, key: Key) -> Vec<Effect> {
         if self.output.typing() {
             self.output.search_key(key);
             return Vec::new();
@@ -424,7 +449,7 @@ impl FlowView {
             (FlowTab::Steps, Key::Char('N')) => self.output.previous_hit(),
             (FlowTab::Steps, Key::Esc) => self.output.clear_search(),
             (FlowTab::Steps, Key::Char('d')) => self.open_diff(),
-            (_, Key::Char('r')) if !self.running() => return vec![Command::Start(self.kind)],
+            (_, Key::Char('r')) if !self.running() => return vec![Effect::Start(self.kind)],
             _ => {}
         }
         Vec::new()
@@ -469,38 +494,32 @@ impl FlowView {
             change(&mut results.tree);
         }
     }
+}
 
-    fn confirm_key(&mut self, key: Key) -> Vec<Command> {
-        let Some(confirm) = &mut self.confirm else {
-            return Vec::new();
-        };
-        if let Some(diff) = self.diffs.get(confirm.step)
-            && let Some(first) = scroll::scrolled(confirm.diff_scroll, key, diff.lines.len())
+impl Confirmation {
+    /// A key while the question is open: scroll the step's diff (`diff_len` lines), type
+    /// the word, or answer.
+    fn key(&mut self, key: Key, diff_len: Option<usize>) -> Option<flow::Msg> {
+        if let Some(len) = diff_len
+            && let Some(first) = scroll::scrolled(self.diff_scroll, key, len)
         {
-            confirm.diff_scroll = first;
-            return Vec::new();
+            self.diff_scroll = first;
+            return None;
         }
-        let answer = match (&confirm.word, key) {
-            (_, Key::Esc) => Some(FlowMsg::Declined),
-            (None, Key::Char('y' | 'Y')) => Some(FlowMsg::Confirmed),
-            (None, Key::Char('n' | 'N')) => Some(FlowMsg::Declined),
-            (Some(word), Key::Enter) if confirm.typed == *word => Some(FlowMsg::Confirmed),
+        match (&self.word, key) {
+            (_, Key::Esc) => Some(flow::Msg::Declined),
+            (None, Key::Char('y' | 'Y')) => Some(flow::Msg::Confirmed),
+            (None, Key::Char('n' | 'N')) => Some(flow::Msg::Declined),
+            (Some(word), Key::Enter) if self.typed == *word => Some(flow::Msg::Confirmed),
             (Some(_), Key::Char(c)) => {
-                confirm.typed.push(c);
+                self.typed.push(c);
                 None
             }
             (Some(_), Key::Backspace) => {
-                confirm.typed.pop();
+                self.typed.pop();
                 None
             }
             _ => None,
-        };
-        match answer {
-            Some(answer) => {
-                self.confirm = None;
-                vec![Command::Answer(answer)]
-            }
-            None => Vec::new(),
         }
     }
 }
@@ -535,8 +554,7 @@ impl State {
             hostname,
             home_selected: 0,
             flows: HOME_FLOWS,
-            help: false,
-            quit_prompt: false,
+            overlay: None,
             quit: Quit::No,
             notice: None,
             now: Duration::ZERO,
@@ -566,7 +584,7 @@ impl State {
     }
 
     /// Apply `msg`; return what the loop must do.
-    pub fn update(&mut self, msg: Msg) -> Vec<Command> {
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Tick(now) => {
                 self.now = now;
@@ -585,7 +603,7 @@ impl State {
         }
     }
 
-    fn worker(&mut self, at: Duration, from: FromWorker) -> Vec<Command> {
+    fn worker(&mut self, at: Duration, from: FromWorker) -> Vec<Effect> {
         let Screen::Flow(view) = &mut self.screen else {
             return Vec::new();
         };
@@ -593,14 +611,18 @@ impl State {
             FromWorker::Event(event) => view.event(at, event),
             FromWorker::Ask { step, question } => {
                 if self.quit == Quit::WhenIdle {
-                    return vec![Command::Answer(FlowMsg::Cancel)];
+                    return vec![Effect::Answer(flow::Msg::Cancel)];
                 }
-                view.ask(step, question, &self.hostname);
+                let confirm = view.confirmation(step, question, &self.hostname);
+                self.ask(confirm);
             }
             FromWorker::Ended(status) => {
                 view.ended(at, status);
                 self.last_status = Some(status);
-                self.quit_prompt = false;
+                // Nothing is left to answer or to cancel; help may stay.
+                if self.overlay != Some(Overlay::Help) {
+                    self.overlay = None;
+                }
             }
             FromWorker::Diff { step, diff } => view.diffs.insert(step, diff),
             FromWorker::CouldNotStart(why) => view.phase = RunPhase::CouldNotStart(why),
@@ -609,43 +631,66 @@ impl State {
         Vec::new()
     }
 
-    fn cancel_and_quit(&mut self) -> Vec<Command> {
+    /// Put a step's question to the operator. It takes the place of help, but not of the
+    /// quit prompt: a `y` meant for quitting must not confirm a change, so the question
+    /// waits under the prompt.
+    fn ask(&mut self, confirm: Confirmation) {
+        match &mut self.overlay {
+            Some(Overlay::QuitPrompt { waiting }) => *waiting = Some(Box::new(confirm)),
+            _ => self.overlay = Some(Overlay::Confirm(confirm)),
+        }
+    }
+
+    fn cancel_and_quit(&mut self) -> Vec<Effect> {
         self.quit = Quit::WhenIdle;
-        self.quit_prompt = false;
+        // The quit prompt is answered and a question is cancelled with the run; help stays.
+        let asked = match self.overlay.take() {
+            Some(Overlay::Help) => {
+                self.overlay = Some(Overlay::Help);
+                false
+            }
+            overlay => overlay.is_some_and(|o| o.confirmation().is_some()),
+        };
         if !self.running() {
             return Vec::new();
         }
         self.notice = Some("Cancelling: the running step stops and cleans up…".into());
-        let mut commands = vec![Command::Cancel];
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.take().is_some()
-        {
-            commands.push(Command::Answer(FlowMsg::Cancel));
+        let mut effects = vec![Effect::Cancel];
+        if asked {
+            effects.push(Effect::Answer(flow::Msg::Cancel));
         }
-        commands
+        effects
     }
 
-    fn key(&mut self, key: Key) -> Vec<Command> {
+    fn key(&mut self, key: Key) -> Vec<Effect> {
         if self.quit == Quit::WhenIdle {
             return Vec::new();
         }
-        if self.quit_prompt {
-            return match key {
-                Key::Char('y' | 'Y') => self.cancel_and_quit(),
-                _ => {
-                    self.quit_prompt = false;
-                    Vec::new()
-                }
-            };
-        }
-        if let Screen::Flow(view) = &mut self.screen
-            && view.confirm.is_some()
-        {
-            return view.confirm_key(key);
-        }
-        if self.help {
-            self.help = false;
-            return Vec::new();
+        match self.overlay.take() {
+            Some(prompt @ Overlay::QuitPrompt { .. }) if matches!(key, Key::Char('y' | 'Y')) => {
+                self.overlay = Some(prompt);
+                return self.cancel_and_quit();
+            }
+            // Staying: the question that came meanwhile is put now.
+            Some(Overlay::QuitPrompt { waiting }) => {
+                self.overlay = waiting.map(|confirm| Overlay::Confirm(*confirm));
+                return Vec::new();
+            }
+            Some(Overlay::Confirm(mut confirm)) => {
+                let diff_len = match &self.screen {
+                    Screen::Flow(view) => view.diffs.get(confirm.step).map(|d| d.lines.len()),
+                    Screen::Home => None,
+                };
+                return match confirm.key(key, diff_len) {
+                    Some(answer) => vec![Effect::Answer(answer)],
+                    None => {
+                        self.overlay = Some(Overlay::Confirm(confirm));
+                        Vec::new()
+                    }
+                };
+            }
+            Some(Overlay::Help) => return Vec::new(),
+            None => {}
         }
         if let Screen::Flow(view) = &mut self.screen
             && view.diff.is_some()
@@ -657,12 +702,12 @@ impl State {
         let typing = matches!(&self.screen, Screen::Flow(view) if view.output.typing());
         match key {
             Key::Char('?') if !typing => {
-                self.help = true;
+                self.overlay = Some(Overlay::Help);
                 Vec::new()
             }
             Key::Char('q') if !typing => {
                 if self.running() {
-                    self.quit_prompt = true;
+                    self.overlay = Some(Overlay::QuitPrompt { waiting: None });
                 } else {
                     self.quit = Quit::WhenIdle;
                 }
@@ -675,25 +720,25 @@ impl State {
         }
     }
 
-    fn screen_key(&mut self, key: Key) -> Vec<Command> {
+    fn screen_key(&mut self, key: Key) -> Vec<Effect> {
         let running = self.running();
         match &mut self.screen {
             Screen::Home => self.home_key(key),
             Screen::Flow(view) => {
                 if key == Key::Esc && !running && !view.output.searching() && self.home.is_some() {
                     self.screen = Screen::Home;
-                    return vec![Command::RefreshHome];
+                    return vec![Effect::RefreshHome];
                 }
-                let commands = view.key(key);
-                if commands.iter().any(|c| matches!(c, Command::Start(_))) {
+                let effects = view.key(key);
+                if effects.iter().any(|c| matches!(c, Effect::Start(_))) {
                     self.screen = Screen::Flow(Box::new(FlowView::new(view.kind)));
                 }
-                commands
+                effects
             }
         }
     }
 
-    fn home_key(&mut self, key: Key) -> Vec<Command> {
+    fn home_key(&mut self, key: Key) -> Vec<Effect> {
         let last = self.flows.len().saturating_sub(1);
         match key {
             Key::Up | Key::Char('k') => self.home_selected = self.home_selected.saturating_sub(1),
@@ -701,7 +746,7 @@ impl State {
             Key::Enter => {
                 if let Some(&kind) = self.flows.get(self.home_selected) {
                     self.screen = Screen::Flow(Box::new(FlowView::new(kind)));
-                    return vec![Command::Start(kind)];
+                    return vec![Effect::Start(kind)];
                 }
             }
             _ => {}

@@ -12,11 +12,13 @@ use ratatui::backend::TestBackend;
 
 use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
 use super::keys::Key;
-use super::results::SizeRow;
 use super::screens;
-use super::state::{Command, FromWorker, HOME_FLOWS, Msg, PRACTICE_FLOWS, Quit, Screen, State};
+use super::state::{
+    Effect, FromWorker, HOME_FLOWS, Msg, Overlay, PRACTICE_FLOWS, Quit, Screen, State,
+};
 use super::theme::Theme;
-use crate::flow::{FlowKind, Msg as FlowMsg, Question};
+use crate::exec::scan::PartialRow;
+use crate::flow::{self, FlowKind, Question};
 use crate::report::{Action, Event, PlannedStep, RunStatus, StepStatus, StepSummary, Stream, Unit};
 use crate::summary::{
     Check, FlowDetails, InspectDetails, LayoutReport, Status, TreeRow, VolumeSummary,
@@ -59,7 +61,7 @@ fn at(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-fn event(state: &mut State, ms: u64, event: Event) -> Vec<Command> {
+fn event(state: &mut State, ms: u64, event: Event) -> Vec<Effect> {
     state.update(Msg::Worker(at(ms), FromWorker::Event(event)))
 }
 
@@ -376,7 +378,7 @@ fn passed() -> State {
     state
 }
 
-fn keys(state: &mut State, keys: &[Key]) -> Vec<Command> {
+fn keys(state: &mut State, keys: &[Key]) -> Vec<Effect> {
     keys.iter()
         .flat_map(|key| state.update(Msg::Key(*key)))
         .collect()
@@ -407,11 +409,13 @@ fn flow_screen_while_a_step_runs() {
     snapshot("flow_running", &running());
 }
 
-fn size_row(path: &str, bytes: u64, files: u64, walking: bool) -> SizeRow {
-    SizeRow {
-        path: path.into(),
-        bytes,
-        files,
+fn size_row(path: &str, bytes: u64, files: u64, walking: bool) -> PartialRow<TreeRow> {
+    PartialRow {
+        row: TreeRow {
+            path: path.into(),
+            bytes,
+            files,
+        },
         walking,
     }
 }
@@ -671,7 +675,7 @@ fn help_overlay() {
 fn quit_prompt_while_a_step_runs() {
     let mut state = running();
     assert!(keys(&mut state, &[Key::Char('q')]).is_empty());
-    assert!(state.quit_prompt);
+    assert!(matches!(state.overlay, Some(Overlay::QuitPrompt { .. })));
     snapshot("quit_prompt", &state);
 }
 
@@ -707,7 +711,7 @@ fn enter_on_home_starts_the_chosen_flow() {
     ] {
         let mut state = State::home(facts(), HOME_FLOWS);
         keys(&mut state, moves);
-        assert_eq!(keys(&mut state, &[Key::Enter]), [Command::Start(kind)]);
+        assert_eq!(keys(&mut state, &[Key::Enter]), [Effect::Start(kind)]);
         assert!(matches!(&state.screen, Screen::Flow(view) if view.kind == kind));
     }
 }
@@ -718,12 +722,12 @@ fn confirmation_needs_y_and_no_stray_key_confirms() {
     assert!(keys(&mut state, &[Key::Enter, Key::Char('q'), Key::Char(' ')]).is_empty());
     assert_eq!(
         keys(&mut state, &[Key::Char('y')]),
-        [Command::Answer(FlowMsg::Confirmed)]
+        [Effect::Answer(flow::Msg::Confirmed)]
     );
     let mut state = asking();
     assert_eq!(
         keys(&mut state, &[Key::Esc]),
-        [Command::Answer(FlowMsg::Declined)]
+        [Effect::Answer(flow::Msg::Declined)]
     );
 }
 
@@ -736,7 +740,7 @@ fn a_typed_word_confirms_only_when_it_matches() {
     assert!(keys(&mut state, &[Key::Enter]).is_empty());
     assert_eq!(
         keys(&mut state, &[Key::Backspace, Key::Char('e'), Key::Enter]),
-        [Command::Answer(FlowMsg::Confirmed)]
+        [Effect::Answer(flow::Msg::Confirmed)]
     );
 }
 
@@ -745,7 +749,7 @@ fn ctrl_c_cancels_the_step_and_quits_after_cleanup() {
     let mut state = asking();
     assert_eq!(
         keys(&mut state, &[Key::Ctrl('c')]),
-        [Command::Cancel, Command::Answer(FlowMsg::Cancel)]
+        [Effect::Cancel, Effect::Answer(flow::Msg::Cancel)]
     );
     assert_eq!(state.quit, Quit::WhenIdle);
     assert!(!state.done(), "waits for the worker to clean up");
@@ -757,13 +761,65 @@ fn ctrl_c_cancels_the_step_and_quits_after_cleanup() {
 #[test]
 fn a_signal_cancels_like_ctrl_c_and_q_asks_first_while_running() {
     let mut state = running();
-    assert_eq!(state.update(Msg::Signal), [Command::Cancel]);
+    assert_eq!(state.update(Msg::Signal), [Effect::Cancel]);
     let mut state = running();
     keys(&mut state, &[Key::Char('q')]);
-    assert_eq!(keys(&mut state, &[Key::Char('y')]), [Command::Cancel]);
+    assert_eq!(keys(&mut state, &[Key::Char('y')]), [Effect::Cancel]);
     let mut state = running();
     keys(&mut state, &[Key::Char('q'), Key::Char('n')]);
     assert_eq!(state.quit, Quit::No);
+}
+
+/// The question a step puts while the quit prompt is open waits under it: a `y` meant
+/// for quitting cancels the run and its question, it never confirms the change.
+#[test]
+fn a_question_waits_under_the_quit_prompt() {
+    let put_under_the_prompt = || {
+        let mut state = running();
+        keys(&mut state, &[Key::Char('q')]);
+        ask(
+            &mut state,
+            "unmount",
+            Question::key("Unmount /mnt/lifeboat-inspect?"),
+        );
+        assert!(matches!(
+            &state.overlay,
+            Some(Overlay::QuitPrompt { waiting: Some(_) })
+        ));
+        state
+    };
+    let mut state = put_under_the_prompt();
+    assert_eq!(
+        keys(&mut state, &[Key::Char('y')]),
+        [Effect::Cancel, Effect::Answer(flow::Msg::Cancel)]
+    );
+    assert_eq!(state.overlay, None);
+    let mut state = put_under_the_prompt();
+    assert!(keys(&mut state, &[Key::Char('n')]).is_empty());
+    assert!(matches!(&state.overlay, Some(Overlay::Confirm(c)) if c.step == "unmount"));
+    assert_eq!(
+        keys(&mut state, &[Key::Char('y')]),
+        [Effect::Answer(flow::Msg::Confirmed)]
+    );
+}
+
+/// A question takes the place of help, so the keys go where the eyes are.
+#[test]
+fn a_question_closes_help() {
+    let mut state = running();
+    keys(&mut state, &[Key::Char('?')]);
+    assert_eq!(state.overlay, Some(Overlay::Help));
+    ask(
+        &mut state,
+        "unmount",
+        Question::key("Unmount /mnt/lifeboat-inspect?"),
+    );
+    assert!(matches!(&state.overlay, Some(Overlay::Confirm(_))));
+    assert_eq!(
+        keys(&mut state, &[Key::Char('n')]),
+        [Effect::Answer(flow::Msg::Declined)]
+    );
+    assert_eq!(state.overlay, None);
 }
 
 #[test]
@@ -771,7 +827,7 @@ fn retry_starts_the_flow_afresh_and_quit_keeps_the_exit_code() {
     let mut state = failed();
     assert_eq!(
         keys(&mut state, &[Key::Char('r')]),
-        [Command::Start(FlowKind::Inspect)]
+        [Effect::Start(FlowKind::Inspect)]
     );
     let Screen::Flow(view) = &state.screen else {
         panic!("not on the flow screen");
@@ -839,7 +895,7 @@ fn back_home_after_a_run_reads_the_facts_again() {
         "no way back while running"
     );
     ended(&mut state, 100, RunStatus::Passed);
-    assert_eq!(keys(&mut state, &[Key::Esc]), [Command::RefreshHome]);
+    assert_eq!(keys(&mut state, &[Key::Esc]), [Effect::RefreshHome]);
     assert!(matches!(state.screen, Screen::Home));
     let mut fresh = facts();
     fresh.journal = JournalFact::Clean;
@@ -890,11 +946,11 @@ fn the_practice_sandbox_offers_only_the_read_only_flows() {
     let mut state = State::home(facts(), PRACTICE_FLOWS);
     assert_eq!(
         keys(&mut state, &[Key::Enter]),
-        [Command::Start(FlowKind::Inspect)]
+        [Effect::Start(FlowKind::Inspect)]
     );
     let mut state = State::home(facts(), PRACTICE_FLOWS);
     let pressed = keys(&mut state, &[Key::Down, Key::Down, Key::Down, Key::Enter]);
-    assert_eq!(pressed, [Command::Start(FlowKind::Verify)]);
+    assert_eq!(pressed, [Effect::Start(FlowKind::Verify)]);
     snapshot("home_practice", &State::home(facts(), PRACTICE_FLOWS));
 }
 

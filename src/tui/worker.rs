@@ -10,21 +10,21 @@ use std::thread::{self, JoinHandle};
 use crossbeam_channel::{Sender, bounded};
 
 use crate::driver::Driver;
-use crate::flow::{Flow, FlowKind, Msg as FlowMsg, Question, StepId};
+use crate::exec::scan::PartialRow;
+use crate::flow::{self, Flow, FlowKind, Question, StepId};
 use crate::frontend::headless::Tee;
 use crate::report::{Event, FileDiff, RunStatus, Stream};
 use crate::session::Session;
-use crate::steps::measure::PartialTreeRow;
 use crate::steps::{EventSink, Runner};
+use crate::summary::TreeRow;
 
 use super::facts::HomeFacts;
-use super::results::SizeRow;
 use super::state::FromWorker;
 
 /// What the worker sends: a report, and for a question the channel to answer on.
 pub struct Envelope {
     pub msg: FromWorker,
-    pub reply: Option<Sender<FlowMsg>>,
+    pub reply: Option<Sender<flow::Msg>>,
 }
 
 /// What the wizard needs from this machine, behind a trait so the loop holds no config.
@@ -64,18 +64,9 @@ impl EventSink for ChannelSink {
         });
     }
 
-    fn partial_tree(&self, rows: &[PartialTreeRow]) {
-        let rows = rows
-            .iter()
-            .map(|partial| SizeRow {
-                path: partial.row.path.clone(),
-                bytes: partial.row.bytes,
-                files: partial.row.files,
-                walking: partial.walking,
-            })
-            .collect();
+    fn partial_tree(&self, rows: &[PartialRow<TreeRow>]) {
         let _ = self.0.send(Envelope {
-            msg: FromWorker::Tree(rows),
+            msg: FromWorker::Tree(rows.to_vec()),
             reply: None,
         });
     }
@@ -147,7 +138,7 @@ fn drive(
 }
 
 /// Put the question to the UI and wait for the answer; a UI that is gone cancels.
-fn ask(step: StepId, question: &Question, to_ui: &Sender<Envelope>) -> FlowMsg {
+fn ask(step: StepId, question: &Question, to_ui: &Sender<Envelope>) -> flow::Msg {
     let (reply, answer) = bounded(1);
     let sent = to_ui.send(Envelope {
         msg: FromWorker::Ask {
@@ -157,8 +148,8 @@ fn ask(step: StepId, question: &Question, to_ui: &Sender<Envelope>) -> FlowMsg {
         reply: Some(reply),
     });
     match sent {
-        Ok(()) => answer.recv().unwrap_or(FlowMsg::Cancel),
-        Err(_) => FlowMsg::Cancel,
+        Ok(()) => answer.recv().unwrap_or(flow::Msg::Cancel),
+        Err(_) => flow::Msg::Cancel,
     }
 }
 
@@ -215,7 +206,7 @@ mod tests {
     }
 
     /// Run inspect with the fake runner, answering its question with `answer`; the status.
-    fn run_answering(answer: FlowMsg) -> RunStatus {
+    fn run_answering(answer: flow::Msg) -> RunStatus {
         let (to_ui, from_worker): (_, Receiver<Envelope>) = bounded(64);
         let machine = Arc::new(Fake(tempfile::tempdir().unwrap()));
         let spec = RunSpec {
@@ -254,8 +245,8 @@ mod tests {
 
     #[test]
     fn the_answer_to_a_question_goes_back_to_the_flow() {
-        assert_eq!(run_answering(FlowMsg::Confirmed), RunStatus::Passed);
-        assert_eq!(run_answering(FlowMsg::Declined), RunStatus::Stopped);
-        assert_eq!(run_answering(FlowMsg::Cancel), RunStatus::Interrupted);
+        assert_eq!(run_answering(flow::Msg::Confirmed), RunStatus::Passed);
+        assert_eq!(run_answering(flow::Msg::Declined), RunStatus::Stopped);
+        assert_eq!(run_answering(flow::Msg::Cancel), RunStatus::Interrupted);
     }
 }

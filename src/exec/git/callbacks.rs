@@ -11,9 +11,31 @@ use base64::engine::general_purpose::STANDARD;
 
 use git2::{CertificateCheckStatus, Cred, CredentialType, ErrorClass, ErrorCode, RemoteCallbacks};
 
+use super::error::{Cause, GitError};
 use super::known_hosts::{self, HostKey, Verdict};
 use super::url::{SshEndpoint, redact_url, ssh_endpoint};
-use super::{Cause, GitError, Phase, Progress};
+
+/// Where a transfer is, for a progress bar. libgit2 calls often; callers throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferProgress {
+    pub phase: Phase,
+    /// Objects (or deltas, while resolving) done so far, of `total`.
+    pub done: usize,
+    pub total: usize,
+    /// Bytes received (or sent) so far.
+    pub bytes: usize,
+}
+
+/// Which part of a transfer [`TransferProgress`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Objects arriving from the remote.
+    Receiving,
+    /// Deltas being resolved locally after they arrived.
+    Resolving,
+    /// Objects going to the remote (push).
+    Sending,
+}
 
 /// The SSH user when the URL names none: the one every git forge uses.
 const DEFAULT_SSH_USER: &str = "git";
@@ -154,7 +176,7 @@ pub(super) struct Session<'a> {
     creds: &'a Credentials,
     url: String,
     state: RefCell<State>,
-    progress: RefCell<&'a mut dyn FnMut(Progress)>,
+    progress: RefCell<&'a mut dyn FnMut(TransferProgress)>,
     cancel: &'a AtomicBool,
 }
 
@@ -162,7 +184,7 @@ impl<'a> Session<'a> {
     pub(super) fn new(
         creds: &'a Credentials,
         url: &str,
-        progress: &'a mut dyn FnMut(Progress),
+        progress: &'a mut dyn FnMut(TransferProgress),
         cancel: &'a AtomicBool,
     ) -> Session<'a> {
         Session {
@@ -314,7 +336,7 @@ impl<'a> Session<'a> {
     }
 
     fn report(&self, phase: Phase, done: usize, total: usize, bytes: usize) {
-        let progress = Progress {
+        let progress = TransferProgress {
             phase,
             done,
             total,

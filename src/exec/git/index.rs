@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use super::GitError;
+use super::error::GitError;
 use super::local::open;
+use super::url::redact_url;
 
 /// `git add <file>` (a path relative to the working tree).
 pub fn stage(path: &Path, file: &Path) -> Result<(), GitError> {
@@ -29,7 +30,7 @@ pub fn is_staged(path: &Path, file: &Path) -> Result<bool, GitError> {
 pub fn set_remote_url(path: &Path, remote: &str, url: &str) -> Result<(), GitError> {
     let repo = open(path)?;
     repo.remote_set_url(remote, url)
-        .map_err(|e| GitError::git("set remote url", super::redact_url(url), &e))
+        .map_err(|e| GitError::git("set remote url", redact_url(url), &e))
 }
 
 /// The content of `file` in the commit HEAD points at; `None` when it is not there.
@@ -96,7 +97,9 @@ mod tests {
         git(repo, &["remote", "add", "origin", "/mirror.git"]);
         set_remote_url(repo, "origin", "git@github.com:qwe/nixos-config.git").unwrap();
         assert_eq!(
-            super::super::remote_url(repo, "origin").unwrap().as_deref(),
+            super::super::local::remote_url(repo, "origin")
+                .unwrap()
+                .as_deref(),
             Some("git@github.com:qwe/nixos-config.git")
         );
     }

@@ -8,7 +8,24 @@ use std::path::{Path, PathBuf};
 
 use git2::{BranchType, ErrorCode, Repository, Signature, Status, StatusOptions};
 
-use super::{GitError, Relation};
+use super::error::{Cause, GitError};
+
+/// How a local branch stands against its upstream (`branch.<name>.merge` on its remote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Equal,
+    /// Local commits the remote does not have: a push publishes them.
+    Ahead(usize),
+    /// Remote commits the branch does not have: a fast-forward brings them in.
+    Behind(usize),
+    /// Both sides have commits of their own: only a person can merge them.
+    Diverged {
+        ahead: usize,
+        behind: usize,
+    },
+    /// No upstream is configured, or its remote-tracking branch does not exist yet.
+    NoUpstream,
+}
 
 /// The state of a working tree, as `predestroy` must judge it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +95,7 @@ pub(super) fn open(path: &Path) -> Result<Repository, GitError> {
         ErrorCode::Owner => GitError::NotOwned {
             path: path.to_path_buf(),
             owner: owner_of(path),
-            cause: super::Cause::new(&e),
+            cause: Cause::new(&e),
         },
         ErrorCode::NotFound => GitError::NotARepository {
             path: path.to_path_buf(),
@@ -259,7 +276,7 @@ fn identity(config: &git2::Config) -> Result<Signature<'static>, git2::Error> {
 }
 
 /// How local `branch` stands against its upstream, from the remote-tracking branch as the
-/// last fetch left it (call [`super::fetch`] first for the remote's current state).
+/// last fetch left it (call [`super::remote::fetch`] first for the remote's current state).
 pub fn ahead_behind(path: &Path, branch: &str) -> Result<Relation, GitError> {
     let repo = open(path)?;
     let git_err = |e: git2::Error| GitError::git("ahead/behind", path.display(), &e);
@@ -304,7 +321,7 @@ pub(super) fn relation(
 }
 
 /// The URL of `remote` in the repository at `path` (secrets included: compare it with
-/// [`super::same_remote`], show it with [`super::redact_url`]); `None` when the remote
+/// [`super::url::same_remote`], show it with [`super::url::redact_url`]); `None` when the remote
 /// does not exist.
 pub fn remote_url(path: &Path, remote: &str) -> Result<Option<String>, GitError> {
     let repo = open(path)?;

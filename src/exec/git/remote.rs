@@ -9,9 +9,9 @@ use git2::{
     AutotagOption, Direction, ErrorClass, ErrorCode, FetchOptions, FetchPrune, PushOptions,
 };
 
-use super::callbacks::{Credentials, Session};
-use super::local::{self, local_branch, open, relation};
-use super::{GitError, Progress, Relation};
+use super::callbacks::{Credentials, Session, TransferProgress};
+use super::error::GitError;
+use super::local::{self, Relation, local_branch, open, relation};
 
 /// The file lifeboat writes in a mirror after each update, holding the time (RFC 3339).
 const MIRROR_STAMP: &str = "lifeboat-updated";
@@ -22,7 +22,7 @@ pub fn fetch(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let repo = open(path)?;
@@ -35,7 +35,7 @@ fn fetch_into(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let mut found = find_remote(repo, path, remote)?;
@@ -79,13 +79,13 @@ fn fetch_error(session: &Session<'_>, error: &git2::Error, branch: &str) -> GitE
 
 /// Push local `branch` to the same name on `remote`, never forcing. A ref the remote
 /// refuses is [`GitError::PushRejected`] with its reason. When the branch had no upstream,
-/// `<remote>/<branch>` becomes its upstream, so [`super::ahead_behind`] can compare them.
+/// `<remote>/<branch>` becomes its upstream, so [`super::local::ahead_behind`] can compare them.
 pub fn push(
     path: &Path,
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<(), GitError> {
     let repo = open(path)?;
@@ -140,7 +140,7 @@ pub fn clone(
     branch: &str,
     dest: &Path,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<String, GitError> {
     if dest.read_dir().is_ok_and(|mut d| d.next().is_some()) {
@@ -208,7 +208,7 @@ pub fn fast_forward(
     remote: &str,
     branch: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     cancel: &AtomicBool,
 ) -> Result<Relation, GitError> {
     let state = local::status(path)?;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
-use crate::exec::git::{self, Credentials, GitError, Progress, Relation, RepoStatus};
+use crate::exec::git::{self, Credentials, GitError, Relation, RepoStatus, TransferProgress};
 use crate::flow::{Assent, Outcome};
 use crate::report::{Action, Unit};
 use crate::steps::credentials;
@@ -192,8 +192,8 @@ fn save_untracked(repo: &Path, files: &[PathBuf], settings: &Settings) -> Result
 }
 
 /// Transfer progress as progress events (objects).
-fn progress_to<'a>(ctx: &'a StepContext<'a>) -> impl FnMut(Progress) + 'a {
-    move |p: Progress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects)
+fn progress_to<'a>(ctx: &'a StepContext<'a>) -> impl FnMut(TransferProgress) + 'a {
+    move |p: TransferProgress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects)
 }
 
 /// `config-repo-pushed`.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 
 use crate::escape::shown;
-use crate::exec::git::{self, Credentials, GitError, HostKey, Progress, Relation};
+use crate::exec::git::{self, Credentials, GitError, HostKey, Relation, TransferProgress};
 use crate::flow::{Assent, Outcome, Question};
 use crate::report::{Action, Unit};
 use crate::steps::StepContext;
@@ -214,7 +214,7 @@ pub fn run(
     ctx: &StepContext,
 ) -> Result<Outcome, Pending> {
     let mut progress =
-        |p: Progress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects);
+        |p: TransferProgress| ctx.progress(p.done as u64, Some(p.total as u64), Unit::Objects);
     if let Pending::Plan(plan) = &pending
         && let Err(outcome) = writable(target, plan)
     {
@@ -337,7 +337,7 @@ fn follow_up_text(pending: &Pending) -> String {
 fn update(
     target: &Target,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     ctx: &StepContext,
 ) -> Result<String, GitError> {
     git::fetch(
@@ -374,7 +374,7 @@ fn clone_into(
     target: &Target,
     url: &str,
     creds: &Credentials,
-    progress: &mut dyn FnMut(Progress),
+    progress: &mut dyn FnMut(TransferProgress),
     ctx: &StepContext,
 ) -> Result<String, GitError> {
     git::clone(url, target.branch, target.path, creds, progress, ctx.cancel)

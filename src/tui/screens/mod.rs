@@ -15,7 +15,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::state::{Screen, State};
+use super::state::{Overlay, Screen, State};
 use super::theme::Theme;
 
 /// The smallest terminal the screens are laid out for.
@@ -37,16 +37,21 @@ pub fn render(frame: &mut Frame, state: &State, theme: Theme) {
             None => flow::render(frame, area, state, view, theme),
         },
     }
-    if let Screen::Flow(view) = &state.screen
-        && let Some(confirm) = &view.confirm
-    {
-        confirm::render(frame, area, confirm, view.diffs.get(confirm.step), theme);
+    let Some(overlay) = &state.overlay else {
+        return;
+    };
+    // A question waiting under the quit prompt shows beneath it.
+    if let Some(confirm) = overlay.confirmation() {
+        let diff = match &state.screen {
+            Screen::Flow(view) => view.diffs.get(confirm.step),
+            Screen::Home => None,
+        };
+        confirm::render(frame, area, confirm, diff, theme);
     }
-    if state.help {
-        help::render(frame, area, theme);
-    }
-    if state.quit_prompt {
-        quit::render(frame, area, theme);
+    match overlay {
+        Overlay::Help => help::render(frame, area, theme),
+        Overlay::QuitPrompt { .. } => quit::render(frame, area, theme),
+        Overlay::Confirm(_) => {}
     }
 }
 

@@ -113,13 +113,17 @@ fn the_confirmation_shows_the_diff_and_scrolls_it_without_answering() {
     let mut state = at_hardware_config(true);
     snapshot("confirm_diff", &state);
     assert!(keys(&mut state, &[Key::PageDown, Key::Down]).is_empty());
-    let Screen::Flow(view) = &state.screen else {
-        panic!("not on the flow screen");
-    };
-    assert_eq!(view.confirm.as_ref().map(|c| c.diff_scroll), Some(11));
+    assert_eq!(
+        state
+            .overlay
+            .as_ref()
+            .and_then(Overlay::confirmation)
+            .map(|c| c.diff_scroll),
+        Some(11)
+    );
     assert_eq!(
         keys(&mut state, &[Key::Char('y')]),
-        [Command::Answer(FlowMsg::Confirmed)]
+        [Effect::Answer(flow::Msg::Confirmed)]
     );
 }
 

@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Gauge;
 
 use crate::report::Unit;
-use crate::tui::state::Progress;
+use crate::tui::state::StepProgress;
 use crate::tui::theme::Theme;
 
 /// Draw `progress` on one line.
-pub fn render(frame: &mut Frame, area: Rect, progress: &Progress, theme: Theme) {
+pub fn render(frame: &mut Frame, area: Rect, progress: &StepProgress, theme: Theme) {
     let unit = unit_word(progress.unit);
     match progress.total.filter(|t| *t > 0) {
         Some(total) => {

@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, area: Rect, tree: &SizeTree, focused: bool, the
                     human_bytes(visible.row.bytes),
                     visible.row.files
                 )),
-                if visible.row.walking {
+                if visible.walking {
                     Span::styled("…", theme.warn())
                 } else {
                     Span::raw(" ")
