@@ -125,6 +125,11 @@ fn a_full_recovery(store_volume: bool) {
         build["from_volume"]["paths"].as_u64().unwrap() > 0,
         "{build}"
     );
+    // Nix reports no bytes for a local copy: they are the copied paths' NAR sizes.
+    assert!(
+        build["from_volume"]["bytes"].as_u64().unwrap() > 400 * 1024,
+        "{build}"
+    );
     assert_eq!(build["downloaded"]["paths"], 0, "{build}");
     let (status, message) = step(&events, "build");
     assert_eq!(status, "passed", "{message}");

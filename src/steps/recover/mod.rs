@@ -470,16 +470,17 @@ impl RecoverRunner {
         if ctx.dry_run {
             return Outcome::Skipped("dry run: would build".into());
         }
-        if let (Some(store), Some(old)) = (self.usable_store(), &self.old_system)
-            && let Err(outcome) = room::check(&self.cfg, &store, old, ctx)
-        {
-            return outcome;
-        }
         let fetched = match (self.usable_store(), &self.old_system) {
-            (Some(store), Some(old)) => match rebuild::fetch(&self.cfg, &store, old, ctx) {
-                Ok(fetched) => fetched,
-                Err(outcome) => return outcome,
-            },
+            (Some(store), Some(old)) => {
+                let closure = match room::check(&self.cfg, &store, old, ctx) {
+                    Ok(closure) => closure,
+                    Err(outcome) => return outcome,
+                };
+                match rebuild::fetch(&self.cfg, &store, old, closure.as_ref(), ctx) {
+                    Ok(fetched) => fetched,
+                    Err(outcome) => return outcome,
+                }
+            }
             _ => Transfers::default(),
         };
         let substituter = self.usable_store().map(|store| store.substituter());

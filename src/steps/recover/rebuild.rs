@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::rc::Rc;
 
 use crate::config::{Config, VolumeConfig};
 use crate::escape::{escape_bytes, escape_text, shown};
@@ -21,6 +22,8 @@ use crate::report::{Action, Stream, Unit};
 use crate::steps::{StepContext, each_line, no_space};
 
 use crate::steps::volume_store::VolumeStore;
+
+use super::room::Closure;
 
 /// Both flakes features, for lifeboat's own `nix` calls (a fresh NixOS has them off).
 const FEATURES: &str = "nix-command flakes";
@@ -99,6 +102,8 @@ struct Followed {
     errors: Errors,
     transfers: Transfers,
     last_stdout: String,
+    /// The paths a copy from the volume's store copied ([`Shown::BytesFetched`] only).
+    fetched: Vec<Rc<str>>,
 }
 
 impl Followed {
@@ -132,6 +137,7 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
     let mut log = NixLog::new();
     let mut errors = Errors::default();
     let mut last_stdout = String::new();
+    let mut fetched = Vec::new();
     let mut on_line = each_line(ctx, |line: Line<'_>| match line.stream {
         Stream::Stdout => {
             last_stdout = String::from_utf8_lossy(line.bytes).trim().to_string();
@@ -162,12 +168,16 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             }
             Some(Item::BuildLog { line, .. }) => ctx.output_text(&line),
             Some(Item::Copying { from_local, path }) => {
+                let path_rc = Rc::clone(&path);
                 let path = escape_text(&path);
                 ctx.output(match (progress, from_local) {
                     (Shown::BytesCopied, _) => format!("copying {path} into the volume's store"),
                     (_, true) => format!("copying {path} from the volume's store"),
                     (_, false) => format!("downloading {path} from a binary cache"),
                 });
+                if let Shown::BytesFetched = progress {
+                    fetched.push(path_rc);
+                }
                 if let Shown::BytesCopied | Shown::BytesFetched = progress {
                     ctx.progress(log.transfers().from_local.bytes, None, Unit::Bytes);
                 }
@@ -183,6 +193,7 @@ fn follow(spec: &CommandSpec, ctx: &StepContext, progress: Shown) -> Result<Foll
             errors,
             transfers: log.transfers(),
             last_stdout,
+            fetched,
         }),
         Err(ProcessError::Cancelled { .. }) => Err(Outcome::Interrupted),
         Err(e) => Err(Outcome::Failed(e.to_string())),
@@ -352,10 +363,16 @@ pub fn fetch(
     cfg: &Config,
     store: &VolumeStore,
     old: &Path,
+    closure: Option<&Closure>,
     ctx: &StepContext,
 ) -> Result<Transfers, Outcome> {
     let spec = fetch_command(cfg, store, old);
-    let followed = follow(&spec, ctx, Shown::BytesFetched)?;
+    let mut followed = follow(&spec, ctx, Shown::BytesFetched)?;
+    // Nix reports no bytes for a copy between local stores: the paths' NAR sizes instead.
+    if let Some(closure) = closure {
+        followed.transfers.from_local.bytes =
+            closure.bytes_of(followed.fetched.iter().map(|p| &**p));
+    }
     if !followed.finished.status.success() {
         ctx.output(format!(
             "copying the old system {} from the volume's store failed ({}, Nix's error is \
@@ -409,9 +426,10 @@ pub fn validity_command(cfg: &Config, store: &VolumeStore, path: &Path) -> Comma
     path_info(cfg, store, path, &[])
 }
 
-/// `nix path-info --json -S PATH` in the volume's store: the closure's size.
-pub fn closure_size_command(cfg: &Config, store: &VolumeStore, path: &Path) -> CommandSpec {
-    path_info(cfg, store, path, &["--json", "-S"]).capture_stdout()
+/// `nix path-info --json -r PATH` in the volume's store: each path of the closure with its
+/// NAR size.
+pub fn closure_command(cfg: &Config, store: &VolumeStore, path: &Path) -> CommandSpec {
+    path_info(cfg, store, path, &["--json", "-r"]).capture_stdout()
 }
 
 fn path_info(cfg: &Config, store: &VolumeStore, path: &Path, extra: &[&str]) -> CommandSpec {

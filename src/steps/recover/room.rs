@@ -1,7 +1,8 @@
 //! Room for the build: until the reboot the new system is built into the root disk's store,
-//! so that disk must hold about as much as the old system's closure. Checked before a build
-//! that would otherwise fill the disk half-way through.
+//! so that disk must hold about as much as the old system's closure (which the build copies
+//! there first). Checked before a build that would otherwise fill the disk half-way.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::Config;
@@ -17,40 +18,64 @@ use crate::steps::volume_store::VolumeStore;
 /// The root disk's store, where `nixos-rebuild` builds before the reboot.
 const ROOT_STORE: &str = "/nix/store";
 
-/// Is there room on the root disk for a system the size of `old`'s closure?
+/// The old system's closure in the volume's store: each path's NAR size. What the build
+/// copies from it is counted in these sizes (Nix reports no bytes for a local copy).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Closure {
+    sizes: HashMap<String, u64>,
+}
+
+impl Closure {
+    /// The whole closure's size.
+    pub fn total(&self) -> u64 {
+        self.sizes.values().sum()
+    }
+
+    /// The bytes of those of `paths` in the closure.
+    pub fn bytes_of<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> u64 {
+        paths
+            .into_iter()
+            .filter_map(|path| self.sizes.get(path))
+            .sum()
+    }
+}
+
+/// Is there room on the root disk for a system the size of `old`'s closure? The closure,
+/// when Nix could say what it is.
 pub fn check(
     cfg: &Config,
     store: &VolumeStore,
     old: &Path,
     ctx: &StepContext,
-) -> Result<(), Outcome> {
-    let closure = match closure_size(cfg, store, old, ctx) {
-        Ok(size) => size,
+) -> Result<Option<Closure>, Outcome> {
+    let closure = match closure(cfg, store, old, ctx) {
+        Ok(closure) => closure,
         Err(why) => {
             ctx.output(format!(
                 "the old system's size is unknown ({why}): room on the root disk not checked"
             ));
-            return Ok(());
+            return Ok(None);
         }
     };
+    let size = closure.total();
     let free = match nix::sys::statvfs::statvfs(ROOT_STORE) {
         Ok(stat) => stat.blocks_available() * stat.fragment_size(),
         Err(e) => {
             ctx.output(format!(
                 "the free space of {ROOT_STORE} is unknown ({e}): room not checked"
             ));
-            return Ok(());
+            return Ok(Some(closure));
         }
     };
-    match too_little(closure, free) {
+    match too_little(size, free) {
         Some(why) => Err(Outcome::Failed(why)),
         None => {
             ctx.output(format!(
                 "the old system's closure is {}; {ROOT_STORE} has {} free",
-                human_bytes(closure),
+                human_bytes(size),
                 human_bytes(free)
             ));
-            Ok(())
+            Ok(Some(closure))
         }
     }
 }
@@ -69,14 +94,14 @@ fn too_little(closure: u64, free: u64) -> Option<String> {
     })
 }
 
-/// The closure size of `path` in the volume's store, from `nix path-info -S --json`.
-fn closure_size(
+/// The closure of `path` in the volume's store, from `nix path-info --json -r`.
+fn closure(
     cfg: &Config,
     store: &VolumeStore,
     path: &Path,
     ctx: &StepContext,
-) -> Result<u64, String> {
-    let spec = rebuild::closure_size_command(cfg, store, path);
+) -> Result<Closure, String> {
+    let spec = rebuild::closure_command(cfg, store, path);
     let finished = ctx
         .run_streaming(&spec, &mut |_| {})
         .map_err(|e| e.to_string())?;
@@ -88,19 +113,29 @@ fn closure_size(
         ));
     }
     let stdout = finished.stdout_captured.unwrap_or_default();
-    closure_size_of(&stdout).ok_or_else(|| "nix path-info said no closure size".to_string())
+    closure_of(&stdout).ok_or_else(|| "nix path-info said no sizes".to_string())
 }
 
-/// `closureSize` from `nix path-info --json -S`: a list of objects (Nix before 2.19) or an
-/// object keyed by store path (later).
-fn closure_size_of(json: &[u8]) -> Option<u64> {
+/// Each path's `narSize` from `nix path-info --json`: a list of objects with their `path`
+/// (Nix before 2.19) or an object keyed by path (later). A path Nix says is not valid has
+/// no size and makes the answer unusable.
+fn closure_of(json: &[u8]) -> Option<Closure> {
     let value: serde_json::Value = serde_json::from_slice(json).ok()?;
-    let info = match &value {
-        serde_json::Value::Array(list) => list.first()?,
-        serde_json::Value::Object(map) => map.values().next()?,
-        _ => return None,
+    let size = |info: &serde_json::Value| info.get("narSize")?.as_u64();
+    let sizes: Option<HashMap<String, u64>> = match &value {
+        serde_json::Value::Array(list) => list
+            .iter()
+            .map(|info| Some((info.get("path")?.as_str()?.to_string(), size(info)?)))
+            .collect(),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .map(|(path, info)| Some((path.clone(), size(info)?)))
+            .collect(),
+        _ => None,
     };
-    info.get("closureSize")?.as_u64()
+    sizes
+        .filter(|sizes| !sizes.is_empty())
+        .map(|sizes| Closure { sizes })
 }
 
 #[cfg(test)]
@@ -108,13 +143,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn both_shapes_of_path_info_give_the_closure_size() {
-        let old = br#"[{"path":"/nix/store/a-top","narSize":520,"closureSize":300800}]"#;
-        assert_eq!(closure_size_of(old), Some(300800));
-        let new = br#"{"/nix/store/a-top":{"narSize":520,"closureSize":42}}"#;
-        assert_eq!(closure_size_of(new), Some(42));
-        assert_eq!(closure_size_of(b"[]"), None);
-        assert_eq!(closure_size_of(b"not json"), None);
+    fn both_shapes_of_path_info_give_each_paths_size() {
+        let old = br#"[{"path":"/nix/store/a-top","narSize":520},{"path":"/nix/store/b-lib","narSize":300}]"#;
+        let closure = closure_of(old).unwrap();
+        assert_eq!(closure.total(), 820);
+        assert_eq!(
+            closure.bytes_of(["/nix/store/b-lib", "/nix/store/c-new"]),
+            300
+        );
+        let new = br#"{"/nix/store/a-top":{"narSize":520},"/nix/store/b-lib":{"narSize":42}}"#;
+        assert_eq!(closure_of(new).unwrap().total(), 562);
+        // Nix 2.8 answers a path that is not valid with `"valid":false` and no size.
+        let invalid = br#"[{"path":"/nix/store/a-top","valid":false}]"#;
+        assert_eq!(closure_of(invalid), None);
+        assert_eq!(closure_of(b"[]"), None);
+        assert_eq!(closure_of(b"not json"), None);
     }
 
     #[test]
