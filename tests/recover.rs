@@ -11,6 +11,7 @@ mod fresh_vps;
 mod support;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 
 use fresh_vps::{FreshVps, FreshVpsOptions, git, step, summary};
 use serde_json::Value;
@@ -137,6 +138,54 @@ fn a_full_recovery(store_volume: bool) {
         message.contains("paths from the volume's store"),
         "{message}"
     );
+
+    // The old machine's identity is back: its host keys byte for byte, private to root (the
+    // fresh machine's moved aside), its ids for the names this machine had not given one,
+    // the carried PostgreSQL data with its owner.
+    let (status, message) = step(&events, "restore-host-identity");
+    assert_eq!(status, "passed", "{message}");
+    assert!(message.contains("qwe: uid 1000"), "{message}");
+    for key in support::root_disk::HOST_KEYS {
+        let (old, here) = (vps.old_root.join(key), vps.root.join(key));
+        assert_eq!(fs::read(&here).unwrap(), fs::read(&old).unwrap(), "{key}");
+        assert_eq!(fs::metadata(&here).unwrap().mode() & 0o7777, 0o600, "{key}");
+        let public = format!("{key}.pub");
+        assert_eq!(
+            fs::read(vps.root.join(&public)).unwrap(),
+            fs::read(vps.old_root.join(&public)).unwrap()
+        );
+        let name = here.file_name().unwrap().to_string_lossy().into_owned();
+        let asides = fs::read_dir(here.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                let file = e.as_ref().unwrap().file_name();
+                file.to_string_lossy()
+                    .starts_with(&format!("{name}.before-lifeboat-"))
+            })
+            .count();
+        assert_eq!(asides, 1, "the fresh {key} moved aside");
+    }
+    // An sshd on the restored key shows clients the old machine's fingerprint.
+    let sshd = support::sshd::Sshd::start_with_host_key_files(&[vps
+        .root
+        .join(support::root_disk::HOST_KEYS[0])]);
+    let scanned = support::sh(&format!(
+        "ssh-keyscan -t ed25519 -p {} 127.0.0.1 2>/dev/null | ssh-keygen -lf -",
+        sshd.port
+    ));
+    let old_fingerprint =
+        support::sshd::fingerprint(&vps.old_root.join(support::root_disk::HOST_KEYS[0]));
+    assert!(
+        scanned.contains(&old_fingerprint),
+        "{scanned} vs {old_fingerprint}"
+    );
+    drop(sshd);
+    let uid_map = fs::read_to_string(vps.root.join("var/lib/nixos/uid-map")).unwrap();
+    assert!(uid_map.contains("\"qwe\":1000"), "{uid_map}");
+    let data = vps.root.join("var/lib/postgresql/16/base/1/1259");
+    let meta = fs::metadata(&data).unwrap();
+    assert_eq!(meta.uid(), support::root_disk::POSTGRES_UID);
+    assert_eq!(fs::read(&data).unwrap().len(), 64 * 1024);
 
     // The old system's closure was copied from the volume's store before the build, all
     // of it in one `nix copy` (the substituter alone would never copy the old system
@@ -535,4 +584,39 @@ fn a_damaged_recovery_card_is_refused_and_nothing_is_written() {
         assert!(message.contains("nothing was written"), "{message}");
         assert_nothing_changed(&vps, &hash);
     }
+}
+
+/// A saved copy on the volume that is not what predestroy saved (damaged, or changed by
+/// someone) restores nothing: the fresh machine keeps its own keys and ids.
+#[test]
+fn a_saved_copy_that_is_not_what_predestroy_saved_restores_nothing() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let key = support::root_disk::HOST_KEYS[0];
+    vps.write_volume_file(
+        &format!("lifeboat-host/files/{key}"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nplanted\n-----END OPENSSH PRIVATE KEY-----\n",
+        0o600,
+    );
+    let fresh_key = fs::read(vps.root.join(key)).unwrap();
+    let fresh_ids = fs::read(vps.root.join("var/lib/nixos/uid-map")).unwrap();
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 1, "{events:#?}");
+    let (status, message) = step(&events, "restore-host-identity");
+    assert_eq!(status, "failed", "{message}");
+    assert!(message.contains("not what predestroy saved"), "{message}");
+    assert!(message.contains("ssh_host_ed25519_key"), "{message}");
+    assert_eq!(fs::read(vps.root.join(key)).unwrap(), fresh_key);
+    assert_eq!(
+        fs::read(vps.root.join("var/lib/nixos/uid-map")).unwrap(),
+        fresh_ids
+    );
+    // No boot entry for a machine that would come up without its identity, no reboot.
+    assert!(
+        !rebuild_calls(&vps)
+            .iter()
+            .any(|c| c.starts_with("nixos-rebuild boot")),
+        "{:?}",
+        vps.calls()
+    );
+    assert!(!vps.calls().iter().any(|c| c == "reboot"));
 }

@@ -110,6 +110,18 @@ pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<[u8; 32]> {
     Ok(hasher.finalize().into())
 }
 
+/// Where lifeboat moves `path` aside instead of replacing it: `<name>.before-lifeboat-<local
+/// time>` beside it.
+pub fn aside_path(path: &Path) -> PathBuf {
+    let stamp = jiff::ZonedDateTime::now()
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
+    let name = path
+        .file_name()
+        .map_or_else(|| "moved".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("{name}.before-lifeboat-{stamp}"))
+}
+
 /// Make `link` a symlink to `target`, replacing what is there atomically: made under the
 /// temporary name first, then renamed over `link`.
 pub fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {

@@ -13,6 +13,7 @@ flow_steps! {
         Preflight = "preflight",
         FindVolume = "find-volume",
         InspectVolume = "inspect-volume",
+        RestoreHostIdentity = "restore-host-identity",
         CloneConfig = "clone-config",
         HardwareConfig = "hardware-config",
         BootSafety = "boot-safety",
@@ -53,6 +54,19 @@ const fn def(step: RecoverStep) -> StepDef {
             explains: "Identifies it without writing (never formats), mounts it read-only, checks the \
                        layout, and reads the recovery card: with it no config file is needed.",
             requires: &[Recover(FindVolume)],
+            cleanup: false,
+            remedy: None,
+        },
+        RestoreHostIdentity => StepDef {
+            id,
+            title: "Restore the host identity",
+            explains: "Puts back what predestroy saved of the old machine, each copy checked against \
+                       the card's SHA-256 first: sshd's host keys (the fresh ones moved aside, \
+                       never deleted), so clients and sops-nix or agenix know this machine; the \
+                       old ids of /var/lib/nixos for every name this machine has not given one (a \
+                       name with two ids is reported, never overwritten); the carried paths with \
+                       their owners.",
+            requires: &[Recover(InspectVolume)],
             cleanup: false,
             remedy: None,
         },
@@ -127,7 +141,8 @@ const fn def(step: RecoverStep) -> StepDef {
                        the boot entry, nothing activated or mounted (switch would mount the volume \
                        over the store it just built into). The new system becomes the newest \
                        generation of the volume's system profile.",
-            requires: &[Recover(ClosureOnVolume)],
+            // No boot entry for a machine that would come up without its host keys and ids.
+            requires: &[Recover(ClosureOnVolume), Recover(RestoreHostIdentity)],
             cleanup: false,
             remedy: None,
         },

@@ -46,9 +46,13 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, RecoveryCard};
+use nixos_lifeboat::card::{
+    CardNixStore, CardRepository, CardSaved, CardVolume, FORMAT, RecoveryCard,
+};
+use nixos_lifeboat::config::Config;
 use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::{VolumeContents, VolumeSpec};
+use nixos_lifeboat::steps::host_identity;
 use serde_json::Value;
 
 use crate::support::{TestSandbox, lifeboat_bin, require_private_mount_namespace};
@@ -180,6 +184,13 @@ pub struct FreshVps {
     full_config: bool,
     nix_config: String,
     old_system: Option<PathBuf>,
+    /// The old machine's root disk (tests/support/root_disk.rs), whose identity predestroy
+    /// saved on the volume (host keys, id maps, `/var/lib/postgresql` carried).
+    pub old_root: PathBuf,
+    /// This machine's root disk (`[host].root`), fresh: host keys of its own.
+    pub root: PathBuf,
+    /// What predestroy saved, as the card lists it.
+    saved: Vec<CardSaved>,
 }
 
 /// A system profile as `nix-env -p PROFILE --set` leaves it: `(N, target of system-N-link)`
@@ -260,6 +271,9 @@ impl FreshVps {
                 NIX_CONFIG_OFFLINE.to_string()
             },
             old_system: None,
+            old_root: crate::support::root_disk::make(&dir.join("old-root-disk"), "old", UID),
+            root: crate::support::root_disk::fresh(&dir.join("root-disk"), "new"),
+            saved: Vec::new(),
             dir,
             store_sandbox,
             sandbox,
@@ -374,6 +388,7 @@ impl FreshVps {
                 )),
             }
         }
+        text.push_str(&format!("\n[host]\nroot = \"{}\"\n", self.root.display()));
         fs::write(&path, text).unwrap();
         path
     }
@@ -837,6 +852,15 @@ impl FreshVps {
         let payload = self.dir.join("payload");
         let lifeboat_dir = payload.join(USER).join(".lifeboat");
         fs::create_dir_all(&lifeboat_dir).unwrap();
+        // predestroy's host-identity step, from the old machine's root disk.
+        let mut old = Config::default();
+        old.host.root = self.old_root.clone();
+        old.host.carry = vec!["/var/lib/postgresql".into()];
+        let carried = host_identity::carried(&old);
+        let saved =
+            host_identity::save::save(&old, &carried, &payload.join(host_identity::SAVED_DIR))
+                .unwrap_or_else(|failed| panic!("{}: {}", failed.path.display(), failed.error));
+        self.saved = saved.entries;
         let marker = PersistenceMarker::new("devserver").unwrap();
         fs::write(
             lifeboat_dir.join("persistence-marker"),
@@ -863,11 +887,13 @@ impl FreshVps {
              cp -a {payload}/{USER}/.lifeboat {rw}/{USER}/\n\
              chown -R {UID}:100 {rw}/{USER}/.lifeboat\nchmod 700 {rw}/{USER}/.lifeboat\n\
              chmod 600 {rw}/{USER}/.lifeboat/*\n\
+             cp -a {payload}/{saved} {rw}/\n\
              git clone -q --mirror {remote} {rw}/{USER}/nixos-config-backup.git\n\
              {no_store}umount {rw}",
             dev = quote(&self.sandbox.loop_device.to_string_lossy()),
             rw = quote(&rw.to_string_lossy()),
             payload = payload.display(),
+            saved = host_identity::SAVED_DIR,
             remote = quote(&self.remote.to_string_lossy()),
         ));
         fs::remove_dir_all(&payload).unwrap();
@@ -975,7 +1001,7 @@ impl FreshVps {
                 target: self.nix.clone(),
             },
             store: None,
-            saved: Vec::new(),
+            saved: self.saved.clone(),
             persistence_nonce: Some(self.marker_nonce.clone()),
         }
     }

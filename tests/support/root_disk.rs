@@ -65,3 +65,27 @@ pub fn make(root: &Path, label: &str, uid: u32) -> PathBuf {
     fs::set_permissions(root.join("root/.ssh"), fs::Permissions::from_mode(0o700)).unwrap();
     root.to_path_buf()
 }
+
+/// A fresh machine's root disk at `root`: host keys of its own, sshd's config naming them,
+/// and NixOS's id maps as a first boot leaves them (no user of the volume's yet).
+pub fn fresh(root: &Path, label: &str) -> PathBuf {
+    fs::create_dir_all(root.join("etc/ssh")).unwrap();
+    for key in HOST_KEYS {
+        sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -C root@{label} -f {}",
+            root.join(key).display()
+        ));
+    }
+    let host_keys: String = HOST_KEYS
+        .iter()
+        .map(|k| format!("HostKey /{k}\n"))
+        .collect();
+    fs::write(root.join("etc/ssh/sshd_config"), host_keys).unwrap();
+    let nixos = root.join("var/lib/nixos");
+    fs::create_dir_all(&nixos).unwrap();
+    fs::write(nixos.join("uid-map"), "{}").unwrap();
+    fs::write(nixos.join("gid-map"), "{\"users\":100}").unwrap();
+    fs::write(nixos.join("declarative-users"), "[]").unwrap();
+    fs::write(nixos.join("declarative-groups"), "[\"users\"]").unwrap();
+    root.to_path_buf()
+}

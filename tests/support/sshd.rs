@@ -43,12 +43,6 @@ impl Sshd {
     /// Start sshd with host keys of these `ssh-keygen -t` types; [`Sshd::host_key`] is the
     /// first, and every one is in [`Sshd::known_hosts_line`].
     pub fn start_with_host_keys(key_types: &[&str]) -> Sshd {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: install openssh-server (scripts/test.sh does)"
-        );
-        fs::create_dir_all("/run/sshd")
-            .expect("create /run/sshd (sshd's privilege separation dir)");
         let dir = tempfile::Builder::new()
             .prefix("lifeboat-sshd-")
             .tempdir()
@@ -57,6 +51,25 @@ impl Sshd {
             .iter()
             .map(|t| generate_key_of_type(dir.path(), &format!("host_{t}"), t, ""))
             .collect();
+        Sshd::serve(dir, host_keys)
+    }
+
+    /// Start sshd with these private host key files (a machine's own, as they are).
+    pub fn start_with_host_key_files(host_keys: &[PathBuf]) -> Sshd {
+        let dir = tempfile::Builder::new()
+            .prefix("lifeboat-sshd-")
+            .tempdir()
+            .expect("create a temporary directory");
+        Sshd::serve(dir, host_keys.to_vec())
+    }
+
+    fn serve(dir: tempfile::TempDir, host_keys: Vec<PathBuf>) -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: install openssh-server (scripts/test.sh does)"
+        );
+        fs::create_dir_all("/run/sshd")
+            .expect("create /run/sshd (sshd's privilege separation dir)");
         let authorized_keys = dir.path().join("authorized_keys");
         File::create(&authorized_keys).expect("create authorized_keys");
         let port = free_port();

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 
 pub mod digest;
+pub mod restore;
 pub mod save;
 
 /// The directory at the top of the volume that holds the saved files: owned by root, mode

@@ -62,7 +62,7 @@ pub fn save(cfg: &Config, carried: &[Carried], saved_dir: &Path) -> Result<Saved
             continue;
         }
         let to = saved_path(saved_dir, &item.path);
-        copy_tree(&from, &to).map_err(|(path, error)| WriteFailed { path, error })?;
+        copy_tree(&from, &to, 0o700).map_err(|(path, error)| WriteFailed { path, error })?;
         let summary = digest::digest(&to).map_err(failed(&to))?;
         let public = PathBuf::from(format!("{}.pub", item.path.display()));
         let fingerprint = (item.reason == Reason::HostKey)
@@ -116,9 +116,9 @@ pub fn fingerprint(public: &Path) -> Option<String> {
 }
 
 /// Copy `from` (a file, a symlink or a directory tree) to `to`, keeping modes, owners and
-/// times; parents of `to` made root's and private. Files written atomically; a directory's
-/// mode and owner set once its content is in.
-pub fn copy_tree(from: &Path, to: &Path) -> Result<(), (PathBuf, io::Error)> {
+/// times; missing parents of `to` made root's with `parent_mode`. Files written atomically;
+/// a directory's mode and owner set once its content is in.
+pub fn copy_tree(from: &Path, to: &Path, parent_mode: u32) -> Result<(), (PathBuf, io::Error)> {
     let at = |path: &Path| {
         let path = path.to_path_buf();
         move |error| (path, error)
@@ -126,7 +126,7 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<(), (PathBuf, io::Error)> {
     if let Some(parent) = to.parent() {
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o700)
+            .mode(parent_mode)
             .create(parent)
             .map_err(at(parent))?;
     }

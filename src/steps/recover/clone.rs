@@ -78,17 +78,8 @@ pub fn plan(target: &Target) -> Plan {
     if same {
         return Plan::FastForward;
     }
-    let stamp = jiff::ZonedDateTime::now()
-        .strftime("%Y%m%d-%H%M%S")
-        .to_string();
-    let name = target
-        .path
-        .file_name()
-        .map_or("nixos".into(), |n| n.to_string_lossy().into_owned());
     Plan::MoveAsideAndClone {
-        aside: target
-            .path
-            .with_file_name(format!("{name}.before-lifeboat-{stamp}")),
+        aside: crate::exec::atomic::aside_path(target.path),
     }
 }
 

@@ -140,10 +140,7 @@ pub fn write(repo: &Path, generated: &Generated) -> Result<String, String> {
     let committed = git::committed(repo, rel).map_err(|e| e.to_string())?;
     let mut kept: Option<PathBuf> = None;
     if let Some(current) = current.as_ref().filter(|c| Some(*c) != committed.as_ref()) {
-        let stamp = jiff::ZonedDateTime::now()
-            .strftime("%Y%m%d-%H%M%S")
-            .to_string();
-        let copy = repo.join(format!("{FILE}.before-lifeboat-{stamp}"));
+        let copy = crate::exec::atomic::aside_path(&path);
         write_atomic(&copy, current, 0o644).map_err(|e| format!("{}: {e}", shown(&copy)))?;
         kept = Some(copy);
     }

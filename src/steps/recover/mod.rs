@@ -33,6 +33,7 @@ use super::on_volume;
 use super::readonly_mount::{self, VolumeView};
 use super::{CURRENT_SYSTEM, FlowRunner, StepContext, ask_before};
 
+use super::host_identity::{self, restore};
 use super::volume_store::VolumeStore;
 use boot_safety::{Attached, Verdict};
 use clone::{Pending, Target};
@@ -312,6 +313,80 @@ impl RecoverRunner {
                 None
             }
             other => Some(other),
+        }
+    }
+
+    fn restore_host_identity(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
+        // Nothing saved is a loss to say, not a reason to stop: the machine comes up with
+        // new host keys and ids, as without lifeboat.
+        let Some(saved) = self.card.as_ref().map(|card| card.saved.clone()) else {
+            return Outcome::Warning(
+                "no recovery card: the old machine's host keys and ids are not restored; this \
+                 machine keeps its own (clients will see a new host key)"
+                    .into(),
+            );
+        };
+        if saved.is_empty() {
+            return Outcome::Warning(
+                "the recovery card lists nothing saved from the old machine (a card from before \
+                 predestroy saved the host identity): this machine keeps its own host keys and \
+                 ids"
+                .into(),
+            );
+        }
+        let Some(root) = self.volume_root.clone() else {
+            return Outcome::Failed("the volume is not mounted for inspection".into());
+        };
+        let saved_dir = root.join(host_identity::SAVED_DIR);
+        let plan = match restore::plan(&self.cfg.host.root, &saved_dir, &saved) {
+            Ok(plan) => plan,
+            Err(why) => return Outcome::Failed(why),
+        };
+        for conflict in &plan.conflicts {
+            ctx.output(conflict.clone());
+        }
+        let summary = |done: &str| {
+            let mut message = format!(
+                "{done}; {} path(s) were in place already",
+                plan.in_place.len()
+            );
+            if !plan.ids_given_back.is_empty() {
+                message.push_str(&format!(
+                    "; ids given back: {}",
+                    plan.ids_given_back.join(", ")
+                ));
+            }
+            match plan.conflicts.len() {
+                0 => Outcome::Passed(message),
+                n => Outcome::Warning(format!(
+                    "{message}; {n} name(s) have another id here (above)"
+                )),
+            }
+        };
+        if plan.changes.is_empty() {
+            return summary("the old machine's identity is in place");
+        }
+        let actions: Vec<String> = plan.actions().iter().map(Action::describe).collect();
+        let change = format!(
+            "put back the old machine's identity from {}: {}",
+            shown(&saved_dir),
+            actions.join("; ")
+        );
+        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+            return outcome;
+        }
+        match restore::apply(&plan) {
+            Ok(done) => {
+                for line in &done {
+                    ctx.output(line.clone());
+                }
+                summary(&format!("restored {} change(s)", plan.changes.len()))
+            }
+            Err((path, e)) => Outcome::Failed(format!(
+                "cannot restore {}: {e}. What was restored before it stays (the machine's own \
+                 files are beside it, .before-lifeboat-…); fix the cause and run recover again",
+                shown(&path)
+            )),
         }
     }
 
@@ -708,6 +783,19 @@ impl RecoverRunner {
                     cfg.volumes.first().map_or("ext4", |v| v.fs_type.as_str()),
                 ),
             }],
+            // Known once the card is read: the saved paths, each written back.
+            RecoverStep::RestoreHostIdentity => match &self.card {
+                Some(card) => card
+                    .saved
+                    .iter()
+                    .map(|saved| Action::Write {
+                        path: shown(&host_identity::on_machine(&cfg.host.root, &saved.path)),
+                    })
+                    .collect(),
+                None => vec![Action::Write {
+                    path: "<each path the recovery card lists as saved>".into(),
+                }],
+            },
             RecoverStep::CloneConfig => match self.target() {
                 Ok(target) => clone::actions(&target, &clone::plan(&target)),
                 Err(_) => vec![Action::Git {
@@ -820,6 +908,7 @@ impl FlowRunner for RecoverRunner {
             RecoverStep::Preflight => preflight::check(&self.cfg, &self.creds),
             RecoverStep::FindVolume => self.find(ctx),
             RecoverStep::InspectVolume => self.inspect(ctx),
+            RecoverStep::RestoreHostIdentity => self.restore_host_identity(confirmed, ctx),
             RecoverStep::CloneConfig => self.clone_config(confirmed, ctx),
             RecoverStep::HardwareConfig => self.hardware_config(confirmed, ctx),
             RecoverStep::BootSafety => self.boot_safety(confirmed, ctx),
