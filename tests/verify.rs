@@ -66,6 +66,44 @@ fn everything_came_back() {
         "verify wrote to the volume"
     );
     assert!(mounts_under(&machine.sandbox.dir).is_empty());
+    let identity = message_of(&events, "host-identity");
+    assert!(
+        identity.contains("2 host key(s) are the old machine's"),
+        "{identity}"
+    );
+    assert!(
+        identity.contains("came from the restored id map"),
+        "{identity}"
+    );
+}
+
+/// A host key that is not the old machine's (sshd made a new one) and carried data that
+/// came back with another owner are caught, each named.
+#[test]
+fn a_new_host_key_and_carried_data_with_another_owner_are_caught() {
+    let machine = VerifiedMachine::new(None, "/unused");
+    let key = machine.root.join(support::root_disk::HOST_KEYS[0]);
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(format!("{}.pub", key.display())).unwrap();
+    support::sh(&format!(
+        "ssh-keygen -q -t ed25519 -N '' -f {0} && chown -R 0:0 {1}",
+        key.display(),
+        machine.root.join("var/lib/postgresql").display()
+    ));
+    let setup = machine.mounts(&machine.home, &machine.nix);
+    let (code, events) = machine.verify(&machine.full_config(), 1000, &setup);
+    assert_eq!(code, 1, "{events:#?}");
+    assert_eq!(status_of(&events, "host-identity"), "failed");
+    let message = message_of(&events, "host-identity");
+    assert!(
+        message.contains("the host key /etc/ssh/ssh_host_ed25519_key is SHA256:"),
+        "{message}"
+    );
+    assert!(message.contains("not the old machine's"), "{message}");
+    assert!(
+        message.contains("/var/lib/postgresql belongs to 0:0"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ flow_steps! {
         HomeMounted = "home-mounted",
         NixBound = "nix-bound",
         OwnerUid = "owner-uid",
+        HostIdentity = "host-identity",
         PersistenceMarker = "persistence-marker",
         ClosureOnVolume = "closure-on-volume",
         Generations = "generations",
@@ -43,6 +44,18 @@ const fn def(step: VerifyStep) -> StepDef {
             title: "Owner uid",
             explains: "The user's home on the volume belongs to the uid the new system gives the user; \
                        a reassigned uid leaves the data owned by someone else.",
+            requires: &[Verify(HomeMounted)],
+            cleanup: false,
+            remedy: None,
+        },
+        HostIdentity => StepDef {
+            id,
+            title: "Host identity",
+            explains: "The old machine's identity came back: each SSH host key has the fingerprint \
+                       the recovery card recorded (clients and sops-nix or agenix see the old \
+                       machine), each carried path is back with the owner and mode of its saved \
+                       copy, and the user's uid came from the restored id map or the \
+                       configuration.",
             requires: &[Verify(HomeMounted)],
             cleanup: false,
             remedy: None,

@@ -16,7 +16,7 @@ use crate::marker::PersistenceMarker;
 use crate::report::Action;
 use crate::summary::{FlowDetails, VerifyDetails};
 
-use super::{CURRENT_SYSTEM, generations, on_volume};
+use super::{CURRENT_SYSTEM, generations, host_identity, on_volume};
 use super::{FlowRunner, StepContext};
 
 /// State of one verify run.
@@ -115,6 +115,28 @@ impl VerifyRunner {
         Outcome::Passed(format!("{} belongs to {user} (uid {owner})", shown(&home)))
     }
 
+    fn host_identity(&self) -> Outcome {
+        let Some((_, card)) = &self.card else {
+            return Outcome::Warning(
+                "no recovery card: nothing records the old machine's identity to compare".into(),
+            );
+        };
+        let (_, home) = match self.home() {
+            Ok(found) => found,
+            Err(outcome) => return outcome,
+        };
+        let Some(volume) = self.cfg.volumes.first() else {
+            return Outcome::Failed("no volume is known".into());
+        };
+        let owner = fs::symlink_metadata(&home).ok().map(|meta| meta.uid());
+        host_identity::check::check(
+            &self.cfg.host.root,
+            &volume.mount.join(host_identity::SAVED_DIR),
+            card,
+            owner,
+        )
+    }
+
     fn persistence_marker(&self) -> Outcome {
         let (user, _) = match self.home() {
             Ok(found) => found,
@@ -203,6 +225,7 @@ impl FlowRunner for VerifyRunner {
             VerifyStep::HomeMounted
             | VerifyStep::NixBound
             | VerifyStep::OwnerUid
+            | VerifyStep::HostIdentity
             | VerifyStep::PersistenceMarker
             | VerifyStep::ClosureOnVolume => Vec::new(),
         }
@@ -219,6 +242,7 @@ impl FlowRunner for VerifyRunner {
                 Err(outcome) => outcome,
             },
             VerifyStep::OwnerUid => self.owner_uid(),
+            VerifyStep::HostIdentity => self.host_identity(),
             VerifyStep::PersistenceMarker => self.persistence_marker(),
             VerifyStep::ClosureOnVolume => self.closure_on_volume(),
             VerifyStep::Generations => generations::check(&self.cfg, confirmed, ctx),

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use nixos_lifeboat::card::{CardNixStore, CardRepository, CardVolume, FORMAT, RecoveryCard};
+use nixos_lifeboat::config::Config;
 use nixos_lifeboat::marker::PersistenceMarker;
 use nixos_lifeboat::sandbox::VolumeSpec;
+use nixos_lifeboat::steps::host_identity;
 use serde_json::Value;
 
 use crate::support::{self, TestSandbox, lifeboat_bin, require_private_mount_namespace, sh};
@@ -50,6 +52,9 @@ pub struct VerifiedMachine {
     pub home: PathBuf,
     /// Where the store on the volume is bound.
     pub nix: PathBuf,
+    /// The machine's root disk (`[host].root`), with the old machine's identity restored:
+    /// the host keys, id maps and PostgreSQL data predestroy saved on the volume.
+    pub root: PathBuf,
 }
 
 impl VerifiedMachine {
@@ -74,27 +79,47 @@ impl VerifiedMachine {
             marker.to_toml().unwrap(),
         )
         .unwrap();
-        let card = card(&sandbox, mount, card_nonce.unwrap_or(&marker.nonce));
+        // The old machine's identity, saved as predestroy saves it and already back on this
+        // machine's root disk, as recover leaves it.
+        let root = support::root_disk::make(&sandbox.dir.join("root-disk"), "old", 1000);
+        let mut old = Config::default();
+        old.host.root = root.clone();
+        old.host.carry = vec!["/var/lib/postgresql".into()];
+        let saved = host_identity::save::save(
+            &old,
+            &host_identity::carried(&old),
+            &payload.join(host_identity::SAVED_DIR),
+        )
+        .unwrap_or_else(|failed| panic!("{}: {}", failed.path.display(), failed.error));
+        let mut card = card(&sandbox, mount, card_nonce.unwrap_or(&marker.nonce));
+        card.saved = saved.entries;
         fs::write(lifeboat_dir.join("recovery.toml"), card.to_toml().unwrap()).unwrap();
         let staging = sandbox.dir.join("rw");
         fs::create_dir(&staging).unwrap();
         let calls = sandbox.dir.join("calls.log");
         let nix_dir = format!("{}/qwe/nix", staging.display());
         let script = format!(
-            "mount {dev} {rw}\ncp -a {payload}/qwe/.lifeboat {rw}/qwe/\n{system}\
+            "mount {dev} {rw}\ncp -a {payload}/qwe/.lifeboat {rw}/qwe/\n\
+             cp -a {payload}/{saved} {rw}/\n{system}\
              mkdir -p {nix_dir}/var/nix/profiles\n\
              ln -s /nix/store/{SYSTEM} {nix_dir}/var/nix/profiles/system-1-link\n\
              ln -s system-1-link {nix_dir}/var/nix/profiles/system\numount {rw}",
             dev = sandbox.loop_device.display(),
             rw = staging.display(),
             payload = payload.display(),
+            saved = host_identity::SAVED_DIR,
             system = system_script(&nix_dir, SYSTEM, ROOT, &calls),
         );
         sh(&format!(
             "unshare -m --propagation private sh -ec {}",
             support::quote(&script)
         ));
-        VerifiedMachine { sandbox, home, nix }
+        VerifiedMachine {
+            sandbox,
+            home,
+            nix,
+            root,
+        }
     }
 
     /// Give the volume's system profile the dead machine's last system as its generation 1,
@@ -127,8 +152,9 @@ impl VerifiedMachine {
     pub fn config(&self, body: &str) -> PathBuf {
         let path = self.sandbox.dir.join("verify.toml");
         let text = format!(
-            "{body}\n[state]\ndir = \"{}\"\n",
-            self.sandbox.state_dir.display()
+            "{body}\n[state]\ndir = \"{}\"\n\n[host]\nroot = \"{}\"\n",
+            self.sandbox.state_dir.display(),
+            self.root.display()
         );
         fs::write(&path, text).unwrap();
         path

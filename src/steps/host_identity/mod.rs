@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 
+pub mod check;
 pub mod digest;
 pub mod restore;
 pub mod save;
