@@ -42,12 +42,14 @@ fn fill_script(mount: &Path) -> String {
 }
 
 /// The volume's files that predestroy writes, by their path relative to the volume root.
-const PREDESTROY_FILES: [&str; 5] = [
+const PREDESTROY_FILES: [&str; 7] = [
     "qwe/.lifeboat/nix-env-packages.txt",
     "qwe/.lifeboat/system-requisites.txt",
     "qwe/.lifeboat/home-manager-packages.txt",
     "qwe/.lifeboat/persistence-marker",
     "qwe/.lifeboat/recovery.toml",
+    "lifeboat-host/files/etc/ssh/ssh_host_ed25519_key.pub",
+    "lifeboat-host/files/var/lib/nixos/uid-map",
 ];
 
 mod full_volume {
@@ -91,6 +93,7 @@ mod full_volume {
         for id in [
             "config-mirror",
             "package-lists",
+            "host-identity",
             "persistence-marker",
             "recovery-card",
         ] {

@@ -443,7 +443,7 @@ fn it_pushes_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
 /// The host keys, NixOS's id maps and the paths `[host].carry` lists are saved at the top of
 /// the volume for root alone, byte for byte with their modes and owners; the card records
 /// their sizes, digests and the keys' fingerprints, and no key material reaches an event, the
-/// transcript or the card.
+/// transcript, the journal or the card.
 #[test]
 fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
     let host = Host::new(true);
@@ -539,6 +539,7 @@ fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
         .unwrap()
         .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
         .collect();
+    let journal = fs::read_to_string(host.sandbox.state_dir.join("journal.json")).unwrap();
     let events_text = format!("{events:?}");
     let card_text = fs::read_to_string(&card_path).unwrap();
     for line in &private {
@@ -546,6 +547,7 @@ fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
             ("events", &events_text),
             ("transcript", &transcripts),
             ("card", &card_text),
+            ("journal", &journal),
         ] {
             assert!(!text.contains(line.as_str()), "key material in the {what}");
         }

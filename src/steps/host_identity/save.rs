@@ -177,3 +177,68 @@ fn keep_owner_and_mode(dir: &Path, meta: &fs::Metadata) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
     fs::File::open(dir)?.set_times(fs::FileTimes::new().set_modified(meta.modified()?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::host_identity::carried;
+
+    #[test]
+    fn a_host_key_that_is_a_symlink_or_not_a_key_is_said_and_not_saved() {
+        let root = tempfile::tempdir().unwrap();
+        let ssh = root.path().join("etc/ssh");
+        fs::create_dir_all(&ssh).unwrap();
+        fs::write(
+            ssh.join("elsewhere"),
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(ssh.join("elsewhere"), ssh.join("ssh_host_rsa_key")).unwrap();
+        fs::write(ssh.join("ssh_host_ed25519_key"), "not a key\n").unwrap();
+        let mut cfg = Config::default();
+        cfg.host.root = root.path().to_path_buf();
+        cfg.host.carry = vec!["/srv/missing".into()];
+        let volume = tempfile::tempdir().unwrap();
+        let saved_dir = volume.path().join("lifeboat-host");
+        let Ok(saved) = save(&cfg, &carried(&cfg), &saved_dir) else {
+            panic!("the save failed");
+        };
+        assert!(saved.entries.is_empty(), "{:?}", saved.entries);
+        let said = saved.left_out.join("\n");
+        assert!(
+            said.contains("ssh_host_rsa_key was not saved: it is a symlink"),
+            "{said}"
+        );
+        assert!(
+            said.contains("ssh_host_ed25519_key was not saved: it is not a private key"),
+            "{said}"
+        );
+        assert!(
+            said.contains("/srv/missing is listed in [host].carry but is not on this machine"),
+            "{said}"
+        );
+        assert!(!saved_path(&saved_dir, Path::new("/etc/ssh/ssh_host_rsa_key")).exists());
+        let meta = fs::metadata(&saved_dir).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o700));
+    }
+
+    #[test]
+    fn fingerprints_are_ssh_keygens() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let made = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let listed = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(&key)
+            .output()
+            .unwrap();
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        let ours = fingerprint(&dir.path().join("key.pub")).unwrap();
+        assert!(listed.contains(&ours), "{listed} vs {ours}");
+    }
+}
