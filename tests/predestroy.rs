@@ -144,6 +144,18 @@ fn with_yes_it_commits_pushes_saves_and_ends_ready() {
     assert_eq!(card.volumes[0].device, host.sandbox.by_id_link);
     assert_eq!(card.store.as_ref().unwrap().paths, 1);
     assert_eq!(card.nixos_version.as_deref(), None);
+    // The recovery sheet beside it: this machine's commands, owned by the user.
+    let sheet = host.volume_file("qwe/.lifeboat/RECOVERY.md").unwrap();
+    for expected in [
+        host.sandbox.by_id_link.display().to_string(),
+        card.repository.commit.clone(),
+        "host `devserver`".to_string(),
+        "uid 1000".to_string(),
+        "lifeboat recover".to_string(),
+    ] {
+        assert!(sheet.contains(&expected), "{expected} not in:\n{sheet}");
+    }
+    assert_eq!(host.volume_stat("qwe/.lifeboat/RECOVERY.md"), "1000 644");
     let marker = host
         .volume_file("qwe/.lifeboat/persistence-marker")
         .unwrap();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, VolumeConfig};
 
+pub mod sheet;
 mod strict;
 
 /// Bumped when the card changes incompatibly.
@@ -38,6 +39,10 @@ pub struct RecoveryCard {
     /// under `<first volume>/lifeboat-host/files/`: never the content, only what proves it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub saved: Vec<CardSaved>,
+    /// The store path predestroy ran from, when it ran from a Nix store: the fresh VPS can
+    /// take lifeboat from the volume's store without the network (the recovery sheet says how).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifeboat_store_path: Option<PathBuf>,
 }
 
 /// One path of the old machine that predestroy saved onto the volume.
@@ -286,6 +291,7 @@ pub(crate) mod tests {
                 bytes: 5_000_000_000,
             }),
             persistence_nonce: Some("00ff".into()),
+            lifeboat_store_path: None,
             saved: vec![CardSaved {
                 path: "/etc/ssh/ssh_host_ed25519_key".into(),
                 reason: SavedReason::HostKey,

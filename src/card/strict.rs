@@ -113,6 +113,16 @@ pub fn check(card: &RecoveryCard) -> Result<(), Damage> {
             return Err(fail("nix_store.source", &path_text(&store.source), why));
         }
     }
+    if let Some(path) = &card.lifeboat_store_path {
+        let in_store = path
+            .strip_prefix("/nix/store")
+            .is_ok_and(|name| name.components().count() == 1);
+        let why = normal_path_problem(path)
+            .or_else(|| (!in_store).then(|| "it is not a path directly in /nix/store".to_string()));
+        if let Some(why) = why {
+            return Err(fail("lifeboat_store_path", &path_text(path), why));
+        }
+    }
     check_saved(card)
 }
 

@@ -1002,6 +1002,7 @@ impl FreshVps {
             },
             store: None,
             saved: self.saved.clone(),
+            lifeboat_store_path: None,
             persistence_nonce: Some(self.marker_nonce.clone()),
         }
     }

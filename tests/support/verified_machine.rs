@@ -269,6 +269,7 @@ fn card(sandbox: &TestSandbox, mount: &str, nonce: &str) -> RecoveryCard {
         },
         store: None,
         saved: Vec::new(),
+        lifeboat_store_path: None,
         persistence_nonce: Some(nonce.to_string()),
     }
 }

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::card::{
-    CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT, RecoveryCard,
+    CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT, RecoveryCard, sheet,
 };
 use crate::config::Config;
 use crate::escape::shown;
@@ -247,6 +247,9 @@ impl PredestroyRunner {
             store: self.store.clone(),
             persistence_nonce: self.nonce.clone(),
             saved: self.saved.clone(),
+            lifeboat_store_path: std::env::current_exe()
+                .ok()
+                .and_then(|exe| sheet::own_store_path(&exe)),
         })
     }
 
@@ -259,7 +262,11 @@ impl PredestroyRunner {
             .volume
             .mount
             .join(RecoveryCard::relative_path(&settings.user));
-        let change = format!("write the recovery card {}", shown(&path));
+        let change = format!(
+            "write the recovery card {} and the recovery sheet {} beside it",
+            shown(&path),
+            sheet::FILE
+        );
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
             return outcome;
         }
@@ -267,12 +274,15 @@ impl PredestroyRunner {
             Ok(card) => card,
             Err(why) => return Outcome::Failed(why),
         };
+        let sheet_path = settings.lifeboat_dir().join(sheet::FILE);
         let written = card
             .to_toml()
             .map_err(std::io::Error::other)
             .and_then(|text| {
                 private_dir(&settings.lifeboat_dir(), settings.owner())?;
-                write_atomic_owned(&path, text.as_bytes(), 0o644, settings.owner())
+                write_atomic_owned(&path, text.as_bytes(), 0o644, settings.owner())?;
+                let sheet = sheet::sheet(&card, &self.cfg);
+                write_atomic_owned(&sheet_path, sheet.as_bytes(), 0o644, settings.owner())
             });
         match written {
             Ok(()) => Outcome::Passed(format!(
@@ -333,7 +343,11 @@ impl PredestroyRunner {
             (PredestroyStep::PersistenceMarker, Some(s)) => {
                 write(PersistenceMarker::relative_path(&s.user))
             }
-            (PredestroyStep::RecoveryCard, Some(s)) => write(RecoveryCard::relative_path(&s.user)),
+            (PredestroyStep::RecoveryCard, Some(s)) => {
+                let card = RecoveryCard::relative_path(&s.user);
+                let sheet = card.with_file_name(sheet::FILE);
+                [write(card), write(sheet)].concat()
+            }
             (PredestroyStep::Backup, Some(s)) => self
                 .cfg
                 .backup
