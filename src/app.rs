@@ -14,15 +14,24 @@ use crate::frontend::headless::{HumanSink, JsonSink, Tee};
 use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
+use crate::steps::predestroy::readiness;
 use crate::steps::{EventSink, Runner, runner_for};
+use crate::summary::FlowDetails;
 
 /// Run what the command line asks for; return the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let options = cli.options;
+    let mut options = cli.options;
     let (kind, device) = match cli.command {
         None => return home(&options),
         Some(Command::Demo { clean, dir }) => return demo(&options, clean, &dir),
-        Some(Command::Predestroy) => (FlowKind::Predestroy, None),
+        Some(Command::Predestroy { refresh }) => {
+            if refresh {
+                // A timer has no terminal and nobody to answer: never the wizard.
+                options.refresh = true;
+                options.headless |= !options.json;
+            }
+            (FlowKind::Predestroy, None)
+        }
         Some(Command::Recover) => (FlowKind::Recover, None),
         Some(Command::Verify) => (FlowKind::Verify, None),
         Some(Command::Inspect { device }) => (FlowKind::Inspect, device),
@@ -140,7 +149,7 @@ fn with_session(
         }
     };
     match runner(&session) {
-        Ok(mut runner) => run_flow(options, kind, runner.as_mut(), &session),
+        Ok(mut runner) => run_flow(options, cfg, kind, runner.as_mut(), &session),
         Err(code) => code,
     }
 }
@@ -181,7 +190,13 @@ fn cancel_on_signals() -> Arc<AtomicBool> {
 }
 
 /// Drive `runner` through `kind` with the front end the options choose.
-fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session: &Session) -> i32 {
+fn run_flow(
+    options: &Options,
+    cfg: &Config,
+    kind: FlowKind,
+    runner: &mut dyn Runner,
+    session: &Session,
+) -> i32 {
     let json = options.json;
     let human = HumanSink::new();
     let printer: &dyn EventSink = if json { &JsonSink } else { &human };
@@ -197,7 +212,11 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
         cancel: &cancel,
         dry_run: options.dry_run,
     };
-    let mut flow = Flow::new(kind, options.yes);
+    let mut flow = if options.refresh {
+        Flow::refreshing(kind)
+    } else {
+        Flow::new(kind, options.yes)
+    };
     let status = driver.drive(&mut flow, runner, &mut |step, question| {
         if !json {
             eprintln!(
@@ -207,10 +226,26 @@ fn run_flow(options: &Options, kind: FlowKind, runner: &mut dyn Runner, session:
         }
         Msg::Declined
     });
+    let refreshed = match runner.details(&flow) {
+        FlowDetails::Predestroy(details) if options.refresh && status != RunStatus::Interrupted => {
+            Some(readiness::Readiness::of(&details))
+        }
+        _ => None,
+    };
+    if let Some(verdict) = refreshed.as_ref().filter(|_| !options.dry_run) {
+        for line in readiness::record(cfg, verdict) {
+            eprintln!("lifeboat: {line}");
+        }
+    }
     if !json {
         print_summary(runner, &flow, status, session);
     }
-    status.exit_code()
+    // A timer reads two answers: ready, or not (whatever kept it from ready).
+    match refreshed {
+        Some(verdict) if verdict.ready => exit::PASSED,
+        Some(_) => exit::FAILED,
+        None => status.exit_code(),
+    }
 }
 
 fn print_summary(runner: &dyn Runner, flow: &Flow, status: RunStatus, session: &Session) {

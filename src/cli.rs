@@ -36,12 +36,20 @@ pub struct Options {
     /// Continue the flow recorded in the journal
     #[arg(long, global = true)]
     pub resume: bool,
+    /// `predestroy --refresh` (set from the subcommand): unattended, headless.
+    #[arg(skip)]
+    pub refresh: bool,
 }
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Before destroying this VPS: prove nothing would be lost
-    Predestroy,
+    Predestroy {
+        /// Unattended, for a timer: refresh lifeboat's own files on the volume without
+        /// asking, never commit or push, report the rest; exit 0 when ready, 1 when not
+        #[arg(long)]
+        refresh: bool,
+    },
     /// On the new VPS: rebuild it from the volume and the git remote
     Recover,
     /// A read-only look at a volume: identity, layout, sizes

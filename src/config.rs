@@ -39,6 +39,15 @@ pub struct Config {
     pub backup: Option<BackupConfig>,
     /// The machine's root disk: what lifeboat carries from it and what may be lost.
     pub host: HostConfig,
+    /// Where `predestroy --refresh` writes its verdict for node_exporter, when anywhere.
+    pub metrics: Option<MetricsConfig>,
+}
+
+/// Readiness metrics for node_exporter's textfile collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// The collector's directory (`--collector.textfile.directory`).
+    pub dir: PathBuf,
 }
 
 /// One persistent block volume and where it belongs.
@@ -204,6 +213,7 @@ const ROOT_KEYS: &[&str] = &[
     "docker",
     "backup",
     "host",
+    "metrics",
 ];
 const VOLUME_KEYS: &[&str] = &["device", "mount", "fs_type"];
 const NIX_STORE_KEYS: &[&str] = &["source", "target"];
@@ -215,6 +225,7 @@ const STATE_KEYS: &[&str] = &["dir"];
 const DOCKER_KEYS: &[&str] = &["data_root"];
 const BACKUP_KEYS: &[&str] = &["rsync_target"];
 const HOST_KEYS: &[&str] = &["root", "carry", "accept"];
+const METRICS_KEYS: &[&str] = &["dir"];
 
 impl Default for Config {
     fn default() -> Self {
@@ -257,6 +268,7 @@ impl Default for Config {
                 carry: Vec::new(),
                 accept: Vec::new(),
             },
+            metrics: None,
         }
     }
 }
@@ -352,6 +364,16 @@ fn read_config(root: &Table) -> Result<Config, ConfigError> {
         })?,
         uid: root.optional("uid", Field::uid)?,
         host: root.section("host", HOST_KEYS, d.host, |t, d| read_host(t, d, &volumes))?,
+        metrics: root.optional_section("metrics", METRICS_KEYS, |t| {
+            Ok(MetricsConfig {
+                dir: t
+                    .required(
+                        "dir",
+                        "dir = \"/var/lib/prometheus-node-exporter-text-files\"",
+                    )?
+                    .absolute_path("/var/lib/prometheus-node-exporter-text-files")?,
+            })
+        })?,
         volumes,
         nix_store: root.section("nix_store", NIX_STORE_KEYS, d.nix_store, read_nix_store)?,
         config_repo: root.section(
@@ -1169,7 +1191,14 @@ rsync_target = "backup-server:/backups/qwe/"
 
     #[test]
     fn asset_is_the_design_example() {
-        assert_eq!(parse(ASSET), design_config());
+        // With the readiness metrics, which came after the design.
+        let expected = Config {
+            metrics: Some(MetricsConfig {
+                dir: "/var/lib/prometheus-node-exporter-text-files".into(),
+            }),
+            ..design_config()
+        };
+        assert_eq!(parse(ASSET), expected);
     }
 
     /// Every dotted key in `table`, array-of-table elements counted as their array's key.
@@ -1205,6 +1234,7 @@ rsync_target = "backup-server:/backups/qwe/"
             ("docker", DOCKER_KEYS),
             ("backup", BACKUP_KEYS),
             ("host", HOST_KEYS),
+            ("metrics", METRICS_KEYS),
         ];
         let mut known: Vec<String> = ROOT_KEYS
             .iter()

@@ -565,3 +565,89 @@ fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
         }
     }
 }
+
+/// `predestroy --refresh` for a timer: lifeboat's own files on the volume refreshed without
+/// asking, the repository never changed (its changes are blockers), the verdict kept and
+/// written for node_exporter, exit 1 then 0; a run holding the lock makes it give way.
+#[test]
+fn a_refresh_writes_only_its_own_files_and_keeps_the_verdict() {
+    let host = Host::new(true);
+    host.make_dirty_and_unpushed();
+    let metrics = host.sandbox.dir.join("textfile-collector");
+    fs::create_dir_all(&metrics).unwrap();
+    let config = host.config_with("");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[metrics]\ndir = \"{}\"\n", metrics.display()));
+    fs::write(&config, text).unwrap();
+    let remote_before = git(&host.remote, "rev-parse main");
+    let status_before = git(&host.repo, "status --porcelain");
+
+    let (code, events) = host.predestroy_with(&config, true, "--refresh");
+    assert_eq!(code, 1, "{events:#?}");
+    assert_eq!(summary(&events)["ready"], false);
+    // The repository is the operator's: nothing committed, nothing pushed.
+    assert_eq!(git(&host.remote, "rev-parse main"), remote_before);
+    assert_eq!(git(&host.repo, "status --porcelain"), status_before);
+    let committed = step(&events, "config-repo-committed");
+    assert_eq!(committed["status"], "failed", "{committed}");
+    assert!(
+        committed["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("--refresh never makes this change"),
+        "{committed}"
+    );
+    // lifeboat's own files on the volume were written without a question.
+    for id in ["package-lists", "host-identity", "persistence-marker"] {
+        assert_eq!(step(&events, id)["status"], "passed", "{id}: {events:#?}");
+    }
+    assert!(
+        host.volume_file("lifeboat-host/files/var/lib/nixos/uid-map")
+            .is_some()
+    );
+    let kept = fs::read_to_string(host.sandbox.state_dir.join("readiness.json")).unwrap();
+    assert!(kept.contains("\"ready\":false"), "{kept}");
+    let prom = fs::read_to_string(metrics.join("lifeboat.prom")).unwrap();
+    assert!(prom.contains("\nlifeboat_ready 0\n"), "{prom}");
+    assert!(prom.contains("lifeboat_volume_used_bytes{mount="), "{prom}");
+
+    // Committed and pushed by the operator: ready, the card refreshed too.
+    git(&host.repo, "add -A");
+    git(&host.repo, "commit -q -m operator");
+    git(&host.repo, "push -q");
+    let (code, events) = host.predestroy_with(&config, true, "--refresh");
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(step(&events, "recovery-card")["status"], "passed");
+    assert_eq!(step(&events, "backup")["status"], "warning");
+    assert!(
+        host.volume_file("qwe/.lifeboat/recovery.toml")
+            .unwrap()
+            .contains(&git(&host.repo, "rev-parse HEAD"))
+    );
+    let prom = fs::read_to_string(metrics.join("lifeboat.prom")).unwrap();
+    assert!(prom.contains("\nlifeboat_ready 1\n"), "{prom}");
+
+    // Another run holds the lock: the refresh gives way at once and says so.
+    let lock = fs::OpenOptions::new()
+        .write(true)
+        .open(host.sandbox.state_dir.join("lock"))
+        .unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let out = host
+        .namespace_command(
+            true,
+            &format!(
+                "{} -c {} predestroy --refresh",
+                support::lifeboat_bin().display(),
+                config.display()
+            ),
+        )
+        .output()
+        .unwrap();
+    drop(held);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("another lifeboat run"), "{said}");
+}

@@ -189,12 +189,34 @@ enum Phase {
     Done(RunStatus),
 }
 
+/// Who agrees to a step's change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Consent {
+    /// The operator, at each question.
+    Ask,
+    /// Every change (`--yes`).
+    All,
+    /// `predestroy --refresh`, unattended: each step's [`RefreshRule`] decides.
+    Refresh,
+}
+
+/// What an unattended refresh does with a step's change (`predestroy --refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRule {
+    /// Make it: it only writes lifeboat's own files on the volume.
+    Make,
+    /// Leave it undone, a blocker: it changes what the operator owns (the repository).
+    Block,
+    /// Leave it undone, a warning: it writes outside the volume (the backup server).
+    Leave,
+}
+
 /// A flow in progress: its steps and what has happened so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flow {
     pub kind: FlowKind,
     pub steps: Vec<Step>,
-    assume_yes: bool,
+    consent: Consent,
     phase: Phase,
     /// Ctrl-C or SIGTERM: from then on only cleanup steps run.
     interrupted: bool,
@@ -205,6 +227,23 @@ pub struct Flow {
 impl Flow {
     /// A new flow with every step pending. `assume_yes` answers every confirmation (`--yes`).
     pub fn new(kind: FlowKind, assume_yes: bool) -> Flow {
+        Flow::with_consent(
+            kind,
+            if assume_yes {
+                Consent::All
+            } else {
+                Consent::Ask
+            },
+        )
+    }
+
+    /// A flow run unattended by `predestroy --refresh`: no question is asked; each change is
+    /// made or left as its step's [`RefreshRule`] says.
+    pub fn refreshing(kind: FlowKind) -> Flow {
+        Flow::with_consent(kind, Consent::Refresh)
+    }
+
+    fn with_consent(kind: FlowKind, consent: Consent) -> Flow {
         Flow {
             kind,
             steps: kind
@@ -215,7 +254,7 @@ impl Flow {
                     state: StepState::Pending,
                 })
                 .collect(),
-            assume_yes,
+            consent,
             phase: Phase::Ready,
             interrupted: false,
             declined: false,
@@ -289,15 +328,28 @@ impl Flow {
                 StepState::Failed("interrupted".into())
             }
             Outcome::NeedsConfirmation(question) => {
-                if self.assume_yes {
-                    return vec![Effect::Run {
-                        step: i,
-                        confirmed: true,
-                    }];
+                let rule = self.steps[i].def.id.refresh_rule();
+                match (self.consent, rule) {
+                    (Consent::All, _) | (Consent::Refresh, RefreshRule::Make) => {
+                        return vec![Effect::Run {
+                            step: i,
+                            confirmed: true,
+                        }];
+                    }
+                    (Consent::Refresh, RefreshRule::Block) => StepState::Failed(format!(
+                        "--refresh never makes this change: {}",
+                        question.text
+                    )),
+                    (Consent::Refresh, RefreshRule::Leave) => StepState::Warning(format!(
+                        "not done by --refresh (it writes outside the volume): {}",
+                        question.text
+                    )),
+                    (Consent::Ask, _) => {
+                        self.steps[i].state = StepState::NeedsConfirmation(question.text.clone());
+                        self.phase = Phase::Confirming(i);
+                        return vec![Effect::AskConfirmation { step: i, question }];
+                    }
                 }
-                self.steps[i].state = StepState::NeedsConfirmation(question.text.clone());
-                self.phase = Phase::Confirming(i);
-                return vec![Effect::AskConfirmation { step: i, question }];
             }
         };
         self.advance(i + 1)
@@ -474,6 +526,64 @@ mod tests {
         });
         assert_eq!(confirmed_runs, vec![asking]);
         assert_eq!(flow.result(), Some(RunStatus::Passed));
+    }
+
+    #[test]
+    fn a_refresh_makes_own_file_changes_blocks_repository_ones_and_leaves_the_backup() {
+        use super::super::predestroy;
+        let at = |id: &str| {
+            predestroy::STEPS
+                .iter()
+                .position(|s| s.id.as_str() == id)
+                .unwrap()
+        };
+        // The checks pass; the repository has an uncommitted change; every write wants to
+        // write.
+        let changes = [
+            "config-repo-committed",
+            "config-mirror",
+            "package-lists",
+            "host-identity",
+            "persistence-marker",
+            "recovery-card",
+            "backup",
+        ];
+        let mut flow = Flow::refreshing(FlowKind::Predestroy);
+        let mut confirmed_runs = Vec::new();
+        run_all(&mut flow, &mut |i, confirmed| {
+            let id = predestroy::STEPS[i].id.as_str();
+            if confirmed {
+                confirmed_runs.push(i);
+            }
+            if changes.contains(&id) && !confirmed {
+                Outcome::NeedsConfirmation(Question::key("change?"))
+            } else {
+                Outcome::Passed(String::new())
+            }
+        });
+        let confirmed: Vec<&str> = confirmed_runs
+            .iter()
+            .map(|&i| flow.steps[i].def.id.as_str())
+            .collect();
+        // The mirror and the card record the committed, pushed config: not with a change
+        // left uncommitted.
+        assert_eq!(
+            confirmed,
+            ["package-lists", "host-identity", "persistence-marker"]
+        );
+        let state = |id| &flow.steps[at(id)].state;
+        assert!(matches!(
+            state("recovery-card"),
+            StepState::Skipped(Skip::Unmet(_))
+        ));
+        assert!(
+            matches!(state("config-repo-committed"), StepState::Failed(m) if m.starts_with("--refresh never")),
+            "{:?}",
+            state("config-repo-committed")
+        );
+        assert!(matches!(state("backup"), StepState::Warning(_)));
+        // Not ready, but never stopped at a question (exit 1, not 4).
+        assert_eq!(flow.result(), Some(RunStatus::Failed));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! The volume checks come before anything is written onto the volume, so a `/home` on the
 //! root disk never receives a mirror, lists or a card that would die with it.
 
+use super::engine::RefreshRule;
 use super::step::StepId::Predestroy;
 use super::step::{StepDef, StepId};
 
@@ -20,6 +21,23 @@ flow_steps! {
         PersistenceMarker = "persistence-marker",
         RecoveryCard = "recovery-card",
         Backup = "backup",
+    }
+}
+
+/// What `predestroy --refresh` does with each step's change: it makes those that only write
+/// lifeboat's own files on the volume, never touches the repository, and leaves the backup
+/// (it writes to the backup server) to the predestroy run made by hand.
+pub const fn refresh_rule(step: PredestroyStep) -> RefreshRule {
+    use PredestroyStep::*;
+    match step {
+        ConfigMirror | PackageLists | HostIdentity | PersistenceMarker | RecoveryCard => {
+            RefreshRule::Make
+        }
+        Backup => RefreshRule::Leave,
+        // The checks change nothing; the repository is the operator's.
+        ConfigRepoCommitted | ConfigRepoPushed | HomeOnVolume | NixOnVolume | DockerOnVolume => {
+            RefreshRule::Block
+        }
     }
 }
 

@@ -77,6 +77,16 @@ impl StepId {
         }
     }
 
+    /// What `predestroy --refresh` does with the step's change; only predestroy is refreshed.
+    pub const fn refresh_rule(self) -> super::engine::RefreshRule {
+        match self {
+            StepId::Predestroy(step) => super::predestroy::refresh_rule(step),
+            StepId::Inspect(_) | StepId::Recover(_) | StepId::Verify(_) => {
+                super::engine::RefreshRule::Block
+            }
+        }
+    }
+
     /// The step's definition.
     pub fn def(self) -> &'static StepDef {
         // `STEPS` holds each flow's steps in the order of their enum's variants.

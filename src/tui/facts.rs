@@ -12,6 +12,7 @@ use crate::escape::{escape_bytes, shown};
 use crate::exec::by_id;
 use crate::exec::mountinfo::{self, MountEntry};
 use crate::journal::Journal;
+use crate::steps::predestroy::readiness;
 
 /// A volume discovery found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,8 @@ pub struct HomeFacts {
     pub discovery: String,
     pub etc_nixos: EtcNixos,
     pub journal: JournalFact,
+    /// The last `predestroy --refresh`, described ("5 h ago — ready"), when there was one.
+    pub readiness: Option<String>,
 }
 
 /// Read the facts of this machine under `cfg`.
@@ -75,6 +78,8 @@ pub fn gather(cfg: &Config) -> HomeFacts {
         discovery: shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
         etc_nixos: etc_nixos(Path::new("/etc/nixos")),
         journal: journal_fact(Journal::load(&cfg.state.dir)),
+        readiness: readiness::load(&cfg.state.dir)
+            .map(|r| readiness::describe(&r, jiff::Timestamp::now().as_second())),
     }
 }
 

@@ -54,6 +54,7 @@ fn facts() -> HomeFacts {
             run_id: "20261126T090000Z-4242".into(),
             last_step: Some("measure".into()),
         }),
+        readiness: Some("5 h ago — ready".into()),
     }
 }
 

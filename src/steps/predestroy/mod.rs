@@ -4,6 +4,7 @@
 
 mod backup;
 mod package_lists;
+pub mod readiness;
 mod repo;
 mod settings;
 

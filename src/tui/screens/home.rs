@@ -115,7 +115,25 @@ fn machine_lines(facts: &HomeFacts, theme: Theme) -> Vec<Line<'static>> {
         label("Journal", theme),
         journal(&facts.journal, theme),
     ]));
+    lines.push(Line::from(vec![
+        label("Readiness", theme),
+        readiness(facts, theme),
+    ]));
     lines
+}
+
+/// The last `predestroy --refresh`, or that there has never been one.
+fn readiness(facts: &HomeFacts, theme: Theme) -> Span<'static> {
+    match &facts.readiness {
+        None => Span::styled(
+            "never checked: `lifeboat predestroy --refresh` (a daily timer) keeps it current",
+            theme.dim(),
+        ),
+        Some(line) if line.ends_with("— ready") => {
+            Span::styled(format!("last check {}", safe(line)), theme.ok())
+        }
+        Some(line) => Span::styled(format!("last check {}", safe(line)), theme.warn()),
+    }
 }
 
 fn etc_nixos(state: &EtcNixos, theme: Theme) -> Span<'static> {
