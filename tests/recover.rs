@@ -11,8 +11,9 @@ mod fresh_vps;
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
-use fresh_vps::{FreshVps, FreshVpsOptions, git, step, summary};
+use fresh_vps::{FreshVps, FreshVpsOptions, git, quote, step, summary};
 use serde_json::Value;
 use support::{mounts_under, sha256_file};
 
@@ -269,6 +270,35 @@ fn a_uid_that_does_not_own_the_home_is_refused() {
         },
         &["uid 1001", "users.users.qwe.uid = 1000;"],
     );
+}
+
+/// boot-safety reads every fact it judges from one `nix eval` of the flake.
+#[test]
+fn boot_safety_evaluates_the_flake_once() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let evals = vps.dir.join("nix-evals.log");
+    let wrapper = vps.dir.join("nix-counting");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = eval ]; then echo \"$1 $5 $6\" >> {}; fi\nexec nix \"$@\"\n",
+            quote(&evals.to_string_lossy())
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = vps.config();
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "nix = [\"nix\"]",
+        &format!("nix = [\"{}\"]", wrapper.display()),
+    );
+    fs::write(&config, text).unwrap();
+    let (code, events) = vps.run_with(&config, &["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    assert_eq!(step(&events, "boot-safety").0, "passed");
+    let calls = fs::read_to_string(&evals).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(calls.contains("#nixosConfigurations --apply"), "{calls}");
 }
 
 #[test]

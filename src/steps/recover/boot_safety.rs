@@ -59,16 +59,63 @@ pub enum Verdict {
     DeviceMoved(Rewrite),
 }
 
-/// `nix eval --json <repo>#<attr>`.
-pub fn eval_command(cfg: &Config, attr: &str, apply: Option<&str>) -> CommandSpec {
-    let flake = format!("{}#{attr}", cfg.config_repo.path.display());
+/// The function `boot-safety` applies to the flake's `nixosConfigurations`: every fact it
+/// judges, from one evaluation. For a host the flake lacks, the hosts it has. A fact read
+/// with `tryEval` is `null` when it does not evaluate, so one broken option does not hide
+/// the others; `fileSystems` is read plainly, since the build would fail on it too.
+const FACTS: &str = r#"configurations: let
+  host = @host@;
+  user = @user@;
+  try = value: let tried = builtins.tryEval (builtins.deepSeq value value); in if tried.success then tried.value else null;
+in if !(configurations ? ${host}) then { hosts = builtins.attrNames configurations; } else let
+  config = configurations.${host}.config;
+  users = try (builtins.attrNames (config.users.users or { }));
+in {
+  fileSystems = builtins.mapAttrs (_: fs: {
+    device = fs.device or null; fsType = fs.fsType or null; options = fs.options or null;
+    neededForBoot = fs.neededForBoot or null; label = fs.label or null;
+  }) (config.fileSystems or { });
+  user = if user == null || users == null || !(builtins.elem user users) then null
+    else { uid = try (config.users.users.${user}.uid or null); };
+}"#;
+
+/// The Nix function of [`FACTS`] for `host` and the config's user, on one line.
+fn facts_function(cfg: &Config, host: &str) -> String {
+    let user = cfg
+        .user
+        .as_deref()
+        .map_or("null".into(), nixedit::nix_string);
+    let function = FACTS.split_whitespace().collect::<Vec<_>>().join(" ");
+    function
+        .replace("@host@", &nixedit::nix_string(host))
+        .replace("@user@", &user)
+}
+
+/// `nix eval --json <repo>#nixosConfigurations --apply <the facts function>`.
+pub fn eval_command(cfg: &Config, host: &str) -> CommandSpec {
+    let flake = format!("{}#nixosConfigurations", cfg.config_repo.path.display());
     let mut args: Vec<String> = ["eval", "--json"].map(String::from).to_vec();
     args.extend(FEATURES.map(String::from));
     args.push(flake);
-    if let Some(apply) = apply {
-        args.extend(["--apply".to_string(), apply.to_string()]);
-    }
+    args.extend(["--apply".to_string(), facts_function(cfg, host)]);
     CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
+}
+
+/// What the evaluation gives: the host's facts, or the hosts the flake has.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Facts {
+    /// Present only when the flake has no such host.
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    file_systems: BTreeMap<String, MountFields>,
+    /// `None` when the configuration has no such user (or lifeboat knows none).
+    user: Option<UserFacts>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct UserFacts {
+    uid: Option<u64>,
 }
 
 /// The most stderr lines of a `nix eval` kept: its error comes first, a flood after it
@@ -77,9 +124,11 @@ const EVAL_STDERR_LINES: usize = 200;
 /// The most lines of Nix's error shown in the step's message.
 const ERROR_LINES: usize = 8;
 
-/// Evaluate; on failure the error messages, explained where they are known.
-fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Result<Value, String> {
-    let spec = eval_command(cfg, attr, apply).capture_stdout();
+/// Evaluate the facts of `host`; on failure the error messages, explained where they are
+/// known.
+fn eval(cfg: &Config, host: &str, ctx: &StepContext) -> Result<Value, String> {
+    let spec = eval_command(cfg, host).capture_stdout();
+    let attr = format!("nixosConfigurations.{host}");
     let mut stderr = Vec::new();
     let mut long = LongLines::default();
     let finished = process::run_streaming(
@@ -97,12 +146,9 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
     .map_err(|e| e.to_string())?;
     if !finished.status.success() {
         let text = stderr.join("\n");
-        let host = attr
-            .strip_prefix("nixosConfigurations.")
-            .and_then(|rest| rest.split('.').next());
         let explained: Vec<String> = nixlog::summarise_errors([text.as_str()])
             .iter()
-            .filter(|known| !known.names_another_host(host))
+            .filter(|known| !known.names_another_host(Some(host)))
             .map(ToString::to_string)
             .collect();
         let shown_errors = nix_error(&stderr, &cfg.config_repo.path);
@@ -110,7 +156,7 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
             format!(
                 "the flake does not evaluate ({attr}): {shown_errors}. Nothing was built. Fix \
                  the repository (commit and push the fix), then run recover again; `nix eval \
-                 --show-trace {}#{attr}` shows the whole trace",
+                 --show-trace {}#{attr}.config` shows the whole trace",
                 shown(&cfg.config_repo.path)
             )
         } else {
@@ -212,15 +258,15 @@ fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
 
 /// Evaluate the flake's host and judge it.
 pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -> Verdict {
-    let base = format!("nixosConfigurations.{host}.config");
-    let file_systems: BTreeMap<String, MountFields> =
-        match eval(cfg, &format!("{base}.fileSystems"), None, ctx) {
-            Ok(value) => match serde_json::from_value(value) {
-                Ok(fs) => fs,
-                Err(e) => return Verdict::EvalFailed(format!("unexpected fileSystems: {e}")),
-            },
-            Err(why) => return missing_host(cfg, host, why, ctx),
-        };
+    let facts: Facts = match eval(cfg, host, ctx).map(serde_json::from_value) {
+        Ok(Ok(facts)) => facts,
+        Ok(Err(e)) => return Verdict::EvalFailed(format!("unexpected facts from the flake: {e}")),
+        Err(why) => return Verdict::EvalFailed(why),
+    };
+    if let Some(hosts) = &facts.hosts {
+        return missing_host(host, hosts);
+    }
+    let file_systems = &facts.file_systems;
     let mut blockers = Vec::new();
     let mut rewrite = None;
     for volume in &cfg.volumes {
@@ -285,15 +331,14 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         && let Some(source) = cfg.nix_store_source()
     {
         let target = cfg.nix_store.target.display().to_string();
-        for fix in nixedit::store_boot_fixes(&file_systems, &source.display().to_string(), &target)
-        {
+        for fix in nixedit::store_boot_fixes(file_systems, &source.display().to_string(), &target) {
             blockers.push(Blocker {
                 problem: fix.problem,
                 nix: fix.nix.trim_end().to_string(),
             });
         }
     }
-    if let Some(blocker) = uid_blocker(cfg, &base, attached.owner_uid, ctx) {
+    if let Some(blocker) = uid_blocker(cfg, facts.user.as_ref(), attached.owner_uid) {
         blockers.push(blocker);
     }
     match (blockers.is_empty(), rewrite) {
@@ -310,52 +355,41 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     }
 }
 
-fn missing_host(cfg: &Config, host: &str, why: String, ctx: &StepContext) -> Verdict {
-    let hosts = eval(cfg, "nixosConfigurations", Some("builtins.attrNames"), ctx);
-    match hosts {
-        Ok(Value::Array(names)) if !names.iter().any(|n| n == host) => {
-            let names: Vec<String> = names
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|n| escape_bytes(n.as_bytes()))
-                .collect();
-            Verdict::Blocked(vec![Blocker {
-                problem: format!(
-                    "the flake has no host {host}; it has: {}",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-                nix: "set [config_repo].flake_host in lifeboat.toml to one of them".into(),
-            }])
-        }
-        _ => Verdict::EvalFailed(why),
-    }
+fn missing_host(host: &str, hosts: &[String]) -> Verdict {
+    let names: Vec<String> = hosts.iter().map(|n| escape_bytes(n.as_bytes())).collect();
+    Verdict::Blocked(vec![Blocker {
+        problem: format!(
+            "the flake has no host {host}; it has: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        nix: "set [config_repo].flake_host in lifeboat.toml to one of them".into(),
+    }])
 }
 
-fn uid_blocker(cfg: &Config, base: &str, owner: Option<u32>, ctx: &StepContext) -> Option<Blocker> {
+fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -> Option<Blocker> {
     let user = cfg.user.as_deref()?;
     let owner = owner?;
-    let declared = eval(cfg, &format!("{base}.users.users.{user}.uid"), None, ctx);
     let pin = format!("users.users.{user}.uid = {owner};");
-    match declared {
-        Ok(Value::Number(n)) if n.as_u64() == Some(u64::from(owner)) => None,
-        Ok(Value::Number(n)) => Some(Blocker {
+    match declared.map(|u| u.uid) {
+        Some(Some(uid)) if uid == u64::from(owner) => None,
+        Some(Some(uid)) => Some(Blocker {
             problem: format!(
-                "the configuration gives {user} uid {n}, but the home on the volume belongs to uid {owner}: the files would belong to someone else"
+                "the configuration gives {user} uid {uid}, but the home on the volume belongs to uid {owner}: the files would belong to someone else"
             ),
             nix: pin,
         }),
-        Ok(_) => Some(Blocker {
+        Some(None) => Some(Blocker {
             problem: format!(
                 "the configuration does not pin {user}'s uid: a fresh system may give another uid than {owner}, which owns the home on the volume"
             ),
             nix: pin,
         }),
-        Err(why) => Some(Blocker {
-            problem: format!("the configuration has no user {user} ({why})"),
+        None => Some(Blocker {
+            problem: format!("the configuration has no user {user}"),
             nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
         }),
     }

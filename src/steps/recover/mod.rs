@@ -711,14 +711,7 @@ impl RecoverRunner {
                     path: shown(&cfg.config_repo.path.join(hardware::FILE)),
                 },
             ],
-            RecoverStep::BootSafety => vec![
-                boot_safety::eval_command(
-                    cfg,
-                    &format!("nixosConfigurations.{host}.config.fileSystems"),
-                    None,
-                )
-                .describe(),
-            ],
+            RecoverStep::BootSafety => vec![boot_safety::eval_command(cfg, &host).describe()],
             RecoverStep::MountVolume => cfg
                 .store_place()
                 .map(|place| {
