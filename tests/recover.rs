@@ -13,7 +13,9 @@ mod support;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use fresh_vps::{FreshVps, FreshVpsOptions, git, quote, step, summary};
+use fresh_vps::{
+    FRESH_ROOT_UUID, FreshVps, FreshVpsOptions, OLD_ROOT_UUID, git, quote, step, summary,
+};
 use serde_json::Value;
 use support::{mounts_under, sha256_file};
 
@@ -299,6 +301,44 @@ fn boot_safety_evaluates_the_flake_once() {
     let calls = fs::read_to_string(&evals).unwrap();
     assert_eq!(calls.lines().count(), 1, "{calls}");
     assert!(calls.contains("#nixosConfigurations --apply"), "{calls}");
+}
+
+/// A root pinned to the dead machine's disk, and a `/boot` by a label this machine lacks,
+/// are refused with the file and line that set them and this machine's disks; a missing
+/// device marked `nofail` is not.
+#[test]
+fn a_root_on_the_dead_disks_uuid_is_refused_with_where_it_is_set() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let original = fs::read_to_string(vps.author.join("configuration.nix")).unwrap();
+    let pinned = original.replacen(
+        "  users.users.qwe",
+        &format!(
+            "  fileSystems.\"/\" = {{ device = \"/dev/disk/by-uuid/{OLD_ROOT_UUID}\"; fsType = \"ext4\"; }};\n\
+             \x20 fileSystems.\"/boot\" = {{ label = \"OLDBOOT\"; fsType = \"vfat\"; }};\n\
+             \x20 fileSystems.\"/backup\" = {{ device = \"/dev/disk/by-label/gone\"; fsType = \"ext4\"; options = [ \"nofail\" ]; }};\n\
+             \x20 users.users.qwe"
+        ),
+        1,
+    );
+    let line = |needle: &str| pinned.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let (root_line, boot_line) = (line("fileSystems.\"/\""), line("fileSystems.\"/boot\""));
+    vps.push_file("configuration.nix", &pinned);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+    let (status, message) = step(&events, "boot-safety");
+    assert_eq!(status, "refused");
+    for expected in [
+        format!("fileSystems.\"/\" mounts /dev/disk/by-uuid/{OLD_ROOT_UUID}"),
+        format!("configuration.nix:{root_line}"),
+        format!("/dev/disk/by-uuid/{FRESH_ROOT_UUID}"),
+        "emergency shell".to_string(),
+        "fileSystems.\"/boot\" mounts /dev/disk/by-label/OLDBOOT".to_string(),
+        format!("configuration.nix:{boot_line}"),
+    ] {
+        assert!(message.contains(&expected), "{expected} not in: {message}");
+    }
+    assert!(!message.contains("/backup"), "{message}");
+    assert!(rebuild_calls(&vps).is_empty(), "{:?}", vps.calls());
 }
 
 #[test]

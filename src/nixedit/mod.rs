@@ -32,6 +32,8 @@ pub struct MountFields {
     pub fs_type: Option<String>,
     pub options: Option<Vec<String>>,
     pub needed_for_boot: Option<bool>,
+    /// `label`: NixOS mounts `/dev/disk/by-label/<label>` when `device` is not set.
+    pub label: Option<String>,
 }
 
 /// One binding in a file that defines all or part of `fileSystems."<mount_point>"`
@@ -106,6 +108,7 @@ pub fn file_systems_mounts(source: &str) -> Result<Vec<DeclaredMount>, NixEditEr
                     fs_type: single_literal(binding, "fsType", string_value),
                     options: single_literal(binding, "options", string_list),
                     needed_for_boot: single_literal(binding, "neededForBoot", bool_value),
+                    label: single_literal(binding, "label", string_value),
                 },
             }
         })

@@ -175,6 +175,10 @@ pub struct FreshVps {
     pub hardware_capture: PathBuf,
     /// The by-id link of the attached volume.
     pub device: PathBuf,
+    /// This machine's `/dev` as lifeboat sees it (`[discovery].dev_dir`): its root disk is
+    /// `disk/by-uuid/<FRESH_ROOT_UUID>`, a link to the volume's loop device (any block
+    /// device will do; nothing mounts it).
+    pub dev: PathBuf,
     /// The persistence marker's nonce on the volume.
     pub marker_nonce: String,
     full_config: bool,
@@ -252,6 +256,7 @@ impl FreshVps {
             host_nix: dir.join("host-nix"),
             hardware_capture: dir.join("hardware-capture.nix"),
             device: sandbox.by_id_link.clone(),
+            dev: dir.join("dev"),
             marker_nonce: String::new(),
             full_config: options.full_config,
             nix_config: if options.flakes_enabled {
@@ -273,6 +278,9 @@ impl FreshVps {
         ] {
             fs::create_dir_all(d).unwrap();
         }
+        let by_uuid = vps.dev.join("disk/by-uuid");
+        fs::create_dir_all(&by_uuid).unwrap();
+        symlink(&vps.sandbox.loop_device, by_uuid.join(FRESH_ROOT_UUID)).unwrap();
         vps.write_stand_ins();
         vps.make_remote(&options);
         if let Some(text) = options.existing_etc_nixos {
@@ -342,12 +350,13 @@ impl FreshVps {
              reboot = [\"{bin}/reboot\"]\n\
              nix = [\"nix\"]\n\n\
              [inspect]\nmountpoint = \"{mnt}\"\n\n\
-             [discovery]\nby_id_dir = \"{by_id}\"\n\n\
+             [discovery]\nby_id_dir = \"{by_id}\"\ndev_dir = \"{dev}\"\n\n\
              [state]\ndir = \"{state}\"\n\n\
              [config_repo]\npath = \"{etc_nixos}\"\n",
             bin = self.bin.display(),
             mnt = self.mnt.display(),
             by_id = self.sandbox.by_id_dir.display(),
+            dev = self.dev.display(),
             state = self.state.display(),
             etc_nixos = self.etc_nixos.display(),
         );

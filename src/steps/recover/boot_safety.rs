@@ -233,27 +233,151 @@ fn device_number(path: &Path) -> Option<(u32, u32)> {
     })
 }
 
-/// The repository file that declares `mount` with device `device`.
-fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
+/// A place in the repository: the file and the line of a binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", shown(&self.file), self.line)
+    }
+}
+
+/// The `.nix` files of the repository at `repo`, `.git` left out.
+fn nix_files(repo: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut pending = vec![repo.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let mut entries: Vec<_> = fs::read_dir(&dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "nix") {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                let declares = nixedit::file_systems_mounts(&text)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|m| m.mount_point == mount && m.fields.device.as_deref() == Some(device));
-                if declares {
-                    return Some(path);
-                }
+                files.push(path);
             }
         }
     }
-    None
+    files
+}
+
+/// Where the repository declares `mount` with a binding whose fields `matches` accepts.
+fn declaring(repo: &Path, mount: &str, matches: impl Fn(&MountFields) -> bool) -> Option<Place> {
+    nix_files(repo).into_iter().find_map(|file| {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let line = nixedit::file_systems_mounts(&text)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.mount_point == mount && matches(&m.fields))?
+            .line;
+        Some(Place { file, line })
+    })
+}
+
+/// The repository file that declares `mount` with device `device`.
+fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
+    declaring(repo, mount, |fields| {
+        fields.device.as_deref() == Some(device)
+    })
+    .map(|p| p.file)
+}
+
+/// The device a `fileSystems` entry mounts, when it is a device in `/dev` that must be
+/// there at boot: not a bind, not `nofail`, not a filesystem without a device.
+fn boot_device(entry: &MountFields) -> Option<String> {
+    let options = entry.options.as_deref().unwrap_or_default();
+    if options
+        .iter()
+        .any(|o| o == "bind" || o == "rbind" || o == "nofail")
+        || entry.fs_type.as_deref() == Some("none")
+    {
+        return None;
+    }
+    let device = match (&entry.device, &entry.label) {
+        (Some(device), _) => device.clone(),
+        (None, Some(label)) => format!("/dev/disk/by-label/{label}"),
+        (None, None) => return None,
+    };
+    device.starts_with("/dev/").then_some(device)
+}
+
+/// The stable names of this machine's block devices, as the new system would name them
+/// (`/dev/disk/by-uuid/…`, `/dev/disk/by-label/…`), each with the device it points at.
+fn device_candidates(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["by-uuid", "by-label"] {
+        let dir = cfg.discovery.dev_dir.join("disk").join(kind);
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let target = fs::read_link(dir.join(&name))
+                .ok()
+                .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let shown_name = escape_bytes(name.as_encoded_bytes());
+            out.push(match target {
+                Some(target) => format!(
+                    "/dev/disk/{kind}/{shown_name} ({})",
+                    escape_bytes(target.as_bytes())
+                ),
+                None => format!("/dev/disk/{kind}/{shown_name}"),
+            });
+        }
+    }
+    out
+}
+
+/// Every `fileSystems` entry (the volumes' aside, checked on their own) whose device is
+/// not on this machine: the boot would stop in stage 1's emergency shell.
+fn missing_devices(cfg: &Config, file_systems: &BTreeMap<String, MountFields>) -> Vec<Blocker> {
+    let volumes: Vec<String> = cfg
+        .volumes
+        .iter()
+        .map(|v| v.mount.display().to_string())
+        .collect();
+    let mut candidates = None;
+    let mut blockers = Vec::new();
+    for (mount, entry) in file_systems {
+        if volumes.contains(mount) {
+            continue;
+        }
+        let Some(device) = boot_device(entry) else {
+            continue;
+        };
+        if cfg.discovery.on_this_machine(Path::new(&device)).exists() {
+            continue;
+        }
+        let place = declaring(&cfg.config_repo.path, mount, |fields| match &entry.device {
+            Some(_) => fields.device.as_deref() == Some(device.as_str()),
+            None => fields.label.is_some() && fields.label == entry.label,
+        });
+        let candidates = candidates.get_or_insert_with(|| device_candidates(cfg));
+        let mount_shown = escape_bytes(mount.as_bytes());
+        blockers.push(Blocker {
+            problem: format!(
+                "fileSystems.\"{mount_shown}\" mounts {}{}, which does not exist on this machine: the boot would stop in stage 1's emergency shell; this machine has {}",
+                escape_bytes(device.as_bytes()),
+                place.map(|p| format!(" (set at {p})")).unwrap_or_default(),
+                if candidates.is_empty() {
+                    "no device under /dev/disk/by-uuid or by-label".to_string()
+                } else {
+                    candidates.join(", ")
+                }
+            ),
+            nix: format!(
+                "fileSystems.\"{mount_shown}\".device = \"/dev/disk/by-uuid/<one of this machine's>\"; (or remove the entry and let hardware-configuration.nix declare it)"
+            ),
+        });
+    }
+    blockers
 }
 
 /// Evaluate the flake's host and judge it.
@@ -267,7 +391,7 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         return missing_host(host, hosts);
     }
     let file_systems = &facts.file_systems;
-    let mut blockers = Vec::new();
+    let mut blockers = missing_devices(cfg, file_systems);
     let mut rewrite = None;
     for volume in &cfg.volumes {
         let mount = volume.mount.display().to_string();
@@ -433,6 +557,34 @@ pub fn apply(cfg: &Config, rewrite: &Rewrite) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_devices_needed_at_boot_are_checked() {
+        let entry = |device: Option<&str>, fs_type: &str, options: &[&str], label: Option<&str>| {
+            boot_device(&MountFields {
+                device: device.map(String::from),
+                fs_type: Some(fs_type.into()),
+                options: Some(options.iter().map(ToString::to_string).collect()),
+                needed_for_boot: None,
+                label: label.map(String::from),
+            })
+        };
+        let uuid = "/dev/disk/by-uuid/5c0f";
+        assert_eq!(
+            entry(Some(uuid), "ext4", &["defaults"], None).as_deref(),
+            Some(uuid)
+        );
+        assert_eq!(entry(Some(uuid), "ext4", &["nofail"], None), None);
+        assert_eq!(entry(Some("/home/qwe/nix"), "none", &["bind"], None), None);
+        assert_eq!(entry(Some("/srv/a"), "ext4", &["bind"], None), None);
+        assert_eq!(entry(Some("tmpfs"), "tmpfs", &[], None), None);
+        assert_eq!(entry(Some("server:/export"), "nfs", &[], None), None);
+        assert_eq!(
+            entry(None, "vfat", &[], Some("BOOT")).as_deref(),
+            Some("/dev/disk/by-label/BOOT")
+        );
+        assert_eq!(entry(None, "ext4", &[], None), None);
+    }
 
     #[test]
     fn nix_errors_keep_their_text_and_place_without_the_excerpt() {
