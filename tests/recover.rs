@@ -525,3 +525,168 @@ fn a_duplicate_file_system_in_the_build_is_explained() {
     let message = step(&events, "build").1;
     assert!(message.contains("defined twice"), "{message}");
 }
+
+/// The network and login the new system comes up with, against this machine's: each run
+/// in a network namespace of its own whose interface the test makes with `ip` (a veth
+/// pair, `eth0` with a MAC and public addresses); nothing is sent.
+mod network {
+    use super::*;
+
+    const MAC: &str = "96:00:0a:0b:0c:0d";
+    const OLD_MAC: &str = "96:00:01:02:03:04";
+    const V4: &str = "203.0.113.7";
+    const V6: &str = "2001:db8:7::7";
+
+    /// This machine's network: eth0 with [`MAC`], [`V4`]/32 and [`V6`]/64 and Hetzner's
+    /// gateways.
+    fn this_machine() -> String {
+        format!(
+            "ip link add eth0 type veth peer name peer0\n\
+             ip link set eth0 address {MAC}\n\
+             ip link set eth0 up\nip link set peer0 up\n\
+             ip addr add {V4}/32 dev eth0\n\
+             ip -6 addr add {V6}/64 dev eth0 nodad\n\
+             ip route add default via 172.31.1.1 dev eth0 onlink\n\
+             ip -6 route add default via fe80::1 dev eth0\n"
+        )
+    }
+
+    /// `networking.nix` as nixos-infect writes it, for a server with these addresses and MAC.
+    fn infect_networking(v4: &str, v6: &str, mac: &str) -> String {
+        format!(
+            "{{ lib, ... }}: {{\n  # This file was populated at runtime with the networking\n  \
+             # details gathered from the active system.\n  networking = {{\n    \
+             nameservers = [ \"185.12.64.1\" \"185.12.64.2\" ];\n    \
+             defaultGateway = \"172.31.1.1\";\n    defaultGateway6 = {{\n      \
+             address = \"fe80::1\";\n      interface = \"eth0\";\n    }};\n    \
+             dhcpcd.enable = false;\n    usePredictableInterfaceNames = lib.mkForce false;\n    \
+             interfaces = {{\n      eth0 = {{\n        ipv4.addresses = [\n          \
+             {{ address=\"{v4}\"; prefixLength=32; }}\n        ];\n        ipv6.addresses = [\n          \
+             {{ address=\"{v6}\"; prefixLength=64; }}\n          \
+             {{ address=\"fe80::9400:1ff:fe02:304\"; prefixLength=64; }}\n        ];\n        \
+             ipv4.routes = [ {{ address = \"172.31.1.1\"; prefixLength = 32; }} ];\n        \
+             ipv6.routes = [ {{ address = \"fe80::1\"; prefixLength = 128; }} ];\n      }};\n    \
+             }};\n  }};\n  services.udev.extraRules = ''\n    \
+             ATTR{{address}}==\"{mac}\", NAME=\"eth0\"\n  '';\n}}\n"
+        )
+    }
+
+    /// Push `networking.nix` (imported by configuration.nix) and configuration.nix with
+    /// `edit` applied.
+    fn push(vps: &FreshVps, networking: &str, edit: impl Fn(&str) -> String) {
+        vps.push_file("networking.nix", networking);
+        let original = fs::read_to_string(vps.author.join("configuration.nix")).unwrap();
+        let importing = original.replacen(
+            "imports = [ ./hardware-configuration.nix ];",
+            "imports = [ ./hardware-configuration.nix ./networking.nix ];",
+            1,
+        );
+        assert_ne!(importing, original);
+        vps.push_file("configuration.nix", &edit(&importing));
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    fn refused(vps: &FreshVps, expected: &[String]) {
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "refused");
+        for text in expected {
+            assert!(message.contains(text.as_str()), "{text} not in: {message}");
+        }
+        assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
+    }
+
+    #[test]
+    fn the_old_servers_static_addresses_are_refused_with_where_they_are_set() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC);
+        push(&vps, &networking, str::to_string);
+        refused(
+            &vps,
+            &[
+                "networking.interfaces.eth0 gives the static address 198.51.100.9/32".into(),
+                format!("networking.nix:{}", line_of(&networking, "198.51.100.9")),
+                "static address 2a01:4f8:c17:1::1/64".into(),
+                format!(
+                    "networking.nix:{}",
+                    line_of(&networking, "2a01:4f8:c17:1::1")
+                ),
+                format!("{V4}/32 on eth0"),
+                "no DHCP".into(),
+                "Primary IPs".into(),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_interface_named_after_a_missing_mac_and_no_sshd_are_refused() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking(V4, V6, OLD_MAC)
+            .replace("eth0 = {", "wan0 = {")
+            .replace("NAME=\"eth0\"", "NAME=\"wan0\"");
+        push(&vps, &networking, |text| {
+            text.replace(
+                "services.openssh.enable = true;",
+                "services.openssh.enable = false;",
+            )
+        });
+        refused(
+            &vps,
+            &[
+                format!("names the interface wan0 after the MAC {OLD_MAC}"),
+                format!("networking.nix:{}", line_of(&networking, OLD_MAC)),
+                format!("ATTR{{address}}==\"{MAC}\", NAME=\"wan0\""),
+                "services.openssh is not enabled".into(),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_closed_ssh_port_and_no_keys_without_passwords_are_refused() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push(&vps, "{ }\n", |text| {
+            text.replace(
+                "services.openssh.enable = true;",
+                "services.openssh = { enable = true; ports = [ 2222 ]; openFirewall = false; \
+                 settings.PasswordAuthentication = false; };\n  \
+                 networking.firewall.allowedTCPPorts = [ 80 443 ];",
+            )
+        });
+        refused(
+            &vps,
+            &[
+                "sshd listens on port 2222 but the firewall closes it".into(),
+                "neither root nor qwe has an authorized key".into(),
+            ],
+        );
+    }
+
+    /// This machine's addresses and MAC pass; the link-local address of the old MAC is
+    /// a warning; a key for the user lets the user in without passwords.
+    #[test]
+    fn a_static_configuration_of_this_machine_passes_with_a_warning_for_the_old_link_local() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push(&vps, &infect_networking(V4, V6, MAC), |text| {
+            text.replace(
+                "services.openssh.enable = true;",
+                "services.openssh = { enable = true; settings.PasswordAuthentication = false; };\n  \
+                 users.users.qwe.openssh.authorizedKeys.keys = [ \"ssh-ed25519 AAAAC3Nza qwe@laptop\" ];",
+            )
+        });
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "warning", "{message}");
+        assert!(
+            message.contains("link-local address fe80::9400:1ff:fe02:304")
+                && message.contains(OLD_MAC),
+            "{message}"
+        );
+        assert!(!message.contains("extraRules"), "{message}");
+        assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
+    }
+}

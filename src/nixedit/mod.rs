@@ -115,6 +115,27 @@ pub fn file_systems_mounts(source: &str) -> Result<Vec<DeclaredMount>, NixEditEr
         .collect())
 }
 
+/// The 1-based lines of the string literals in `source` that are `needle` (`whole`) or
+/// hold it in their text (the line where it occurs), in source order: where a NixOS
+/// module sets an address, or a udev rule names a MAC.
+pub fn string_lines(source: &str, needle: &str, whole: bool) -> Result<Vec<usize>, NixEditError> {
+    let root = parse(source)?;
+    Ok(root
+        .syntax()
+        .descendants()
+        .filter_map(ast::Str::cast)
+        .filter_map(|string| {
+            let range = text_range(string.syntax());
+            let offset = if whole {
+                (find::literal_str(&string).as_deref() == Some(needle)).then_some(range.start)?
+            } else {
+                range.start + source.get(range.clone())?.find(needle)?
+            };
+            Some(position(source, offset).0)
+        })
+        .collect())
+}
+
 /// The syntax tree of `source`, or its first parse error with line and column.
 fn parse(source: &str) -> Result<ast::Root, NixEditError> {
     let parsed = rnix::Root::parse(source);

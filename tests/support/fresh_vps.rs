@@ -409,6 +409,12 @@ impl FreshVps {
         self.run_script(config, prelude, "", args)
     }
 
+    /// [`FreshVps::run`] in a network namespace of its own, after `network` (shell lines
+    /// with `ip`) made its interfaces: this machine's network for the run.
+    pub fn run_in_network(&self, network: &str, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_in(&self.config(), "", "", Some(network), args)
+    }
+
     fn run_script(
         &self,
         config: &Path,
@@ -416,13 +422,34 @@ impl FreshVps {
         env: &str,
         args: &[&str],
     ) -> (i32, Vec<Value>) {
+        self.run_in(config, prelude, env, None, args)
+    }
+
+    fn run_in(
+        &self,
+        config: &Path,
+        prelude: &str,
+        env: &str,
+        network: Option<&str>,
+        args: &[&str],
+    ) -> (i32, Vec<Value>) {
         let events_file = self.dir.join("events.jsonl");
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        let script = format!(
-            "{prelude}\nset +e\n{env} {bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
+        let run = format!(
+            "env {env} {bin} -c {config} recover --json {args}",
             bin = quote(&lifeboat_bin().to_string_lossy()),
             config = quote(&config.to_string_lossy()),
             args = args.join(" "),
+        );
+        let run = match network {
+            Some(network) => format!(
+                "unshare -n sh -ec {}",
+                quote(&format!("{network}\nexec {run}"))
+            ),
+            None => run,
+        };
+        let script = format!(
+            "{prelude}\nset +e\n{run} >{events} 2>{stderr}\necho $?",
             events = quote(&events_file.to_string_lossy()),
             stderr = quote(&self.dir.join("recover.stderr").to_string_lossy()),
         );

@@ -1,8 +1,10 @@
 //! `boot-safety`: evaluate the flake before anything is built and refuse a configuration
 //! that would not come back with the volume: the host exists, each volume device exists
 //! here with its filesystem, the filesystem holding the Nix store is mounted in stage 1,
-//! `/nix` is a bind of it, and the user's uid owns the home on the volume. Each blocker
-//! comes with the exact Nix lines to add or change.
+//! `/nix` is a bind of it, the user's uid owns the home on the volume, every other
+//! filesystem mounted at boot names a device this machine has, and the operator can get
+//! back in over the network (`network.rs`). Every fact comes from one `nix eval`. Each
+//! blocker comes with the exact Nix lines to add or change.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,11 +15,14 @@ use serde_json::Value;
 
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
+use crate::exec::netfacts;
 use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
 use crate::nixlog;
 use crate::report::Stream;
 use crate::steps::StepContext;
+
+use super::network;
 
 /// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
 const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
@@ -51,7 +56,8 @@ pub struct Rewrite {
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Safe(String),
+    /// Safe, with what deserves a look anyway.
+    Safe(String, Vec<String>),
     /// The flake cannot be evaluated, with why.
     EvalFailed(String),
     Blocked(Vec<Blocker>),
@@ -77,6 +83,35 @@ in {
   }) (config.fileSystems or { });
   user = if user == null || users == null || !(builtins.elem user users) then null
     else { uid = try (config.users.users.${user}.uid or null); };
+  network = let
+    net = config.networking or { };
+    addresses = i: map (a: { address = a.address or null; prefixLength = a.prefixLength or null; })
+      ((i.ipv4.addresses or [ ]) ++ (i.ipv6.addresses or [ ]));
+  in try {
+    useDHCP = net.useDHCP or null; dhcpcd = net.dhcpcd.enable or null;
+    useNetworkd = net.useNetworkd or null; predictableNames = net.usePredictableInterfaceNames or null;
+    interfaces = builtins.mapAttrs (_: i: { useDHCP = i.useDHCP or null; addresses = addresses i; })
+      (net.interfaces or { });
+    networks = builtins.mapAttrs (_: n: {
+      name = n.matchConfig.Name or null; mac = n.matchConfig.MACAddress or null;
+      address = (n.address or [ ]) ++ (let a = n.networkConfig.Address or [ ]; in if builtins.isList a then a else [ a ]);
+      dhcp = n.networkConfig.DHCP or n.DHCP or null;
+    }) (config.systemd.network.networks or { });
+    udevRules = config.services.udev.extraRules or null;
+  };
+  login = let
+    ssh = config.services.openssh or { };
+    firewall = config.networking.firewall or { };
+  in try {
+    sshd = ssh.enable or null; ports = ssh.ports or null; openFirewall = ssh.openFirewall or null;
+    passwordAuthentication = ssh.settings.PasswordAuthentication or null;
+    firewall = firewall.enable or null; allowedPorts = firewall.allowedTCPPorts or null;
+    allowedRanges = firewall.allowedTCPPortRanges or null;
+    keys = builtins.listToAttrs (map (u: { name = u; value = let
+        keys = config.users.users.${u}.openssh.authorizedKeys or { };
+      in builtins.length (keys.keys or [ ]) + builtins.length (keys.keyFiles or [ ]); })
+      (builtins.filter (u: u != null && builtins.elem u users) [ "root" user ]));
+  };
 }"#;
 
 /// The Nix function of [`FACTS`] for `host` and the config's user, on one line.
@@ -111,6 +146,9 @@ struct Facts {
     file_systems: BTreeMap<String, MountFields>,
     /// `None` when the configuration has no such user (or lifeboat knows none).
     user: Option<UserFacts>,
+    /// `None` when they do not evaluate.
+    network: Option<network::Network>,
+    login: Option<network::Login>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -465,17 +503,59 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     if let Some(blocker) = uid_blocker(cfg, facts.user.as_ref(), attached.owner_uid) {
         blockers.push(blocker);
     }
+    let mut warnings = Vec::new();
+    reach(cfg, &facts, &mut blockers, &mut warnings);
     match (blockers.is_empty(), rewrite) {
         (true, Some(rewrite)) => Verdict::DeviceMoved(rewrite),
-        (true, None) => Verdict::Safe(match place {
-            Some(StorePlace::OwnVolume { .. }) => format!(
-                "{host} mounts the volumes, the store's own at /nix, and gives the user the uid that owns the home"
-            ),
-            _ => format!(
-                "{host} mounts the volume, mounts it in stage 1 for the /nix bind, and gives the user the uid that owns the home"
-            ),
-        }),
+        (true, None) => Verdict::Safe(
+            match place {
+                Some(StorePlace::OwnVolume { .. }) => format!(
+                    "{host} mounts the volumes, the store's own at /nix, gives the user the uid that owns the home, and can be reached and logged into over SSH"
+                ),
+                _ => format!(
+                    "{host} mounts the volume, mounts it in stage 1 for the /nix bind, gives the user the uid that owns the home, and can be reached and logged into over SSH"
+                ),
+            },
+            warnings,
+        ),
         (false, _) => Verdict::Blocked(blockers),
+    }
+}
+
+/// The network and login checks: this machine's interfaces against the new system's.
+fn reach(cfg: &Config, facts: &Facts, blockers: &mut Vec<Blocker>, warnings: &mut Vec<String>) {
+    let files: Vec<(PathBuf, String)> = nix_files(&cfg.config_repo.path)
+        .into_iter()
+        .filter_map(|f| Some((f.clone(), fs::read_to_string(&f).ok()?)))
+        .collect();
+    let find = |needle: &str, whole: bool| {
+        files.iter().find_map(|(file, text)| {
+            let line = *nixedit::string_lines(text, needle, whole).ok()?.first()?;
+            Some(Place {
+                file: file.clone(),
+                line,
+            })
+        })
+    };
+    match (&facts.network, netfacts::read()) {
+        (Some(net), Ok(machine)) => {
+            let judged = network::judge_network(net, &machine, &find);
+            blockers.extend(judged.blockers);
+            warnings.extend(judged.warnings);
+        }
+        (None, _) => warnings.push(
+            "the configuration's networking options do not evaluate on their own; the network was not checked".into(),
+        ),
+        (_, Err(why)) => warnings.push(format!(
+            "this machine's network could not be read ({}); the network was not checked",
+            escape_bytes(why.as_bytes())
+        )),
+    }
+    match &facts.login {
+        Some(login) => blockers.extend(network::judge_login(login, cfg.user.as_deref())),
+        None => warnings.push(
+            "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),
+        ),
     }
 }
 

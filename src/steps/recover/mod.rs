@@ -5,6 +5,7 @@
 mod boot_safety;
 mod clone;
 mod hardware;
+mod network;
 mod preflight;
 mod rebuild;
 mod room;
@@ -336,7 +337,10 @@ impl RecoverRunner {
             owner_uid: self.owner_uid,
         };
         match boot_safety::check(&self.cfg, &self.host(), &attached, ctx) {
-            Verdict::Safe(message) => Outcome::Passed(message),
+            Verdict::Safe(message, warnings) if warnings.is_empty() => Outcome::Passed(message),
+            Verdict::Safe(message, warnings) => {
+                Outcome::Warning(format!("{message}; but: {}", warnings.join("; ")))
+            }
             Verdict::EvalFailed(why) => Outcome::Failed(why),
             Verdict::Blocked(blockers) => Outcome::Refused(boot_safety::describe(&blockers)),
             Verdict::DeviceMoved(rewrite) => {
