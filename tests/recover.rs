@@ -540,7 +540,12 @@ mod network {
     /// This machine's network: eth0 with [`MAC`], [`V4`]/32 and [`V6`]/64 and Hetzner's
     /// gateways.
     fn this_machine() -> String {
-        format!(
+        this_machine_with(true)
+    }
+
+    /// [`this_machine`], with or without its public IPv6 address.
+    fn this_machine_with(v6: bool) -> String {
+        let script = format!(
             "ip link add eth0 type veth peer name peer0\n\
              ip link set eth0 address {MAC}\n\
              ip link set eth0 up\nip link set peer0 up\n\
@@ -548,7 +553,12 @@ mod network {
              ip -6 addr add {V6}/64 dev eth0 nodad\n\
              ip route add default via 172.31.1.1 dev eth0 onlink\n\
              ip -6 route add default via fe80::1 dev eth0\n"
-        )
+        );
+        if v6 {
+            script
+        } else {
+            script.replace(&format!("ip -6 addr add {V6}/64 dev eth0 nodad\n"), "")
+        }
     }
 
     /// `networking.nix` as nixos-infect writes it, for a server with these addresses and MAC.
@@ -590,7 +600,11 @@ mod network {
     }
 
     fn refused(vps: &FreshVps, expected: &[String]) {
-        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        refused_in(vps, &this_machine(), expected);
+    }
+
+    fn refused_in(vps: &FreshVps, network: &str, expected: &[String]) {
+        let (code, events) = vps.run_in_network(network, &["--yes"]);
         assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
         let (status, message) = step(&events, "boot-safety");
         assert_eq!(status, "refused");
@@ -600,13 +614,16 @@ mod network {
         assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
     }
 
+    /// This machine has no public IPv6 address to put in place of the old one, so no
+    /// rewrite is offered.
     #[test]
     fn the_old_servers_static_addresses_are_refused_with_where_they_are_set() {
         let vps = FreshVps::new(FreshVpsOptions::default());
         let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC);
         push(&vps, &networking, str::to_string);
-        refused(
+        refused_in(
             &vps,
+            &this_machine_with(false),
             &[
                 "networking.interfaces.eth0 gives the static address 198.51.100.9/32".into(),
                 format!("networking.nix:{}", line_of(&networking, "198.51.100.9")),
@@ -687,6 +704,54 @@ mod network {
             "{message}"
         );
         assert!(!message.contains("extraRules"), "{message}");
+        assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
+    }
+
+    /// The old server's addresses and MAC, with this machine's at hand: the rewrite of
+    /// networking.nix is shown and asked about; confirmed, it is committed, evaluates to
+    /// this machine's addresses, and recover goes on.
+    #[test]
+    fn the_old_servers_addresses_are_rewritten_to_this_machines_on_confirmation() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC);
+        push(&vps, &networking, str::to_string);
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let diff: Vec<&str> = events
+            .iter()
+            .filter(|e| e["event"] == "output" && e["step"] == "boot-safety")
+            .filter_map(|e| e["line"].as_str())
+            .collect();
+        assert!(
+            diff.iter()
+                .any(|l| l.starts_with('-') && l.contains("198.51.100.9"))
+                && diff.iter().any(|l| l.starts_with('+') && l.contains(V4)),
+            "{diff:#?}"
+        );
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "passed", "{message}");
+        let rewritten = fs::read_to_string(vps.etc_nixos.join("networking.nix")).unwrap();
+        assert_eq!(
+            rewritten,
+            infect_networking(V4, V6, MAC)
+                .replace("fe80::9400:1ff:fe02:304", "fe80::9400:aff:fe0b:c0d")
+        );
+        let log = git(&vps.etc_nixos, "log -1 --format=%s");
+        assert!(log.contains("this server's addresses and MAC"), "{log}");
+        let committed = git(&vps.etc_nixos, "show --name-only --format= HEAD");
+        assert!(
+            committed.lines().any(|l| l == "networking.nix"),
+            "{committed}"
+        );
+        let addresses = vps.shell(&format!(
+            "nix eval --json --extra-experimental-features 'nix-command flakes' \
+             {}#nixosConfigurations.devserver.config.networking.interfaces.eth0.ipv4.addresses",
+            quote(&vps.etc_nixos.to_string_lossy())
+        ));
+        assert_eq!(
+            addresses,
+            format!("[{{\"address\":\"{V4}\",\"prefixLength\":32}}]")
+        );
         assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
     }
 }

@@ -20,7 +20,7 @@ pub use boot::{
     BootFix, PATHS_NEEDED_FOR_BOOT, bind_snippet, boot_fix_snippet, holding_mount,
     mounted_in_stage1, store_boot_fixes,
 };
-pub use edit::{drop_file_systems, nix_string, rewrite_device};
+pub use edit::{drop_file_systems, nix_string, rewrite_device, rewrite_strings};
 
 /// What a `fileSystems` entry says about the options lifeboat checks. From a source file
 /// each is `None` unless it is written as a literal; from `nix eval --json` of

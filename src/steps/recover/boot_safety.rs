@@ -53,6 +53,18 @@ pub struct Rewrite {
     pub new: String,
 }
 
+/// The edit that gives the configuration this machine's addresses and MAC in place of the
+/// old server's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renumber {
+    pub file: PathBuf,
+    /// The file as it is, and as the edit leaves it.
+    pub before: String,
+    pub after: String,
+    /// What it fixes.
+    pub problems: Vec<String>,
+}
+
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -63,6 +75,8 @@ pub enum Verdict {
     Blocked(Vec<Blocker>),
     /// Only the device path moved; rewriting it makes the configuration safe.
     DeviceMoved(Rewrite),
+    /// Only the addresses and MAC are the old server's; the edit makes them this machine's.
+    Renumber(Renumber),
 }
 
 /// The function `boot-safety` applies to the flake's `nixosConfigurations`: every fact it
@@ -504,7 +518,10 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         blockers.push(blocker);
     }
     let mut warnings = Vec::new();
-    reach(cfg, &facts, &mut blockers, &mut warnings);
+    let renumber = reach(cfg, &facts, &mut blockers, &mut warnings);
+    if let (Some(renumber), None) = (renumber, &rewrite) {
+        return Verdict::Renumber(renumber);
+    }
     match (blockers.is_empty(), rewrite) {
         (true, Some(rewrite)) => Verdict::DeviceMoved(rewrite),
         (true, None) => Verdict::Safe(
@@ -522,8 +539,15 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     }
 }
 
-/// The network and login checks: this machine's interfaces against the new system's.
-fn reach(cfg: &Config, facts: &Facts, blockers: &mut Vec<Blocker>, warnings: &mut Vec<String>) {
+/// The network and login checks: this machine's interfaces against the new system's. When
+/// the only blockers are the old server's addresses and MAC, and each is a literal in one
+/// file, the edit of that file that gives it this machine's instead.
+fn reach(
+    cfg: &Config,
+    facts: &Facts,
+    blockers: &mut Vec<Blocker>,
+    warnings: &mut Vec<String>,
+) -> Option<Renumber> {
     let files: Vec<(PathBuf, String)> = nix_files(&cfg.config_repo.path)
         .into_iter()
         .filter_map(|f| Some((f.clone(), fs::read_to_string(&f).ok()?)))
@@ -537,12 +561,9 @@ fn reach(cfg: &Config, facts: &Facts, blockers: &mut Vec<Blocker>, warnings: &mu
             })
         })
     };
+    let mut judged = network::Judged::default();
     match (&facts.network, netfacts::read()) {
-        (Some(net), Ok(machine)) => {
-            let judged = network::judge_network(net, &machine, &find);
-            blockers.extend(judged.blockers);
-            warnings.extend(judged.warnings);
-        }
+        (Some(net), Ok(machine)) => judged = network::judge_network(net, &machine, &find),
         (None, _) => warnings.push(
             "the configuration's networking options do not evaluate on their own; the network was not checked".into(),
         ),
@@ -551,12 +572,50 @@ fn reach(cfg: &Config, facts: &Facts, blockers: &mut Vec<Blocker>, warnings: &mu
             escape_bytes(why.as_bytes())
         )),
     }
-    match &facts.login {
-        Some(login) => blockers.extend(network::judge_login(login, cfg.user.as_deref())),
-        None => warnings.push(
-            "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),
-        ),
+    let login = match &facts.login {
+        Some(login) => network::judge_login(login, cfg.user.as_deref()),
+        None => {
+            warnings.push(
+                "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),
+            );
+            Vec::new()
+        }
+    };
+    let renumber = (blockers.is_empty() && login.is_empty() && judged.fixable)
+        .then(|| renumber(&judged, &find))
+        .flatten();
+    blockers.extend(judged.blockers);
+    blockers.extend(login);
+    warnings.extend(judged.warnings);
+    renumber
+}
+
+/// The edit of the one file that holds every literal `judged` would change.
+fn renumber(
+    judged: &network::Judged,
+    find: &dyn Fn(&str, bool) -> Option<Place>,
+) -> Option<Renumber> {
+    let mut file = None;
+    for fix in &judged.fixes {
+        let place = find(&fix.old, fix.whole)?;
+        if file.get_or_insert_with(|| place.file.clone()) != &place.file {
+            return None;
+        }
     }
+    let file = file?;
+    let before = fs::read_to_string(&file).ok()?;
+    let edits: Vec<(&str, &str, bool)> = judged
+        .fixes
+        .iter()
+        .map(|f| (f.old.as_str(), f.new.as_str(), f.whole))
+        .collect();
+    let after = nixedit::rewrite_strings(&before, &edits).ok()??;
+    Some(Renumber {
+        file,
+        before,
+        after,
+        problems: judged.blockers.iter().map(|b| b.problem.clone()).collect(),
+    })
 }
 
 fn missing_host(host: &str, hosts: &[String]) -> Verdict {
@@ -630,6 +689,36 @@ pub fn apply(cfg: &Config, rewrite: &Rewrite) -> Result<String, String> {
         rewrite.mount,
         shown(&rewrite.file),
         rewrite.new,
+        &commit[..commit.len().min(12)]
+    ))
+}
+
+/// Write the renumbered file and commit it.
+pub fn apply_renumber(cfg: &Config, renumber: &Renumber) -> Result<String, String> {
+    let now = fs::read_to_string(&renumber.file)
+        .map_err(|e| format!("{}: {e}", shown(&renumber.file)))?;
+    if now != renumber.before {
+        return Err(format!(
+            "{} changed since it was read; run recover again",
+            shown(&renumber.file)
+        ));
+    }
+    crate::exec::atomic::write_atomic(&renumber.file, renumber.after.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", shown(&renumber.file)))?;
+    let name = renumber
+        .file
+        .strip_prefix(&cfg.config_repo.path)
+        .unwrap_or(&renumber.file)
+        .display()
+        .to_string();
+    let message = format!(
+        "Give {name} this server's addresses and MAC\n\nThe configuration had the addresses of the server it was written on.\nCommitted by lifeboat recover."
+    );
+    let commit = crate::exec::git::commit_all_tracked(&cfg.config_repo.path, &message)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "rewrote {} to this machine's addresses and MAC and committed {}",
+        shown(&renumber.file),
         &commit[..commit.len().min(12)]
     ))
 }

@@ -54,6 +54,8 @@ pub struct RecoverRunner {
     clone_pending: Option<Pending>,
     hardware: Option<hardware::Generated>,
     rewrite: Option<boot_safety::Rewrite>,
+    /// The renumbering boot-safety asked about, applied once confirmed.
+    renumber: Option<boot_safety::Renumber>,
     /// The private read-write mount of the volume that holds the Nix store.
     writable: Option<WritableMount>,
     /// Why Nix cannot use the volume's store, when it cannot.
@@ -82,6 +84,7 @@ impl RecoverRunner {
             clone_pending: None,
             hardware: None,
             rewrite: None,
+            renumber: None,
             writable: None,
             store_unusable: None,
             old_system: None,
@@ -328,6 +331,12 @@ impl RecoverRunner {
                 Err(why) => return Outcome::Failed(why),
             }
         }
+        if confirmed && let Some(renumber) = self.renumber.take() {
+            match boot_safety::apply_renumber(&self.cfg, &renumber) {
+                Ok(message) => ctx.output(message),
+                Err(why) => return Outcome::Failed(why),
+            }
+        }
         let (Some(found), Some(probe)) = (&self.found, &self.probe) else {
             return Outcome::Failed("the volume was not identified".into());
         };
@@ -356,6 +365,24 @@ impl RecoverRunner {
                     return Outcome::Skipped(format!("dry run: {question}"));
                 }
                 self.rewrite = Some(rewrite);
+                Outcome::NeedsConfirmation(Question::key(question))
+            }
+            Verdict::Renumber(renumber) => {
+                ctx.diff(
+                    shown(&renumber.file),
+                    hardware::diff(&renumber.before, &renumber.after),
+                );
+                let question = format!(
+                    "the configuration still has another server's addresses: {}. Rewrite {} to \
+                     this machine's addresses and MAC (the diff above) and commit? (Or move the old \
+                     server's Primary IPs to this server in the provider's console and run again.)",
+                    renumber.problems.join("; "),
+                    shown(&renumber.file)
+                );
+                if ctx.dry_run {
+                    return Outcome::Skipped(format!("dry run: {question}"));
+                }
+                self.renumber = Some(renumber);
                 Outcome::NeedsConfirmation(Question::key(question))
             }
         }

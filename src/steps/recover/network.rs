@@ -89,6 +89,19 @@ pub struct PortRange {
 pub struct Judged {
     pub blockers: Vec<Blocker>,
     pub warnings: Vec<String>,
+    /// The edits of string literals that give the configuration this machine's addresses
+    /// and MAC in place of the old server's.
+    pub fixes: Vec<Fix>,
+    /// Whether `fixes` remove every blocker found (there is one, and each has its edit).
+    pub fixable: bool,
+}
+
+/// One string literal to change: `old` (the whole literal, or text inside it) to `new`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub old: String,
+    pub new: String,
+    pub whole: bool,
 }
 
 /// The escape hatch every address blocker offers besides the edit.
@@ -132,7 +145,7 @@ fn eui64_mac(address: Ipv6Addr) -> Option<String> {
     })
 }
 
-/// `ATTR{address}=="<mac>"` … `NAME="<name>"` rules: `(mac, name)`, the MAC lower-case.
+/// `ATTR{address}=="<mac>"` … `NAME="<name>"` rules: `(mac, name)`, as written.
 fn mac_rules(rules: &str) -> Vec<(String, String)> {
     let quoted = |text: &str, key: &str| {
         let rest = &text[text.find(key)? + key.len()..];
@@ -147,7 +160,7 @@ fn mac_rules(rules: &str) -> Vec<(String, String)> {
                 .match_indices("NAME=")
                 .filter(|(at, _)| !line[at + 5..].starts_with('='))
                 .find_map(|(at, _)| quoted(&line[at..], "NAME="))?;
-            Some((mac.to_ascii_lowercase(), name))
+            Some((mac, name))
         })
         .collect()
 }
@@ -293,6 +306,23 @@ pub fn judge_network(
     } else {
         macs.join(", ")
     };
+    // What the fix puts in: the addresses and MAC of the interface with public addresses.
+    let main = nics.first();
+    let own = |v4: bool| {
+        main?
+            .addresses
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| public(*a) && a.is_ipv4() == v4)
+    };
+    let own_link_local = main.and_then(|nic| {
+        nic.addresses
+            .iter()
+            .map(|(a, _)| *a)
+            .find(|a| a.is_ipv6() && is_link_local(*a))
+            .or_else(|| nic.mac.as_deref().and_then(link_local_of).map(IpAddr::V6))
+    });
+    judged.fixable = true;
     let configured = configured(net);
     for c in &configured {
         for (address, prefix, literal) in &c.addresses {
@@ -310,6 +340,17 @@ pub fn judge_network(
                         escape_bytes(c.option.as_bytes())
                     ),
                 });
+                match own(address.is_ipv4()) {
+                    Some(new) => judged.fixes.push(Fix {
+                        old: literal.clone(),
+                        new: match literal.split_once('/') {
+                            Some((_, prefix)) => format!("{new}/{prefix}"),
+                            None => new.to_string(),
+                        },
+                        whole: true,
+                    }),
+                    None => judged.fixable = false,
+                }
             }
             if let IpAddr::V6(v6) = address
                 && let Some(mac) = eui64_mac(*v6)
@@ -320,6 +361,16 @@ pub fn judge_network(
                     escape_bytes(c.option.as_bytes()),
                     at(find(literal, true)),
                 ));
+                if let Some(new) = own_link_local {
+                    judged.fixes.push(Fix {
+                        old: literal.clone(),
+                        new: match literal.split_once('/') {
+                            Some((_, prefix)) => format!("{new}/{prefix}"),
+                            None => new.to_string(),
+                        },
+                        whole: true,
+                    });
+                }
             }
         }
     }
@@ -337,6 +388,14 @@ pub fn judge_network(
             continue;
         }
         let place = at(find(mac, false));
+        match macs.first() {
+            Some(new) => judged.fixes.push(Fix {
+                old: mac.clone(),
+                new: new.clone(),
+                whole: false,
+            }),
+            None => judged.fixable = false,
+        }
         if default_names.contains(name) {
             judged.warnings.push(format!(
                 "services.udev.extraRules names {name} after the MAC {mac}{place}, which this machine does not have (its MACs: {macs_shown}); the interface is called {name} by default anyway, so the rule does nothing here"
@@ -360,6 +419,7 @@ pub fn judge_network(
         }
     }
     if !way_in && !named_away {
+        judged.fixable = false;
         judged.blockers.push(Blocker {
             problem: "no interface of the new system gets an address or DHCP: after the reboot the machine would be on no network".into(),
             nix: if dhcp_client {
@@ -369,7 +429,37 @@ pub fn judge_network(
             },
         });
     }
+    judged.fixable &= !judged.blockers.is_empty();
     judged
+}
+
+/// The link-local IPv6 address the kernel derives from `mac` (EUI-64).
+fn link_local_of(mac: &str) -> Option<Ipv6Addr> {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok())
+        .collect::<Option<_>>()?;
+    let [a, b, c, d, e, f] = bytes[..] else {
+        return None;
+    };
+    Some(Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        a ^ 0x02,
+        b,
+        c,
+        0xff,
+        0xfe,
+        d,
+        e,
+        f,
+    ]))
 }
 
 fn is_link_local(address: IpAddr) -> bool {
@@ -483,6 +573,20 @@ mod tests {
         assert!(old.blockers[0].problem.contains("203.0.113.7/32 on eth0"));
         // The link-local address and the MAC rule of the old server are warnings.
         assert_eq!(old.warnings.len(), 2, "{:?}", old.warnings);
+        assert!(old.fixable);
+        let fixes: Vec<(&str, &str)> = old
+            .fixes
+            .iter()
+            .map(|f| (f.old.as_str(), f.new.as_str()))
+            .collect();
+        assert_eq!(
+            fixes,
+            [
+                ("198.51.100.9", "203.0.113.7"),
+                ("fe80::9400:ff:fe12:3456", "fe80::9400:aff:fe0b:c0d"),
+                ("96:00:01:02:03:04", "96:00:0a:0b:0c:0d"),
+            ]
+        );
         let same = judge_network(
             &infect("203.0.113.7", "96:00:0a:0b:0c:0d"),
             &machine(),
@@ -559,7 +663,7 @@ mod tests {
         assert_eq!(eui64_mac(address).as_deref(), Some("96:00:00:12:34:56"));
         assert_eq!(
             mac_rules("ATTR{address}==\"96:00:AA:bb:cc:dd\", NAME=\"eth0\"\n# none\n"),
-            vec![("96:00:aa:bb:cc:dd".to_string(), "eth0".to_string())]
+            vec![("96:00:AA:bb:cc:dd".to_string(), "eth0".to_string())]
         );
         assert!(!public("10.0.0.1".parse().unwrap_or(IpAddr::from([1; 4]))));
         assert!(public(
