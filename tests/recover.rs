@@ -599,11 +599,13 @@ mod network {
         text.lines().position(|l| l.contains(needle)).unwrap() + 1
     }
 
-    fn refused(vps: &FreshVps, expected: &[String]) {
-        refused_in(vps, &this_machine(), expected);
+    /// Run with `--yes` in [`this_machine`]'s network: refused with each of `expected` in
+    /// the message, nothing built. The message.
+    fn refused(vps: &FreshVps, expected: &[String]) -> String {
+        refused_in(vps, &this_machine(), expected)
     }
 
-    fn refused_in(vps: &FreshVps, network: &str, expected: &[String]) {
+    fn refused_in(vps: &FreshVps, network: &str, expected: &[String]) -> String {
         let (code, events) = vps.run_in_network(network, &["--yes"]);
         assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
         let (status, message) = step(&events, "boot-safety");
@@ -612,6 +614,7 @@ mod network {
             assert!(message.contains(text.as_str()), "{text} not in: {message}");
         }
         assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
+        message.to_string()
     }
 
     /// This machine has no public IPv6 address to put in place of the old one, so no
@@ -673,12 +676,17 @@ mod network {
                  networking.firewall.allowedTCPPorts = [ 80 443 ];",
             )
         });
-        refused(
+        let message = refused(
             &vps,
             &[
                 "sshd listens on port 2222 but the firewall closes it".into(),
                 "neither root nor qwe has an authorized key".into(),
             ],
+        );
+        // The network is DHCP's (the hardware configuration's useDHCP): nothing to say.
+        assert!(
+            !message.contains("address") && !message.contains("interface"),
+            "{message}"
         );
     }
 
@@ -753,5 +761,24 @@ mod network {
             format!("[{{\"address\":\"{V4}\",\"prefixLength\":32}}]")
         );
         assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
+    }
+
+    /// networkd with the old server's address on a network matched by name, DHCP off: the
+    /// address is rewritten to this machine's, prefix kept.
+    #[test]
+    fn a_networkd_network_with_the_old_servers_address_gets_this_machines() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = "{ lib, ... }: {\n  networking.useNetworkd = true;\n  \
+                          networking.useDHCP = false;\n  systemd.network.networks.\"10-wan\" = {\n    \
+                          matchConfig.Name = \"eth0\";\n    address = [ \"198.51.100.9/32\" ];\n    \
+                          networkConfig.DHCP = \"no\";\n  };\n}\n";
+        push(&vps, networking, str::to_string);
+        let (code, events) = vps.run_in_network(&this_machine_with(false), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let rewritten = fs::read_to_string(vps.etc_nixos.join("networking.nix")).unwrap();
+        assert_eq!(
+            rewritten,
+            networking.replace("198.51.100.9/32", &format!("{V4}/32"))
+        );
     }
 }

@@ -563,7 +563,9 @@ fn reach(
     };
     let mut judged = network::Judged::default();
     match (&facts.network, netfacts::read()) {
-        (Some(net), Ok(machine)) => judged = network::judge_network(net, &machine, &find),
+        (Some(net), Ok(machine)) => {
+            judged = network::judge_network(net, &machine, &find);
+        }
         (None, _) => warnings.push(
             "the configuration's networking options do not evaluate on their own; the network was not checked".into(),
         ),

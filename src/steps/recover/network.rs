@@ -190,6 +190,8 @@ fn dhcp_on(value: Option<&Value>) -> bool {
 struct Configured {
     /// How the message names it: `networking.interfaces.eth0`.
     option: String,
+    /// The option that turns DHCP on for it.
+    dhcp_option: String,
     /// The interface names it applies to.
     names: Vec<String>,
     macs: Vec<String>,
@@ -204,6 +206,7 @@ fn configured(net: &Network) -> Vec<Configured> {
     for (name, interface) in &net.interfaces {
         out.push(Configured {
             option: format!("networking.interfaces.{name}"),
+            dhcp_option: format!("networking.interfaces.{name}.useDHCP = true;"),
             names: vec![name.clone()],
             macs: Vec::new(),
             dhcp: dhcp_client && interface.use_dhcp.unwrap_or(net.use_dhcp.unwrap_or(true)),
@@ -217,6 +220,7 @@ fn configured(net: &Network) -> Vec<Configured> {
     for (key, network) in &net.networks {
         out.push(Configured {
             option: format!("systemd.network.networks.{key}"),
+            dhcp_option: format!("systemd.network.networks.{key}.networkConfig.DHCP = \"yes\";"),
             names: strings(network.name.as_ref()),
             macs: strings(network.mac.as_ref())
                 .iter()
@@ -336,8 +340,9 @@ pub fn judge_network(
                         own_public(machine),
                     ),
                     nix: format!(
-                        "the address this machine has in {0}'s addresses, or {0}.useDHCP = true; — {PRIMARY_IPS}",
-                        escape_bytes(c.option.as_bytes())
+                        "the address this machine has in {}'s addresses, or {} — {PRIMARY_IPS}",
+                        escape_bytes(c.option.as_bytes()),
+                        escape_bytes(c.dhcp_option.as_bytes())
                     ),
                 });
                 match own(address.is_ipv4()) {
@@ -607,6 +612,44 @@ mod tests {
         assert_eq!(judged.blockers.len(), 1, "{:?}", judged.blockers);
         assert!(judged.blockers[0].problem.contains("wan0"));
         assert!(judged.blockers[0].nix.contains("96:00:0a:0b:0c:0d"));
+    }
+
+    #[test]
+    fn networkd_networks_are_matched_by_name_or_mac() {
+        let net = |matching: serde_json::Value| -> Network {
+            serde_json::from_value(serde_json::json!({
+                "useDHCP": false, "useNetworkd": true,
+                "networks": { "10-wan": {
+                    "name": matching["name"], "mac": matching["mac"],
+                    "address": ["198.51.100.9/32", "fe80::1/64"], "dhcp": "no" } },
+            }))
+            .unwrap_or_default()
+        };
+        let by_name = judge_network(
+            &net(serde_json::json!({ "name": "eth0" })),
+            &machine(),
+            &nowhere,
+        );
+        assert_eq!(by_name.blockers.len(), 1, "{:?}", by_name.blockers);
+        assert!(
+            by_name.blockers[0]
+                .problem
+                .contains("systemd.network.networks.10-wan")
+        );
+        assert_eq!(by_name.fixes[0].new, "203.0.113.7/32");
+        // Matched by a MAC this machine lacks, it is no way in at all.
+        let by_mac = judge_network(
+            &net(serde_json::json!({ "mac": "96:00:01:02:03:04" })),
+            &machine(),
+            &nowhere,
+        );
+        assert!(
+            by_mac
+                .blockers
+                .iter()
+                .any(|b| b.problem.contains("no interface"))
+        );
+        assert!(!by_mac.fixable);
     }
 
     #[test]
