@@ -676,6 +676,8 @@ mod network {
                  networking.firewall.allowedTCPPorts = [ 80 443 ];",
             )
         });
+        // The practice volume's home has a key of its own: none there either.
+        vps.write_volume_file("qwe/.ssh/authorized_keys", "# emptied\n", 0o600);
         let message = refused(
             &vps,
             &[
@@ -780,5 +782,26 @@ mod network {
             rewritten,
             networking.replace("198.51.100.9/32", &format!("{V4}/32"))
         );
+    }
+
+    /// Without passwords and without keys in the configuration, a key the user added by
+    /// hand to `~/.ssh/authorized_keys` on the volume still lets the user in.
+    #[test]
+    fn a_key_in_the_users_authorized_keys_on_the_volume_is_a_way_in() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push(&vps, "{ }\n", |text| {
+            text.replace(
+                "services.openssh.enable = true;",
+                "services.openssh = { enable = true; settings.PasswordAuthentication = false; };",
+            )
+        });
+        vps.write_volume_file(
+            "qwe/.ssh/authorized_keys",
+            "# by hand\nssh-ed25519 AAAAC3Nza qwe@laptop\n",
+            0o600,
+        );
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        assert_eq!(step(&events, "boot-safety").0, "passed");
     }
 }

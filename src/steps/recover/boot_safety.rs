@@ -34,6 +34,8 @@ pub struct Attached<'a> {
     pub dev: (u32, u32),
     /// Owner uid of `<user>/` on the volume.
     pub owner_uid: Option<u32>,
+    /// The keys in `<user>/.ssh/authorized_keys` on the volume.
+    pub volume_keys: usize,
 }
 
 /// One thing that would keep the new system from booting with the volume.
@@ -518,7 +520,13 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         blockers.push(blocker);
     }
     let mut warnings = Vec::new();
-    let renumber = reach(cfg, &facts, &mut blockers, &mut warnings);
+    let renumber = reach(
+        cfg,
+        &facts,
+        attached.volume_keys,
+        &mut blockers,
+        &mut warnings,
+    );
     if let (Some(renumber), None) = (renumber, &rewrite) {
         return Verdict::Renumber(renumber);
     }
@@ -545,6 +553,7 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
 fn reach(
     cfg: &Config,
     facts: &Facts,
+    volume_keys: usize,
     blockers: &mut Vec<Blocker>,
     warnings: &mut Vec<String>,
 ) -> Option<Renumber> {
@@ -575,7 +584,7 @@ fn reach(
         )),
     }
     let login = match &facts.login {
-        Some(login) => network::judge_login(login, cfg.user.as_deref()),
+        Some(login) => network::judge_login(login, cfg.user.as_deref(), volume_keys),
         None => {
             warnings.push(
                 "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),

@@ -49,6 +49,8 @@ pub struct RecoverRunner {
     /// Where the volume was read, for the mirror and the key while it is mounted.
     volume_root: Option<PathBuf>,
     owner_uid: Option<u32>,
+    /// How many keys the user's `~/.ssh/authorized_keys` on the volume holds.
+    volume_keys: usize,
     card: Option<RecoveryCard>,
     creds: Credentials,
     clone_pending: Option<Pending>,
@@ -79,6 +81,7 @@ impl RecoverRunner {
             view: None,
             volume_root: None,
             owner_uid: None,
+            volume_keys: 0,
             card: None,
             creds,
             clone_pending: None,
@@ -170,6 +173,7 @@ impl RecoverRunner {
             self.owner_uid = std::fs::symlink_metadata(root.join(user))
                 .ok()
                 .map(|m| m.uid());
+            self.volume_keys = authorized_keys(&root.join(user));
         }
         self.creds = credentials::for_repo(&self.cfg, Some(&root));
         let summary = format!("{}; {mounted}", identity_text(&identity));
@@ -344,6 +348,7 @@ impl RecoverRunner {
             path: &found.path,
             dev: probe.dev,
             owner_uid: self.owner_uid,
+            volume_keys: self.volume_keys,
         };
         match boot_safety::check(&self.cfg, &self.host(), &attached, ctx) {
             Verdict::Safe(message, warnings) if warnings.is_empty() => Outcome::Passed(message),
@@ -869,6 +874,25 @@ impl FlowRunner for RecoverRunner {
         }
         lines
     }
+}
+
+/// The keys in `<home>/.ssh/authorized_keys` (sshd reads it after the reboot, the volume
+/// mounted at the home), counted without following a link off the volume.
+fn authorized_keys(home: &Path) -> usize {
+    let ssh = home.join(".ssh");
+    let file = ssh.join("authorized_keys");
+    let plain = |p: &Path, dir: bool| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    if !plain(&ssh, true) || !plain(&file, false) {
+        return 0;
+    }
+    std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
 }
 
 #[cfg(test)]

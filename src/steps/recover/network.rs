@@ -474,8 +474,9 @@ fn is_link_local(address: IpAddr) -> bool {
     }
 }
 
-/// Judge sshd, the firewall and the keys.
-pub fn judge_login(login: &Login, user: Option<&str>) -> Vec<Blocker> {
+/// Judge sshd, the firewall and the keys (`volume_keys`: those in the user's
+/// `~/.ssh/authorized_keys` on the volume, which sshd reads after the reboot too).
+pub fn judge_login(login: &Login, user: Option<&str>, volume_keys: usize) -> Vec<Blocker> {
     let mut blockers = Vec::new();
     if login.sshd != Some(true) {
         blockers.push(Blocker {
@@ -510,13 +511,13 @@ pub fn judge_login(login: &Login, user: Option<&str>) -> Vec<Blocker> {
         }
     }
     let keys = |who: &str| login.keys.get(who).copied().unwrap_or(0);
-    let user_keys = user.map_or(0, keys);
+    let user_keys = user.map_or(0, |u| keys(u) + volume_keys as u64);
     if login.password_authentication == Some(false) && keys("root") == 0 && user_keys == 0 {
         let who = user.map_or("root".to_string(), |u| format!("root nor {u}"));
         let holder = user.unwrap_or("root");
         blockers.push(Blocker {
             problem: format!(
-                "password login is off and neither {who} has an authorized key in the configuration: keys added by hand to root's ~/.ssh/authorized_keys died with the old root disk"
+                "password login is off and neither {who} has an authorized key in the configuration (nor the user's ~/.ssh/authorized_keys on the volume): keys added by hand to root's ~/.ssh/authorized_keys died with the old root disk"
             ),
             nix: format!(
                 "users.users.{holder}.openssh.authorizedKeys.keys = [ \"ssh-ed25519 AAAA… you@laptop\" ];"
@@ -671,31 +672,32 @@ mod tests {
     fn sshd_off_a_closed_port_and_no_keys_are_refused() {
         let login = |json| serde_json::from_value::<Login>(json).unwrap_or_default();
         assert_eq!(
-            judge_login(&login(serde_json::json!({})), Some("qwe")).len(),
+            judge_login(&login(serde_json::json!({})), Some("qwe"), 0).len(),
             1
         );
         let open = login(serde_json::json!({ "sshd": true }));
-        assert!(judge_login(&open, Some("qwe")).is_empty());
+        assert!(judge_login(&open, Some("qwe"), 0).is_empty());
         let closed = login(serde_json::json!({
             "sshd": true, "ports": [2222], "openFirewall": false, "allowedPorts": [22, 80] }));
         assert!(
-            judge_login(&closed, Some("qwe"))[0]
+            judge_login(&closed, Some("qwe"), 0)[0]
                 .problem
                 .contains("2222")
         );
         let ranged = login(serde_json::json!({
             "sshd": true, "ports": [2222], "openFirewall": false, "allowedRanges": [{ "from": 2000, "to": 3000 }] }));
-        assert!(judge_login(&ranged, Some("qwe")).is_empty());
+        assert!(judge_login(&ranged, Some("qwe"), 0).is_empty());
         let keyless = login(serde_json::json!({
             "sshd": true, "passwordAuthentication": false, "keys": { "root": 0, "qwe": 0 } }));
         assert!(
-            judge_login(&keyless, Some("qwe"))[0]
+            judge_login(&keyless, Some("qwe"), 0)[0]
                 .problem
                 .contains("root nor qwe")
         );
         let keyed = login(serde_json::json!({
             "sshd": true, "passwordAuthentication": false, "keys": { "root": 0, "qwe": 1 } }));
-        assert!(judge_login(&keyed, Some("qwe")).is_empty());
+        assert!(judge_login(&keyed, Some("qwe"), 0).is_empty());
+        assert!(judge_login(&keyless, Some("qwe"), 1).is_empty());
     }
 
     #[test]
