@@ -717,13 +717,16 @@ mod network {
         assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
     }
 
-    /// The old server's addresses and MAC, with this machine's at hand: the rewrite of
+    /// The old server's addresses, gateway and MAC, with this machine's at hand: the rewrite of
     /// networking.nix is shown and asked about; confirmed, it is committed, evaluates to
     /// this machine's addresses, and recover goes on.
     #[test]
     fn the_old_servers_addresses_are_rewritten_to_this_machines_on_confirmation() {
         let vps = FreshVps::new(FreshVpsOptions::default());
-        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC);
+        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC).replace(
+            "defaultGateway = \"172.31.1.1\"",
+            "defaultGateway = \"172.31.1.254\"",
+        );
         push(&vps, &networking, str::to_string);
         let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
         assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());

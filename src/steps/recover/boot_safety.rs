@@ -103,7 +103,9 @@ in {
     net = config.networking or { };
     addresses = i: map (a: { address = a.address or null; prefixLength = a.prefixLength or null; })
       ((i.ipv4.addresses or [ ]) ++ (i.ipv6.addresses or [ ]));
+    gateway = g: if g == null then null else if builtins.isString g then g else g.address or null;
   in try {
+    defaultGateway = gateway (net.defaultGateway or null); defaultGateway6 = gateway (net.defaultGateway6 or null);
     useDHCP = net.useDHCP or null; dhcpcd = net.dhcpcd.enable or null;
     useNetworkd = net.useNetworkd or null; predictableNames = net.usePredictableInterfaceNames or null;
     interfaces = builtins.mapAttrs (_: i: { useDHCP = i.useDHCP or null; addresses = addresses i; })

@@ -27,6 +27,9 @@ pub struct Network {
     pub dhcpcd: Option<bool>,
     pub use_networkd: Option<bool>,
     pub predictable_names: Option<bool>,
+    /// `networking.defaultGateway` and `defaultGateway6`: their address.
+    pub default_gateway: Option<String>,
+    pub default_gateway6: Option<String>,
     #[serde(default)]
     pub interfaces: BTreeMap<String, Interface>,
     #[serde(default)]
@@ -379,6 +382,35 @@ pub fn judge_network(
             }
         }
     }
+    // The default gateways: one that is not this machine's is a warning, and part of the fix.
+    for (option, gateway) in [
+        ("networking.defaultGateway", &net.default_gateway),
+        ("networking.defaultGateway6", &net.default_gateway6),
+    ] {
+        let Some(literal) = gateway else { continue };
+        let Ok(address) = literal.parse::<IpAddr>() else {
+            continue;
+        };
+        let same_family: Vec<IpAddr> = machine
+            .gateways
+            .iter()
+            .copied()
+            .filter(|g| g.is_ipv4() == address.is_ipv4())
+            .collect();
+        if let Some(own) = same_family.first()
+            && !same_family.contains(&address)
+        {
+            judged.warnings.push(format!(
+                "{option} is {address}{}, but this machine's default route goes via {own}",
+                at(find(literal, true))
+            ));
+            judged.fixes.push(Fix {
+                old: literal.clone(),
+                new: own.to_string(),
+                whole: true,
+            });
+        }
+    }
     // Some way in: DHCP on every interface not opted out, or an interface that will exist
     // with an address or DHCP.
     let dhcp_client = net.use_networkd == Some(true) || net.dhcpcd != Some(false);
@@ -651,6 +683,36 @@ mod tests {
                 .any(|b| b.problem.contains("no interface"))
         );
         assert!(!by_mac.fixable);
+    }
+
+    #[test]
+    fn a_gateway_that_is_not_this_machines_is_a_warning_and_part_of_the_fix() {
+        let mut net = infect("198.51.100.9", "96:00:0a:0b:0c:0d");
+        net.default_gateway = Some("172.31.1.254".into());
+        net.default_gateway6 = Some("fe80::1".into());
+        let mut here = machine();
+        here.gateways = vec![
+            IpAddr::from([172, 31, 1, 1]),
+            "fe80::1".parse().unwrap_or(IpAddr::from([0; 4])),
+        ];
+        let judged = judge_network(&net, &here, &nowhere);
+        assert!(
+            judged
+                .warnings
+                .iter()
+                .any(|w| w.contains("172.31.1.254") && w.contains("via 172.31.1.1"))
+        );
+        assert!(
+            !judged
+                .warnings
+                .iter()
+                .any(|w| w.contains("defaultGateway6"))
+        );
+        assert!(judged.fixes.contains(&Fix {
+            old: "172.31.1.254".into(),
+            new: "172.31.1.1".into(),
+            whole: true
+        }));
     }
 
     #[test]
