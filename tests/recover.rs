@@ -595,6 +595,13 @@ mod network {
         vps.push_file("configuration.nix", &edit(&importing));
     }
 
+    /// [`push`] with configuration.nix's `services.openssh.enable = true;` replaced by `sshd`.
+    fn push_sshd(vps: &FreshVps, networking: &str, sshd: &str) {
+        push(vps, networking, |text| {
+            text.replace("services.openssh.enable = true;", sshd)
+        });
+    }
+
     fn line_of(text: &str, needle: &str) -> usize {
         text.lines().position(|l| l.contains(needle)).unwrap() + 1
     }
@@ -648,12 +655,7 @@ mod network {
         let networking = infect_networking(V4, V6, OLD_MAC)
             .replace("eth0 = {", "wan0 = {")
             .replace("NAME=\"eth0\"", "NAME=\"wan0\"");
-        push(&vps, &networking, |text| {
-            text.replace(
-                "services.openssh.enable = true;",
-                "services.openssh.enable = false;",
-            )
-        });
+        push_sshd(&vps, &networking, "services.openssh.enable = false;");
         refused(
             &vps,
             &[
@@ -668,14 +670,13 @@ mod network {
     #[test]
     fn a_closed_ssh_port_and_no_keys_without_passwords_are_refused() {
         let vps = FreshVps::new(FreshVpsOptions::default());
-        push(&vps, "{ }\n", |text| {
-            text.replace(
-                "services.openssh.enable = true;",
-                "services.openssh = { enable = true; ports = [ 2222 ]; openFirewall = false; \
+        push_sshd(
+            &vps,
+            "{ }\n",
+            "services.openssh = { enable = true; ports = [ 2222 ]; openFirewall = false; \
                  settings.PasswordAuthentication = false; };\n  \
                  networking.firewall.allowedTCPPorts = [ 80 443 ];",
-            )
-        });
+        );
         // The practice volume's home has a key of its own: none there either.
         vps.write_volume_file("qwe/.ssh/authorized_keys", "# emptied\n", 0o600);
         let message = refused(
@@ -697,13 +698,12 @@ mod network {
     #[test]
     fn a_static_configuration_of_this_machine_passes_with_a_warning_for_the_old_link_local() {
         let vps = FreshVps::new(FreshVpsOptions::default());
-        push(&vps, &infect_networking(V4, V6, MAC), |text| {
-            text.replace(
-                "services.openssh.enable = true;",
-                "services.openssh = { enable = true; settings.PasswordAuthentication = false; };\n  \
+        push_sshd(
+            &vps,
+            &infect_networking(V4, V6, MAC),
+            "services.openssh = { enable = true; settings.PasswordAuthentication = false; };\n  \
                  users.users.qwe.openssh.authorizedKeys.keys = [ \"ssh-ed25519 AAAAC3Nza qwe@laptop\" ];",
-            )
-        });
+        );
         let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
         assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
         let (status, message) = step(&events, "boot-safety");
@@ -792,12 +792,11 @@ mod network {
     #[test]
     fn a_key_in_the_users_authorized_keys_on_the_volume_is_a_way_in() {
         let vps = FreshVps::new(FreshVpsOptions::default());
-        push(&vps, "{ }\n", |text| {
-            text.replace(
-                "services.openssh.enable = true;",
-                "services.openssh = { enable = true; settings.PasswordAuthentication = false; };",
-            )
-        });
+        push_sshd(
+            &vps,
+            "{ }\n",
+            "services.openssh = { enable = true; settings.PasswordAuthentication = false; };",
+        );
         vps.write_volume_file(
             "qwe/.ssh/authorized_keys",
             "# by hand\nssh-ed25519 AAAAC3Nza qwe@laptop\n",
