@@ -99,6 +99,20 @@ pub struct DiscoveryConfig {
     pub by_id_dir: PathBuf,
     /// A glob over file names in `by_id_dir`.
     pub pattern: String,
+    /// Where this machine's device names are: a `fileSystems` device `/dev/X` of the new
+    /// system is looked for at `<dev_dir>/X`.
+    pub dev_dir: PathBuf,
+}
+
+impl DiscoveryConfig {
+    /// Where `device` (a path the new system names) is on this machine: under `dev_dir`
+    /// when it is in `/dev`, else itself.
+    pub fn on_this_machine(&self, device: &Path) -> PathBuf {
+        match device.strip_prefix("/dev") {
+            Ok(rest) => self.dev_dir.join(rest),
+            Err(_) => device.to_path_buf(),
+        }
+    }
 }
 
 /// Argv prefixes of the programs lifeboat runs.
@@ -219,7 +233,7 @@ const VOLUME_KEYS: &[&str] = &["device", "mount", "fs_type"];
 const NIX_STORE_KEYS: &[&str] = &["source", "target"];
 const CONFIG_REPO_KEYS: &[&str] = &["path", "url", "branch", "flake_host", "ssh_key"];
 const INSPECT_KEYS: &[&str] = &["mountpoint"];
-const DISCOVERY_KEYS: &[&str] = &["by_id_dir", "pattern"];
+const DISCOVERY_KEYS: &[&str] = &["by_id_dir", "pattern", "dev_dir"];
 const COMMANDS_KEYS: &[&str] = &["nixos_rebuild", "nixos_generate_config", "nix", "reboot"];
 const STATE_KEYS: &[&str] = &["dir"];
 const DOCKER_KEYS: &[&str] = &["data_root"];
@@ -251,6 +265,7 @@ impl Default for Config {
             discovery: DiscoveryConfig {
                 by_id_dir: "/dev/disk/by-id".into(),
                 pattern: "scsi-0HC_Volume_*".into(),
+                dev_dir: "/dev".into(),
             },
             commands: CommandsConfig {
                 nixos_rebuild: argv(&["nixos-rebuild"]),
@@ -556,6 +571,7 @@ fn read_discovery(t: &Table, d: DiscoveryConfig) -> Result<DiscoveryConfig, Conf
                 )
             })?
             .unwrap_or(d.pattern),
+        dev_dir: t.path_or("dev_dir", "/dev", d.dev_dir)?,
     })
 }
 

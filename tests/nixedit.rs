@@ -10,7 +10,7 @@ use std::fs;
 use nixos_lifeboat::nixedit::{
     BootFix, DeclaredMount, MountFields, NixEditError, bind_snippet, boot_fix_snippet,
     drop_file_systems, file_systems_mounts, holding_mount, mounted_in_stage1, nix_string,
-    rewrite_device, store_boot_fixes,
+    rewrite_device, rewrite_strings, store_boot_fixes, string_lines,
 };
 
 const SEED_DEVICE: &str = "/dev/disk/by-id/scsi-0HC_Volume_103912881";
@@ -524,4 +524,40 @@ fn the_holding_mount_is_the_longest_whole_component_prefix() {
     assert_eq!(holding_mount("/srv", ["/home"]), None);
     assert!(mounted_in_stage1("/var/lib", &MountFields::default()));
     assert!(!mounted_in_stage1("/home", &MountFields::default()));
+}
+
+/// nixos-infect's networking.nix: the old server's addresses and MAC become this one's,
+/// every other byte (comments, layout, the gateway) as it was, and each literal is found
+/// by its line first.
+#[test]
+fn addresses_and_a_mac_in_a_udev_rule_are_rewritten_in_place() {
+    let source = "{ lib, ... }: {\n  # populated at runtime\n  networking.interfaces.eth0 = {\n    \
+                  ipv4.addresses = [ { address=\"198.51.100.9\"; prefixLength=32; } ];\n    \
+                  ipv4.routes = [ { address = \"172.31.1.1\"; prefixLength = 32; } ];\n  };\n  \
+                  services.udev.extraRules = ''\n    ATTR{address}==\"96:00:01:02:03:04\", NAME=\"eth0\"\n  '';\n  \
+                  # 198.51.100.9 in a comment stays\n}\n";
+    assert_eq!(string_lines(source, "198.51.100.9", true), Ok(vec![4]));
+    assert_eq!(
+        string_lines(source, "96:00:01:02:03:04", false),
+        Ok(vec![8])
+    );
+    assert_eq!(string_lines(source, "198.51.100", true), Ok(vec![]));
+    let edited = rewrite_strings(
+        source,
+        &[
+            ("198.51.100.9", "203.0.113.7", true),
+            ("96:00:01:02:03:04", "96:00:0a:0b:0c:0d", false),
+        ],
+    )
+    .unwrap()
+    .unwrap();
+    let expected = source
+        .replacen("\"198.51.100.9\"", "\"203.0.113.7\"", 1)
+        .replace("96:00:01:02:03:04", "96:00:0a:0b:0c:0d");
+    assert_eq!(edited, expected);
+    assert!(edited.contains("# 198.51.100.9 in a comment stays"));
+    assert_eq!(
+        rewrite_strings(source, &[("10.0.0.1", "10.0.0.2", true)]),
+        Ok(None)
+    );
 }

@@ -11,9 +11,11 @@ mod fresh_vps;
 mod support;
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use fresh_vps::{FreshVps, FreshVpsOptions, git, step, summary};
+use fresh_vps::{
+    FRESH_ROOT_UUID, FreshVps, FreshVpsOptions, OLD_ROOT_UUID, git, quote, step, summary,
+};
 use serde_json::Value;
 use support::{mounts_under, sha256_file};
 
@@ -334,6 +336,73 @@ fn a_uid_that_does_not_own_the_home_is_refused() {
     );
 }
 
+/// boot-safety reads every fact it judges from one `nix eval` of the flake.
+#[test]
+fn boot_safety_evaluates_the_flake_once() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let evals = vps.dir.join("nix-evals.log");
+    let wrapper = vps.dir.join("nix-counting");
+    fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = eval ]; then echo \"$1 $5 $6\" >> {}; fi\nexec nix \"$@\"\n",
+            quote(&evals.to_string_lossy())
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = vps.config();
+    let text = fs::read_to_string(&config).unwrap().replace(
+        "nix = [\"nix\"]",
+        &format!("nix = [\"{}\"]", wrapper.display()),
+    );
+    fs::write(&config, text).unwrap();
+    let (code, events) = vps.run_with(&config, &["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+    assert_eq!(step(&events, "boot-safety").0, "passed");
+    let calls = fs::read_to_string(&evals).unwrap();
+    assert_eq!(calls.lines().count(), 1, "{calls}");
+    assert!(calls.contains("#nixosConfigurations --apply"), "{calls}");
+}
+
+/// A root pinned to the dead machine's disk, and a `/boot` by a label this machine lacks,
+/// are refused with the file and line that set them and this machine's disks; a missing
+/// device marked `nofail` is not.
+#[test]
+fn a_root_on_the_dead_disks_uuid_is_refused_with_where_it_is_set() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    let original = fs::read_to_string(vps.author.join("configuration.nix")).unwrap();
+    let pinned = original.replacen(
+        "  users.users.qwe",
+        &format!(
+            "  fileSystems.\"/\" = {{ device = \"/dev/disk/by-uuid/{OLD_ROOT_UUID}\"; fsType = \"ext4\"; }};\n\
+             \x20 fileSystems.\"/boot\" = {{ label = \"OLDBOOT\"; fsType = \"vfat\"; }};\n\
+             \x20 fileSystems.\"/backup\" = {{ device = \"/dev/disk/by-label/gone\"; fsType = \"ext4\"; options = [ \"nofail\" ]; }};\n\
+             \x20 users.users.qwe"
+        ),
+        1,
+    );
+    let line = |needle: &str| pinned.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let (root_line, boot_line) = (line("fileSystems.\"/\""), line("fileSystems.\"/boot\""));
+    vps.push_file("configuration.nix", &pinned);
+    let (code, events) = vps.run(&["--yes"]);
+    assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+    let (status, message) = step(&events, "boot-safety");
+    assert_eq!(status, "refused");
+    for expected in [
+        format!("fileSystems.\"/\" mounts /dev/disk/by-uuid/{OLD_ROOT_UUID}"),
+        format!("configuration.nix:{root_line}"),
+        format!("/dev/disk/by-uuid/{FRESH_ROOT_UUID}"),
+        "emergency shell".to_string(),
+        "fileSystems.\"/boot\" mounts /dev/disk/by-label/OLDBOOT".to_string(),
+        format!("configuration.nix:{boot_line}"),
+    ] {
+        assert!(message.contains(&expected), "{expected} not in: {message}");
+    }
+    assert!(!message.contains("/backup"), "{message}");
+    assert!(rebuild_calls(&vps).is_empty(), "{:?}", vps.calls());
+}
+
 #[test]
 fn a_host_the_flake_lacks_is_refused_with_the_hosts_it_has() {
     let vps = FreshVps::new(FreshVpsOptions::default());
@@ -619,4 +688,286 @@ fn a_saved_copy_that_is_not_what_predestroy_saved_restores_nothing() {
         vps.calls()
     );
     assert!(!vps.calls().iter().any(|c| c == "reboot"));
+}
+
+/// The network and login the new system comes up with, against this machine's: each run
+/// in a network namespace of its own whose interface the test makes with `ip` (a veth
+/// pair, `eth0` with a MAC and public addresses); nothing is sent.
+mod network {
+    use super::*;
+
+    const MAC: &str = "96:00:0a:0b:0c:0d";
+    const OLD_MAC: &str = "96:00:01:02:03:04";
+    const V4: &str = "203.0.113.7";
+    const V6: &str = "2001:db8:7::7";
+
+    /// This machine's network: eth0 with [`MAC`], [`V4`]/32 and [`V6`]/64 and Hetzner's
+    /// gateways.
+    fn this_machine() -> String {
+        this_machine_with(true)
+    }
+
+    /// [`this_machine`], with or without its public IPv6 address.
+    fn this_machine_with(v6: bool) -> String {
+        let script = format!(
+            "ip link add eth0 type veth peer name peer0\n\
+             ip link set eth0 address {MAC}\n\
+             ip link set eth0 up\nip link set peer0 up\n\
+             ip addr add {V4}/32 dev eth0\n\
+             ip -6 addr add {V6}/64 dev eth0 nodad\n\
+             ip route add default via 172.31.1.1 dev eth0 onlink\n\
+             ip -6 route add default via fe80::1 dev eth0\n"
+        );
+        if v6 {
+            script
+        } else {
+            script.replace(&format!("ip -6 addr add {V6}/64 dev eth0 nodad\n"), "")
+        }
+    }
+
+    /// `networking.nix` as nixos-infect writes it, for a server with these addresses and MAC.
+    fn infect_networking(v4: &str, v6: &str, mac: &str) -> String {
+        format!(
+            "{{ lib, ... }}: {{\n  # This file was populated at runtime with the networking\n  \
+             # details gathered from the active system.\n  networking = {{\n    \
+             nameservers = [ \"185.12.64.1\" \"185.12.64.2\" ];\n    \
+             defaultGateway = \"172.31.1.1\";\n    defaultGateway6 = {{\n      \
+             address = \"fe80::1\";\n      interface = \"eth0\";\n    }};\n    \
+             dhcpcd.enable = false;\n    usePredictableInterfaceNames = lib.mkForce false;\n    \
+             interfaces = {{\n      eth0 = {{\n        ipv4.addresses = [\n          \
+             {{ address=\"{v4}\"; prefixLength=32; }}\n        ];\n        ipv6.addresses = [\n          \
+             {{ address=\"{v6}\"; prefixLength=64; }}\n          \
+             {{ address=\"fe80::9400:1ff:fe02:304\"; prefixLength=64; }}\n        ];\n        \
+             ipv4.routes = [ {{ address = \"172.31.1.1\"; prefixLength = 32; }} ];\n        \
+             ipv6.routes = [ {{ address = \"fe80::1\"; prefixLength = 128; }} ];\n      }};\n    \
+             }};\n  }};\n  services.udev.extraRules = ''\n    \
+             ATTR{{address}}==\"{mac}\", NAME=\"eth0\"\n  '';\n}}\n"
+        )
+    }
+
+    /// Push `networking.nix` (imported by configuration.nix) and configuration.nix with
+    /// `edit` applied.
+    fn push(vps: &FreshVps, networking: &str, edit: impl Fn(&str) -> String) {
+        vps.push_file("networking.nix", networking);
+        let original = fs::read_to_string(vps.author.join("configuration.nix")).unwrap();
+        let importing = original.replacen(
+            "imports = [ ./hardware-configuration.nix ];",
+            "imports = [ ./hardware-configuration.nix ./networking.nix ];",
+            1,
+        );
+        assert_ne!(importing, original);
+        vps.push_file("configuration.nix", &edit(&importing));
+    }
+
+    /// [`push`] with configuration.nix's `services.openssh.enable = true;` replaced by `sshd`.
+    fn push_sshd(vps: &FreshVps, networking: &str, sshd: &str) {
+        push(vps, networking, |text| {
+            text.replace("services.openssh.enable = true;", sshd)
+        });
+    }
+
+    fn line_of(text: &str, needle: &str) -> usize {
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    /// Run with `--yes` in [`this_machine`]'s network: refused with each of `expected` in
+    /// the message, nothing built. The message.
+    fn refused(vps: &FreshVps, expected: &[String]) -> String {
+        refused_in(vps, &this_machine(), expected)
+    }
+
+    fn refused_in(vps: &FreshVps, network: &str, expected: &[String]) -> String {
+        let (code, events) = vps.run_in_network(network, &["--yes"]);
+        assert_eq!(code, 3, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "refused");
+        for text in expected {
+            assert!(message.contains(text.as_str()), "{text} not in: {message}");
+        }
+        assert!(rebuild_calls(vps).is_empty(), "{:?}", vps.calls());
+        message.to_string()
+    }
+
+    /// This machine has no public IPv6 address to put in place of the old one, so no
+    /// rewrite is offered.
+    #[test]
+    fn the_old_servers_static_addresses_are_refused_with_where_they_are_set() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC);
+        push(&vps, &networking, str::to_string);
+        refused_in(
+            &vps,
+            &this_machine_with(false),
+            &[
+                "networking.interfaces.eth0 gives the static address 198.51.100.9/32".into(),
+                format!("networking.nix:{}", line_of(&networking, "198.51.100.9")),
+                "static address 2a01:4f8:c17:1::1/64".into(),
+                format!(
+                    "networking.nix:{}",
+                    line_of(&networking, "2a01:4f8:c17:1::1")
+                ),
+                format!("{V4}/32 on eth0"),
+                "no DHCP".into(),
+                "Primary IPs".into(),
+            ],
+        );
+    }
+
+    #[test]
+    fn an_interface_named_after_a_missing_mac_and_no_sshd_are_refused() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking(V4, V6, OLD_MAC)
+            .replace("eth0 = {", "wan0 = {")
+            .replace("NAME=\"eth0\"", "NAME=\"wan0\"");
+        push_sshd(&vps, &networking, "services.openssh.enable = false;");
+        refused(
+            &vps,
+            &[
+                format!("names the interface wan0 after the MAC {OLD_MAC}"),
+                format!("networking.nix:{}", line_of(&networking, OLD_MAC)),
+                format!("ATTR{{address}}==\"{MAC}\", NAME=\"wan0\""),
+                "services.openssh is not enabled".into(),
+            ],
+        );
+    }
+
+    #[test]
+    fn a_closed_ssh_port_and_no_keys_without_passwords_are_refused() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push_sshd(
+            &vps,
+            "{ }\n",
+            "services.openssh = { enable = true; ports = [ 2222 ]; openFirewall = false; \
+                 settings.PasswordAuthentication = false; };\n  \
+                 networking.firewall.allowedTCPPorts = [ 80 443 ];",
+        );
+        // The practice volume's home has a key of its own: none there either.
+        vps.write_volume_file("qwe/.ssh/authorized_keys", "# emptied\n", 0o600);
+        let message = refused(
+            &vps,
+            &[
+                "sshd listens on port 2222 but the firewall closes it".into(),
+                "neither root nor qwe has an authorized key".into(),
+            ],
+        );
+        // The network is DHCP's (the hardware configuration's useDHCP): nothing to say.
+        assert!(
+            !message.contains("address") && !message.contains("interface"),
+            "{message}"
+        );
+    }
+
+    /// This machine's addresses and MAC pass; the link-local address of the old MAC is
+    /// a warning; a key for the user lets the user in without passwords.
+    #[test]
+    fn a_static_configuration_of_this_machine_passes_with_a_warning_for_the_old_link_local() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push_sshd(
+            &vps,
+            &infect_networking(V4, V6, MAC),
+            "services.openssh = { enable = true; settings.PasswordAuthentication = false; };\n  \
+                 users.users.qwe.openssh.authorizedKeys.keys = [ \"ssh-ed25519 AAAAC3Nza qwe@laptop\" ];",
+        );
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "warning", "{message}");
+        assert!(
+            message.contains("link-local address fe80::9400:1ff:fe02:304")
+                && message.contains(OLD_MAC),
+            "{message}"
+        );
+        assert!(!message.contains("extraRules"), "{message}");
+        assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
+    }
+
+    /// The old server's addresses, gateway and MAC, with this machine's at hand: the rewrite of
+    /// networking.nix is shown and asked about; confirmed, it is committed, evaluates to
+    /// this machine's addresses, and recover goes on.
+    #[test]
+    fn the_old_servers_addresses_are_rewritten_to_this_machines_on_confirmation() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = infect_networking("198.51.100.9", "2a01:4f8:c17:1::1", OLD_MAC).replace(
+            "defaultGateway = \"172.31.1.1\"",
+            "defaultGateway = \"172.31.1.254\"",
+        );
+        push(&vps, &networking, str::to_string);
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let diff: Vec<&str> = events
+            .iter()
+            .filter(|e| e["event"] == "output" && e["step"] == "boot-safety")
+            .filter_map(|e| e["line"].as_str())
+            .collect();
+        assert!(
+            diff.iter()
+                .any(|l| l.starts_with('-') && l.contains("198.51.100.9"))
+                && diff.iter().any(|l| l.starts_with('+') && l.contains(V4)),
+            "{diff:#?}"
+        );
+        let (status, message) = step(&events, "boot-safety");
+        assert_eq!(status, "passed", "{message}");
+        let rewritten = fs::read_to_string(vps.etc_nixos.join("networking.nix")).unwrap();
+        assert_eq!(
+            rewritten,
+            infect_networking(V4, V6, MAC)
+                .replace("fe80::9400:1ff:fe02:304", "fe80::9400:aff:fe0b:c0d")
+        );
+        let log = git(&vps.etc_nixos, "log -1 --format=%s");
+        assert!(log.contains("this server's addresses and MAC"), "{log}");
+        let committed = git(&vps.etc_nixos, "show --name-only --format= HEAD");
+        assert!(
+            committed.lines().any(|l| l == "networking.nix"),
+            "{committed}"
+        );
+        let addresses = vps.shell(&format!(
+            "nix eval --json --extra-experimental-features 'nix-command flakes' \
+             {}#nixosConfigurations.devserver.config.networking.interfaces.eth0.ipv4.addresses",
+            quote(&vps.etc_nixos.to_string_lossy())
+        ));
+        assert_eq!(
+            addresses,
+            format!("[{{\"address\":\"{V4}\",\"prefixLength\":32}}]")
+        );
+        assert_eq!(rebuild_calls(&vps).len(), 2, "{:?}", vps.calls());
+    }
+
+    /// networkd with the old server's address on a network matched by name, DHCP off: the
+    /// address is rewritten to this machine's, prefix kept.
+    #[test]
+    fn a_networkd_network_with_the_old_servers_address_gets_this_machines() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        let networking = "{ lib, ... }: {\n  networking.useNetworkd = true;\n  \
+                          networking.useDHCP = false;\n  systemd.network.networks.\"10-wan\" = {\n    \
+                          matchConfig.Name = \"eth0\";\n    address = [ \"198.51.100.9/32\" ];\n    \
+                          networkConfig.DHCP = \"no\";\n  };\n}\n";
+        push(&vps, networking, str::to_string);
+        let (code, events) = vps.run_in_network(&this_machine_with(false), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        let rewritten = fs::read_to_string(vps.etc_nixos.join("networking.nix")).unwrap();
+        assert_eq!(
+            rewritten,
+            networking.replace("198.51.100.9/32", &format!("{V4}/32"))
+        );
+    }
+
+    /// Without passwords and without keys in the configuration, a key the user added by
+    /// hand to `~/.ssh/authorized_keys` on the volume still lets the user in.
+    #[test]
+    fn a_key_in_the_users_authorized_keys_on_the_volume_is_a_way_in() {
+        let vps = FreshVps::new(FreshVpsOptions::default());
+        push_sshd(
+            &vps,
+            "{ }\n",
+            "services.openssh = { enable = true; settings.PasswordAuthentication = false; };",
+        );
+        vps.write_volume_file(
+            "qwe/.ssh/authorized_keys",
+            "# by hand\nssh-ed25519 AAAAC3Nza qwe@laptop\n",
+            0o600,
+        );
+        let (code, events) = vps.run_in_network(&this_machine(), &["--yes"]);
+        assert_eq!(code, 0, "{events:#?}\n{}", vps.stderr());
+        assert_eq!(step(&events, "boot-safety").0, "passed");
+    }
 }

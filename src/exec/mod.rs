@@ -7,6 +7,7 @@ pub mod host;
 pub mod lock;
 pub mod mount;
 pub mod mountinfo;
+pub mod netfacts;
 #[cfg(test)]
 mod noise;
 pub mod probe;

@@ -96,7 +96,8 @@ const fn def(step: RecoverStep) -> StepDef {
             title: "Boot safety",
             explains: "Evaluates the flake before building: the host exists, each volume device exists \
                        here with its filesystem, the volume holding the Nix store is mounted in stage 1, \
-                       /nix is a bind of it, and the user's uid owns the home on the volume.",
+                       /nix is a bind of it, the user's uid owns the home on the volume, every other \
+                       boot filesystem's device is here, and the network, sshd and keys let you back in.",
             requires: &[Recover(HardwareConfig)],
             cleanup: false,
             remedy: None,

@@ -85,6 +85,56 @@ pub fn rewrite_device(
     Ok(Edited { text, mounts })
 }
 
+/// `source` with each string literal whose value is `old` (`whole`), or whose text holds
+/// `old` (not `whole`: a MAC in a udev rule), changed to hold `new` instead, for a
+/// configuration that still has another server's addresses. Every other byte stays;
+/// `None` when no literal matched.
+pub fn rewrite_strings(
+    source: &str,
+    edits: &[(&str, &str, bool)],
+) -> Result<Option<String>, NixEditError> {
+    let root = parse(source)?;
+    let mut changes: Vec<(Range<usize>, String)> = Vec::new();
+    for string in root.syntax().descendants().filter_map(ast::Str::cast) {
+        // A string inside another's interpolation is edited with the outer one, if at all.
+        if string
+            .syntax()
+            .ancestors()
+            .skip(1)
+            .any(|n| ast::Str::can_cast(n.kind()))
+        {
+            continue;
+        }
+        let range = text_range(string.syntax());
+        let literal = literal_str(&string);
+        let mut text = source[range.clone()].to_string();
+        let mut changed = false;
+        for (old, new, whole) in edits {
+            if *whole && literal.as_deref() == Some(*old) {
+                text = nix_string(new);
+                changed = true;
+                break;
+            }
+            if !*whole && !old.is_empty() && text.contains(*old) {
+                text = text.replace(*old, new);
+                changed = true;
+            }
+        }
+        if changed {
+            changes.push((range, text));
+        }
+    }
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let mut text = source.to_owned();
+    for (range, new) in changes.iter().rev() {
+        text.replace_range(range.clone(), new);
+    }
+    reparse(&text)?;
+    Ok(Some(text))
+}
+
 /// `value` as a Nix string literal: `"` + value with `\`, `"`, `${` and control
 /// characters escaped + `"`.
 pub fn nix_string(value: &str) -> String {

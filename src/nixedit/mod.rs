@@ -20,7 +20,7 @@ pub use boot::{
     BootFix, PATHS_NEEDED_FOR_BOOT, bind_snippet, boot_fix_snippet, holding_mount,
     mounted_in_stage1, store_boot_fixes,
 };
-pub use edit::{drop_file_systems, nix_string, rewrite_device};
+pub use edit::{drop_file_systems, nix_string, rewrite_device, rewrite_strings};
 
 /// What a `fileSystems` entry says about the options lifeboat checks. From a source file
 /// each is `None` unless it is written as a literal; from `nix eval --json` of
@@ -32,6 +32,8 @@ pub struct MountFields {
     pub fs_type: Option<String>,
     pub options: Option<Vec<String>>,
     pub needed_for_boot: Option<bool>,
+    /// `label`: NixOS mounts `/dev/disk/by-label/<label>` when `device` is not set.
+    pub label: Option<String>,
 }
 
 /// One binding in a file that defines all or part of `fileSystems."<mount_point>"`
@@ -106,8 +108,30 @@ pub fn file_systems_mounts(source: &str) -> Result<Vec<DeclaredMount>, NixEditEr
                     fs_type: single_literal(binding, "fsType", string_value),
                     options: single_literal(binding, "options", string_list),
                     needed_for_boot: single_literal(binding, "neededForBoot", bool_value),
+                    label: single_literal(binding, "label", string_value),
                 },
             }
+        })
+        .collect())
+}
+
+/// The 1-based lines of the string literals in `source` that are `needle` (`whole`) or
+/// hold it in their text (the line where it occurs), in source order: where a NixOS
+/// module sets an address, or a udev rule names a MAC.
+pub fn string_lines(source: &str, needle: &str, whole: bool) -> Result<Vec<usize>, NixEditError> {
+    let root = parse(source)?;
+    Ok(root
+        .syntax()
+        .descendants()
+        .filter_map(ast::Str::cast)
+        .filter_map(|string| {
+            let range = text_range(string.syntax());
+            let offset = if whole {
+                (find::literal_str(&string).as_deref() == Some(needle)).then_some(range.start)?
+            } else {
+                range.start + source.get(range.clone())?.find(needle)?
+            };
+            Some(position(source, offset).0)
         })
         .collect())
 }

@@ -179,6 +179,10 @@ pub struct FreshVps {
     pub hardware_capture: PathBuf,
     /// The by-id link of the attached volume.
     pub device: PathBuf,
+    /// This machine's `/dev` as lifeboat sees it (`[discovery].dev_dir`): its root disk is
+    /// `disk/by-uuid/<FRESH_ROOT_UUID>`, a link to the volume's loop device (any block
+    /// device will do; nothing mounts it).
+    pub dev: PathBuf,
     /// The persistence marker's nonce on the volume.
     pub marker_nonce: String,
     full_config: bool,
@@ -263,6 +267,7 @@ impl FreshVps {
             host_nix: dir.join("host-nix"),
             hardware_capture: dir.join("hardware-capture.nix"),
             device: sandbox.by_id_link.clone(),
+            dev: dir.join("dev"),
             marker_nonce: String::new(),
             full_config: options.full_config,
             nix_config: if options.flakes_enabled {
@@ -287,6 +292,9 @@ impl FreshVps {
         ] {
             fs::create_dir_all(d).unwrap();
         }
+        let by_uuid = vps.dev.join("disk/by-uuid");
+        fs::create_dir_all(&by_uuid).unwrap();
+        symlink(&vps.sandbox.loop_device, by_uuid.join(FRESH_ROOT_UUID)).unwrap();
         vps.write_stand_ins();
         vps.make_remote(&options);
         if let Some(text) = options.existing_etc_nixos {
@@ -356,12 +364,13 @@ impl FreshVps {
              reboot = [\"{bin}/reboot\"]\n\
              nix = [\"nix\"]\n\n\
              [inspect]\nmountpoint = \"{mnt}\"\n\n\
-             [discovery]\nby_id_dir = \"{by_id}\"\n\n\
+             [discovery]\nby_id_dir = \"{by_id}\"\ndev_dir = \"{dev}\"\n\n\
              [state]\ndir = \"{state}\"\n\n\
              [config_repo]\npath = \"{etc_nixos}\"\n",
             bin = self.bin.display(),
             mnt = self.mnt.display(),
             by_id = self.sandbox.by_id_dir.display(),
+            dev = self.dev.display(),
             state = self.state.display(),
             etc_nixos = self.etc_nixos.display(),
         );
@@ -415,6 +424,12 @@ impl FreshVps {
         self.run_script(config, prelude, "", args)
     }
 
+    /// [`FreshVps::run`] in a network namespace of its own, after `network` (shell lines
+    /// with `ip`) made its interfaces: this machine's network for the run.
+    pub fn run_in_network(&self, network: &str, args: &[&str]) -> (i32, Vec<Value>) {
+        self.run_in(&self.config(), "", "", Some(network), args)
+    }
+
     fn run_script(
         &self,
         config: &Path,
@@ -422,13 +437,34 @@ impl FreshVps {
         env: &str,
         args: &[&str],
     ) -> (i32, Vec<Value>) {
+        self.run_in(config, prelude, env, None, args)
+    }
+
+    fn run_in(
+        &self,
+        config: &Path,
+        prelude: &str,
+        env: &str,
+        network: Option<&str>,
+        args: &[&str],
+    ) -> (i32, Vec<Value>) {
         let events_file = self.dir.join("events.jsonl");
         let args: Vec<String> = args.iter().map(|a| quote(a)).collect();
-        let script = format!(
-            "{prelude}\nset +e\n{env} {bin} -c {config} recover --json {args} >{events} 2>{stderr}\necho $?",
+        let run = format!(
+            "env {env} {bin} -c {config} recover --json {args}",
             bin = quote(&lifeboat_bin().to_string_lossy()),
             config = quote(&config.to_string_lossy()),
             args = args.join(" "),
+        );
+        let run = match network {
+            Some(network) => format!(
+                "unshare -n sh -ec {}",
+                quote(&format!("{network}\nexec {run}"))
+            ),
+            None => run,
+        };
+        let script = format!(
+            "{prelude}\nset +e\n{run} >{events} 2>{stderr}\necho $?",
             events = quote(&events_file.to_string_lossy()),
             stderr = quote(&self.dir.join("recover.stderr").to_string_lossy()),
         );

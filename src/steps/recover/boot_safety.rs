@@ -1,8 +1,10 @@
 //! `boot-safety`: evaluate the flake before anything is built and refuse a configuration
 //! that would not come back with the volume: the host exists, each volume device exists
 //! here with its filesystem, the filesystem holding the Nix store is mounted in stage 1,
-//! `/nix` is a bind of it, and the user's uid owns the home on the volume. Each blocker
-//! comes with the exact Nix lines to add or change.
+//! `/nix` is a bind of it, the user's uid owns the home on the volume, every other
+//! filesystem mounted at boot names a device this machine has, and the operator can get
+//! back in over the network (`network.rs`). Every fact comes from one `nix eval`. Each
+//! blocker comes with the exact Nix lines to add or change.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,11 +15,14 @@ use serde_json::Value;
 
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
+use crate::exec::netfacts;
 use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
 use crate::nixlog;
 use crate::report::Stream;
 use crate::steps::StepContext;
+
+use super::network;
 
 /// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
 const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
@@ -29,6 +34,8 @@ pub struct Attached<'a> {
     pub dev: (u32, u32),
     /// Owner uid of `<user>/` on the volume.
     pub owner_uid: Option<u32>,
+    /// The keys in `<user>/.ssh/authorized_keys` on the volume.
+    pub volume_keys: usize,
 }
 
 /// One thing that would keep the new system from booting with the volume.
@@ -48,27 +55,123 @@ pub struct Rewrite {
     pub new: String,
 }
 
+/// The edit that gives the configuration this machine's addresses and MAC in place of the
+/// old server's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renumber {
+    pub file: PathBuf,
+    /// The file as it is, and as the edit leaves it.
+    pub before: String,
+    pub after: String,
+    /// What it fixes.
+    pub problems: Vec<String>,
+}
+
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Safe(String),
+    /// Safe, with what deserves a look anyway.
+    Safe(String, Vec<String>),
     /// The flake cannot be evaluated, with why.
     EvalFailed(String),
     Blocked(Vec<Blocker>),
     /// Only the device path moved; rewriting it makes the configuration safe.
     DeviceMoved(Rewrite),
+    /// Only the addresses and MAC are the old server's; the edit makes them this machine's.
+    Renumber(Renumber),
 }
 
-/// `nix eval --json <repo>#<attr>`.
-pub fn eval_command(cfg: &Config, attr: &str, apply: Option<&str>) -> CommandSpec {
-    let flake = format!("{}#{attr}", cfg.config_repo.path.display());
+/// The function `boot-safety` applies to the flake's `nixosConfigurations`: every fact it
+/// judges, from one evaluation. For a host the flake lacks, the hosts it has. A fact read
+/// with `tryEval` is `null` when it does not evaluate, so one broken option does not hide
+/// the others; `fileSystems` is read plainly, since the build would fail on it too.
+const FACTS: &str = r#"configurations: let
+  host = @host@;
+  user = @user@;
+  try = value: let tried = builtins.tryEval (builtins.deepSeq value value); in if tried.success then tried.value else null;
+in if !(configurations ? ${host}) then { hosts = builtins.attrNames configurations; } else let
+  config = configurations.${host}.config;
+  users = try (builtins.attrNames (config.users.users or { }));
+in {
+  fileSystems = builtins.mapAttrs (_: fs: {
+    device = fs.device or null; fsType = fs.fsType or null; options = fs.options or null;
+    neededForBoot = fs.neededForBoot or null; label = fs.label or null;
+  }) (config.fileSystems or { });
+  user = if user == null || users == null || !(builtins.elem user users) then null
+    else { uid = try (config.users.users.${user}.uid or null); };
+  network = let
+    net = config.networking or { };
+    addresses = i: map (a: { address = a.address or null; prefixLength = a.prefixLength or null; })
+      ((i.ipv4.addresses or [ ]) ++ (i.ipv6.addresses or [ ]));
+    gateway = g: if g == null then null else if builtins.isString g then g else g.address or null;
+  in try {
+    defaultGateway = gateway (net.defaultGateway or null); defaultGateway6 = gateway (net.defaultGateway6 or null);
+    useDHCP = net.useDHCP or null; dhcpcd = net.dhcpcd.enable or null;
+    useNetworkd = net.useNetworkd or null; predictableNames = net.usePredictableInterfaceNames or null;
+    interfaces = builtins.mapAttrs (_: i: { useDHCP = i.useDHCP or null; addresses = addresses i; })
+      (net.interfaces or { });
+    networks = builtins.mapAttrs (_: n: {
+      name = n.matchConfig.Name or null; mac = n.matchConfig.MACAddress or null;
+      address = (n.address or [ ]) ++ (let a = n.networkConfig.Address or [ ]; in if builtins.isList a then a else [ a ]);
+      dhcp = n.networkConfig.DHCP or n.DHCP or null;
+    }) (config.systemd.network.networks or { });
+    udevRules = config.services.udev.extraRules or null;
+  };
+  login = let
+    ssh = config.services.openssh or { };
+    firewall = config.networking.firewall or { };
+  in try {
+    sshd = ssh.enable or null; ports = ssh.ports or null; openFirewall = ssh.openFirewall or null;
+    passwordAuthentication = ssh.settings.PasswordAuthentication or null;
+    firewall = firewall.enable or null; allowedPorts = firewall.allowedTCPPorts or null;
+    allowedRanges = firewall.allowedTCPPortRanges or null;
+    keys = builtins.listToAttrs (map (u: { name = u; value = let
+        keys = config.users.users.${u}.openssh.authorizedKeys or { };
+      in builtins.length (keys.keys or [ ]) + builtins.length (keys.keyFiles or [ ]); })
+      (builtins.filter (u: u != null && builtins.elem u users) [ "root" user ]));
+  };
+}"#;
+
+/// The Nix function of [`FACTS`] for `host` and the config's user, on one line.
+fn facts_function(cfg: &Config, host: &str) -> String {
+    let user = cfg
+        .user
+        .as_deref()
+        .map_or("null".into(), nixedit::nix_string);
+    let function = FACTS.split_whitespace().collect::<Vec<_>>().join(" ");
+    function
+        .replace("@host@", &nixedit::nix_string(host))
+        .replace("@user@", &user)
+}
+
+/// `nix eval --json <repo>#nixosConfigurations --apply <the facts function>`.
+pub fn eval_command(cfg: &Config, host: &str) -> CommandSpec {
+    let flake = format!("{}#nixosConfigurations", cfg.config_repo.path.display());
     let mut args: Vec<String> = ["eval", "--json"].map(String::from).to_vec();
     args.extend(FEATURES.map(String::from));
     args.push(flake);
-    if let Some(apply) = apply {
-        args.extend(["--apply".to_string(), apply.to_string()]);
-    }
+    args.extend(["--apply".to_string(), facts_function(cfg, host)]);
     CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
+}
+
+/// What the evaluation gives: the host's facts, or the hosts the flake has.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Facts {
+    /// Present only when the flake has no such host.
+    hosts: Option<Vec<String>>,
+    #[serde(default)]
+    file_systems: BTreeMap<String, MountFields>,
+    /// `None` when the configuration has no such user (or lifeboat knows none).
+    user: Option<UserFacts>,
+    /// `None` when they do not evaluate.
+    network: Option<network::Network>,
+    login: Option<network::Login>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct UserFacts {
+    uid: Option<u64>,
 }
 
 /// The most stderr lines of a `nix eval` kept: its error comes first, a flood after it
@@ -77,9 +180,11 @@ const EVAL_STDERR_LINES: usize = 200;
 /// The most lines of Nix's error shown in the step's message.
 const ERROR_LINES: usize = 8;
 
-/// Evaluate; on failure the error messages, explained where they are known.
-fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Result<Value, String> {
-    let spec = eval_command(cfg, attr, apply).capture_stdout();
+/// Evaluate the facts of `host`; on failure the error messages, explained where they are
+/// known.
+fn eval(cfg: &Config, host: &str, ctx: &StepContext) -> Result<Value, String> {
+    let spec = eval_command(cfg, host).capture_stdout();
+    let attr = format!("nixosConfigurations.{host}");
     let mut stderr = Vec::new();
     let mut long = LongLines::default();
     let finished = process::run_streaming(
@@ -97,12 +202,9 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
     .map_err(|e| e.to_string())?;
     if !finished.status.success() {
         let text = stderr.join("\n");
-        let host = attr
-            .strip_prefix("nixosConfigurations.")
-            .and_then(|rest| rest.split('.').next());
         let explained: Vec<String> = nixlog::summarise_errors([text.as_str()])
             .iter()
-            .filter(|known| !known.names_another_host(host))
+            .filter(|known| !known.names_another_host(Some(host)))
             .map(ToString::to_string)
             .collect();
         let shown_errors = nix_error(&stderr, &cfg.config_repo.path);
@@ -110,7 +212,7 @@ fn eval(cfg: &Config, attr: &str, apply: Option<&str>, ctx: &StepContext) -> Res
             format!(
                 "the flake does not evaluate ({attr}): {shown_errors}. Nothing was built. Fix \
                  the repository (commit and push the fix), then run recover again; `nix eval \
-                 --show-trace {}#{attr}` shows the whole trace",
+                 --show-trace {}#{attr}.config` shows the whole trace",
                 shown(&cfg.config_repo.path)
             )
         } else {
@@ -187,41 +289,165 @@ fn device_number(path: &Path) -> Option<(u32, u32)> {
     })
 }
 
-/// The repository file that declares `mount` with device `device`.
-fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
+/// A place in the repository: the file and the line of a binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", shown(&self.file), self.line)
+    }
+}
+
+/// The `.nix` files of the repository at `repo`, `.git` left out.
+fn nix_files(repo: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut pending = vec![repo.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let mut entries: Vec<_> = fs::read_dir(&dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
             let path = entry.path();
             if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "nix") {
-                let text = fs::read_to_string(&path).unwrap_or_default();
-                let declares = nixedit::file_systems_mounts(&text)
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|m| m.mount_point == mount && m.fields.device.as_deref() == Some(device));
-                if declares {
-                    return Some(path);
-                }
+                files.push(path);
             }
         }
     }
-    None
+    files
+}
+
+/// Where the repository declares `mount` with a binding whose fields `matches` accepts.
+fn declaring(repo: &Path, mount: &str, matches: impl Fn(&MountFields) -> bool) -> Option<Place> {
+    nix_files(repo).into_iter().find_map(|file| {
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let line = nixedit::file_systems_mounts(&text)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|m| m.mount_point == mount && matches(&m.fields))?
+            .line;
+        Some(Place { file, line })
+    })
+}
+
+/// The repository file that declares `mount` with device `device`.
+fn declaring_file(repo: &Path, mount: &str, device: &str) -> Option<PathBuf> {
+    declaring(repo, mount, |fields| {
+        fields.device.as_deref() == Some(device)
+    })
+    .map(|p| p.file)
+}
+
+/// The device a `fileSystems` entry mounts, when it is a device in `/dev` that must be
+/// there at boot: not a bind, not `nofail`, not a filesystem without a device.
+fn boot_device(entry: &MountFields) -> Option<String> {
+    let options = entry.options.as_deref().unwrap_or_default();
+    if options
+        .iter()
+        .any(|o| o == "bind" || o == "rbind" || o == "nofail")
+        || entry.fs_type.as_deref() == Some("none")
+    {
+        return None;
+    }
+    let device = match (&entry.device, &entry.label) {
+        (Some(device), _) => device.clone(),
+        (None, Some(label)) => format!("/dev/disk/by-label/{label}"),
+        (None, None) => return None,
+    };
+    device.starts_with("/dev/").then_some(device)
+}
+
+/// The stable names of this machine's block devices, as the new system would name them
+/// (`/dev/disk/by-uuid/…`, `/dev/disk/by-label/…`), each with the device it points at.
+fn device_candidates(cfg: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for kind in ["by-uuid", "by-label"] {
+        let dir = cfg.discovery.dev_dir.join("disk").join(kind);
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let target = fs::read_link(dir.join(&name))
+                .ok()
+                .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()));
+            let shown_name = escape_bytes(name.as_encoded_bytes());
+            out.push(match target {
+                Some(target) => format!(
+                    "/dev/disk/{kind}/{shown_name} ({})",
+                    escape_bytes(target.as_bytes())
+                ),
+                None => format!("/dev/disk/{kind}/{shown_name}"),
+            });
+        }
+    }
+    out
+}
+
+/// Every `fileSystems` entry (the volumes' aside, checked on their own) whose device is
+/// not on this machine: the boot would stop in stage 1's emergency shell.
+fn missing_devices(cfg: &Config, file_systems: &BTreeMap<String, MountFields>) -> Vec<Blocker> {
+    let volumes: Vec<String> = cfg
+        .volumes
+        .iter()
+        .map(|v| v.mount.display().to_string())
+        .collect();
+    let mut candidates = None;
+    let mut blockers = Vec::new();
+    for (mount, entry) in file_systems {
+        if volumes.contains(mount) {
+            continue;
+        }
+        let Some(device) = boot_device(entry) else {
+            continue;
+        };
+        if cfg.discovery.on_this_machine(Path::new(&device)).exists() {
+            continue;
+        }
+        let place = declaring(&cfg.config_repo.path, mount, |fields| match &entry.device {
+            Some(_) => fields.device.as_deref() == Some(device.as_str()),
+            None => fields.label.is_some() && fields.label == entry.label,
+        });
+        let candidates = candidates.get_or_insert_with(|| device_candidates(cfg));
+        let mount_shown = escape_bytes(mount.as_bytes());
+        blockers.push(Blocker {
+            problem: format!(
+                "fileSystems.\"{mount_shown}\" mounts {}{}, which does not exist on this machine: the boot would stop in stage 1's emergency shell; this machine has {}",
+                escape_bytes(device.as_bytes()),
+                place.map(|p| format!(" (set at {p})")).unwrap_or_default(),
+                if candidates.is_empty() {
+                    "no device under /dev/disk/by-uuid or by-label".to_string()
+                } else {
+                    candidates.join(", ")
+                }
+            ),
+            nix: format!(
+                "fileSystems.\"{mount_shown}\".device = \"/dev/disk/by-uuid/<one of this machine's>\"; (or remove the entry and let hardware-configuration.nix declare it)"
+            ),
+        });
+    }
+    blockers
 }
 
 /// Evaluate the flake's host and judge it.
 pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -> Verdict {
-    let base = format!("nixosConfigurations.{host}.config");
-    let file_systems: BTreeMap<String, MountFields> =
-        match eval(cfg, &format!("{base}.fileSystems"), None, ctx) {
-            Ok(value) => match serde_json::from_value(value) {
-                Ok(fs) => fs,
-                Err(e) => return Verdict::EvalFailed(format!("unexpected fileSystems: {e}")),
-            },
-            Err(why) => return missing_host(cfg, host, why, ctx),
-        };
-    let mut blockers = Vec::new();
+    let facts: Facts = match eval(cfg, host, ctx).map(serde_json::from_value) {
+        Ok(Ok(facts)) => facts,
+        Ok(Err(e)) => return Verdict::EvalFailed(format!("unexpected facts from the flake: {e}")),
+        Err(why) => return Verdict::EvalFailed(why),
+    };
+    if let Some(hosts) = &facts.hosts {
+        return missing_host(host, hosts);
+    }
+    let file_systems = &facts.file_systems;
+    let mut blockers = missing_devices(cfg, file_systems);
     let mut rewrite = None;
     for volume in &cfg.volumes {
         let mount = volume.mount.display().to_string();
@@ -285,77 +511,161 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         && let Some(source) = cfg.nix_store_source()
     {
         let target = cfg.nix_store.target.display().to_string();
-        for fix in nixedit::store_boot_fixes(&file_systems, &source.display().to_string(), &target)
-        {
+        for fix in nixedit::store_boot_fixes(file_systems, &source.display().to_string(), &target) {
             blockers.push(Blocker {
                 problem: fix.problem,
                 nix: fix.nix.trim_end().to_string(),
             });
         }
     }
-    if let Some(blocker) = uid_blocker(cfg, &base, attached.owner_uid, ctx) {
+    if let Some(blocker) = uid_blocker(cfg, facts.user.as_ref(), attached.owner_uid) {
         blockers.push(blocker);
+    }
+    let mut warnings = Vec::new();
+    let renumber = reach(
+        cfg,
+        &facts,
+        attached.volume_keys,
+        &mut blockers,
+        &mut warnings,
+    );
+    if let (Some(renumber), None) = (renumber, &rewrite) {
+        return Verdict::Renumber(renumber);
     }
     match (blockers.is_empty(), rewrite) {
         (true, Some(rewrite)) => Verdict::DeviceMoved(rewrite),
-        (true, None) => Verdict::Safe(match place {
-            Some(StorePlace::OwnVolume { .. }) => format!(
-                "{host} mounts the volumes, the store's own at /nix, and gives the user the uid that owns the home"
-            ),
-            _ => format!(
-                "{host} mounts the volume, mounts it in stage 1 for the /nix bind, and gives the user the uid that owns the home"
-            ),
-        }),
+        (true, None) => Verdict::Safe(
+            match place {
+                Some(StorePlace::OwnVolume { .. }) => format!(
+                    "{host} mounts the volumes, the store's own at /nix, gives the user the uid that owns the home, and can be reached and logged into over SSH"
+                ),
+                _ => format!(
+                    "{host} mounts the volume, mounts it in stage 1 for the /nix bind, gives the user the uid that owns the home, and can be reached and logged into over SSH"
+                ),
+            },
+            warnings,
+        ),
         (false, _) => Verdict::Blocked(blockers),
     }
 }
 
-fn missing_host(cfg: &Config, host: &str, why: String, ctx: &StepContext) -> Verdict {
-    let hosts = eval(cfg, "nixosConfigurations", Some("builtins.attrNames"), ctx);
-    match hosts {
-        Ok(Value::Array(names)) if !names.iter().any(|n| n == host) => {
-            let names: Vec<String> = names
-                .iter()
-                .filter_map(Value::as_str)
-                .map(|n| escape_bytes(n.as_bytes()))
-                .collect();
-            Verdict::Blocked(vec![Blocker {
-                problem: format!(
-                    "the flake has no host {host}; it has: {}",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-                nix: "set [config_repo].flake_host in lifeboat.toml to one of them".into(),
-            }])
+/// The network and login checks: this machine's interfaces against the new system's. When
+/// the only blockers are the old server's addresses and MAC, and each is a literal in one
+/// file, the edit of that file that gives it this machine's instead.
+fn reach(
+    cfg: &Config,
+    facts: &Facts,
+    volume_keys: usize,
+    blockers: &mut Vec<Blocker>,
+    warnings: &mut Vec<String>,
+) -> Option<Renumber> {
+    let files: Vec<(PathBuf, String)> = nix_files(&cfg.config_repo.path)
+        .into_iter()
+        .filter_map(|f| Some((f.clone(), fs::read_to_string(&f).ok()?)))
+        .collect();
+    let find = |needle: &str, whole: bool| {
+        files.iter().find_map(|(file, text)| {
+            let line = *nixedit::string_lines(text, needle, whole).ok()?.first()?;
+            Some(Place {
+                file: file.clone(),
+                line,
+            })
+        })
+    };
+    let mut judged = network::Judged::default();
+    match (&facts.network, netfacts::read()) {
+        (Some(net), Ok(machine)) => {
+            judged = network::judge_network(net, &machine, &find);
         }
-        _ => Verdict::EvalFailed(why),
+        (None, _) => warnings.push(
+            "the configuration's networking options do not evaluate on their own; the network was not checked".into(),
+        ),
+        (_, Err(why)) => warnings.push(format!(
+            "this machine's network could not be read ({}); the network was not checked",
+            escape_bytes(why.as_bytes())
+        )),
     }
+    let login = match &facts.login {
+        Some(login) => network::judge_login(login, cfg.user.as_deref(), volume_keys),
+        None => {
+            warnings.push(
+                "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),
+            );
+            Vec::new()
+        }
+    };
+    let renumber = (blockers.is_empty() && login.is_empty() && judged.fixable)
+        .then(|| renumber(&judged, &find))
+        .flatten();
+    blockers.extend(judged.blockers);
+    blockers.extend(login);
+    warnings.extend(judged.warnings);
+    renumber
 }
 
-fn uid_blocker(cfg: &Config, base: &str, owner: Option<u32>, ctx: &StepContext) -> Option<Blocker> {
+/// The edit of the one file that holds every literal `judged` would change.
+fn renumber(
+    judged: &network::Judged,
+    find: &dyn Fn(&str, bool) -> Option<Place>,
+) -> Option<Renumber> {
+    let mut file = None;
+    for fix in &judged.fixes {
+        let place = find(&fix.old, fix.whole)?;
+        if file.get_or_insert_with(|| place.file.clone()) != &place.file {
+            return None;
+        }
+    }
+    let file = file?;
+    let before = fs::read_to_string(&file).ok()?;
+    let edits: Vec<(&str, &str, bool)> = judged
+        .fixes
+        .iter()
+        .map(|f| (f.old.as_str(), f.new.as_str(), f.whole))
+        .collect();
+    let after = nixedit::rewrite_strings(&before, &edits).ok()??;
+    Some(Renumber {
+        file,
+        before,
+        after,
+        problems: judged.blockers.iter().map(|b| b.problem.clone()).collect(),
+    })
+}
+
+fn missing_host(host: &str, hosts: &[String]) -> Verdict {
+    let names: Vec<String> = hosts.iter().map(|n| escape_bytes(n.as_bytes())).collect();
+    Verdict::Blocked(vec![Blocker {
+        problem: format!(
+            "the flake has no host {host}; it has: {}",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ),
+        nix: "set [config_repo].flake_host in lifeboat.toml to one of them".into(),
+    }])
+}
+
+fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -> Option<Blocker> {
     let user = cfg.user.as_deref()?;
     let owner = owner?;
-    let declared = eval(cfg, &format!("{base}.users.users.{user}.uid"), None, ctx);
     let pin = format!("users.users.{user}.uid = {owner};");
-    match declared {
-        Ok(Value::Number(n)) if n.as_u64() == Some(u64::from(owner)) => None,
-        Ok(Value::Number(n)) => Some(Blocker {
+    match declared.map(|u| u.uid) {
+        Some(Some(uid)) if uid == u64::from(owner) => None,
+        Some(Some(uid)) => Some(Blocker {
             problem: format!(
-                "the configuration gives {user} uid {n}, but the home on the volume belongs to uid {owner}: the files would belong to someone else"
+                "the configuration gives {user} uid {uid}, but the home on the volume belongs to uid {owner}: the files would belong to someone else"
             ),
             nix: pin,
         }),
-        Ok(_) => Some(Blocker {
+        Some(None) => Some(Blocker {
             problem: format!(
                 "the configuration does not pin {user}'s uid: a fresh system may give another uid than {owner}, which owns the home on the volume"
             ),
             nix: pin,
         }),
-        Err(why) => Some(Blocker {
-            problem: format!("the configuration has no user {user} ({why})"),
+        None => Some(Blocker {
+            problem: format!("the configuration has no user {user}"),
             nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
         }),
     }
@@ -396,9 +706,67 @@ pub fn apply(cfg: &Config, rewrite: &Rewrite) -> Result<String, String> {
     ))
 }
 
+/// Write the renumbered file and commit it.
+pub fn apply_renumber(cfg: &Config, renumber: &Renumber) -> Result<String, String> {
+    let now = fs::read_to_string(&renumber.file)
+        .map_err(|e| format!("{}: {e}", shown(&renumber.file)))?;
+    if now != renumber.before {
+        return Err(format!(
+            "{} changed since it was read; run recover again",
+            shown(&renumber.file)
+        ));
+    }
+    crate::exec::atomic::write_atomic(&renumber.file, renumber.after.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", shown(&renumber.file)))?;
+    let name = renumber
+        .file
+        .strip_prefix(&cfg.config_repo.path)
+        .unwrap_or(&renumber.file)
+        .display()
+        .to_string();
+    let message = format!(
+        "Give {name} this server's addresses and MAC\n\nThe configuration had the addresses of the server it was written on.\nCommitted by lifeboat recover."
+    );
+    let commit = crate::exec::git::commit_all_tracked(&cfg.config_repo.path, &message)
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "rewrote {} to this machine's addresses and MAC and committed {}",
+        shown(&renumber.file),
+        &commit[..commit.len().min(12)]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_devices_needed_at_boot_are_checked() {
+        let entry = |device: Option<&str>, fs_type: &str, options: &[&str], label: Option<&str>| {
+            boot_device(&MountFields {
+                device: device.map(String::from),
+                fs_type: Some(fs_type.into()),
+                options: Some(options.iter().map(ToString::to_string).collect()),
+                needed_for_boot: None,
+                label: label.map(String::from),
+            })
+        };
+        let uuid = "/dev/disk/by-uuid/5c0f";
+        assert_eq!(
+            entry(Some(uuid), "ext4", &["defaults"], None).as_deref(),
+            Some(uuid)
+        );
+        assert_eq!(entry(Some(uuid), "ext4", &["nofail"], None), None);
+        assert_eq!(entry(Some("/home/qwe/nix"), "none", &["bind"], None), None);
+        assert_eq!(entry(Some("/srv/a"), "ext4", &["bind"], None), None);
+        assert_eq!(entry(Some("tmpfs"), "tmpfs", &[], None), None);
+        assert_eq!(entry(Some("server:/export"), "nfs", &[], None), None);
+        assert_eq!(
+            entry(None, "vfat", &[], Some("BOOT")).as_deref(),
+            Some("/dev/disk/by-label/BOOT")
+        );
+        assert_eq!(entry(None, "ext4", &[], None), None);
+    }
 
     #[test]
     fn nix_errors_keep_their_text_and_place_without_the_excerpt() {

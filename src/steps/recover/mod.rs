@@ -5,6 +5,7 @@
 mod boot_safety;
 mod clone;
 mod hardware;
+mod network;
 mod preflight;
 mod rebuild;
 mod room;
@@ -49,11 +50,15 @@ pub struct RecoverRunner {
     /// Where the volume was read, for the mirror and the key while it is mounted.
     volume_root: Option<PathBuf>,
     owner_uid: Option<u32>,
+    /// How many keys the user's `~/.ssh/authorized_keys` on the volume holds.
+    volume_keys: usize,
     card: Option<RecoveryCard>,
     creds: Credentials,
     clone_pending: Option<Pending>,
     hardware: Option<hardware::Generated>,
     rewrite: Option<boot_safety::Rewrite>,
+    /// The renumbering boot-safety asked about, applied once confirmed.
+    renumber: Option<boot_safety::Renumber>,
     /// The private read-write mount of the volume that holds the Nix store.
     writable: Option<WritableMount>,
     /// Why Nix cannot use the volume's store, when it cannot.
@@ -77,11 +82,13 @@ impl RecoverRunner {
             view: None,
             volume_root: None,
             owner_uid: None,
+            volume_keys: 0,
             card: None,
             creds,
             clone_pending: None,
             hardware: None,
             rewrite: None,
+            renumber: None,
             writable: None,
             store_unusable: None,
             old_system: None,
@@ -169,6 +176,7 @@ impl RecoverRunner {
             self.owner_uid = std::fs::symlink_metadata(root.join(user))
                 .ok()
                 .map(|m| m.uid());
+            self.volume_keys = authorized_keys(&root.join(user));
         }
         self.creds = credentials::for_repo(&self.cfg, Some(&root));
         let summary = format!("{}; {mounted}", identity_text(&identity));
@@ -404,6 +412,12 @@ impl RecoverRunner {
                 Err(why) => return Outcome::Failed(why),
             }
         }
+        if confirmed && let Some(renumber) = self.renumber.take() {
+            match boot_safety::apply_renumber(&self.cfg, &renumber) {
+                Ok(message) => ctx.output(message),
+                Err(why) => return Outcome::Failed(why),
+            }
+        }
         let (Some(found), Some(probe)) = (&self.found, &self.probe) else {
             return Outcome::Failed("the volume was not identified".into());
         };
@@ -411,9 +425,13 @@ impl RecoverRunner {
             path: &found.path,
             dev: probe.dev,
             owner_uid: self.owner_uid,
+            volume_keys: self.volume_keys,
         };
         match boot_safety::check(&self.cfg, &self.host(), &attached, ctx) {
-            Verdict::Safe(message) => Outcome::Passed(message),
+            Verdict::Safe(message, warnings) if warnings.is_empty() => Outcome::Passed(message),
+            Verdict::Safe(message, warnings) => {
+                Outcome::Warning(format!("{message}; but: {}", warnings.join("; ")))
+            }
             Verdict::EvalFailed(why) => Outcome::Failed(why),
             Verdict::Blocked(blockers) => Outcome::Refused(boot_safety::describe(&blockers)),
             Verdict::DeviceMoved(rewrite) => {
@@ -429,6 +447,24 @@ impl RecoverRunner {
                     return Outcome::Skipped(format!("dry run: {question}"));
                 }
                 self.rewrite = Some(rewrite);
+                Outcome::NeedsConfirmation(Question::key(question))
+            }
+            Verdict::Renumber(renumber) => {
+                ctx.diff(
+                    shown(&renumber.file),
+                    hardware::diff(&renumber.before, &renumber.after),
+                );
+                let question = format!(
+                    "the configuration still has another server's addresses: {}. Rewrite {} to \
+                     this machine's addresses and MAC (the diff above) and commit? (Or move the old \
+                     server's Primary IPs to this server in the provider's console and run again.)",
+                    renumber.problems.join("; "),
+                    shown(&renumber.file)
+                );
+                if ctx.dry_run {
+                    return Outcome::Skipped(format!("dry run: {question}"));
+                }
+                self.renumber = Some(renumber);
                 Outcome::NeedsConfirmation(Question::key(question))
             }
         }
@@ -810,14 +846,7 @@ impl RecoverRunner {
                     path: shown(&cfg.config_repo.path.join(hardware::FILE)),
                 },
             ],
-            RecoverStep::BootSafety => vec![
-                boot_safety::eval_command(
-                    cfg,
-                    &format!("nixosConfigurations.{host}.config.fileSystems"),
-                    None,
-                )
-                .describe(),
-            ],
+            RecoverStep::BootSafety => vec![boot_safety::eval_command(cfg, &host).describe()],
             RecoverStep::MountVolume => cfg
                 .store_place()
                 .map(|place| {
@@ -960,6 +989,25 @@ impl FlowRunner for RecoverRunner {
         }
         lines
     }
+}
+
+/// The keys in `<home>/.ssh/authorized_keys` (sshd reads it after the reboot, the volume
+/// mounted at the home), counted without following a link off the volume.
+fn authorized_keys(home: &Path) -> usize {
+    let ssh = home.join(".ssh");
+    let file = ssh.join("authorized_keys");
+    let plain = |p: &Path, dir: bool| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    if !plain(&ssh, true) || !plain(&file, false) {
+        return 0;
+    }
+    std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
 }
 
 #[cfg(test)]
