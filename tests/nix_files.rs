@@ -455,7 +455,8 @@ fn settings_given_in_nix_come_out_as_a_config_lifeboat_loads() {
         ),
         false,
     );
-    let loaded = Config::load(&rendered_config(&config, dir.path())).unwrap();
+    let file = rendered_config(&config, dir.path());
+    let loaded = Config::load(&file).unwrap();
     assert_eq!(loaded.user.as_deref(), Some("qwe"));
     assert_eq!(loaded.uid, Some(1000));
     assert_eq!(loaded.volumes.len(), 1);
@@ -481,14 +482,43 @@ fn settings_given_in_nix_come_out_as_a_config_lifeboat_loads() {
     );
     assert_eq!(loaded.host.carry, [PathBuf::from("/var/lib/postgresql")]);
 
+    // The binary takes it too: a dry-run inspect gets past the config to its plan (and
+    // fails at the volume, which this machine does not have).
+    let run = lifeboat_dry_run(&file);
+    assert_ne!(run.status.code(), Some(2), "{run:?}");
+    assert!(run.stdout.starts_with(b"{\"event\":\"plan\""), "{run:?}");
+
     // A key lifeboat does not know is caught by the same loader.
     let config = eval_module(
         &lib,
         r#"{ services.lifeboat = { enable = true; settings.config_repo.flake = "devserver"; }; }"#,
         false,
     );
-    let error = Config::load(&rendered_config(&config, dir.path())).unwrap_err();
+    let file = rendered_config(&config, dir.path());
+    let error = Config::load(&file).unwrap_err();
     assert!(error.to_string().contains("flake"), "{error}");
+    let run = lifeboat_dry_run(&file);
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("bad config") && stderr.contains("config_repo.flake"),
+        "{stderr}"
+    );
+}
+
+/// `lifeboat -c FILE inspect --dry-run --json`: loads the config, changes nothing.
+fn lifeboat_dry_run(config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "inspect",
+            "--dry-run",
+            "--json",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
 }
 
 #[test]
