@@ -15,6 +15,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/deps.sh
 
+# nixpkgs' lib/, for the tests that evaluate the flake and the NixOS module
+# (tests/nix_files.rs); where there is none they say they were skipped.
+if [[ -z "${LIFEBOAT_NIXPKGS_LIB:-}" && -f ../shared/nixpkgs-lib/lib/default.nix ]]; then
+    LIFEBOAT_NIXPKGS_LIB="$(cd ../shared/nixpkgs-lib/lib && pwd)"
+    export LIFEBOAT_NIXPKGS_LIB
+fi
+
 status=0
 if [[ $# -eq 0 ]]; then
     unshare -m --propagation private \
