@@ -628,6 +628,13 @@ fn the_metrics_go_where_the_node_exporters_textfile_collector_reads() {
         config["etc"]["lifeboat.toml"]["source"]["value"],
         json!({ "metrics": { "dir": "/run/metrics" } })
     );
+    // lifeboat's loader takes the rendered file, the directory as the module set it.
+    let rendered_dir = tempfile::tempdir().unwrap();
+    let loaded = Config::load(&rendered_config(&config, rendered_dir.path())).unwrap();
+    assert_eq!(
+        loaded.metrics.map(|m| m.dir),
+        Some(PathBuf::from("/run/metrics"))
+    );
     // An explicit [metrics].dir in the settings wins over the option.
     let config = eval_module(
         &lib,
