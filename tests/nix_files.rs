@@ -34,6 +34,7 @@ const TEMPLATES: &[(&str, &[(&str, &str)])] = &[
             ("@needed_for_boot@", "    neededForBoot = true;\n"),
             ("@nix_bind@", ""),
             ("@uid@", "1000"),
+            ("@extra@", ""),
         ],
     ),
     (

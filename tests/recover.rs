@@ -971,3 +971,36 @@ mod network {
         assert_eq!(step(&events, "boot-safety").0, "passed");
     }
 }
+
+/// sops-nix's secrets decrypt with the host key: carried and put back, the configuration
+/// is safe; with a card from before the identity was saved, the fresh machine's own key
+/// cannot decrypt them, and boot-safety refuses before anything is built.
+#[test]
+fn secrets_that_need_a_key_the_old_machine_took_with_it_are_refused() {
+    const SOPS: &str = "  sops.secrets.db-password = { };\n  \
+                        sops.age.sshKeyPaths = [ \"/etc/ssh/ssh_host_ed25519_key\" ];\n";
+    let carried = FreshVps::new(FreshVpsOptions {
+        extra_config: SOPS,
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = carried.run(&["--yes"]);
+    assert_eq!(code, 0, "{events:#?}\n{}", carried.stderr());
+
+    let lost = FreshVps::new(FreshVpsOptions {
+        extra_config: SOPS,
+        saved_identity: false,
+        ..FreshVpsOptions::default()
+    });
+    let (code, events) = lost.run(&["--yes"]);
+    assert_eq!(code, 3, "{events:#?}\n{}", lost.stderr());
+    let (status, message) = step(&events, "boot-safety");
+    assert_eq!(status, "refused", "{message}");
+    assert!(
+        message.contains(
+            "sops-nix decrypts the secrets with /etc/ssh/ssh_host_ed25519_key, which was not carried"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("sops updatekeys"), "{message}");
+    assert!(rebuild_calls(&lost).is_empty(), "{:?}", lost.calls());
+}

@@ -128,6 +128,11 @@ pub struct FreshVpsOptions<'a> {
     /// `<dir>/nix` (`neededForBoot`) instead of the bind from `<home>/qwe/nix`; the config
     /// has two `[[volume]]`s and a `[nix_store]` with only a `target`.
     pub store_volume: bool,
+    /// More of configuration.nix (sops-nix's options, say).
+    pub extra_config: &'a str,
+    /// predestroy saved the old machine's identity (host keys, id maps, a carried
+    /// PostgreSQL); false leaves the card without it, as a card from before it was saved.
+    pub saved_identity: bool,
 }
 
 impl Default for FreshVpsOptions<'_> {
@@ -144,6 +149,8 @@ impl Default for FreshVpsOptions<'_> {
             old_machine: true,
             volume_store_db: true,
             store_volume: false,
+            extra_config: "",
+            saved_identity: true,
         }
     }
 }
@@ -306,7 +313,7 @@ impl FreshVps {
             )
             .unwrap();
         }
-        let mut vps = vps.write_volume(options.with_card);
+        let mut vps = vps.write_volume(options.with_card, options.saved_identity);
         vps.old_machine(&options);
         vps
     }
@@ -847,6 +854,7 @@ impl FreshVps {
             .replace("@needed_for_boot@", needed_for_boot)
             .replace("@nix_bind@", &nix_bind)
             .replace("@uid@", &options.flake_uid.to_string())
+            .replace("@extra@", options.extra_config)
     }
 
     fn make_remote(&self, options: &FreshVpsOptions) {
@@ -884,7 +892,7 @@ impl FreshVps {
     /// What `predestroy` leaves on the volume, written in a namespace of its own: marker,
     /// card (when asked) and the config mirror. With a store volume, the home volume has no
     /// store of its own (`qwe/nix` removed).
-    fn write_volume(mut self, with_card: bool) -> FreshVps {
+    fn write_volume(mut self, with_card: bool, saved_identity: bool) -> FreshVps {
         let payload = self.dir.join("payload");
         let lifeboat_dir = payload.join(USER).join(".lifeboat");
         fs::create_dir_all(&lifeboat_dir).unwrap();
@@ -893,10 +901,14 @@ impl FreshVps {
         old.host.root = self.old_root.clone();
         old.host.carry = vec!["/var/lib/postgresql".into()];
         let carried = host_identity::carried(&old);
-        let saved =
-            host_identity::save::save(&old, &carried, &payload.join(host_identity::SAVED_DIR))
+        let saved_dir = payload.join(host_identity::SAVED_DIR);
+        if saved_identity {
+            let saved = host_identity::save::save(&old, &carried, &saved_dir)
                 .unwrap_or_else(|failed| panic!("{}: {}", failed.path.display(), failed.error));
-        self.saved = saved.entries;
+            self.saved = saved.entries;
+        } else {
+            fs::create_dir_all(&saved_dir).unwrap();
+        }
         let marker = PersistenceMarker::new("devserver").unwrap();
         fs::write(
             lifeboat_dir.join("persistence-marker"),

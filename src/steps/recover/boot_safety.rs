@@ -22,7 +22,9 @@ use crate::nixlog;
 use crate::report::Stream;
 use crate::steps::StepContext;
 
-use super::network;
+use super::{network, secrets};
+use crate::card::CardSaved;
+use crate::steps::host_identity::on_machine;
 
 /// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
 const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
@@ -36,6 +38,8 @@ pub struct Attached<'a> {
     pub owner_uid: Option<u32>,
     /// The keys in `<user>/.ssh/authorized_keys` on the volume.
     pub volume_keys: usize,
+    /// What predestroy saved of the old machine, as the card lists it.
+    pub saved: &'a [CardSaved],
 }
 
 /// One thing that would keep the new system from booting with the volume.
@@ -117,6 +121,13 @@ in {
     }) (config.systemd.network.networks or { });
     udevRules = config.services.udev.extraRules or null;
   };
+  secrets = try {
+    sopsSecrets = builtins.length (builtins.attrNames (config.sops.secrets or { }));
+    ageSecrets = builtins.length (builtins.attrNames (config.age.secrets or { }));
+    sopsAgeKeys = config.sops.age.sshKeyPaths or null;
+    sopsGnupgKeys = config.sops.gnupg.sshKeyPaths or null;
+    ageIdentities = config.age.identityPaths or null;
+  };
   login = let
     ssh = config.services.openssh or { };
     firewall = config.networking.firewall or { };
@@ -167,6 +178,7 @@ struct Facts {
     /// `None` when they do not evaluate.
     network: Option<network::Network>,
     login: Option<network::Login>,
+    secrets: Option<secrets::Secrets>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -521,6 +533,9 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
     if let Some(blocker) = uid_blocker(cfg, facts.user.as_ref(), attached.owner_uid) {
         blockers.push(blocker);
     }
+    if let Some(secrets) = &facts.secrets {
+        blockers.extend(secrets::blockers(secrets, &cfg.host.root, attached.saved));
+    }
     let mut warnings = Vec::new();
     let renumber = reach(
         cfg,
@@ -658,9 +673,12 @@ fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -
             ),
             nix: pin,
         }),
+        // Without a fixed uid NixOS gives the user its id from /var/lib/nixos/uid-map,
+        // which restore-host-identity put back.
+        Some(None) if restored_uid(cfg, user) == Some(owner) => None,
         Some(None) => Some(Blocker {
             problem: format!(
-                "the configuration does not pin {user}'s uid: a fresh system may give another uid than {owner}, which owns the home on the volume"
+                "the configuration does not pin {user}'s uid, and the restored id map does not give it {owner}: a fresh system may give another uid than {owner}, which owns the home on the volume"
             ),
             nix: pin,
         }),
@@ -669,6 +687,13 @@ fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -
             nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
         }),
     }
+}
+
+/// The uid `/var/lib/nixos/uid-map` on this machine gives `user`.
+fn restored_uid(cfg: &Config, user: &str) -> Option<u32> {
+    let map = on_machine(&cfg.host.root, Path::new("/var/lib/nixos/uid-map"));
+    let ids: BTreeMap<String, u32> = serde_json::from_slice(&fs::read(map).ok()?).ok()?;
+    ids.get(user).copied()
 }
 
 /// The blockers as one message: each problem and its Nix.
@@ -739,6 +764,33 @@ pub fn apply_renumber(cfg: &Config, renumber: &Renumber) -> Result<String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unpinned_uid_is_safe_when_the_restored_id_map_gives_the_homes_owner() {
+        let root = tempfile::tempdir().unwrap();
+        let mut cfg = Config {
+            user: Some("qwe".into()),
+            ..Config::default()
+        };
+        cfg.host.root = root.path().to_path_buf();
+        let unpinned = UserFacts { uid: None };
+        let map = root.path().join("var/lib/nixos/uid-map");
+        assert!(
+            uid_blocker(&cfg, Some(&unpinned), Some(1000)).is_some(),
+            "no map"
+        );
+        fs::create_dir_all(map.parent().unwrap()).unwrap();
+        fs::write(&map, r#"{"qwe":1000}"#).unwrap();
+        assert_eq!(uid_blocker(&cfg, Some(&unpinned), Some(1000)), None);
+        fs::write(&map, r#"{"qwe":1001}"#).unwrap();
+        let blocker = uid_blocker(&cfg, Some(&unpinned), Some(1000)).unwrap();
+        assert!(
+            blocker
+                .problem
+                .contains("restored id map does not give it 1000"),
+            "{blocker:?}"
+        );
+    }
 
     #[test]
     fn only_devices_needed_at_boot_are_checked() {

@@ -9,6 +9,7 @@ mod network;
 mod preflight;
 mod rebuild;
 mod room;
+mod secrets;
 mod volume_mount;
 
 use std::os::unix::fs::MetadataExt;
@@ -426,6 +427,7 @@ impl RecoverRunner {
             dev: probe.dev,
             owner_uid: self.owner_uid,
             volume_keys: self.volume_keys,
+            saved: self.card.as_ref().map_or(&[], |card| card.saved.as_slice()),
         };
         match boot_safety::check(&self.cfg, &self.host(), &attached, ctx) {
             Verdict::Safe(message, warnings) if warnings.is_empty() => Outcome::Passed(message),
