@@ -651,3 +651,54 @@ fn a_refresh_writes_only_its_own_files_and_keeps_the_verdict() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("another lifeboat run"), "{said}");
 }
+
+/// The card records this server's public addresses and MAC; a configuration that pins them
+/// (as nixos-infect's networking.nix does) is warned about, since a new server gets new ones.
+#[test]
+fn the_card_records_this_servers_addresses_and_a_config_pinning_them_is_warned_about() {
+    let host = Host::new(true);
+    fs::write(
+        host.repo.join("networking.nix"),
+        "{ ... }: {\n  networking.interfaces.eth0.ipv4.addresses = [\n    \
+         { address = \"203.0.113.7\"; prefixLength = 32; }\n  ];\n}\n",
+    )
+    .unwrap();
+    git(&host.repo, "add -A");
+    git(&host.repo, "commit -q -m networking");
+    git(&host.repo, "push -q");
+    // This server: eth0 with a public address, in a network namespace of its own.
+    let network = "ip link add eth0 type veth peer name peer0\n\
+                   ip link set eth0 address 96:00:0a:0b:0c:0d\n\
+                   ip link set eth0 up\nip link set peer0 up\n\
+                   ip addr add 203.0.113.7/32 dev eth0\n";
+    let out_file = host.sandbox.dir.join("events.jsonl");
+    let run = format!(
+        "{} -c {} predestroy --json --yes >{} 2>&1",
+        support::lifeboat_bin().display(),
+        host.config().display(),
+        out_file.display()
+    );
+    host.in_namespace(
+        true,
+        &format!(
+            "unshare -n sh -ec {} || true",
+            support::quote(&format!("{network}{run}"))
+        ),
+    );
+    let events: Vec<Value> = fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let card = step(&events, "recovery-card");
+    assert_eq!(card["status"], "warning", "{card}");
+    let message = card["message"].as_str().unwrap();
+    assert!(
+        message.contains("203.0.113.7 at ") && message.contains("networking.nix:3"),
+        "{message}"
+    );
+    assert!(message.contains("keep its Primary IPs"), "{message}");
+    let text = host.volume_file("qwe/.lifeboat/recovery.toml").unwrap();
+    assert!(text.contains("203.0.113.7/32"), "{text}");
+    assert!(text.contains("96:00:0a:0b:0c:0d"), "{text}");
+}

@@ -800,6 +800,7 @@ mod network {
             &this_machine_with(false),
             &[
                 "networking.interfaces.eth0 gives the static address 198.51.100.9/32".into(),
+                "which is the old server's (the recovery card records it)".into(),
                 format!("networking.nix:{}", line_of(&networking, "198.51.100.9")),
                 "static address 2a01:4f8:c17:1::1/64".into(),
                 format!(

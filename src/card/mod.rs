@@ -43,6 +43,48 @@ pub struct RecoveryCard {
     /// take lifeboat from the volume's store without the network (the recovery sheet says how).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifeboat_store_path: Option<PathBuf>,
+    /// The old machine's public addresses and MACs: a new server gets new ones (unless the
+    /// operator keeps the Primary IPs), so recover can name a configuration that pins these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<CardNetwork>,
+}
+
+/// The public side of the old machine's network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardNetwork {
+    /// `address/prefix` of each public address.
+    pub addresses: Vec<String>,
+    /// The MACs of the interfaces that carry them.
+    pub macs: Vec<String>,
+}
+
+impl CardNetwork {
+    /// This machine's, as the kernel has it.
+    pub fn of(facts: &crate::exec::netfacts::NetFacts) -> CardNetwork {
+        let mut network = CardNetwork::default();
+        for interface in &facts.interfaces {
+            let public: Vec<String> = interface
+                .addresses
+                .iter()
+                .filter(|(address, _)| crate::exec::netfacts::is_public(*address))
+                .map(|(address, prefix)| format!("{address}/{prefix}"))
+                .collect();
+            if public.is_empty() {
+                continue;
+            }
+            network.addresses.extend(public);
+            network.macs.extend(interface.mac.clone());
+        }
+        network
+    }
+
+    /// The addresses without their prefix.
+    pub fn ips(&self) -> Vec<std::net::IpAddr> {
+        self.addresses
+            .iter()
+            .filter_map(|a| a.split('/').next()?.parse().ok())
+            .collect()
+    }
 }
 
 /// One path of the old machine that predestroy saved onto the volume.
@@ -292,6 +334,10 @@ pub(crate) mod tests {
             }),
             persistence_nonce: Some("00ff".into()),
             lifeboat_store_path: None,
+            network: Some(CardNetwork {
+                addresses: vec!["203.0.113.7/32".into(), "2001:db8:7::7/64".into()],
+                macs: vec!["96:00:01:02:03:04".into()],
+            }),
             saved: vec![CardSaved {
                 path: "/etc/ssh/ssh_host_ed25519_key".into(),
                 reason: SavedReason::HostKey,

@@ -123,6 +123,33 @@ pub fn check(card: &RecoveryCard) -> Result<(), Damage> {
             return Err(fail("lifeboat_store_path", &path_text(path), why));
         }
     }
+    if let Some(network) = &card.network {
+        for (index, address) in network.addresses.iter().enumerate() {
+            let parsed = address.split_once('/').is_some_and(|(ip, prefix)| {
+                ip.parse::<std::net::IpAddr>().is_ok() && prefix.parse::<u8>().is_ok()
+            });
+            if !parsed {
+                return Err(fail(
+                    &format!("network.addresses[{index}]"),
+                    address,
+                    "it is not an address/prefix".into(),
+                ));
+            }
+        }
+        for (index, mac) in network.macs.iter().enumerate() {
+            let hex = mac.len() == 17
+                && mac
+                    .split(':')
+                    .all(|b| b.len() == 2 && b.bytes().all(|c| c.is_ascii_hexdigit()));
+            if !hex {
+                return Err(fail(
+                    &format!("network.macs[{index}]"),
+                    mac,
+                    "it is not a MAC address".into(),
+                ));
+            }
+        }
+    }
     check_saved(card)
 }
 

@@ -7,6 +7,30 @@ use std::process::{Command, Stdio};
 
 use serde::Deserialize;
 
+/// Is `address` reachable from the internet (not private, loopback, link-local, …)?
+pub fn is_public(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || first & 0xffc0 == 0xfe80
+                || first & 0xfe00 == 0xfc00)
+        }
+    }
+}
+
 /// One interface of this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {

@@ -11,7 +11,9 @@ mod boot;
 mod edit;
 mod find;
 
+use std::fs;
 use std::ops::Range;
+use std::path::{Path, PathBuf};
 
 use rnix::ast;
 use rowan::ast::AstNode;
@@ -113,6 +115,25 @@ pub fn file_systems_mounts(source: &str) -> Result<Vec<DeclaredMount>, NixEditEr
             }
         })
         .collect())
+}
+
+/// The `.nix` files of the repository at `repo`, `.git` left out.
+pub fn nix_files(repo: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![repo.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries: Vec<_> = fs::read_dir(&dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(fs::DirEntry::file_name);
+        for entry in entries {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "nix") {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 /// The 1-based lines of the string literals in `source` that are `needle` (`whole`) or

@@ -1051,6 +1051,11 @@ impl FreshVps {
             store: None,
             saved: self.saved.clone(),
             lifeboat_store_path: None,
+            // The old server's public side, as the network tests' nixos-infect file has it.
+            network: Some(nixos_lifeboat::card::CardNetwork {
+                addresses: vec!["198.51.100.9/32".into(), "2a01:4f8:c17:1::1/64".into()],
+                macs: vec!["96:00:01:02:03:04".into()],
+            }),
             persistence_nonce: Some(self.marker_nonce.clone()),
         }
     }

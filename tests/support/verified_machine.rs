@@ -270,6 +270,7 @@ fn card(sandbox: &TestSandbox, mount: &str, nonce: &str) -> RecoveryCard {
         store: None,
         saved: Vec::new(),
         lifeboat_store_path: None,
+        network: None,
         persistence_nonce: Some(nonce.to_string()),
     }
 }

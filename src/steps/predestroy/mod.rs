@@ -12,16 +12,19 @@ use std::fs;
 use std::path::Path;
 
 use crate::card::{
-    CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT, RecoveryCard, sheet,
+    CardNetwork, CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT,
+    RecoveryCard, sheet,
 };
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::mountinfo::MountEntry;
+use crate::exec::netfacts;
 use crate::exec::probe::{self, Contents};
 use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Flow, Outcome, PredestroyStep};
 use crate::marker::PersistenceMarker;
+use crate::nixedit;
 use crate::report::{Action, RunStatus};
 use crate::summary::{Blocker, FlowDetails, PredestroyDetails};
 
@@ -251,6 +254,10 @@ impl PredestroyRunner {
             lifeboat_store_path: std::env::current_exe()
                 .ok()
                 .and_then(|exe| sheet::own_store_path(&exe)),
+            network: netfacts::read()
+                .ok()
+                .map(|facts| CardNetwork::of(&facts))
+                .filter(|network| !network.addresses.is_empty()),
         })
     }
 
@@ -286,13 +293,30 @@ impl PredestroyRunner {
                 write_atomic_owned(&sheet_path, sheet.as_bytes(), 0o644, settings.owner())
             });
         match written {
-            Ok(()) => Outcome::Passed(format!(
-                "{}: {} at {}, host {}",
-                shown(&path),
-                card.repository.url,
-                &card.repository.commit[..card.repository.commit.len().min(12)],
-                card.repository.flake_host
-            )),
+            Ok(()) => {
+                let message = format!(
+                    "{}: {} at {}, host {}",
+                    shown(&path),
+                    card.repository.url,
+                    &card.repository.commit[..card.repository.commit.len().min(12)],
+                    card.repository.flake_host
+                );
+                let pinned = card
+                    .network
+                    .as_ref()
+                    .map(|network| pinned_addresses(&self.cfg, network))
+                    .unwrap_or_default();
+                if pinned.is_empty() {
+                    Outcome::Passed(message)
+                } else {
+                    Outcome::Warning(format!(
+                        "{message}; the configuration pins this server's addresses ({}): these \
+                         addresses belong to this server; a new server gets new ones unless you \
+                         keep its Primary IPs (turn off their auto-delete before destroying)",
+                        pinned.join(", ")
+                    ))
+                }
+            }
             Err(e) => Outcome::Failed(no_space::write_failed(&path, &settings.volume.mount, &e)),
         }
     }
@@ -373,6 +397,26 @@ impl PredestroyRunner {
             ) => Vec::new(),
         }
     }
+}
+
+/// Where the repository sets one of `network`'s addresses as a string (`networking.nix` as
+/// nixos-infect writes it): `<address> at <file>:<line>`.
+fn pinned_addresses(cfg: &Config, network: &CardNetwork) -> Vec<String> {
+    let files: Vec<(std::path::PathBuf, String)> = nixedit::nix_files(&cfg.config_repo.path)
+        .into_iter()
+        .filter_map(|file| Some((file.clone(), fs::read_to_string(&file).ok()?)))
+        .collect();
+    network
+        .ips()
+        .iter()
+        .filter_map(|ip| {
+            let needle = ip.to_string();
+            files.iter().find_map(|(file, text)| {
+                let line = *nixedit::string_lines(text, &needle, true).ok()?.first()?;
+                Some(format!("{needle} at {}:{line}", shown(file)))
+            })
+        })
+        .collect()
 }
 
 /// The steps that stand between this machine and "ready", with why.

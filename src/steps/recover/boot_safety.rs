@@ -40,6 +40,8 @@ pub struct Attached<'a> {
     pub volume_keys: usize,
     /// What predestroy saved of the old machine, as the card lists it.
     pub saved: &'a [CardSaved],
+    /// The old server's public addresses, as the card records them.
+    pub old_server: Vec<std::net::IpAddr>,
 }
 
 /// One thing that would keep the new system from booting with the volume.
@@ -314,28 +316,9 @@ impl std::fmt::Display for Place {
     }
 }
 
-/// The `.nix` files of the repository at `repo`, `.git` left out.
-fn nix_files(repo: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut pending = vec![repo.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let mut entries: Vec<_> = fs::read_dir(&dir).into_iter().flatten().flatten().collect();
-        entries.sort_by_key(fs::DirEntry::file_name);
-        for entry in entries {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) && entry.file_name() != ".git" {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "nix") {
-                files.push(path);
-            }
-        }
-    }
-    files
-}
-
 /// Where the repository declares `mount` with a binding whose fields `matches` accepts.
 fn declaring(repo: &Path, mount: &str, matches: impl Fn(&MountFields) -> bool) -> Option<Place> {
-    nix_files(repo).into_iter().find_map(|file| {
+    nixedit::nix_files(repo).into_iter().find_map(|file| {
         let text = fs::read_to_string(&file).unwrap_or_default();
         let line = nixedit::file_systems_mounts(&text)
             .unwrap_or_default()
@@ -537,13 +520,7 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         blockers.extend(secrets::blockers(secrets, &cfg.host.root, attached.saved));
     }
     let mut warnings = Vec::new();
-    let renumber = reach(
-        cfg,
-        &facts,
-        attached.volume_keys,
-        &mut blockers,
-        &mut warnings,
-    );
+    let renumber = reach(cfg, &facts, attached, &mut blockers, &mut warnings);
     if let (Some(renumber), None) = (renumber, &rewrite) {
         return Verdict::Renumber(renumber);
     }
@@ -570,11 +547,11 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
 fn reach(
     cfg: &Config,
     facts: &Facts,
-    volume_keys: usize,
+    attached: &Attached,
     blockers: &mut Vec<Blocker>,
     warnings: &mut Vec<String>,
 ) -> Option<Renumber> {
-    let files: Vec<(PathBuf, String)> = nix_files(&cfg.config_repo.path)
+    let files: Vec<(PathBuf, String)> = nixedit::nix_files(&cfg.config_repo.path)
         .into_iter()
         .filter_map(|f| Some((f.clone(), fs::read_to_string(&f).ok()?)))
         .collect();
@@ -590,7 +567,7 @@ fn reach(
     let mut judged = network::Judged::default();
     match (&facts.network, netfacts::read()) {
         (Some(net), Ok(machine)) => {
-            judged = network::judge_network(net, &machine, &find);
+            judged = network::judge_network(net, &machine, &attached.old_server, &find);
         }
         (None, _) => warnings.push(
             "the configuration's networking options do not evaluate on their own; the network was not checked".into(),
@@ -601,7 +578,7 @@ fn reach(
         )),
     }
     let login = match &facts.login {
-        Some(login) => network::judge_login(login, cfg.user.as_deref(), volume_keys),
+        Some(login) => network::judge_login(login, cfg.user.as_deref(), attached.volume_keys),
         None => {
             warnings.push(
                 "the configuration's sshd, firewall and key options do not evaluate on their own; logging in was not checked".into(),

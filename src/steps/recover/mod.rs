@@ -428,6 +428,12 @@ impl RecoverRunner {
             owner_uid: self.owner_uid,
             volume_keys: self.volume_keys,
             saved: self.card.as_ref().map_or(&[], |card| card.saved.as_slice()),
+            old_server: self
+                .card
+                .as_ref()
+                .and_then(|card| card.network.as_ref())
+                .map(card::CardNetwork::ips)
+                .unwrap_or_default(),
         };
         match boot_safety::check(&self.cfg, &self.host(), &attached, ctx) {
             Verdict::Safe(message, warnings) if warnings.is_empty() => Outcome::Passed(message),

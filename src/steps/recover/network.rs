@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::boot_safety::{Blocker, Place};
 use crate::escape::escape_bytes;
-use crate::exec::netfacts::NetFacts;
+use crate::exec::netfacts::{NetFacts, is_public};
 
 /// The network options of the new system, as the evaluation gives them (`None`: the
 /// option is not defined, NixOS's default applies).
@@ -110,30 +110,6 @@ pub struct Fix {
 /// The escape hatch every address blocker offers besides the edit.
 const PRIMARY_IPS: &str = "or move the old server's Primary IPs to this server in the \
     provider's console and run recover again";
-
-/// Is `address` reachable from the internet (not private, loopback, link-local, …)?
-fn public(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || first & 0xffc0 == 0xfe80
-                || first & 0xfe00 == 0xfc00)
-        }
-    }
-}
 
 /// The MAC a link-local IPv6 address was derived from (EUI-64), if it was.
 fn eui64_mac(address: Ipv6Addr) -> Option<String> {
@@ -253,7 +229,7 @@ fn own_public(machine: &NetFacts) -> String {
         .flat_map(|i| {
             i.addresses
                 .iter()
-                .filter(|(a, _)| public(*a))
+                .filter(|(a, _)| is_public(*a))
                 .map(move |(a, p)| format!("{a}/{p} on {}", escape_bytes(i.name.as_bytes())))
         })
         .collect();
@@ -273,6 +249,7 @@ fn at(place: Option<Place>) -> String {
 pub fn judge_network(
     net: &Network,
     machine: &NetFacts,
+    old_server: &[IpAddr],
     find: &dyn Fn(&str, bool) -> Option<Place>,
 ) -> Judged {
     let mut judged = Judged::default();
@@ -306,7 +283,7 @@ pub fn judge_network(
     };
     // This machine's MACs, those of interfaces with a public address first.
     let mut nics: Vec<_> = machine.interfaces.iter().collect();
-    nics.sort_by_key(|i| !i.addresses.iter().any(|(a, _)| public(*a)));
+    nics.sort_by_key(|i| !i.addresses.iter().any(|(a, _)| is_public(*a)));
     let macs: Vec<String> = nics.iter().filter_map(|i| i.mac.clone()).collect();
     let macs_shown = if macs.is_empty() {
         "none".to_string()
@@ -320,7 +297,7 @@ pub fn judge_network(
             .addresses
             .iter()
             .map(|(a, _)| *a)
-            .find(|a| public(*a) && a.is_ipv4() == v4)
+            .find(|a| is_public(*a) && a.is_ipv4() == v4)
     };
     let own_link_local = main.and_then(|nic| {
         nic.addresses
@@ -333,13 +310,18 @@ pub fn judge_network(
     let configured = configured(net);
     for c in &configured {
         for (address, prefix, literal) in &c.addresses {
-            if public(*address) && !machine.has_address(*address) && !c.dhcp {
+            if is_public(*address) && !machine.has_address(*address) && !c.dhcp {
                 let prefix = prefix.map(|p| format!("/{p}")).unwrap_or_default();
                 judged.blockers.push(Blocker {
                     problem: format!(
-                        "{} gives the static address {address}{prefix}{}, which is not this machine's ({}), and that interface has no DHCP: after the reboot the machine would answer at the old server's address and could not be reached",
+                        "{} gives the static address {address}{prefix}{}, which is {}not this machine's ({}), and that interface has no DHCP: after the reboot the machine would answer at the old server's address and could not be reached",
                         escape_bytes(c.option.as_bytes()),
                         at(find(literal, true)),
+                        if old_server.contains(address) {
+                            "the old server's (the recovery card records it), "
+                        } else {
+                            ""
+                        },
                         own_public(machine),
                     ),
                     nix: format!(
@@ -604,10 +586,25 @@ mod tests {
         let old = judge_network(
             &infect("198.51.100.9", "96:00:01:02:03:04"),
             &machine(),
+            &[],
             &nowhere,
         );
         assert_eq!(old.blockers.len(), 1, "{:?}", old.blockers);
         assert!(old.blockers[0].problem.contains("198.51.100.9/32"));
+        // With the card's record of the old server, the blocker says whose address it is.
+        let named = judge_network(
+            &infect("198.51.100.9", "96:00:01:02:03:04"),
+            &machine(),
+            &["198.51.100.9".parse().unwrap_or(IpAddr::from([0; 4]))],
+            &nowhere,
+        );
+        assert!(
+            named.blockers[0].problem.contains(
+                "which is the old server's (the recovery card records it), not this machine's"
+            ),
+            "{:?}",
+            named.blockers
+        );
         assert!(old.blockers[0].problem.contains("203.0.113.7/32 on eth0"));
         // The link-local address and the MAC rule of the old server are warnings.
         assert_eq!(old.warnings.len(), 2, "{:?}", old.warnings);
@@ -628,6 +625,7 @@ mod tests {
         let same = judge_network(
             &infect("203.0.113.7", "96:00:0a:0b:0c:0d"),
             &machine(),
+            &[],
             &nowhere,
         );
         assert!(same.blockers.is_empty(), "{:?}", same.blockers);
@@ -641,7 +639,7 @@ mod tests {
         );
         let iface = net.interfaces.remove("eth0").unwrap_or_default();
         net.interfaces.insert("wan0".into(), iface);
-        let judged = judge_network(&net, &machine(), &nowhere);
+        let judged = judge_network(&net, &machine(), &[], &nowhere);
         assert_eq!(judged.blockers.len(), 1, "{:?}", judged.blockers);
         assert!(judged.blockers[0].problem.contains("wan0"));
         assert!(judged.blockers[0].nix.contains("96:00:0a:0b:0c:0d"));
@@ -661,6 +659,7 @@ mod tests {
         let by_name = judge_network(
             &net(serde_json::json!({ "name": "eth0" })),
             &machine(),
+            &[],
             &nowhere,
         );
         assert_eq!(by_name.blockers.len(), 1, "{:?}", by_name.blockers);
@@ -674,6 +673,7 @@ mod tests {
         let by_mac = judge_network(
             &net(serde_json::json!({ "mac": "96:00:01:02:03:04" })),
             &machine(),
+            &[],
             &nowhere,
         );
         assert!(
@@ -695,7 +695,7 @@ mod tests {
             IpAddr::from([172, 31, 1, 1]),
             "fe80::1".parse().unwrap_or(IpAddr::from([0; 4])),
         ];
-        let judged = judge_network(&net, &here, &nowhere);
+        let judged = judge_network(&net, &here, &[], &nowhere);
         assert!(
             judged
                 .warnings
@@ -719,13 +719,13 @@ mod tests {
     fn dhcp_is_a_way_in_and_nothing_is_not() {
         let dhcp: Network = serde_json::from_value(serde_json::json!({})).unwrap_or_default();
         assert!(
-            judge_network(&dhcp, &machine(), &nowhere)
+            judge_network(&dhcp, &machine(), &[], &nowhere)
                 .blockers
                 .is_empty()
         );
         let off: Network =
             serde_json::from_value(serde_json::json!({ "useDHCP": false })).unwrap_or_default();
-        let judged = judge_network(&off, &machine(), &nowhere);
+        let judged = judge_network(&off, &machine(), &[], &nowhere);
         assert_eq!(judged.blockers.len(), 1);
         assert!(judged.blockers[0].problem.contains("no interface"));
     }
@@ -772,10 +772,14 @@ mod tests {
             mac_rules("ATTR{address}==\"96:00:AA:bb:cc:dd\", NAME=\"eth0\"\n# none\n"),
             vec![("96:00:AA:bb:cc:dd".to_string(), "eth0".to_string())]
         );
-        assert!(!public("10.0.0.1".parse().unwrap_or(IpAddr::from([1; 4]))));
-        assert!(public(
+        assert!(!is_public(
+            "10.0.0.1".parse().unwrap_or(IpAddr::from([1; 4]))
+        ));
+        assert!(is_public(
             "2a01:4f8::1".parse().unwrap_or(IpAddr::from([0; 4]))
         ));
-        assert!(!public("fe80::1".parse().unwrap_or(IpAddr::from([1; 4]))));
+        assert!(!is_public(
+            "fe80::1".parse().unwrap_or(IpAddr::from([1; 4]))
+        ));
     }
 }
