@@ -59,6 +59,17 @@ pub struct ScanReport {
     pub unreadable: Vec<(PathBuf, Errno)>,
 }
 
+impl ScanReport {
+    /// Inodes counted in the top-level rows: the final count the progress callback sees.
+    pub fn top_level_files(&self) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| r.path.components().count() == 1)
+            .map(|r| r.files)
+            .sum()
+    }
+}
+
 /// How far a walk has come, as the progress callback sees it.
 pub struct ScanProgress<'a> {
     /// Inodes counted in the top-level rows so far.
@@ -1272,13 +1283,7 @@ mod tests {
         assert!(rows.iter().all(|r| !r.walking));
         let last: Vec<SizeRow> = rows.iter().map(|r| r.row.clone()).collect();
         assert_eq!(last, report.rows);
-        let top: u64 = report
-            .rows
-            .iter()
-            .filter(|r| r.path.components().count() == 1)
-            .map(|r| r.files)
-            .sum();
-        assert_eq!(*files, top);
+        assert_eq!(*files, report.top_level_files());
     }
 
     #[test]

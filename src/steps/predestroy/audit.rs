@@ -221,13 +221,7 @@ impl Walker<'_> {
             ScanError::Cancelled => Outcome::Interrupted,
             ScanError::Io { .. } => Outcome::Failed(format!("cannot walk the root disk: {e}")),
         })?;
-        let top: u64 = report
-            .rows
-            .iter()
-            .filter(|r| r.path.components().count() == 1)
-            .map(|r| r.files)
-            .sum();
-        self.counted.fetch_add(top, Relaxed);
+        self.counted.fetch_add(report.top_level_files(), Relaxed);
         self.unreadable.extend(
             report
                 .unreadable
