@@ -103,6 +103,50 @@ pub struct PredestroyDetails {
     /// Each step that stands between this machine and "ready", with why.
     pub blockers: Vec<Blocker>,
     pub ready: bool,
+    /// What dies with the root disk, group by group, once `root-disk-audit` has run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root_disk: Option<Vec<RootDiskGroup>>,
+}
+
+/// One group of files on the root disk (a service's directory under `/var/lib`, `/root`, an
+/// entry of `/etc`, …) and what becomes of it when the disk is destroyed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootDiskGroup {
+    /// Allocated bytes, each inode once (`du -sB1 -x`).
+    pub bytes: u64,
+    pub class: RootDiskClass,
+    /// Inodes counted (`du --inodes -sx`).
+    pub files: u64,
+    /// What else the operator must know about it (whose passwords, why it is not carried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The path as the machine sees it, such as `/var/lib/postgresql` (escaped).
+    pub path: String,
+}
+
+/// What becomes of a group of files when the root disk is destroyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RootDiskClass {
+    /// Gone, and nothing says that is fine: it keeps predestroy from "ready".
+    Lost,
+    /// Listed in `[host].accept`.
+    Accepted,
+    /// Logs, caches and state that a fresh machine makes anew.
+    Disposable,
+    /// lifeboat copies it onto the volume and puts it back.
+    Carried,
+}
+
+impl RootDiskClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RootDiskClass::Lost => "lost",
+            RootDiskClass::Accepted => "accepted",
+            RootDiskClass::Disposable => "disposable",
+            RootDiskClass::Carried => "carried",
+        }
+    }
 }
 
 /// A step that keeps predestroy from "ready".

@@ -327,9 +327,13 @@ const SYSTEM_ON_STDOUT: &str = r#""line":"/nix/store/<hash>-nixos-system-devserv
 /// A progress event of inspect's walk of the volume.
 const MEASURE_PROGRESS: &str = r#"{"event":"progress","flow":"inspect","step":"measure","#;
 
+/// A progress event of predestroy's walk of the root disk.
+const AUDIT_PROGRESS: &str = r#"{"event":"progress","flow":"predestroy","step":"root-disk-audit","#;
+
 /// `lines` with two orders that depend on timing made canonical; every other order is kept.
-/// - The walk of the volume reports its count every 50 ms and once at its end: only the
-///   last of a row of reports is kept, the one with the final count.
+/// - The walk of the volume (and predestroy's of the root disk) reports its count every
+///   50 ms and once at its end: only the last of a row of reports is kept, the one with the
+///   final count.
 /// - lifeboat reads a command's stdout and stderr from two pipes, so a stdout line written
 ///   right after a stderr line may be read first: the stand-in `nixos-rebuild`'s one
 ///   stdout line (the system; `boot` prints `Done. The new configuration is` on stderr
@@ -341,8 +345,9 @@ fn settle(mut lines: Vec<String>) -> Vec<String> {
         .iter()
         .zip(lines.iter().skip(1).map(Some).chain([None]))
         .map(|(line, next)| {
-            !(line.starts_with(MEASURE_PROGRESS)
-                && next.is_some_and(|n| n.starts_with(MEASURE_PROGRESS)))
+            [MEASURE_PROGRESS, AUDIT_PROGRESS]
+                .iter()
+                .all(|p| !(line.starts_with(p) && next.is_some_and(|n| n.starts_with(p))))
         })
         .collect();
     let mut kept = kept.into_iter();

@@ -702,3 +702,221 @@ fn the_card_records_this_servers_addresses_and_a_config_pinning_them_is_warned_a
     assert!(text.contains("203.0.113.7/32"), "{text}");
     assert!(text.contains("96:00:0a:0b:0c:0d"), "{text}");
 }
+
+/// What the root disk holds besides the host's identity, PostgreSQL's data and root's
+/// `authorized_keys` (tests/support/root_disk.rs): logs, a password set with passwd, and
+/// one more of NixOS's links.
+fn lived_in(host: &Host) {
+    let root = &host.root;
+    let write = |rel: &str, bytes: &[u8]| {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, bytes).unwrap();
+    };
+    write("var/log/nginx/access.log", &vec![b'x'; 20_000]);
+    write(
+        "etc/shadow",
+        b"root:!:19700::::::\nqwe:$y$j9T$F5Jx5fExrKuJdvkcjEnP9/$0QB0Zm3VR1I3AFu8bEm/:19700:0:99999:7:::\n",
+    );
+    std::os::unix::fs::symlink("/etc/static/nginx", root.join("etc/nginx")).unwrap();
+}
+
+/// `du -sB1 -x` and `du --inodes -sx` of the fake root's `rel`.
+fn du(host: &Host, rel: &str) -> (u64, u64) {
+    let path = host.root.join(rel);
+    let number = |args: &str| -> u64 {
+        sh(&format!("du {args} {} | cut -f1", path.display()))
+            .parse()
+            .unwrap()
+    };
+    (number("-sB1 -x"), number("--inodes -sx"))
+}
+
+fn root_disk(events: &[Value]) -> Vec<Value> {
+    summary(events)["root_disk"].as_array().unwrap().clone()
+}
+
+fn group<'a>(groups: &'a [Value], path: &str) -> &'a Value {
+    groups
+        .iter()
+        .find(|g| g["path"] == path)
+        .unwrap_or_else(|| panic!("no {path} in {groups:#?}"))
+}
+
+fn output_lines(events: &[Value], step: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "output" && e["step"] == step)
+        .map(|e| e["line"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn with_its_losses_accepted_the_root_disk_is_ready() {
+    let host = Host::new(true);
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let audit = step(&events, "root-disk-audit");
+    assert_eq!(audit["status"], "passed", "{audit}");
+    let groups = root_disk(&events);
+    let classes: Vec<(&str, &str)> = groups
+        .iter()
+        .map(|g| (g["path"].as_str().unwrap(), g["class"].as_str().unwrap()))
+        .collect();
+    // /etc's links (sshd's config among them), the files NixOS writes, /bin/sh,
+    // /usr/bin/env, an empty /srv and the fake /proc are left out; the host keys and their
+    // public halves are carried.
+    assert_eq!(
+        classes,
+        [
+            ("/etc/ssh", "carried"),
+            ("/root", "accepted"),
+            ("/var/lib/nixos", "carried"),
+            ("/var/lib/postgresql", "accepted"),
+            ("/var/log", "disposable"),
+        ]
+    );
+}
+
+#[test]
+fn what_dies_with_the_root_disk_is_listed_and_ready_once_carried_or_accepted() {
+    let host = Host::new(true);
+    lived_in(&host);
+    let config = host.config_with_host("", "");
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    assert_eq!(summary(&events)["ready"], false);
+    assert!(blockers(&events).contains(&"root-disk-audit".to_string()));
+    // The other steps ran: the audit blocks, it does not stop the flow.
+    assert_eq!(step(&events, "recovery-card")["status"], "passed");
+
+    let groups = root_disk(&events);
+    let postgres = group(&groups, "/var/lib/postgresql");
+    assert_eq!(postgres["class"], "lost");
+    let (bytes, files) = du(&host, "var/lib/postgresql");
+    assert_eq!(
+        (postgres["bytes"].as_u64(), postgres["files"].as_u64()),
+        (Some(bytes), Some(files))
+    );
+    let root = group(&groups, "/root");
+    assert_eq!(root["class"], "lost");
+    assert!(
+        root["note"]
+            .as_str()
+            .unwrap()
+            .contains("/root/.ssh/authorized_keys"),
+        "{root}"
+    );
+    let log = group(&groups, "/var/log");
+    assert_eq!(log["class"], "disposable");
+    assert_eq!(log["bytes"].as_u64(), Some(du(&host, "var/log").0));
+    let shadow = group(&groups, "/etc/shadow");
+    assert_eq!(shadow["class"], "lost");
+    let note = shadow["note"].as_str().unwrap();
+    assert!(note.contains("qwe") && !note.contains("root"), "{note}");
+    assert!(!note.contains("$y$"), "a hash reached the summary: {note}");
+    assert_eq!(group(&groups, "/var/lib/nixos")["class"], "carried");
+    for left_out in [
+        "/etc/nginx",
+        "/etc/static",
+        "/etc/passwd",
+        "/proc",
+        "/bin",
+        "/usr",
+    ] {
+        assert!(
+            groups.iter().all(|g| g["path"] != left_out),
+            "{left_out} in {groups:#?}"
+        );
+    }
+
+    let audit = step(&events, "root-disk-audit");
+    assert_eq!(audit["status"], "failed");
+    let why = audit["message"].as_str().unwrap();
+    for needed in [
+        "/var/lib/postgresql (",
+        "/root (",
+        "/etc/shadow (",
+        "NixOS config",
+        "[host].carry",
+        "[host].accept",
+    ] {
+        assert!(why.contains(needed), "{needed} not in {why}");
+    }
+    let lines = output_lines(&events, "root-disk-audit");
+    let shown = |class: &str, path: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(class) && l.contains(&format!(" {path} (")))
+    };
+    assert!(shown("lost", "/var/lib/postgresql"), "{lines:#?}");
+    assert!(shown("disposable", "/var/log"), "{lines:#?}");
+    assert!(shown("carried", "/var/lib/nixos"), "{lines:#?}");
+    let events_text = fs::read_to_string(host.sandbox.dir.join("events.jsonl")).unwrap();
+    assert!(
+        !events_text.contains("$y$j9T"),
+        "a password hash reached the events"
+    );
+
+    // Carried or accepted, every loss is accounted for: ready.
+    let config = host.config_with_host(
+        "",
+        "carry = [\"/var/lib/postgresql\"]\naccept = [\"/root\", \"/etc/shadow\"]",
+    );
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(summary(&events)["ready"], true);
+    assert_eq!(step(&events, "root-disk-audit")["status"], "passed");
+    let groups = root_disk(&events);
+    assert_eq!(group(&groups, "/var/lib/postgresql")["class"], "carried");
+    assert_eq!(group(&groups, "/root")["class"], "accepted");
+    assert_eq!(group(&groups, "/etc/shadow")["class"], "accepted");
+    assert_eq!(group(&groups, "/var/log")["class"], "disposable");
+}
+
+#[test]
+fn passwords_are_not_named_when_the_config_turns_mutable_users_off() {
+    let host = Host::new(true);
+    lived_in(&host);
+    fs::write(
+        host.repo.join("configuration.nix"),
+        "{ users.mutableUsers = false; }\n",
+    )
+    .unwrap();
+    git(&host.repo, "commit -q -am immutable");
+    let config = host.config_with_host("", "accept = [\"/var/lib/postgresql\", \"/root\"]");
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let groups = root_disk(&events);
+    assert!(
+        groups.iter().all(|g| g["path"] != "/etc/shadow"),
+        "{groups:#?}"
+    );
+}
+
+#[test]
+fn the_walk_keeps_to_the_root_filesystem() {
+    let host = Host::new(true);
+    lived_in(&host);
+    // Another filesystem mounted inside the root, as a data disk at /srv/data would be, and
+    // one over a service's directory, as a bind from the volume would be.
+    let srv = host.root.join("srv/data");
+    let pg = host.root.join("var/lib/postgresql");
+    let before = format!(
+        "mkdir -p {srv}\nmount -t tmpfs -o size=8m tmpfs {srv}\n\
+         head -c 1000000 /dev/zero > {srv}/big\n\
+         mount -t tmpfs -o size=8m tmpfs {pg}\n",
+        srv = srv.display(),
+        pg = pg.display()
+    );
+    let config = host.config_with_host("", "accept = [\"/root\", \"/etc/shadow\"]");
+    let (code, events) = host.predestroy_after(&before, &config, true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let groups = root_disk(&events);
+    for elsewhere in ["/srv", "/var/lib/postgresql"] {
+        assert!(
+            groups.iter().all(|g| g["path"] != elsewhere),
+            "{elsewhere} in {groups:#?}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ use std::sync::atomic::AtomicBool;
 use nix::fcntl::{OFlag, open, openat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, mkdirat};
-use nixos_lifeboat::exec::scan::{ScanError, ScanReport, scan};
+use nixos_lifeboat::exec::scan::{ScanError, ScanReport, Walk, scan, scan_walk};
 
 fn run_scan(root: &Path, expand: Option<&str>) -> ScanReport {
     scan(
@@ -314,6 +314,57 @@ fn other_filesystems_are_not_entered_like_du_x() {
     drop(mounts);
 }
 
+#[test]
+fn a_walk_of_one_filesystem_leaves_mount_points_and_skipped_entries_out() {
+    assert_private_mount_namespace();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    build_tree(root);
+    for dir in ["skipped", "qwe/skipped"] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+        write(&root.join(dir).join("file"), 5000);
+    }
+    let mut mounts = Vec::new();
+    // A mount point at the top level and one in the expanded directory, each a row.
+    for at in ["top-mnt", "qwe/mnt"] {
+        mounts.push(mount_tmpfs(&root.join(at)));
+        write(&root.join(at).join("big"), 3 << 20);
+    }
+    let skip = [PathBuf::from("skipped"), PathBuf::from("qwe/skipped")];
+    let walk = Walk {
+        expand: Some(OsStr::new("qwe")),
+        one_filesystem: true,
+        skip: &skip,
+    };
+    let report = scan_walk(root, &walk, &|_| {}, &AtomicBool::new(false)).unwrap();
+    let row = |p: &str| report.rows.iter().find(|r| r.path == Path::new(p)).cloned();
+    // The mount points keep their rows, with nothing counted in them.
+    for at in ["top-mnt", "qwe/mnt"] {
+        let found = row(at).unwrap();
+        assert_eq!((found.bytes, found.files), (0, 0), "{at}");
+    }
+    assert_eq!(row("skipped"), None);
+    assert_eq!(row("qwe/skipped"), None);
+    // Every other row is what du -x gives; qwe lacks the skipped directory and its file.
+    let full = run_scan(root, Some("qwe"));
+    let qwe = |rows: &[nixos_lifeboat::exec::scan::SizeRow]| {
+        rows.iter()
+            .find(|r| r.path == Path::new("qwe"))
+            .unwrap()
+            .files
+    };
+    assert_eq!(qwe(&report.rows), qwe(&full.rows) - 2);
+    for r in &report.rows {
+        if !["top-mnt", "qwe/mnt", "qwe"]
+            .map(Path::new)
+            .contains(&r.path.as_path())
+        {
+            assert_eq!(Some(r), full.rows.iter().find(|f| f.path == r.path));
+        }
+    }
+    drop(mounts);
+}
+
 /// Capabilities are per thread and inherited by the threads it spawns: without the DAC ones,
 /// root is refused by mode bits like anyone else. `du` runs under setpriv for the same view.
 fn set_dac_override(on: bool) {
@@ -441,12 +492,7 @@ fn progress_ends_at_the_inodes_of_the_top_level_rows() {
         report.rows,
         "the last progress report has the final rows"
     );
-    let top: u64 = report
-        .rows
-        .iter()
-        .filter(|r| r.path.components().count() == 1)
-        .map(|r| r.files)
-        .sum();
+    let top = report.top_level_files();
     assert!(top > 10_000);
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|&n| n <= top), "{seen:?} > {top}");

@@ -59,6 +59,17 @@ pub struct ScanReport {
     pub unreadable: Vec<(PathBuf, Errno)>,
 }
 
+impl ScanReport {
+    /// Inodes counted in the top-level rows: the final count the progress callback sees.
+    pub fn top_level_files(&self) -> u64 {
+        self.rows
+            .iter()
+            .filter(|r| r.path.components().count() == 1)
+            .map(|r| r.files)
+            .sum()
+    }
+}
+
 /// How far a walk has come, as the progress callback sees it.
 pub struct ScanProgress<'a> {
     /// Inodes counted in the top-level rows so far.
@@ -143,13 +154,41 @@ pub fn scan(
     progress: &(dyn Fn(&ScanProgress<'_>) + Sync),
     cancel: &AtomicBool,
 ) -> Result<ScanReport, ScanError> {
-    scan_reporting_every(root, expand, progress, cancel, PROGRESS_EVERY)
+    let walk = Walk {
+        expand,
+        ..Walk::default()
+    };
+    scan_reporting_every(root, &walk, progress, cancel, PROGRESS_EVERY)
 }
 
-/// [`scan`], reporting progress at most every `every`.
+/// What a walk takes: the rows of [`scan`], and optionally fewer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Walk<'a> {
+    /// The directory (an entry of the root) whose entries get rows of their own too.
+    pub expand: Option<&'a OsStr>,
+    /// Every row keeps to the root's own filesystem: an entry of the root (or of the expanded
+    /// directory) that is a mount point counts nothing and is not walked. Without it, each row
+    /// keeps to the filesystem of its own entry (`du -x` from that entry).
+    pub one_filesystem: bool,
+    /// Entries of the root or of the expanded directory (relative paths such as `proc` or
+    /// `lib/systemd`) that get no row and are not walked.
+    pub skip: &'a [PathBuf],
+}
+
+/// [`scan`] as `walk` says.
+pub fn scan_walk(
+    root: &Path,
+    walk: &Walk<'_>,
+    progress: &(dyn Fn(&ScanProgress<'_>) + Sync),
+    cancel: &AtomicBool,
+) -> Result<ScanReport, ScanError> {
+    scan_reporting_every(root, walk, progress, cancel, PROGRESS_EVERY)
+}
+
+/// [`scan_walk`], reporting progress at most every `every`.
 fn scan_reporting_every(
     root: &Path,
-    expand: Option<&OsStr>,
+    walk: &Walk<'_>,
     progress: &(dyn Fn(&ScanProgress<'_>) + Sync),
     cancel: &AtomicBool,
     every: Duration,
@@ -158,9 +197,17 @@ fn scan_reporting_every(
         path: root.to_path_buf(),
         source: errno.into(),
     };
+    let expand = walk.expand;
     let threads = worker_threads();
     let root_fd = nix::fcntl::open(root, ROOT_FLAGS, Mode::empty()).map_err(io_err)?;
+    let device = if walk.one_filesystem {
+        Some(fstat(&root_fd).map_err(io_err)?.st_dev)
+    } else {
+        None
+    };
     let shared = Shared {
+        device,
+        skip: walk.skip,
         root: Arc::new(DirFd {
             fd: root_fd,
             hold: Hold::Root,
@@ -319,6 +366,10 @@ const PATH_FLAGS: OFlag = OFlag::O_PATH
 
 /// State every worker reads.
 struct Shared<'a> {
+    /// The root's device, when every row keeps to it.
+    device: Option<u64>,
+    /// Entries that make no row and are not walked.
+    skip: &'a [PathBuf],
     root: Arc<DirFd>,
     budget: Arc<FdBudget>,
     links: LinkSet,
@@ -555,9 +606,10 @@ struct Rows {
 }
 
 impl Rows {
-    fn with(mut self, id: u32, top: bool) -> Self {
+    /// Add the row `id`, keeping to `dev` when given (else to its own entry's device).
+    fn with(mut self, id: u32, top: bool, dev: Option<u64>) -> Self {
         if let Some(slot) = self.refs.get_mut(self.len) {
-            *slot = RowRef { id, dev: None, top };
+            *slot = RowRef { id, dev, top };
             self.len += 1;
         }
         self
@@ -954,10 +1006,13 @@ impl<'s> Worker<'s> {
                 }
                 match split.as_mut() {
                     Some(s) => {
+                        let path = relative_path(node.map(|n| &**n), Some(entry.name));
+                        if self.shared.skip.contains(&path) {
+                            continue;
+                        }
                         let id = u32::try_from(s.paths.len()).unwrap_or(u32::MAX);
-                        s.paths
-                            .push(relative_path(node.map(|n| &**n), Some(entry.name)));
-                        let rows = rows.with(id, s.top);
+                        s.paths.push(path);
+                        let rows = rows.with(id, s.top, self.shared.device);
                         self.entry(dir, node, entry.name, entry.d_type, rows, &children_parent);
                     }
                     None if entry.d_type == DT_DIR => {
@@ -1191,9 +1246,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         tree(tmp.path());
         let seen = Mutex::new(Vec::new());
+        let walk = Walk {
+            expand: Some(OsStr::new("qwe")),
+            ..Walk::default()
+        };
         let report = scan_reporting_every(
             tmp.path(),
-            Some(OsStr::new("qwe")),
+            &walk,
             &|p| seen.lock().unwrap().push((p.files, p.rows())),
             &AtomicBool::new(false),
             Duration::ZERO,
@@ -1224,13 +1283,7 @@ mod tests {
         assert!(rows.iter().all(|r| !r.walking));
         let last: Vec<SizeRow> = rows.iter().map(|r| r.row.clone()).collect();
         assert_eq!(last, report.rows);
-        let top: u64 = report
-            .rows
-            .iter()
-            .filter(|r| r.path.components().count() == 1)
-            .map(|r| r.files)
-            .sum();
-        assert_eq!(*files, top);
+        assert_eq!(*files, report.top_level_files());
     }
 
     #[test]

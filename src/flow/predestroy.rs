@@ -15,6 +15,7 @@ flow_steps! {
         HomeOnVolume = "home-on-volume",
         NixOnVolume = "nix-on-volume",
         DockerOnVolume = "docker-on-volume",
+        RootDiskAudit = "root-disk-audit",
         ConfigMirror = "config-mirror",
         PackageLists = "package-lists",
         HostIdentity = "host-identity",
@@ -35,9 +36,8 @@ pub const fn refresh_rule(step: PredestroyStep) -> RefreshRule {
         }
         Backup => RefreshRule::Leave,
         // The checks change nothing; the repository is the operator's.
-        ConfigRepoCommitted | ConfigRepoPushed | HomeOnVolume | NixOnVolume | DockerOnVolume => {
-            RefreshRule::Block
-        }
+        ConfigRepoCommitted | ConfigRepoPushed | HomeOnVolume | NixOnVolume | DockerOnVolume
+        | RootDiskAudit => RefreshRule::Block,
     }
 }
 
@@ -107,6 +107,25 @@ const fn def(step: PredestroyStep) -> StepDef {
             remedy: Some(
                 "put Docker's data root on the volume ([docker].data_root), restart Docker, and \
                    run again",
+            ),
+        },
+        RootDiskAudit => StepDef {
+            id,
+            title: "Nothing lost with the root disk",
+            explains: "Walks [host].root (its own filesystem only) and lists what dies with the \
+                       root disk, group by group with sizes and file counts: each service's \
+                       directory under /var/lib, /root, what was put in /etc, /srv, /opt, \
+                       /usr/local and other leftovers, and passwords set with passwd. The store, \
+                       the volumes, what NixOS makes anew and /etc/nixos are left out; logs and \
+                       caches are shown as disposable, what lifeboat carries as carried, \
+                       [host].accept as accepted. Anything else keeps the machine from ready.",
+            requires: &[Predestroy(HomeOnVolume), Predestroy(NixOnVolume)],
+            cleanup: false,
+            remedy: Some(
+                "declare each lost path on the volume in the NixOS config (a service's data \
+                   directory under the volume, or a bind mount from it), or list it in \
+                   [host].carry for lifeboat to carry a copy, or in [host].accept to accept its \
+                   loss; then run again",
             ),
         },
         ConfigMirror => StepDef {

@@ -226,6 +226,7 @@ mod tests {
                 step: "config-repo-pushed",
                 why: "2 commits not pushed".into(),
             }],
+            root_disk: None,
         });
         let end = EndReport::from_summary(RunStatus::Failed, false, &steps, &details).unwrap();
         assert_eq!(

@@ -77,6 +77,7 @@ impl Host {
         git(&repo, "commit -q -m init");
         git(&repo, "push -q -u origin main");
         let root = crate::support::root_disk::make(&dir.join("root-disk"), "old", 1000);
+        nixos_parts(&root);
         let mut host = Host {
             root,
             sandbox,
@@ -111,15 +112,22 @@ impl Host {
         self.config_with("")
     }
 
-    /// The config, with `extra` lines in its `[config_repo]` table.
+    /// The config, with `extra` lines in its `[config_repo]` table; the root disk's
+    /// PostgreSQL data and `/root` are accepted losses ([`ACCEPTED`]).
     pub fn config_with(&self, extra: &str) -> PathBuf {
+        self.config_with_host(extra, ACCEPTED)
+    }
+
+    /// The config, with `extra` lines in its `[config_repo]` table and `host` lines (instead
+    /// of [`ACCEPTED`]) in its `[host]` table, whose `root` is the fake root.
+    pub fn config_with_host(&self, extra: &str, host: &str) -> PathBuf {
         let path = self.sandbox.dir.join("predestroy.toml");
         let text = format!(
             "user = \"qwe\"\nuid = 1000\n\n[[volume]]\ndevice = \"{dev}\"\nmount = \"{home}\"\n\n\
              [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
              [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
              flake_host = \"devserver\"\n{extra}\n[state]\ndir = \"{state}\"\n\n\
-             [backup]\nrsync_target = \"{backup}/\"\n\n[host]\nroot = \"{root}\"\n",
+             [backup]\nrsync_target = \"{backup}/\"\n\n[host]\nroot = \"{root}\"\n{host}\n",
             dev = self.sandbox.by_id_link.display(),
             home = self.home.display(),
             repo = self.repo.display(),
@@ -127,7 +135,8 @@ impl Host {
             state = self.sandbox.state_dir.display(),
             backup = self.backup.display(),
             root = self.root.display(),
-            extra = extra
+            extra = extra,
+            host = host,
         );
         fs::write(&path, text).unwrap();
         path
@@ -184,9 +193,22 @@ impl Host {
 
     /// [`Host::predestroy`] with another config file.
     pub fn predestroy_with(&self, config: &Path, nix_bound: bool, args: &str) -> (i32, Vec<Value>) {
+        self.predestroy_after("", config, nix_bound, args)
+    }
+
+    /// [`Host::predestroy_with`], after `before` ran in the same namespace (mounts there
+    /// are the run's).
+    pub fn predestroy_after(
+        &self,
+        before: &str,
+        config: &Path,
+        nix_bound: bool,
+        args: &str,
+    ) -> (i32, Vec<Value>) {
         let out_file = self.sandbox.dir.join("events.jsonl");
         let script = format!(
-            "set +e\n{bin} -c {config} predestroy --json {args} > {out} 2>{out}.err\necho $?",
+            "{before}\nset +e\n{bin} -c {config} predestroy --json {args} > {out} 2>{out}.err\n\
+             echo $?",
             bin = lifeboat_bin().display(),
             config = config.display(),
             out = out_file.display()
@@ -228,5 +250,72 @@ impl Host {
             false,
             &format!("stat -c '%u %a' {}", self.home.join(rel).display()),
         )
+    }
+}
+
+/// The `[host]` line of the default config: what the root disk holds besides the host's
+/// identity (tests/support/root_disk.rs) is accepted, so a run on it can end ready.
+pub const ACCEPTED: &str = "accept = [\"/var/lib/postgresql\", \"/root\"]";
+
+/// What a NixOS root disk holds besides what dies with it: `/etc` made of links into
+/// `/etc/static` (sshd's config among them, moved there and linked back by a relative link,
+/// which stays inside the fake root) and the files NixOS writes, a log (disposable), the
+/// links NixOS puts in `/bin` and `/usr/bin`, an empty `/srv`, and a `/proc` the walk must
+/// leave out.
+pub fn nixos_parts(root: &Path) {
+    use std::os::unix::fs::symlink;
+    for dir in [
+        "etc/static/ssh",
+        "srv",
+        "bin",
+        "usr/bin",
+        "var/empty",
+        "proc/1",
+    ] {
+        fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    fs::rename(
+        root.join("etc/ssh/sshd_config"),
+        root.join("etc/static/ssh/sshd_config"),
+    )
+    .unwrap();
+    symlink(
+        "../static/ssh/sshd_config",
+        root.join("etc/ssh/sshd_config"),
+    )
+    .unwrap();
+    let files = [
+        (
+            "etc/passwd",
+            "root:x:0:0::/root:/bin/sh\nqwe:x:1000:100::/home/qwe:/bin/sh\n",
+        ),
+        ("etc/group", "root:x:0:\nusers:x:100:qwe\n"),
+        ("etc/shadow", "root:!:1::::::\nqwe:!:1::::::\n"),
+        ("etc/NIXOS", ""),
+        ("etc/.clean", "sudoers\n"),
+        ("etc/sudoers", "root ALL=(ALL:ALL) SETENV: ALL\n"),
+        ("etc/static/hostname", "devserver\n"),
+        ("var/log/journal/system.journal", "journal entries\n"),
+        ("proc/1/status", "Name: init\n"),
+    ];
+    for (rel, text) in files {
+        let path = root.join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+    let links = [
+        ("etc/hostname", "/etc/static/hostname"),
+        (
+            "bin/sh",
+            "/nix/store/00000000000000000000000000000000-bash/bin/sh",
+        ),
+        (
+            "usr/bin/env",
+            "/nix/store/00000000000000000000000000000000-coreutils/bin/env",
+        ),
+        ("var/run", "../run"),
+    ];
+    for (rel, target) in links {
+        symlink(target, root.join(rel)).unwrap();
     }
 }

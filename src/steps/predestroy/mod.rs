@@ -2,6 +2,7 @@
 //! can be fixed with one confirmation. Every check runs even after another failed, so the
 //! verdict lists every blocker at once.
 
+mod audit;
 mod backup;
 mod package_lists;
 pub mod readiness;
@@ -26,7 +27,7 @@ use crate::flow::{Assent, Flow, Outcome, PredestroyStep};
 use crate::marker::PersistenceMarker;
 use crate::nixedit;
 use crate::report::{Action, RunStatus};
-use crate::summary::{Blocker, FlowDetails, PredestroyDetails};
+use crate::summary::{Blocker, FlowDetails, PredestroyDetails, RootDiskGroup};
 
 use super::identify::human_bytes;
 use super::{CURRENT_SYSTEM, ask_before, host_identity, no_space, on_volume};
@@ -44,6 +45,8 @@ pub struct PredestroyRunner {
     nonce: Option<String>,
     /// What `host-identity` saved, for the card.
     saved: Vec<CardSaved>,
+    /// What `root-disk-audit` found on the root disk, for the summary.
+    root_disk: Option<Vec<RootDiskGroup>>,
 }
 
 impl PredestroyRunner {
@@ -55,6 +58,7 @@ impl PredestroyRunner {
             store: None,
             nonce: None,
             saved: Vec::new(),
+            root_disk: None,
         }
     }
 
@@ -384,7 +388,8 @@ impl PredestroyRunner {
             (
                 PredestroyStep::HomeOnVolume
                 | PredestroyStep::NixOnVolume
-                | PredestroyStep::DockerOnVolume,
+                | PredestroyStep::DockerOnVolume
+                | PredestroyStep::RootDiskAudit,
                 _,
             )
             | (
@@ -461,6 +466,13 @@ impl FlowRunner for PredestroyRunner {
                 Ok(table) => self.docker_on_volume(&table, ctx),
                 Err(outcome) => outcome,
             },
+            PredestroyStep::RootDiskAudit => match audit::audit(&self.cfg, ctx) {
+                Ok(found) => {
+                    self.root_disk = Some(found.groups);
+                    found.outcome
+                }
+                Err(outcome) => outcome,
+            },
             PredestroyStep::ConfigMirror => match self.settings() {
                 Ok(settings) => repo::mirror(&self.cfg, settings, confirmed, ctx),
                 Err(outcome) => outcome,
@@ -477,6 +489,7 @@ impl FlowRunner for PredestroyRunner {
         FlowDetails::Predestroy(PredestroyDetails {
             blockers: blockers(flow),
             ready: flow.result() == Some(RunStatus::Passed),
+            root_disk: self.root_disk.clone(),
         })
     }
 

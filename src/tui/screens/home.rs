@@ -16,7 +16,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
     let machine_lines = state
         .home
         .as_ref()
-        .map(|facts| machine_lines(facts, theme))
+        .map(|facts| {
+            // The practice sandbox offers no predestroy: no readiness to speak of.
+            let readiness = state.flows.contains(&FlowKind::Predestroy);
+            machine_lines(facts, readiness, theme)
+        })
         .unwrap_or_default();
     let machine_height = u16::try_from(machine_lines.len() + 3).unwrap_or(u16::MAX);
     let [title, machine, flows, hints] = Layout::vertical([
@@ -61,7 +65,7 @@ fn label(text: &str, theme: Theme) -> Span<'static> {
     Span::styled(format!(" {text:<11}"), theme.title())
 }
 
-fn machine_lines(facts: &HomeFacts, theme: Theme) -> Vec<Line<'static>> {
+fn machine_lines(facts: &HomeFacts, with_readiness: bool, theme: Theme) -> Vec<Line<'static>> {
     let mut lines = vec![
         Line::from(vec![
             label("Host", theme),
@@ -115,10 +119,12 @@ fn machine_lines(facts: &HomeFacts, theme: Theme) -> Vec<Line<'static>> {
         label("Journal", theme),
         journal(&facts.journal, theme),
     ]));
-    lines.push(Line::from(vec![
-        label("Readiness", theme),
-        readiness(facts, theme),
-    ]));
+    if with_readiness {
+        lines.push(Line::from(vec![
+            label("Readiness", theme),
+            readiness(facts, theme),
+        ]));
+    }
     lines
 }
 

@@ -15,6 +15,7 @@ fn verdict(blockers: &[(&'static str, &str)]) -> FlowDetails {
                 why: (*why).into(),
             })
             .collect(),
+        root_disk: None,
     })
 }
 
