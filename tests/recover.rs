@@ -1005,3 +1005,50 @@ fn secrets_that_need_a_key_the_old_machine_took_with_it_are_refused() {
     assert!(message.contains("sops updatekeys"), "{message}");
     assert!(rebuild_calls(&lost).is_empty(), "{:?}", lost.calls());
 }
+
+/// lifeboat rides in the lifeboat: the old machine ran it from its store, so it is in the
+/// volume's store, and the recovery sheet's commands take it from there into the fresh
+/// machine's store without the network; it runs.
+#[test]
+fn the_recovery_sheets_commands_take_lifeboat_from_the_volumes_store() {
+    let vps = FreshVps::new(FreshVpsOptions::default());
+    // The old machine's lifeboat, a path of the volume's store.
+    let package = vps.dir.join("lifeboat-0.1.0");
+    fs::create_dir_all(package.join("bin")).unwrap();
+    fs::copy(support::lifeboat_bin(), package.join("bin/lifeboat")).unwrap();
+    let path = vps.with_volume_store(&format!(
+        "nix-store --add {}",
+        support::quote(&package.to_string_lossy())
+    ));
+    assert!(path.starts_with("/nix/store/"), "{path}");
+
+    // The sheet predestroy writes beside a card that records it.
+    let card_text = vps.volume_file("qwe/.lifeboat/recovery.toml").unwrap();
+    let card_file = vps.dir.join("card.toml");
+    fs::write(&card_file, card_text).unwrap();
+    let mut card = nixos_lifeboat::card::RecoveryCard::load(&card_file).unwrap();
+    card.lifeboat_store_path = Some(path.clone().into());
+    let cfg = nixos_lifeboat::config::Config::load(&vps.config()).unwrap();
+    let sheet = nixos_lifeboat::card::sheet::sheet(&card, &cfg);
+    let commands: Vec<&str> = sheet
+        .split("2. Take lifeboat")
+        .nth(1)
+        .and_then(|rest| rest.split("(With Nix 2.17").next())
+        .unwrap_or_else(|| panic!("no bootstrap in the sheet:\n{sheet}"))
+        .lines()
+        .filter(|l| l.starts_with("       "))
+        .collect();
+    assert_eq!(commands.len(), 4, "{commands:?}");
+
+    // On the fresh machine (its own, empty store at /nix), as the sheet says; /mnt is a
+    // tmpfs of the namespace so that nothing is left on the host.
+    assert!(
+        !vps.shell(&format!("[ -e {path} ] && echo yes || echo no"))
+            .contains("yes")
+    );
+    let out = vps.shell(&format!(
+        "mount -t tmpfs none /mnt\n{}\n{path}/bin/lifeboat --version",
+        commands.join("\n")
+    ));
+    assert!(out.contains("lifeboat"), "{out}");
+}

@@ -61,8 +61,16 @@ pub struct HomeFacts {
     pub discovery: String,
     pub etc_nixos: EtcNixos,
     pub journal: JournalFact,
-    /// The last `predestroy --refresh`, described ("5 h ago — ready"), when there was one.
-    pub readiness: Option<String>,
+    /// The last `predestroy --refresh`, when there was one.
+    pub readiness: Option<ReadinessFact>,
+}
+
+/// The last refresh's verdict, described for the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessFact {
+    pub ready: bool,
+    /// "5 h ago — ready", or the blockers.
+    pub line: String,
 }
 
 /// Read the facts of this machine under `cfg`.
@@ -78,8 +86,10 @@ pub fn gather(cfg: &Config) -> HomeFacts {
         discovery: shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
         etc_nixos: etc_nixos(Path::new("/etc/nixos")),
         journal: journal_fact(Journal::load(&cfg.state.dir)),
-        readiness: readiness::load(&cfg.state.dir)
-            .map(|r| readiness::describe(&r, jiff::Timestamp::now().as_second())),
+        readiness: readiness::load(&cfg.state.dir).map(|r| ReadinessFact {
+            ready: r.ready,
+            line: readiness::describe(&r, jiff::Timestamp::now().as_second()),
+        }),
     }
 }
 

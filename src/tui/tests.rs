@@ -10,7 +10,7 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::facts::{EtcNixos, HomeFacts, JournalFact, Unfinished, VolumeFact};
+use super::facts::{EtcNixos, HomeFacts, JournalFact, ReadinessFact, Unfinished, VolumeFact};
 use super::keys::Key;
 use super::screens;
 use super::state::{
@@ -54,7 +54,10 @@ fn facts() -> HomeFacts {
             run_id: "20261126T090000Z-4242".into(),
             last_step: Some("measure".into()),
         }),
-        readiness: Some("5 h ago — ready".into()),
+        readiness: Some(ReadinessFact {
+            ready: true,
+            line: "5 h ago — ready".into(),
+        }),
     }
 }
 

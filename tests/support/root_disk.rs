@@ -19,9 +19,9 @@ pub const HOST_KEYS: [&str; 2] = [
     "etc/ssh/ssh_host_backup_ed25519_key",
 ];
 
-/// Make a root disk at `root` for a machine whose user `qwe` had `uid`; `label` tells the
-/// keys of two machines apart (in their comments).
-pub fn make(root: &Path, label: &str, uid: u32) -> PathBuf {
+/// [`HOST_KEYS`] made afresh by `ssh-keygen` under `root` (`label` in their comments), and
+/// sshd's config naming them.
+fn host_keys(root: &Path, label: &str) {
     fs::create_dir_all(root.join("etc/ssh")).unwrap();
     for key in HOST_KEYS {
         sh(&format!(
@@ -38,6 +38,12 @@ pub fn make(root: &Path, label: &str, uid: u32) -> PathBuf {
         format!("UsePAM yes\n{host_keys}"),
     )
     .unwrap();
+}
+
+/// Make a root disk at `root` for a machine whose user `qwe` had `uid`; `label` tells the
+/// keys of two machines apart (in their comments).
+pub fn make(root: &Path, label: &str, uid: u32) -> PathBuf {
+    host_keys(root, label);
     let nixos = root.join("var/lib/nixos");
     fs::create_dir_all(&nixos).unwrap();
     fs::write(
@@ -69,18 +75,7 @@ pub fn make(root: &Path, label: &str, uid: u32) -> PathBuf {
 /// A fresh machine's root disk at `root`: host keys of its own, sshd's config naming them,
 /// and NixOS's id maps as a first boot leaves them (no user of the volume's yet).
 pub fn fresh(root: &Path, label: &str) -> PathBuf {
-    fs::create_dir_all(root.join("etc/ssh")).unwrap();
-    for key in HOST_KEYS {
-        sh(&format!(
-            "ssh-keygen -q -t ed25519 -N '' -C root@{label} -f {}",
-            root.join(key).display()
-        ));
-    }
-    let host_keys: String = HOST_KEYS
-        .iter()
-        .map(|k| format!("HostKey /{k}\n"))
-        .collect();
-    fs::write(root.join("etc/ssh/sshd_config"), host_keys).unwrap();
+    host_keys(root, label);
     let nixos = root.join("var/lib/nixos");
     fs::create_dir_all(&nixos).unwrap();
     fs::write(nixos.join("uid-map"), "{}").unwrap();

@@ -34,7 +34,8 @@ const LEFT_OUT_TOP: [&str; 10] = [
 
 /// Entries of `/etc` NixOS writes itself (its activation, `update-users-groups.pl`, the
 /// shadow tools' backups, resolvconf), and `/etc/nixos`, which the repository steps cover.
-/// `/etc/machine-id` is not one of them: systemd made it once, and it is lost.
+/// `/etc/machine-id` is not one of them: systemd made it once; the next machine gets a new
+/// one (disposable, carried only when listed).
 const NIXOS_ETC: [&str; 22] = [
     "passwd",
     "passwd-",
@@ -91,7 +92,8 @@ const DISPOSABLE: [&str; 18] = [
     "/swapfile",
 ];
 
-/// The machine id: lost unless listed, since two live machines must not share it.
+/// The machine id: systemd makes a new one at the first boot, so it is disposable; carried
+/// only when listed, since two live machines must not share it.
 const MACHINE_ID: &str = "/etc/machine-id";
 
 /// A directory holding more entries than this is never taken for one of the few links NixOS
@@ -341,6 +343,7 @@ impl Classes {
             .collect();
         let mut disposable: Vec<PathBuf> = DISPOSABLE.iter().map(PathBuf::from).collect();
         disposable.push(cfg.state.dir.clone());
+        disposable.push(PathBuf::from(MACHINE_ID));
         Classes {
             carried,
             accepted: cfg.host.accept.clone(),
@@ -384,13 +387,13 @@ impl Classes {
                     inside.join(", ")
                 ));
             }
-            if path == Path::new(MACHINE_ID) {
-                note = Some(
-                    "carried only when listed in [host].carry: two live machines must not \
-                     share it"
-                        .into(),
-                );
-            }
+        }
+        if path == Path::new(MACHINE_ID) && class != RootDiskClass::Carried {
+            note = Some(
+                "the next machine gets a new one; carried only when listed in [host].carry: \
+                 two live machines must not share it"
+                    .into(),
+            );
         }
         RootDiskGroup {
             bytes,
@@ -690,7 +693,7 @@ mod tests {
         assert_eq!(
             classes,
             [
-                ("/etc/machine-id", "lost"),
+                ("/etc/machine-id", "disposable"),
                 ("/etc/motd.local", "lost"),
                 ("/etc/ssh", "carried"),
                 ("/opt", "lost"),

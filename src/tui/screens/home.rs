@@ -135,10 +135,10 @@ fn readiness(facts: &HomeFacts, theme: Theme) -> Span<'static> {
             "never checked: `lifeboat predestroy --refresh` (a daily timer) keeps it current",
             theme.dim(),
         ),
-        Some(line) if line.ends_with("— ready") => {
-            Span::styled(format!("last check {}", safe(line)), theme.ok())
-        }
-        Some(line) => Span::styled(format!("last check {}", safe(line)), theme.warn()),
+        Some(fact) => Span::styled(
+            format!("last check {}", safe(&fact.line)),
+            if fact.ready { theme.ok() } else { theme.warn() },
+        ),
     }
 }
 
