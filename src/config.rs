@@ -883,6 +883,14 @@ impl<'a, 'i> Field<'a, 'i> {
             })
     }
 
+    /// The elements of an array (`expected` says what it should have been otherwise).
+    fn items(&self, expected: &str) -> Result<&'a [Spanned<DeValue<'i>>], ConfigError> {
+        match self.value.get_ref() {
+            DeValue::Array(items) => Ok(items),
+            _ => Err(self.wrong_type(expected)),
+        }
+    }
+
     /// An array of paths, each one that `problem` finds nothing wrong with.
     fn paths(
         &self,
@@ -890,10 +898,7 @@ impl<'a, 'i> Field<'a, 'i> {
         problem: impl Fn(&Path) -> Option<String>,
     ) -> Result<Vec<PathBuf>, ConfigError> {
         let expected = format!("an array of absolute paths such as {example}");
-        let DeValue::Array(items) = self.value.get_ref() else {
-            return Err(self.wrong_type(&expected));
-        };
-        items
+        self.items(&expected)?
             .iter()
             .enumerate()
             .map(|(index, item)| {
@@ -921,9 +926,7 @@ impl<'a, 'i> Field<'a, 'i> {
     /// A command: a non-empty array of non-empty strings.
     fn argv(&self) -> Result<Vec<String>, ConfigError> {
         const EXPECTED: &str = "a non-empty array of strings such as [\"systemctl\", \"reboot\"]";
-        let DeValue::Array(items) = self.value.get_ref() else {
-            return Err(self.wrong_type(EXPECTED));
-        };
+        let items = self.items(EXPECTED)?;
         if items.is_empty() {
             return Err(self.error(format!("expected {EXPECTED}, found an empty array")));
         }
@@ -958,10 +961,7 @@ impl<'a, 'i> Field<'a, 'i> {
     /// An array of tables such as `[[volume]]`; each is named `volume[0]`, `volume[1]`, ….
     fn tables(&self, allowed: &[&str]) -> Result<Vec<Table<'a, 'i>>, ConfigError> {
         let expected = format!("an array of tables written as [[{}]]", self.key);
-        let DeValue::Array(items) = self.value.get_ref() else {
-            return Err(self.wrong_type(&expected));
-        };
-        items
+        self.items(&expected)?
             .iter()
             .enumerate()
             .map(|(index, item)| {
