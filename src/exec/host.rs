@@ -8,3 +8,16 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+/// Memory available for new work and in all, in bytes (`MemAvailable`, `MemTotal`).
+pub fn memory() -> Option<(u64, u64)> {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let total = system.total_memory();
+    (total > 0).then(|| (system.available_memory(), total))
+}
+
+/// Seconds since the machine booted.
+pub fn uptime() -> u64 {
+    sysinfo::System::uptime()
+}

@@ -63,6 +63,10 @@ pub struct HomeFacts {
     pub journal: JournalFact,
     /// The last `predestroy --refresh`, when there was one.
     pub readiness: Option<ReadinessFact>,
+    /// Memory available and in all, in bytes, when it can be read.
+    pub memory: Option<(u64, u64)>,
+    /// Seconds since the boot.
+    pub uptime: u64,
 }
 
 /// The last refresh's verdict, described for the screen.
@@ -86,6 +90,8 @@ pub fn gather(cfg: &Config) -> HomeFacts {
         discovery: shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
         etc_nixos: etc_nixos(Path::new("/etc/nixos")),
         journal: journal_fact(Journal::load(&cfg.state.dir)),
+        memory: crate::exec::host::memory(),
+        uptime: crate::exec::host::uptime(),
         readiness: readiness::load(&cfg.state.dir).map(|r| ReadinessFact {
             ready: r.ready,
             line: readiness::describe(&r, jiff::Timestamp::now().as_second()),

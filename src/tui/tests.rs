@@ -54,6 +54,8 @@ fn facts() -> HomeFacts {
             run_id: "20261126T090000Z-4242".into(),
             last_step: Some("measure".into()),
         }),
+        memory: Some((3 << 30, 4 << 30)),
+        uptime: 3 * 3600 + 12 * 60,
         readiness: Some(ReadinessFact {
             ready: true,
             line: "5 h ago — ready".into(),

@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use crate::flow::FlowKind;
+use crate::steps::identify::human_bytes;
 use crate::tui::facts::{EtcNixos, HomeFacts, JournalFact};
 use crate::tui::state::{HOME_FLOWS, State, flow_line};
 use crate::tui::theme::Theme;
@@ -75,6 +76,7 @@ fn machine_lines(facts: &HomeFacts, with_readiness: bool, theme: Theme) -> Vec<L
             label("OS", theme),
             Span::raw(safe(&facts.os).into_owned()),
         ]),
+        Line::from(vec![label("Memory", theme), Span::raw(memory_line(facts))]),
         Line::from(vec![
             label("/etc/nixos", theme),
             etc_nixos(&facts.etc_nixos, theme),
@@ -126,6 +128,28 @@ fn machine_lines(facts: &HomeFacts, with_readiness: bool, theme: Theme) -> Vec<L
         ]));
     }
     lines
+}
+
+/// "3.0 GiB available of 4.0 GiB · up 3 h 12 min": an evaluation of a NixOS system takes
+/// about 1 GB.
+fn memory_line(facts: &HomeFacts) -> String {
+    let memory = facts.memory.map_or_else(
+        || "unknown".to_string(),
+        |(available, total)| {
+            format!(
+                "{} available of {}",
+                human_bytes(available),
+                human_bytes(total)
+            )
+        },
+    );
+    let minutes = facts.uptime / 60;
+    let up = match minutes {
+        m if m < 60 => format!("{m} min"),
+        m if m < 48 * 60 => format!("{} h {} min", m / 60, m % 60),
+        m => format!("{} d {} h", m / (24 * 60), m / 60 % 24),
+    };
+    format!("{memory} · up {up}")
 }
 
 /// The last `predestroy --refresh`, or that there has never been one.
