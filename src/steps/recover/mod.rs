@@ -668,10 +668,14 @@ impl RecoverRunner {
             Ok(copied) => {
                 self.copied = Some(copied);
                 Outcome::Passed(format!(
-                    "copied {} into the volume's store: {} paths, {}",
+                    "copied {} into the volume's store: {} paths{}",
                     shown(&system),
                     copied.from_local.paths,
-                    human_bytes(copied.from_local.bytes)
+                    // Nix reports no bytes for small paths copied between local stores.
+                    match copied.from_local.bytes {
+                        0 => String::new(),
+                        bytes => format!(", {}", human_bytes(bytes)),
+                    }
                 ))
             }
             Err(outcome) => outcome,
