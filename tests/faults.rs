@@ -684,6 +684,7 @@ interrupt_tests!(RECOVER_SIGINT, FlowKind::Recover, Signal::SIGINT;
 interrupt_tests!(PREDESTROY_SIGINT, FlowKind::Predestroy, Signal::SIGINT;
     predestroy_sigint_before_config_repo_committed => "config-repo-committed",
     predestroy_sigint_before_config_repo_pushed => "config-repo-pushed",
+    predestroy_sigint_before_rehearsal => "rehearsal",
     predestroy_sigint_before_home_on_volume => "home-on-volume",
     predestroy_sigint_before_nix_on_volume => "nix-on-volume",
     predestroy_sigint_before_docker_on_volume => "docker-on-volume",
@@ -723,6 +724,7 @@ interrupt_tests!(RECOVER_SIGTERM, FlowKind::Recover, Signal::SIGTERM;
 interrupt_tests!(PREDESTROY_SIGTERM, FlowKind::Predestroy, Signal::SIGTERM;
     predestroy_sigterm_before_config_repo_committed => "config-repo-committed",
     predestroy_sigterm_before_config_repo_pushed => "config-repo-pushed",
+    predestroy_sigterm_before_rehearsal => "rehearsal",
     predestroy_sigterm_before_home_on_volume => "home-on-volume",
     predestroy_sigterm_before_nix_on_volume => "nix-on-volume",
     predestroy_sigterm_before_docker_on_volume => "docker-on-volume",

@@ -920,3 +920,44 @@ fn the_walk_keeps_to_the_root_filesystem() {
         );
     }
 }
+
+/// The rehearsal clones what recover will clone and refuses a flake whose input lives on
+/// this machine's root disk; its clone is gone afterwards.
+#[test]
+fn a_flake_input_on_the_root_disk_is_a_blocker_found_in_the_pushed_commit() {
+    let host = Host::new(true);
+    let lock = serde_json::json!({
+        "nodes": {
+            "root": { "inputs": { "secrets": "secrets" } },
+            "secrets": { "locked": { "type": "path", "path": "/srv/secrets" }, "original": { "type": "path", "path": "/srv/secrets" } }
+        },
+        "root": "root",
+        "version": 7
+    });
+    fs::write(host.repo.join("flake.lock"), lock.to_string()).unwrap();
+    git(&host.repo, "add flake.lock");
+    git(&host.repo, "commit -q -m lock");
+    git(&host.repo, "push -q");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let rehearsal = step(&events, "rehearsal");
+    assert_eq!(rehearsal["status"], "failed", "{rehearsal}");
+    let message = rehearsal["message"].as_str().unwrap();
+    assert!(
+        message.contains("input secrets: /srv/secrets is on this machine's root disk"),
+        "{message}"
+    );
+    assert!(
+        blockers(&events).iter().any(|b| b == "rehearsal"),
+        "{events:#?}"
+    );
+    assert!(!host.sandbox.state_dir.join("rehearsal").exists());
+
+    // Only what was pushed counts: the fix committed but not pushed is pushed by predestroy
+    // (--yes) before the rehearsal clones, and then it passes.
+    fs::remove_file(host.repo.join("flake.lock")).unwrap();
+    git(&host.repo, "commit -q -am 'no path input'");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    assert_eq!(step(&events, "rehearsal")["status"], "passed");
+}

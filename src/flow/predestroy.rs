@@ -12,6 +12,7 @@ flow_steps! {
     PredestroyStep for Predestroy {
         ConfigRepoCommitted = "config-repo-committed",
         ConfigRepoPushed = "config-repo-pushed",
+        Rehearsal = "rehearsal",
         HomeOnVolume = "home-on-volume",
         NixOnVolume = "nix-on-volume",
         DockerOnVolume = "docker-on-volume",
@@ -36,8 +37,8 @@ pub const fn refresh_rule(step: PredestroyStep) -> RefreshRule {
         }
         Backup => RefreshRule::Leave,
         // The checks change nothing; the repository is the operator's.
-        ConfigRepoCommitted | ConfigRepoPushed | HomeOnVolume | NixOnVolume | DockerOnVolume
-        | RootDiskAudit => RefreshRule::Block,
+        ConfigRepoCommitted | ConfigRepoPushed | Rehearsal | HomeOnVolume | NixOnVolume
+        | DockerOnVolume | RootDiskAudit => RefreshRule::Block,
     }
 }
 
@@ -71,6 +72,22 @@ const fn def(step: PredestroyStep) -> StepDef {
             remedy: Some(
                 "push the branch to its remote; a branch behind or diverged must be merged by \
                    hand (lifeboat never forces a push)",
+            ),
+        },
+        Rehearsal => StepDef {
+            id,
+            title: "Recovery rehearsed",
+            explains: "What recover will clone, cloned now while mistakes are cheap: the pushed \
+                       branch, fresh from the remote with the credentials recover uses, into a \
+                       scratch directory that is removed afterwards. Its flake.lock must not \
+                       depend on this machine's root disk (a path, git+file or file input outside \
+                       the repository and the volumes); inputs fetched over SSH are named, since \
+                       recover will need a key for them. Changes nothing on the machine.",
+            requires: &[Predestroy(ConfigRepoPushed)],
+            cleanup: false,
+            remedy: Some(
+                "move the input into the repository or onto the volume (or fetch it from a \
+                 remote), nix flake lock, commit and push",
             ),
         },
         HomeOnVolume => StepDef {

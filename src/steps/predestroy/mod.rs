@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod package_lists;
 pub mod readiness;
+mod rehearsal;
 mod repo;
 mod settings;
 
@@ -386,7 +387,8 @@ impl PredestroyRunner {
                 .collect(),
             // Checks change nothing; the writes need to know the volume.
             (
-                PredestroyStep::HomeOnVolume
+                PredestroyStep::Rehearsal
+                | PredestroyStep::HomeOnVolume
                 | PredestroyStep::NixOnVolume
                 | PredestroyStep::DockerOnVolume
                 | PredestroyStep::RootDiskAudit,
@@ -453,6 +455,17 @@ impl FlowRunner for PredestroyRunner {
                 let root = settings.as_ref().map(|s| s.volume.mount.as_path());
                 let creds = super::credentials::for_repo(&self.cfg, root);
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
+            }
+            PredestroyStep::Rehearsal => {
+                if ctx.dry_run {
+                    return Outcome::Skipped("dry run: would clone the pushed branch".into());
+                }
+                let Some(url) = repo::clone_url(&self.cfg) else {
+                    return Outcome::Failed("the config repository has no remote URL".into());
+                };
+                let root = settings.as_ref().map(|s| s.volume.mount.as_path());
+                let creds = super::credentials::for_repo(&self.cfg, root);
+                rehearsal::run(&self.cfg, &url, &creds, ctx)
             }
             PredestroyStep::HomeOnVolume => match on_volume::mount_table() {
                 Ok(table) => on_volume::all_volumes_mounted(&table, &self.cfg.volumes),

@@ -286,11 +286,15 @@ pub fn head(cfg: &Config) -> Option<String> {
 
 /// The remote's URL, redacted, for the recovery card.
 pub fn remote_url(cfg: &Config) -> Option<String> {
-    let url = match &cfg.config_repo.url {
+    clone_url(cfg).map(|u| git::redact_url(&u))
+}
+
+/// The URL recover will clone: the config's, else the repository's remote.
+pub fn clone_url(cfg: &Config) -> Option<String> {
+    match &cfg.config_repo.url {
         Some(url) => Some(url.clone()),
         None => git::remote_url(&cfg.config_repo.path, REMOTE)
             .ok()
             .flatten(),
-    };
-    url.map(|u| git::redact_url(&u))
+    }
 }
