@@ -226,10 +226,11 @@ fn run_flow(
         }
         Msg::Declined
     });
-    let refreshed = match runner.details(&flow) {
-        FlowDetails::Predestroy(details) if options.refresh && status != RunStatus::Interrupted => {
-            Some(readiness::Readiness::of(&details))
-        }
+    // An unattended refresh keeps its verdict (an interrupted one has none).
+    let refreshed = match (options.refresh && status != RunStatus::Interrupted)
+        .then(|| runner.details(&flow))
+    {
+        Some(FlowDetails::Predestroy(details)) => Some(readiness::Readiness::of(&details)),
         _ => None,
     };
     if let Some(verdict) = refreshed.as_ref().filter(|_| !options.dry_run) {
