@@ -42,6 +42,7 @@ pub fn run(cfg: &Config, url: &str, creds: &Credentials, ctx: &StepContext) -> O
     let cloned = git::clone(url, branch, &dir, creds, &mut |_| {}, ctx.cancel);
     let outcome = match cloned {
         Ok(commit) => judge(cfg, &dir, &commit),
+        Err(_) if ctx.cancel.load(std::sync::atomic::Ordering::Relaxed) => Outcome::Interrupted,
         Err(e) => Outcome::Failed(format!(
             "the pushed branch {branch} could not be cloned as recover will clone it: {e}. \
              Recovery must not depend on the mirror on the volume: make the remote reachable \
