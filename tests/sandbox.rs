@@ -303,14 +303,19 @@ fn clean_unmounts_detaches_and_removes_and_can_run_twice() {
     assert!(!sandbox.dir.exists());
     assert_eq!(mounts_under(&sandbox.dir), Vec::<PathBuf>::new());
     for device in &devices {
-        let backing = backing_file(device);
-        // Detached, or already reused by another test's image.
-        assert!(
-            !backing
-                .as_ref()
-                .is_some_and(|b| b.starts_with(path_str(&sandbox.image))),
-            "{device} still attached to {backing:?}"
-        );
+        // Detached, or already reused by another test's image. The kernel lets a loop
+        // device go once its last user has (a detach of a busy device is deferred), so
+        // give it a moment.
+        let attached = || backing_file(device).filter(|b| b.starts_with(path_str(&sandbox.image)));
+        let mut backing = attached();
+        for _ in 0..50 {
+            if backing.is_none() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            backing = attached();
+        }
+        assert!(backing.is_none(), "{device} still attached to {backing:?}");
     }
     Sandbox::clean(&sandbox.dir).unwrap();
 }
