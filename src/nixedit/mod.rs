@@ -136,6 +136,30 @@ pub fn nix_files(repo: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The `.nix` files of a repository, read once, for finding where a string is set.
+pub struct Sources(Vec<(PathBuf, String)>);
+
+impl Sources {
+    /// The readable `.nix` files of the repository at `repo`.
+    pub fn read(repo: &Path) -> Sources {
+        Sources(
+            nix_files(repo)
+                .into_iter()
+                .filter_map(|file| Some((file.clone(), fs::read_to_string(&file).ok()?)))
+                .collect(),
+        )
+    }
+
+    /// The first file, and the 1-based line in it, whose string literal is `needle`
+    /// (`whole`) or holds it ([`string_lines`]).
+    pub fn find_string(&self, needle: &str, whole: bool) -> Option<(&Path, usize)> {
+        self.0.iter().find_map(|(file, text)| {
+            let line = *string_lines(text, needle, whole).ok()?.first()?;
+            Some((file.as_path(), line))
+        })
+    }
+}
+
 /// The 1-based lines of the string literals in `source` that are `needle` (`whole`) or
 /// hold it in their text (the line where it occurs), in source order: where a NixOS
 /// module sets an address, or a udev rule names a MAC.

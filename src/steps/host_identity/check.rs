@@ -12,7 +12,7 @@ use crate::escape::shown;
 use crate::flow::Outcome;
 
 use super::save::fingerprint;
-use super::{NIXOS_IDS, Reason, on_machine, saved_path};
+use super::{Reason, mapped_uid, on_machine, saved_path};
 
 /// Check the machine under `root` against `card`; `saved_dir` is the saved copies on the
 /// volume, `owner` the uid that owns the user's home.
@@ -92,14 +92,7 @@ pub fn check(root: &Path, saved_dir: &Path, card: &RecoveryCard, owner: Option<u
 
 /// Where the user's uid came from: the restored id map when it lists the home's owner.
 fn uid_source(root: &Path, user: &str, owner: Option<u32>) -> String {
-    let map = on_machine(root, &Path::new(NIXOS_IDS).join("uid-map"));
-    let listed = fs::read(&map)
-        .ok()
-        .and_then(|bytes| {
-            serde_json::from_slice::<std::collections::BTreeMap<String, u32>>(&bytes).ok()
-        })
-        .and_then(|map| map.get(user).copied());
-    match (listed, owner) {
+    match (mapped_uid(root, user), owner) {
         (Some(uid), Some(owner)) if uid == owner => {
             format!("{user}'s uid {uid} came from the restored id map")
         }

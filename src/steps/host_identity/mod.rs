@@ -47,6 +47,15 @@ pub fn on_machine(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
+/// The uid NixOS's id map under `root` (`/var/lib/nixos/uid-map`) gives `user`: the id a
+/// user without a fixed `uid` gets at activation.
+pub fn mapped_uid(root: &Path, user: &str) -> Option<u32> {
+    let map = on_machine(root, &Path::new(NIXOS_IDS).join("uid-map"));
+    let ids: std::collections::BTreeMap<String, u32> =
+        serde_json::from_slice(&fs::read(map).ok()?).ok()?;
+    ids.get(user).copied()
+}
+
 /// Where the copy of the machine's `path` is in `saved_dir`: the same path below its
 /// `files/` directory.
 pub fn saved_path(saved_dir: &Path, path: &Path) -> PathBuf {

@@ -409,19 +409,14 @@ impl PredestroyRunner {
 /// Where the repository sets one of `network`'s addresses as a string (`networking.nix` as
 /// nixos-infect writes it): `<address> at <file>:<line>`.
 fn pinned_addresses(cfg: &Config, network: &CardNetwork) -> Vec<String> {
-    let files: Vec<(std::path::PathBuf, String)> = nixedit::nix_files(&cfg.config_repo.path)
-        .into_iter()
-        .filter_map(|file| Some((file.clone(), fs::read_to_string(&file).ok()?)))
-        .collect();
+    let sources = nixedit::Sources::read(&cfg.config_repo.path);
     network
         .ips()
         .iter()
         .filter_map(|ip| {
             let needle = ip.to_string();
-            files.iter().find_map(|(file, text)| {
-                let line = *nixedit::string_lines(text, &needle, true).ok()?.first()?;
-                Some(format!("{needle} at {}:{line}", shown(file)))
-            })
+            let (file, line) = sources.find_string(&needle, true)?;
+            Some(format!("{needle} at {}:{line}", shown(file)))
         })
         .collect()
 }

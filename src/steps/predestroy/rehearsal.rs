@@ -49,25 +49,18 @@ pub fn run(cfg: &Config, url: &str, creds: &Credentials, ctx: &StepContext) -> O
              with the key recover will use"
         )),
     };
-    match remove(&dir) {
-        Ok(()) => outcome,
-        Err(e) => Outcome::Warning(format!(
-            "{}; the clone {} could not be removed ({e})",
-            outcome_text(&outcome),
-            shown(&dir)
-        )),
-    }
-}
-
-fn outcome_text(outcome: &Outcome) -> String {
+    // Left behind, the clone is removed by the next rehearsal; a pass says so, a blocker
+    // stays one.
+    let Err(e) = remove(&dir) else {
+        return outcome;
+    };
+    let left = format!("the clone {} could not be removed ({e})", shown(&dir));
     match outcome {
-        Outcome::Passed(m)
-        | Outcome::Warning(m)
-        | Outcome::Failed(m)
-        | Outcome::Refused(m)
-        | Outcome::Skipped(m) => m.clone(),
-        Outcome::NeedsConfirmation(q) => q.text.clone(),
-        Outcome::Interrupted => "interrupted".into(),
+        Outcome::Passed(message) => Outcome::Warning(format!("{message}; {left}")),
+        other => {
+            ctx.output(left);
+            other
+        }
     }
 }
 

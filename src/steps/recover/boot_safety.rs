@@ -24,7 +24,7 @@ use crate::steps::StepContext;
 
 use super::{network, secrets};
 use crate::card::CardSaved;
-use crate::steps::host_identity::on_machine;
+use crate::steps::host_identity::mapped_uid;
 
 /// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
 const FEATURES: [&str; 2] = ["--extra-experimental-features", "nix-command flakes"];
@@ -551,18 +551,14 @@ fn reach(
     blockers: &mut Vec<Blocker>,
     warnings: &mut Vec<String>,
 ) -> Option<Renumber> {
-    let files: Vec<(PathBuf, String)> = nixedit::nix_files(&cfg.config_repo.path)
-        .into_iter()
-        .filter_map(|f| Some((f.clone(), fs::read_to_string(&f).ok()?)))
-        .collect();
+    let sources = nixedit::Sources::read(&cfg.config_repo.path);
     let find = |needle: &str, whole: bool| {
-        files.iter().find_map(|(file, text)| {
-            let line = *nixedit::string_lines(text, needle, whole).ok()?.first()?;
-            Some(Place {
-                file: file.clone(),
+        sources
+            .find_string(needle, whole)
+            .map(|(file, line)| Place {
+                file: file.to_path_buf(),
                 line,
             })
-        })
     };
     let mut judged = network::Judged::default();
     match (&facts.network, netfacts::read()) {
@@ -652,7 +648,7 @@ fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -
         }),
         // Without a fixed uid NixOS gives the user its id from /var/lib/nixos/uid-map,
         // which restore-host-identity put back.
-        Some(None) if restored_uid(cfg, user) == Some(owner) => None,
+        Some(None) if mapped_uid(&cfg.host.root, user) == Some(owner) => None,
         Some(None) => Some(Blocker {
             problem: format!(
                 "the configuration does not pin {user}'s uid, and the restored id map does not give it {owner}: a fresh system may give another uid than {owner}, which owns the home on the volume"
@@ -664,13 +660,6 @@ fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -
             nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
         }),
     }
-}
-
-/// The uid `/var/lib/nixos/uid-map` on this machine gives `user`.
-fn restored_uid(cfg: &Config, user: &str) -> Option<u32> {
-    let map = on_machine(&cfg.host.root, Path::new("/var/lib/nixos/uid-map"));
-    let ids: BTreeMap<String, u32> = serde_json::from_slice(&fs::read(map).ok()?).ok()?;
-    ids.get(user).copied()
 }
 
 /// The blockers as one message: each problem and its Nix.

@@ -54,6 +54,8 @@ pub struct RecoverRunner {
     /// How many keys the user's `~/.ssh/authorized_keys` on the volume holds.
     volume_keys: usize,
     card: Option<RecoveryCard>,
+    /// What restore-host-identity asked to do, carried out once confirmed.
+    identity_plan: Option<restore::Plan>,
     creds: Credentials,
     clone_pending: Option<Pending>,
     hardware: Option<hardware::Generated>,
@@ -85,6 +87,7 @@ impl RecoverRunner {
             owner_uid: None,
             volume_keys: 0,
             card: None,
+            identity_plan: None,
             creds,
             clone_pending: None,
             hardware: None,
@@ -347,33 +350,22 @@ impl RecoverRunner {
             return Outcome::Failed("the volume is not mounted for inspection".into());
         };
         let saved_dir = root.join(host_identity::SAVED_DIR);
-        let plan = match restore::plan(&self.cfg.host.root, &saved_dir, &saved) {
-            Ok(plan) => plan,
-            Err(why) => return Outcome::Failed(why),
-        };
-        for conflict in &plan.conflicts {
-            ctx.output(conflict.clone());
-        }
-        let summary = |done: &str| {
-            let mut message = format!(
-                "{done}; {} path(s) were in place already",
-                plan.in_place.len()
-            );
-            if !plan.ids_given_back.is_empty() {
-                message.push_str(&format!(
-                    "; ids given back: {}",
-                    plan.ids_given_back.join(", ")
-                ));
-            }
-            match plan.conflicts.len() {
-                0 => Outcome::Passed(message),
-                n => Outcome::Warning(format!(
-                    "{message}; {n} name(s) have another id here (above)"
-                )),
-            }
+        // Confirmed, the plan the question showed is carried out (the same asides, and the
+        // saved copies not hashed twice).
+        let plan = match self.identity_plan.take().filter(|_| confirmed) {
+            Some(plan) => plan,
+            None => match restore::plan(&self.cfg.host.root, &saved_dir, &saved) {
+                Ok(plan) => {
+                    for conflict in &plan.conflicts {
+                        ctx.output(conflict.clone());
+                    }
+                    plan
+                }
+                Err(why) => return Outcome::Failed(why),
+            },
         };
         if plan.changes.is_empty() {
-            return summary("the old machine's identity is in place");
+            return identity_summary(&plan, "the old machine's identity is in place");
         }
         let actions: Vec<String> = plan.actions().iter().map(Action::describe).collect();
         let change = format!(
@@ -382,6 +374,9 @@ impl RecoverRunner {
             actions.join("; ")
         );
         if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+            if let Outcome::NeedsConfirmation(_) = outcome {
+                self.identity_plan = Some(plan);
+            }
             return outcome;
         }
         match restore::apply(&plan) {
@@ -389,7 +384,7 @@ impl RecoverRunner {
                 for line in &done {
                     ctx.output(line.clone());
                 }
-                summary(&format!("restored {} change(s)", plan.changes.len()))
+                identity_summary(&plan, &format!("restored {} change(s)", plan.changes.len()))
             }
             Err((path, e)) => Outcome::Failed(format!(
                 "cannot restore {}: {e}. What was restored before it stays (the machine's own \
@@ -928,6 +923,27 @@ fn describe_transfers(t: &Transfers) -> String {
         t.downloaded.paths,
         human_bytes(t.downloaded.bytes)
     )
+}
+
+/// restore-host-identity's verdict: what it did (`done`), what was in place, the ids it gave
+/// back, and a warning when a name has another id here.
+fn identity_summary(plan: &restore::Plan, done: &str) -> Outcome {
+    let mut message = format!(
+        "{done}; {} path(s) were in place already",
+        plan.in_place.len()
+    );
+    if !plan.ids_given_back.is_empty() {
+        message.push_str(&format!(
+            "; ids given back: {}",
+            plan.ids_given_back.join(", ")
+        ));
+    }
+    match plan.conflicts.len() {
+        0 => Outcome::Passed(message),
+        n => Outcome::Warning(format!(
+            "{message}; {n} name(s) have another id here (above)"
+        )),
+    }
 }
 
 fn identity_text(outcome: &Outcome) -> String {
