@@ -148,11 +148,12 @@ fn merge_ids(from: &Path, to: &Path, plan: &mut Plan) -> io::Result<()> {
     Ok(())
 }
 
-/// A JSON object of name to id; an absent file is an empty map.
-fn read_map(path: &Path) -> io::Result<BTreeMap<String, u64>> {
+/// A JSON file of NixOS's id records (a map of name to id, a list of names); an absent
+/// file is an empty one.
+fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> io::Result<T> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
         Err(e) => Err(e),
     }
 }
@@ -160,8 +161,8 @@ fn read_map(path: &Path) -> io::Result<BTreeMap<String, u64>> {
 /// The machine's map with the old machine's id for every name it lacks, when that adds
 /// anything; a name with two ids, or an old id this machine gave another name, is reported.
 fn merge_map(file: &str, saved: &Path, here: &Path, plan: &mut Plan) -> io::Result<Option<String>> {
-    let old = read_map(saved)?;
-    let mut merged = read_map(here)?;
+    let old: BTreeMap<String, u64> = read_json(saved)?;
+    let mut merged: BTreeMap<String, u64> = read_json(here)?;
     let kind = if file == "gid-map" { "gid" } else { "uid" };
     let mut added = false;
     for (name, id) in old {
@@ -198,16 +199,9 @@ fn merge_map(file: &str, saved: &Path, here: &Path, plan: &mut Plan) -> io::Resu
 
 /// The machine's list with the old machine's names it lacks, when that adds any.
 fn merge_list(saved: &Path, here: &Path) -> io::Result<Option<String>> {
-    let read = |path: &Path| -> io::Result<Vec<String>> {
-        match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(io::Error::other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
-    };
-    let mut merged = read(here)?;
+    let mut merged: Vec<String> = read_json(here)?;
     let before = merged.len();
-    for name in read(saved)? {
+    for name in read_json::<Vec<String>>(saved)? {
         if !merged.contains(&name) {
             merged.push(name);
         }
