@@ -85,6 +85,15 @@ pub struct ConfigRepoConfig {
     pub ssh_key: Option<PathBuf>,
 }
 
+impl ConfigRepoConfig {
+    /// The host to build: `flake_host`, else this machine's hostname (as nixos-rebuild does).
+    pub fn host(&self) -> String {
+        self.flake_host
+            .clone()
+            .unwrap_or_else(crate::exec::host::hostname)
+    }
+}
+
 /// Read-only inspection of a volume.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InspectConfig {

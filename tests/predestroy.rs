@@ -18,7 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 
 use nixos_lifeboat::card::RecoveryCard;
-use predestroy_host::{Host, git, sh};
+use predestroy_host::{ACCEPTED, Host, git, sh};
 use serde_json::Value;
 use support::lifeboat_bin;
 
@@ -459,10 +459,10 @@ fn it_pushes_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
 #[test]
 fn the_host_identity_is_saved_for_root_alone_and_the_card_proves_it() {
     let host = Host::new(true);
-    let config = host.config_with("");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str("carry = [\"/var/lib/postgresql\"]\n");
-    fs::write(&config, text).unwrap();
+    let config = host.config_with_host(
+        "",
+        &format!("{ACCEPTED}\ncarry = [\"/var/lib/postgresql\"]"),
+    );
     let (code, events) = host.predestroy_with(&config, true, "--yes");
     assert_eq!(code, 0, "{events:#?}");
     let message = step(&events, "host-identity")["message"]
@@ -878,11 +878,13 @@ fn what_dies_with_the_root_disk_is_listed_and_ready_once_carried_or_accepted() {
 fn passwords_are_not_named_when_the_config_turns_mutable_users_off() {
     let host = Host::new(true);
     lived_in(&host);
-    fs::write(
-        host.repo.join("configuration.nix"),
-        "{ users.mutableUsers = false; }\n",
-    )
-    .unwrap();
+    let configuration = host.repo.join("configuration.nix");
+    let text = fs::read_to_string(&configuration).unwrap();
+    let immutable = text.replace(
+        "  system.stateVersion",
+        "  users.mutableUsers = false;\n  system.stateVersion",
+    );
+    fs::write(configuration, immutable).unwrap();
     git(&host.repo, "commit -q -am immutable");
     let config = host.config_with_host("", "accept = [\"/var/lib/postgresql\", \"/root\"]");
     let (code, events) = host.predestroy_with(&config, true, "--yes");

@@ -47,6 +47,19 @@ pub struct RecoveryCard {
     /// operator keeps the Primary IPs), so recover can name a configuration that pins these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<CardNetwork>,
+    /// What predestroy's rehearsal proved: this commit evaluated, on the old machine, to
+    /// this system with the volume mounted in stage 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rehearsal: Option<CardRehearsal>,
+}
+
+/// The commit predestroy rehearsed the recovery with, and the system it evaluated to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRehearsal {
+    pub commit: String,
+    pub host: String,
+    /// The system's `drvPath`.
+    pub drv_path: String,
 }
 
 /// The public side of the old machine's network.
@@ -338,6 +351,7 @@ pub(crate) mod tests {
                 addresses: vec!["203.0.113.7/32".into(), "2001:db8:7::7/64".into()],
                 macs: vec!["96:00:01:02:03:04".into()],
             }),
+            rehearsal: None,
             saved: vec![CardSaved {
                 path: "/etc/ssh/ssh_host_ed25519_key".into(),
                 reason: SavedReason::HostKey,

@@ -15,7 +15,7 @@ mod url;
 
 pub use callbacks::{Credentials, Phase, Token, TransferProgress};
 pub use error::{Cause, GitError};
-pub use index::{committed, is_staged, set_remote_url, stage};
+pub use index::{FileState, committed, file_state, is_staged, set_remote_url, stage};
 pub use known_hosts::HostKey;
 pub use local::{
     Change, ChangedFile, DiffSummary, FileDiff, Relation, RepoStatus, ahead_behind,

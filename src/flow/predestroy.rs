@@ -77,17 +77,21 @@ const fn def(step: PredestroyStep) -> StepDef {
         Rehearsal => StepDef {
             id,
             title: "Recovery rehearsed",
-            explains: "What recover will clone, cloned now while mistakes are cheap: the pushed \
-                       branch, fresh from the remote with the credentials recover uses, into a \
-                       scratch directory that is removed afterwards. Its flake.lock must not \
-                       depend on this machine's root disk (a path, git+file or file input outside \
-                       the repository and the volumes); inputs fetched over SSH are named, since \
-                       recover will need a key for them. Changes nothing on the machine.",
+            explains: "What recover will do, done now while mistakes are cheap: the pushed \
+                       branch is cloned fresh from the remote with the credentials recover uses \
+                       into a scratch directory (removed afterwards), this machine's hardware \
+                       configuration is generated into it, and the host's whole system is \
+                       evaluated and checked as recover's boot-safety checks it: it must mount \
+                       the volume in stage 1 and give the user the home's uid. Its flake.lock \
+                       must not depend on this machine's root disk; inputs fetched over SSH and \
+                       another nixpkgs than the running system's are named. Changes nothing on \
+                       the machine.",
             requires: &[Predestroy(ConfigRepoPushed)],
             cleanup: false,
             remedy: Some(
-                "move the input into the repository or onto the volume (or fetch it from a \
-                 remote), nix flake lock, commit and push",
+                "fix what the rehearsal names in the config repository (commit and push any \
+                 file it imports; move an input off the root disk, nix flake lock), then run \
+                 predestroy again",
             ),
         },
         HomeOnVolume => StepDef {

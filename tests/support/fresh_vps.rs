@@ -1057,6 +1057,7 @@ impl FreshVps {
                 macs: vec!["96:00:01:02:03:04".into()],
             }),
             persistence_nonce: Some(self.marker_nonce.clone()),
+            rehearsal: None,
         }
     }
 }

@@ -35,6 +35,20 @@ pub struct Host {
     pub root: PathBuf,
 }
 
+/// The recover scenario's flake (tests/fixtures/recover): the rehearsal evaluates it.
+const FLAKE_NIX: &str = include_str!("../fixtures/recover/flake.nix");
+const CONFIGURATION_NIX: &str = include_str!("../fixtures/recover/configuration.nix");
+/// The hardware configuration the flake was committed with.
+const HARDWARE_PLAIN: &str =
+    include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.nix");
+/// What `nixos-generate-config --show-hardware-config` shows on a Hetzner VPS with the volume
+/// mounted at the home (its second mount of the volume left out by [`Host::new`]).
+const HARDWARE_CAPTURE: &str =
+    include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.volume-mounted.nix");
+/// The root filesystem's UUID in [`HARDWARE_CAPTURE`].
+const ROOT_UUID: &str = "849b340d-b31e-4604-b2eb-bd8422c06919";
+const GENERATE_CONFIG: &str = include_str!("../fixtures/recover/bin/nixos-generate-config");
+
 const DERIVATION: &str = r#"derivation {
   name = "nixos-system-devserver-test";
   system = builtins.currentSystem;
@@ -65,14 +79,44 @@ impl Host {
         )
         .unwrap();
         fs::set_permissions(&home_manager, fs::Permissions::from_mode(0o755)).unwrap();
+        let generate = bin.join("nixos-generate-config");
+        fs::write(
+            &generate,
+            GENERATE_CONFIG.replace("@dir@", &dir.to_string_lossy()),
+        )
+        .unwrap();
+        fs::set_permissions(&generate, fs::Permissions::from_mode(0o755)).unwrap();
+        let second_mount = HARDWARE_CAPTURE
+            .find("  fileSystems.\"/mnt/data\"")
+            .unwrap();
+        let after = second_mount + HARDWARE_CAPTURE[second_mount..].find("};\n").unwrap() + 3;
+        let capture = format!(
+            "{}{}",
+            &HARDWARE_CAPTURE[..second_mount],
+            &HARDWARE_CAPTURE[after..]
+        )
+        .replace("\"/home\"", &format!("\"{}\"", home.display()));
+        fs::write(dir.join("hardware-capture.nix"), capture).unwrap();
+        let by_uuid = dir.join("dev/disk/by-uuid");
+        fs::create_dir_all(&by_uuid).unwrap();
+        std::os::unix::fs::symlink(&sandbox.loop_device, by_uuid.join(ROOT_UUID)).unwrap();
         sh(&format!("git init -q --bare -b main {}", remote.display()));
         sh(&format!(
             "git clone -q {} {}",
             remote.display(),
             repo.display()
         ));
-        fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
-        fs::write(repo.join("configuration.nix"), "{ }\n").unwrap();
+        let system = format!("{}-linux", std::env::consts::ARCH);
+        let flake = FLAKE_NIX
+            .replace("@system@", &system)
+            .replace("@dir@", &dir.to_string_lossy());
+        fs::write(repo.join("flake.nix"), flake).unwrap();
+        fs::write(
+            repo.join("configuration.nix"),
+            configuration(&home, &sandbox.by_id_link, true),
+        )
+        .unwrap();
+        fs::write(repo.join("hardware-configuration.nix"), HARDWARE_PLAIN).unwrap();
         git(&repo, "add -A");
         git(&repo, "commit -q -m init");
         git(&repo, "push -q -u origin main");
@@ -127,7 +171,8 @@ impl Host {
              [nix_store]\nsource = \"{home}/qwe/nix\"\ntarget = \"/nix\"\n\n\
              [config_repo]\npath = \"{repo}\"\nurl = \"file://{remote}\"\nbranch = \"main\"\n\
              flake_host = \"devserver\"\n{extra}\n[state]\ndir = \"{state}\"\n\n\
-             [backup]\nrsync_target = \"{backup}/\"\n\n[host]\nroot = \"{root}\"\n{host}\n",
+             [backup]\nrsync_target = \"{backup}/\"\n\n[host]\nroot = \"{root}\"\n{host}\n\n\
+             [discovery]\ndev_dir = \"{dev_dir}\"\n",
             dev = self.sandbox.by_id_link.display(),
             home = self.home.display(),
             repo = self.repo.display(),
@@ -135,6 +180,7 @@ impl Host {
             state = self.sandbox.state_dir.display(),
             backup = self.backup.display(),
             root = self.root.display(),
+            dev_dir = self.sandbox.dir.join("dev").display(),
             extra = extra,
             host = host,
         );
@@ -227,9 +273,11 @@ impl Host {
         fs::write(self.repo.join("hosts.nix"), "{ }\n").unwrap();
         git(&self.repo, "add hosts.nix");
         git(&self.repo, "commit -q -m hosts");
+        let configuration = self.repo.join("configuration.nix");
+        let text = fs::read_to_string(&configuration).unwrap();
         fs::write(
-            self.repo.join("configuration.nix"),
-            "{ services.openssh.enable = true; }\n",
+            configuration,
+            format!("{text}# Logins by key only, soon.\n"),
         )
         .unwrap();
         fs::write(self.repo.join("secrets.nix"), "{ token = \"s3cret\"; }\n").unwrap();
@@ -251,6 +299,30 @@ impl Host {
             &format!("stat -c '%u %a' {}", self.home.join(rel).display()),
         )
     }
+}
+
+/// The flake's configuration.nix: the volume at `home` from `device`, with `neededForBoot`
+/// when `needed_for_boot` (stage 1 must mount it for the `/nix` bind), and the bind.
+pub fn configuration(home: &Path, device: &Path, needed_for_boot: bool) -> String {
+    let nix_bind = format!(
+        "\n  fileSystems.\"/nix\" = {{\n    device = \"{}/qwe/nix\";\n    fsType = \"none\";\n    \
+         options = [ \"bind\" ];\n  }};\n",
+        home.display()
+    );
+    CONFIGURATION_NIX
+        .replace("@home@", &home.to_string_lossy())
+        .replace("@device@", &device.to_string_lossy())
+        .replace(
+            "@needed_for_boot@",
+            if needed_for_boot {
+                "    neededForBoot = true;\n"
+            } else {
+                ""
+            },
+        )
+        .replace("@nix_bind@", &nix_bind)
+        .replace("@uid@", "1000")
+        .replace("@extra@", "")
 }
 
 /// The `[host]` line of the default config: what the root disk holds besides the host's

@@ -272,5 +272,6 @@ fn card(sandbox: &TestSandbox, mount: &str, nonce: &str) -> RecoveryCard {
         lifeboat_store_path: None,
         network: None,
         persistence_nonce: Some(nonce.to_string()),
+        rehearsal: None,
     }
 }

@@ -1,6 +1,8 @@
-//! What `recover` does to the fresh clone besides cloning: stage a generated file so the
-//! flake can see it, point `origin` back at the real remote after cloning from the mirror,
-//! and read the committed version of a file to diff against.
+//! The index and working tree, file by file: what `recover` does to the fresh clone besides
+//! cloning (stage a generated file so the flake can see it, point `origin` back at the real
+//! remote after cloning from the mirror, read the committed version of a file to diff
+//! against), and why a file of the checkout is missing from a commit (predestroy's
+//! rehearsal).
 
 use std::path::Path;
 
@@ -24,6 +26,47 @@ pub fn is_staged(path: &Path, file: &Path) -> Result<bool, GitError> {
         .status_file(file)
         .map_err(|e| GitError::git("status", file.display(), &e))?;
     Ok(!status.intersects(git2::Status::WT_NEW | git2::Status::WT_MODIFIED))
+}
+
+/// What git makes of a file of the working tree that a commit lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    /// Never added.
+    Untracked,
+    /// Matched by a `.gitignore`: git never commits it.
+    Ignored,
+    /// Added to the index but never committed.
+    Staged,
+    /// In HEAD: committed here (and not in the commit that lacks it).
+    Committed,
+}
+
+impl std::fmt::Display for FileState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileState::Untracked => "untracked (never git added)",
+            FileState::Ignored => "ignored by .gitignore",
+            FileState::Staged => "staged but never committed",
+            FileState::Committed => "committed here but not pushed",
+        })
+    }
+}
+
+/// The state of `file` (relative to the working tree) in the repository at `path`.
+pub fn file_state(path: &Path, file: &Path) -> Result<FileState, GitError> {
+    let repo = open(path)?;
+    let status = repo
+        .status_file(file)
+        .map_err(|e| GitError::git("status", file.display(), &e))?;
+    Ok(if status.contains(git2::Status::IGNORED) {
+        FileState::Ignored
+    } else if status.contains(git2::Status::WT_NEW) {
+        FileState::Untracked
+    } else if status.contains(git2::Status::INDEX_NEW) {
+        FileState::Staged
+    } else {
+        FileState::Committed
+    })
 }
 
 /// Set the URL of `remote`.
@@ -87,6 +130,25 @@ mod tests {
         assert_eq!(committed(repo, Path::new("missing.nix")).unwrap(), None);
         std::fs::write(repo.join("untracked.nix"), "x").unwrap();
         assert!(!is_staged(repo, Path::new("untracked.nix")).unwrap());
+    }
+
+    #[test]
+    fn a_file_missing_from_a_commit_is_named_for_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        git(repo, &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join(".gitignore"), "secret.nix\n").unwrap();
+        for file in ["secret.nix", "new.nix", "staged.nix", "committed.nix"] {
+            std::fs::write(repo.join(file), "{ }\n").unwrap();
+        }
+        git(repo, &["add", ".gitignore", "committed.nix"]);
+        git(repo, &["commit", "-q", "-m", "init"]);
+        git(repo, &["add", "staged.nix"]);
+        let state = |file: &str| file_state(repo, Path::new(file)).unwrap();
+        assert_eq!(state("secret.nix"), FileState::Ignored);
+        assert_eq!(state("new.nix"), FileState::Untracked);
+        assert_eq!(state("staged.nix"), FileState::Staged);
+        assert_eq!(state("committed.nix"), FileState::Committed);
     }
 
     #[test]

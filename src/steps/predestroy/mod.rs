@@ -14,8 +14,8 @@ use std::fs;
 use std::path::Path;
 
 use crate::card::{
-    CardNetwork, CardNixStore, CardRepository, CardSaved, CardStore, CardVolume, FORMAT,
-    RecoveryCard, sheet,
+    CardNetwork, CardNixStore, CardRehearsal, CardRepository, CardSaved, CardStore, CardVolume,
+    FORMAT, RecoveryCard, sheet,
 };
 use crate::config::Config;
 use crate::escape::shown;
@@ -48,6 +48,8 @@ pub struct PredestroyRunner {
     saved: Vec<CardSaved>,
     /// What `root-disk-audit` found on the root disk, for the summary.
     root_disk: Option<Vec<RootDiskGroup>>,
+    /// What `rehearsal` proved, for the card.
+    rehearsed: Option<CardRehearsal>,
 }
 
 impl PredestroyRunner {
@@ -60,6 +62,7 @@ impl PredestroyRunner {
             nonce: None,
             saved: Vec::new(),
             root_disk: None,
+            rehearsed: None,
         }
     }
 
@@ -118,6 +121,25 @@ impl PredestroyRunner {
         let saved = package_lists::save(&settings, ctx);
         self.store = saved.store;
         saved.outcome
+    }
+
+    fn rehearsal(&mut self, ctx: &StepContext) -> Outcome {
+        if ctx.dry_run {
+            return Outcome::Skipped(
+                "dry run: would clone the pushed branch and evaluate it".into(),
+            );
+        }
+        let settings = match self.settings() {
+            Ok(settings) => settings.clone(),
+            Err(outcome) => return outcome,
+        };
+        let Some(url) = repo::clone_url(&self.cfg) else {
+            return Outcome::Failed("the config repository has no remote URL".into());
+        };
+        let creds = super::credentials::for_repo(&self.cfg, Some(&settings.volume.mount));
+        let (outcome, rehearsed) = rehearsal::run(&self.cfg, &settings, &url, &creds, ctx);
+        self.rehearsed = rehearsed;
+        outcome
     }
 
     fn host_identity(&mut self, confirmed: bool, ctx: &StepContext) -> Outcome {
@@ -241,12 +263,7 @@ impl PredestroyRunner {
                 url,
                 branch: self.cfg.config_repo.branch.clone(),
                 commit,
-                flake_host: self
-                    .cfg
-                    .config_repo
-                    .flake_host
-                    .clone()
-                    .unwrap_or_else(crate::exec::host::hostname),
+                flake_host: self.cfg.config_repo.host(),
             },
             volumes,
             nix_store: CardNixStore {
@@ -263,6 +280,7 @@ impl PredestroyRunner {
                 .ok()
                 .map(|facts| CardNetwork::of(&facts))
                 .filter(|network| !network.addresses.is_empty()),
+            rehearsal: self.rehearsed.clone(),
         })
     }
 
@@ -385,10 +403,12 @@ impl PredestroyRunner {
                 .map(|b| backup::command(s, &b.rsync_target).describe())
                 .into_iter()
                 .collect(),
+            (PredestroyStep::Rehearsal, _) => repo::clone_url(&self.cfg)
+                .map(|url| rehearsal::actions(&self.cfg, &url))
+                .unwrap_or_default(),
             // Checks change nothing; the writes need to know the volume.
             (
-                PredestroyStep::Rehearsal
-                | PredestroyStep::HomeOnVolume
+                PredestroyStep::HomeOnVolume
                 | PredestroyStep::NixOnVolume
                 | PredestroyStep::DockerOnVolume
                 | PredestroyStep::RootDiskAudit,
@@ -451,17 +471,7 @@ impl FlowRunner for PredestroyRunner {
                 let creds = super::credentials::for_repo(&self.cfg, root);
                 repo::pushed(&self.cfg, &creds, confirmed, ctx)
             }
-            PredestroyStep::Rehearsal => {
-                if ctx.dry_run {
-                    return Outcome::Skipped("dry run: would clone the pushed branch".into());
-                }
-                let Some(url) = repo::clone_url(&self.cfg) else {
-                    return Outcome::Failed("the config repository has no remote URL".into());
-                };
-                let root = settings.as_ref().map(|s| s.volume.mount.as_path());
-                let creds = super::credentials::for_repo(&self.cfg, root);
-                rehearsal::run(&self.cfg, &url, &creds, ctx)
-            }
+            PredestroyStep::Rehearsal => self.rehearsal(ctx),
             PredestroyStep::HomeOnVolume => match on_volume::mount_table() {
                 Ok(table) => on_volume::all_volumes_mounted(&table, &self.cfg.volumes),
                 Err(outcome) => outcome,

@@ -11,19 +11,17 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
 use crate::exec::netfacts;
 use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
-use crate::nixlog;
+use crate::nixlog::{self, KnownError};
 use crate::report::Stream;
 use crate::steps::StepContext;
 
-use super::{network, secrets};
-use crate::card::CardSaved;
+use super::network;
+use super::secrets::{self, CarriedKey};
 use crate::steps::host_identity::mapped_uid;
 
 /// The flags every `nix` call of lifeboat's passes: a fresh system may not enable flakes.
@@ -38,8 +36,8 @@ pub struct Attached<'a> {
     pub owner_uid: Option<u32>,
     /// The keys in `<user>/.ssh/authorized_keys` on the volume.
     pub volume_keys: usize,
-    /// What predestroy saved of the old machine, as the card lists it.
-    pub saved: &'a [CardSaved],
+    /// The host keys carried from the old machine.
+    pub carried_keys: Vec<CarriedKey>,
     /// The old server's public addresses, as the card records them.
     pub old_server: Vec<std::net::IpAddr>,
 }
@@ -90,7 +88,8 @@ pub enum Verdict {
 /// The function `boot-safety` applies to the flake's `nixosConfigurations`: every fact it
 /// judges, from one evaluation. For a host the flake lacks, the hosts it has. A fact read
 /// with `tryEval` is `null` when it does not evaluate, so one broken option does not hide
-/// the others; `fileSystems` is read plainly, since the build would fail on it too.
+/// the others; `fileSystems` is read plainly, since the build would fail on it too. With
+/// [`Depth::WholeSystem`], `@system@` becomes the whole system's `drvPath`, read plainly too.
 const FACTS: &str = r#"configurations: let
   host = @host@;
   user = @user@;
@@ -98,7 +97,7 @@ const FACTS: &str = r#"configurations: let
 in if !(configurations ? ${host}) then { hosts = builtins.attrNames configurations; } else let
   config = configurations.${host}.config;
   users = try (builtins.attrNames (config.users.users or { }));
-in {
+in {@system@
   fileSystems = builtins.mapAttrs (_: fs: {
     device = fs.device or null; fsType = fs.fsType or null; options = fs.options or null;
     neededForBoot = fs.neededForBoot or null; label = fs.label or null;
@@ -145,8 +144,17 @@ in {
   };
 }"#;
 
+/// How far an evaluation goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// The facts boot-safety judges; the build evaluates the rest.
+    Facts,
+    /// The facts and the whole system's `drvPath`: every module evaluated, nothing built.
+    WholeSystem,
+}
+
 /// The Nix function of [`FACTS`] for `host` and the config's user, on one line.
-fn facts_function(cfg: &Config, host: &str) -> String {
+fn facts_function(cfg: &Config, host: &str, depth: Depth) -> String {
     let user = cfg
         .user
         .as_deref()
@@ -155,24 +163,33 @@ fn facts_function(cfg: &Config, host: &str) -> String {
     function
         .replace("@host@", &nixedit::nix_string(host))
         .replace("@user@", &user)
+        .replace(
+            "@system@",
+            match depth {
+                Depth::Facts => "",
+                Depth::WholeSystem => " system = config.system.build.toplevel.drvPath;",
+            },
+        )
 }
 
 /// `nix eval --json <repo>#nixosConfigurations --apply <the facts function>`.
-pub fn eval_command(cfg: &Config, host: &str) -> CommandSpec {
+pub fn eval_command(cfg: &Config, host: &str, depth: Depth) -> CommandSpec {
     let flake = format!("{}#nixosConfigurations", cfg.config_repo.path.display());
     let mut args: Vec<String> = ["eval", "--json"].map(String::from).to_vec();
     args.extend(FEATURES.map(String::from));
     args.push(flake);
-    args.extend(["--apply".to_string(), facts_function(cfg, host)]);
+    args.extend(["--apply".to_string(), facts_function(cfg, host, depth)]);
     CommandSpec::from_prefix(&cfg.commands.nix, args).package("nix")
 }
 
 /// What the evaluation gives: the host's facts, or the hosts the flake has.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Facts {
+pub struct Facts {
     /// Present only when the flake has no such host.
     hosts: Option<Vec<String>>,
+    /// The system's `drvPath`, when the evaluation went that far ([`Depth::WholeSystem`]).
+    system: Option<String>,
     #[serde(default)]
     file_systems: BTreeMap<String, MountFields>,
     /// `None` when the configuration has no such user (or lifeboat knows none).
@@ -194,11 +211,67 @@ const EVAL_STDERR_LINES: usize = 200;
 /// The most lines of Nix's error shown in the step's message.
 const ERROR_LINES: usize = 8;
 
-/// Evaluate the facts of `host`; on failure the error messages, explained where they are
-/// known.
-fn eval(cfg: &Config, host: &str, ctx: &StepContext) -> Result<Value, String> {
-    let spec = eval_command(cfg, host).capture_stdout();
-    let attr = format!("nixosConfigurations.{host}");
+/// Why an evaluation gave no facts.
+#[derive(Debug)]
+pub enum EvalFailure {
+    /// Nix failed; the first lines of its stderr.
+    Nix(Vec<String>),
+    /// Nix could not be run, or printed no facts.
+    Other(String),
+}
+
+impl EvalFailure {
+    /// The failures lifeboat recognises in Nix's messages. Nix's bare "attribute 'x'
+    /// missing" inside `host`'s own configuration is an option it lacks, not another host.
+    pub fn known(&self, host: &str) -> Vec<KnownError> {
+        let EvalFailure::Nix(stderr) = self else {
+            return Vec::new();
+        };
+        let text = stderr.join("\n");
+        nixlog::summarise_errors([text.as_str()])
+            .into_iter()
+            .filter(|known| !known.names_another_host(Some(host)))
+            .collect()
+    }
+
+    /// Nix's error as one line (see [`nix_error`]), files named by their place in `repo`.
+    pub fn error(&self, repo: &Path) -> String {
+        match self {
+            EvalFailure::Nix(stderr) => nix_error(stderr, repo),
+            EvalFailure::Other(why) => why.clone(),
+        }
+    }
+
+    /// What recover says: the known causes, else Nix's error with how to see the rest.
+    fn explained(&self, cfg: &Config, host: &str) -> String {
+        let repo = &cfg.config_repo.path;
+        let error = self.error(repo);
+        let EvalFailure::Nix(_) = self else {
+            return error;
+        };
+        let known: Vec<String> = self.known(host).iter().map(ToString::to_string).collect();
+        if known.is_empty() {
+            format!(
+                "the flake does not evaluate (nixosConfigurations.{host}): {error}. Nothing was \
+                 built. Fix the repository (commit and push the fix), then run recover again; \
+                 `nix eval --show-trace {}#nixosConfigurations.{host}.config` shows the whole trace",
+                shown(repo)
+            )
+        } else {
+            format!("{} ({error})", known.join("; "))
+        }
+    }
+}
+
+/// Evaluate the facts of `host` (and with [`Depth::WholeSystem`] its system) in one `nix
+/// eval`.
+pub fn evaluate(
+    cfg: &Config,
+    host: &str,
+    depth: Depth,
+    ctx: &StepContext,
+) -> Result<Facts, EvalFailure> {
+    let spec = eval_command(cfg, host, depth).capture_stdout();
     let mut stderr = Vec::new();
     let mut long = LongLines::default();
     let finished = process::run_streaming(
@@ -213,28 +286,15 @@ fn eval(cfg: &Config, host: &str, ctx: &StepContext) -> Result<Value, String> {
         },
         ctx.cancel,
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| EvalFailure::Other(e.to_string()))?;
     if !finished.status.success() {
-        let text = stderr.join("\n");
-        let explained: Vec<String> = nixlog::summarise_errors([text.as_str()])
-            .iter()
-            .filter(|known| !known.names_another_host(Some(host)))
-            .map(ToString::to_string)
-            .collect();
-        let shown_errors = nix_error(&stderr, &cfg.config_repo.path);
-        return Err(if explained.is_empty() {
-            format!(
-                "the flake does not evaluate ({attr}): {shown_errors}. Nothing was built. Fix \
-                 the repository (commit and push the fix), then run recover again; `nix eval \
-                 --show-trace {}#{attr}.config` shows the whole trace",
-                shown(&cfg.config_repo.path)
-            )
-        } else {
-            format!("{} ({shown_errors})", explained.join("; "))
-        });
+        return Err(EvalFailure::Nix(stderr));
     }
-    serde_json::from_slice(&finished.stdout_captured.unwrap_or_default())
-        .map_err(|e| format!("nix eval of {attr} printed no JSON: {e}"))
+    serde_json::from_slice(&finished.stdout_captured.unwrap_or_default()).map_err(|e| {
+        EvalFailure::Other(format!(
+            "nix eval of nixosConfigurations.{host} printed no facts lifeboat can read: {e}"
+        ))
+    })
 }
 
 /// Nix's error as one escaped line: the `error:` line, the lines that continue its text and
@@ -433,11 +493,21 @@ fn missing_devices(cfg: &Config, file_systems: &BTreeMap<String, MountFields>) -
 
 /// Evaluate the flake's host and judge it.
 pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -> Verdict {
-    let facts: Facts = match eval(cfg, host, ctx).map(serde_json::from_value) {
-        Ok(Ok(facts)) => facts,
-        Ok(Err(e)) => return Verdict::EvalFailed(format!("unexpected facts from the flake: {e}")),
-        Err(why) => return Verdict::EvalFailed(why),
-    };
+    match evaluate(cfg, host, Depth::Facts, ctx) {
+        Ok(facts) => judge(cfg, host, &facts, attached),
+        Err(failure) => Verdict::EvalFailed(failure.explained(cfg, host)),
+    }
+}
+
+impl Facts {
+    /// The system's `drvPath`, when evaluated ([`Depth::WholeSystem`]).
+    pub fn system(&self) -> Option<&str> {
+        self.system.as_deref()
+    }
+}
+
+/// Judge the evaluated facts of `host` against the attached volume and this machine.
+pub fn judge(cfg: &Config, host: &str, facts: &Facts, attached: &Attached) -> Verdict {
     if let Some(hosts) = &facts.hosts {
         return missing_host(host, hosts);
     }
@@ -517,10 +587,14 @@ pub fn check(cfg: &Config, host: &str, attached: &Attached, ctx: &StepContext) -
         blockers.push(blocker);
     }
     if let Some(secrets) = &facts.secrets {
-        blockers.extend(secrets::blockers(secrets, &cfg.host.root, attached.saved));
+        blockers.extend(secrets::blockers(
+            secrets,
+            &cfg.host.root,
+            &attached.carried_keys,
+        ));
     }
     let mut warnings = Vec::new();
-    let renumber = reach(cfg, &facts, attached, &mut blockers, &mut warnings);
+    let renumber = reach(cfg, facts, attached, &mut blockers, &mut warnings);
     if let (Some(renumber), None) = (renumber, &rewrite) {
         return Verdict::Renumber(renumber);
     }

@@ -2,14 +2,14 @@
 //! remote, and prove it will boot before rebooting. Every change is confirmed first, and
 //! every step is safe to run again, so an interrupted run is finished by running it again.
 
-mod boot_safety;
+pub(in crate::steps) mod boot_safety;
 mod clone;
-mod hardware;
-mod network;
+pub(in crate::steps) mod hardware;
+pub(in crate::steps) mod network;
 mod preflight;
 mod rebuild;
 mod room;
-mod secrets;
+pub(in crate::steps) mod secrets;
 mod volume_mount;
 
 use std::os::unix::fs::MetadataExt;
@@ -103,11 +103,7 @@ impl RecoverRunner {
     }
 
     fn host(&self) -> String {
-        self.cfg
-            .config_repo
-            .flake_host
-            .clone()
-            .unwrap_or_else(crate::exec::host::hostname)
+        self.cfg.config_repo.host()
     }
 
     fn find(&mut self, ctx: &StepContext) -> Outcome {
@@ -180,7 +176,7 @@ impl RecoverRunner {
             self.owner_uid = std::fs::symlink_metadata(root.join(user))
                 .ok()
                 .map(|m| m.uid());
-            self.volume_keys = authorized_keys(&root.join(user));
+            self.volume_keys = network::authorized_keys(&root.join(user));
         }
         self.creds = credentials::for_repo(&self.cfg, Some(&root));
         let summary = format!("{}; {mounted}", identity_text(&identity));
@@ -422,7 +418,11 @@ impl RecoverRunner {
             dev: probe.dev,
             owner_uid: self.owner_uid,
             volume_keys: self.volume_keys,
-            saved: self.card.as_ref().map_or(&[], |card| card.saved.as_slice()),
+            carried_keys: self
+                .card
+                .as_ref()
+                .map(|card| secrets::CarriedKey::from_card(&card.saved))
+                .unwrap_or_default(),
             old_server: self
                 .card
                 .as_ref()
@@ -853,7 +853,9 @@ impl RecoverRunner {
                     path: shown(&cfg.config_repo.path.join(hardware::FILE)),
                 },
             ],
-            RecoverStep::BootSafety => vec![boot_safety::eval_command(cfg, &host).describe()],
+            RecoverStep::BootSafety => {
+                vec![boot_safety::eval_command(cfg, &host, boot_safety::Depth::Facts).describe()]
+            }
             RecoverStep::MountVolume => cfg
                 .store_place()
                 .map(|place| {
@@ -1017,25 +1019,6 @@ impl FlowRunner for RecoverRunner {
         }
         lines
     }
-}
-
-/// The keys in `<home>/.ssh/authorized_keys` (sshd reads it after the reboot, the volume
-/// mounted at the home), counted without following a link off the volume.
-fn authorized_keys(home: &Path) -> usize {
-    let ssh = home.join(".ssh");
-    let file = ssh.join("authorized_keys");
-    let plain = |p: &Path, dir: bool| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
-    };
-    if !plain(&ssh, true) || !plain(&file, false) {
-        return 0;
-    }
-    std::fs::read_to_string(&file)
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .count()
 }
 
 #[cfg(test)]

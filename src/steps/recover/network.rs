@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -539,6 +540,25 @@ pub fn judge_login(login: &Login, user: Option<&str>, volume_keys: usize) -> Vec
         });
     }
     blockers
+}
+
+/// The keys in `<home>/.ssh/authorized_keys` (sshd reads it after the reboot, the volume
+/// mounted at the home), counted without following a link off the volume.
+pub fn authorized_keys(home: &Path) -> usize {
+    let ssh = home.join(".ssh");
+    let file = ssh.join("authorized_keys");
+    let plain = |p: &Path, dir: bool| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+    };
+    if !plain(&ssh, true) || !plain(&file, false) {
+        return 0;
+    }
+    std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count()
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::card::{CardSaved, SavedReason};
+use crate::config::Config;
 use crate::escape::shown;
-use crate::steps::host_identity::{on_machine, save::fingerprint};
+use crate::steps::host_identity::{self, on_machine, save::fingerprint};
 
 use super::boot_safety::Blocker;
 
@@ -53,18 +54,54 @@ impl Secrets {
     }
 }
 
+/// A host key carried from the old machine: its path and the fingerprint it had there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarriedKey {
+    pub path: PathBuf,
+    pub fingerprint: Option<String>,
+}
+
+impl CarriedKey {
+    /// The host keys the recovery card says predestroy saved.
+    pub fn from_card(saved: &[CardSaved]) -> Vec<CarriedKey> {
+        saved
+            .iter()
+            .filter(|s| s.reason == SavedReason::HostKey)
+            .map(|s| CarriedKey {
+                path: s.path.clone(),
+                fingerprint: s.fingerprint.clone(),
+            })
+            .collect()
+    }
+
+    /// The host keys predestroy's `host-identity` will save from this machine, with the
+    /// fingerprints they have now.
+    pub fn to_be_saved(cfg: &Config) -> Vec<CarriedKey> {
+        host_identity::host_keys(&cfg.host.root)
+            .into_iter()
+            .map(|path| CarriedKey {
+                fingerprint: fingerprint(&public_half(&on_machine(&cfg.host.root, &path))),
+                path,
+            })
+            .collect()
+    }
+}
+
+/// `<key>.pub`.
+fn public_half(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.pub", key.display()))
+}
+
 /// A blocker for each key the secrets need that this machine does not have as the old
 /// machine had it: missing, not carried, or carried but not put back.
-pub fn blockers(secrets: &Secrets, root: &Path, saved: &[CardSaved]) -> Vec<Blocker> {
+pub fn blockers(secrets: &Secrets, root: &Path, carried_keys: &[CarriedKey]) -> Vec<Blocker> {
     secrets
         .key_paths()
         .into_iter()
         .filter_map(|(tool, path)| {
             let here = on_machine(root, &path);
-            let public = PathBuf::from(format!("{}.pub", here.display()));
-            let carried = saved
-                .iter()
-                .find(|s| s.reason == SavedReason::HostKey && s.path == path);
+            let public = public_half(&here);
+            let carried = carried_keys.iter().find(|k| k.path == path);
             let problem = match carried {
                 _ if !here.exists() => format!(
                     "{tool} decrypts the secrets with {}, which this machine does not have",
@@ -108,13 +145,9 @@ mod tests {
     use super::*;
     use std::fs;
 
-    fn saved(path: &str, fingerprint: &str) -> CardSaved {
-        CardSaved {
+    fn saved(path: &str, fingerprint: &str) -> CarriedKey {
+        CarriedKey {
             path: path.into(),
-            reason: SavedReason::HostKey,
-            files: 1,
-            bytes: 1,
-            sha256: "0".repeat(64),
             fingerprint: Some(fingerprint.into()),
         }
     }
