@@ -1130,6 +1130,49 @@ fn recover_sigint_writing_hardware_config_finishes_the_write() {
     assert_ne!(trial.faulted.watched, trial.watched_before);
 }
 
+/// A kill cannot be cleaned up after: the rehearsal's clone cut off by SIGKILL stays in
+/// its staging directory beside `[state].dir/rehearsal`, and the next run removes it
+/// before it clones again.
+#[test]
+fn predestroy_killed_mid_rehearsal_clone_leaves_it_for_the_next_run() {
+    let (scenario, _) = predestroy_scenario();
+    let trial = trial(
+        &scenario,
+        At::Inside("git-transfer@rehearsal"),
+        Signal::SIGKILL,
+        "--resume",
+        None,
+    );
+    assert_eq!(trial.faulted.code, 128 + 9, "{}", trial.faulted.describe());
+    assert!(journal_says_running(&trial.faulted.journal, "rehearsal"));
+    assert!(
+        trial
+            .faulted
+            .temporaries
+            .lines()
+            .any(|l| l.ends_with("/.lifeboat-rehearsal.clone")),
+        "the killed clone was not left: {}",
+        trial.faulted.temporaries
+    );
+    assert_finished(&scenario, &trial);
+    assert_eq!(
+        trial.next.temporaries.trim(),
+        "",
+        "the clone outlived the next run"
+    );
+    assert!(!scenario.state().join("rehearsal").exists());
+}
+
+/// Interrupted while it clones, the rehearsal removes its clone itself (no temporary is
+/// left: `interrupted_inside`).
+#[test]
+fn predestroy_sigint_mid_rehearsal_clone_removes_it() {
+    let (scenario, _) = predestroy_scenario();
+    let trial = interrupted_inside(&scenario, "git-transfer@rehearsal", Signal::SIGINT, None);
+    assert_step_interrupted(&trial, "rehearsal");
+    assert!(!scenario.state().join("rehearsal").exists());
+}
+
 #[test]
 fn predestroy_killed_mid_backup_takes_rsync_with_it() {
     let (scenario, _) = predestroy_scenario();

@@ -963,3 +963,195 @@ fn a_flake_input_on_the_root_disk_is_a_blocker_found_in_the_pushed_commit() {
     assert_eq!(code, 0, "{events:#?}");
     assert_eq!(step(&events, "rehearsal")["status"], "passed");
 }
+
+/// What git and the files say of a checkout: the index's bytes, `git status` with ignored
+/// files, and every file's content.
+fn checkout_state(repo: &std::path::Path) -> String {
+    sh(&format!(
+        "cd {repo}\nsha256sum .git/index\ngit status --porcelain --ignored\n\
+         find . -path ./.git -prune -o -type f -print | sort | xargs sha256sum",
+        repo = repo.display()
+    ))
+}
+
+/// The rehearsal evaluates the pushed commit, not the checkout: a module configuration.nix
+/// imports that is only untracked in the checkout blocks it, named with what git makes of
+/// it (then only ignored, the same); the checkout and its index are as they were.
+#[test]
+fn a_module_only_in_the_checkout_blocks_the_rehearsal_and_the_checkout_is_untouched() {
+    let host = Host::new(true);
+    let configuration = host.repo.join("configuration.nix");
+    let text = fs::read_to_string(&configuration).unwrap();
+    fs::write(
+        &configuration,
+        text.replace(
+            "./hardware-configuration.nix ]",
+            "./hardware-configuration.nix ./users.nix ]",
+        ),
+    )
+    .unwrap();
+    git(&host.repo, "commit -q -am 'users in a module of their own'");
+    fs::write(host.repo.join("users.nix"), "{ }\n").unwrap();
+    let before = checkout_state(&host.repo);
+
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let rehearsal = step(&events, "rehearsal");
+    assert_eq!(rehearsal["status"], "failed", "{rehearsal}");
+    let message = rehearsal["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "it imports users.nix, which {} has but the pushed commit does not: there it is \
+             untracked (never git added); commit and push it",
+            host.repo.display()
+        )),
+        "{message}"
+    );
+    assert!(blockers(&events).iter().any(|b| b == "rehearsal"));
+    assert!(!host.sandbox.state_dir.join("rehearsal").exists());
+    // predestroy pushed the commit that imports the module; nothing else changed.
+    let after = checkout_state(&host.repo);
+    assert_eq!(after, before);
+
+    fs::write(host.repo.join(".gitignore"), "users.nix\n").unwrap();
+    git(&host.repo, "add .gitignore");
+    git(&host.repo, "commit -q -m 'users.nix is private'");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    assert!(
+        message.contains("there it is ignored by .gitignore; stop ignoring it"),
+        "{message}"
+    );
+}
+
+/// The pushed commit that does not mount the home in stage 1 blocks the rehearsal with the
+/// line to add and where the entry is. A fix committed but not pushed is not rehearsed
+/// (the rehearsal waits for the push); pushed, it is, and the card records the rehearsed
+/// commit and system. A killed run's clone is removed by the next run.
+#[test]
+fn a_home_not_mounted_in_stage_1_blocks_the_rehearsal_until_the_fix_is_pushed() {
+    let host = Host::new(true);
+    let configuration = host.repo.join("configuration.nix");
+    fs::write(
+        &configuration,
+        predestroy_host::configuration(&host.home, &host.sandbox.by_id_link, false),
+    )
+    .unwrap();
+    git(&host.repo, "commit -q -am 'home mounted after stage 1'");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    let home = host.home.display();
+    assert!(
+        message.contains(&format!(
+            "{home} holds {home}/qwe/nix, which stage 1 bind-mounts at /nix, but stage 1 does \
+             not mount {home} (its entry is at {}:10)",
+            configuration.display()
+        )),
+        "{message}"
+    );
+    assert!(message.contains("neededForBoot = true"), "{message}");
+
+    // The fix, committed but not pushed: without --yes nothing is pushed, and the
+    // rehearsal does not run on what only this checkout has.
+    fs::write(
+        &configuration,
+        predestroy_host::configuration(&host.home, &host.sandbox.by_id_link, true),
+    )
+    .unwrap();
+    git(&host.repo, "commit -q -am 'home mounted in stage 1'");
+    let (code, events) = host.predestroy(true, "");
+    assert_eq!(code, 4, "{events:#?}");
+    assert_eq!(
+        step(&events, "rehearsal")["message"],
+        "not run: it needs config-repo-pushed, which did not pass"
+    );
+
+    // A killed run's clone, left behind.
+    let leftover = host.sandbox.state_dir.join("rehearsal");
+    fs::create_dir_all(leftover.join(".git")).unwrap();
+    fs::write(leftover.join("flake.nix"), "half a clone").unwrap();
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let rehearsal = step(&events, "rehearsal");
+    assert_eq!(rehearsal["status"], "passed", "{rehearsal}");
+    let pushed = git(&host.repo, "rev-parse HEAD");
+    assert_eq!(
+        rehearsal["message"],
+        format!(
+            "the pushed commit {} evaluates, with this machine's hardware configuration, to a \
+             system (devserver) that mounts the volume in stage 1 for the /nix bind, gives qwe \
+             uid 1000 and can be logged into over SSH",
+            &pushed[..12]
+        )
+    );
+    assert!(!leftover.exists());
+    let card_path = host.sandbox.dir.join("card.toml");
+    fs::write(
+        &card_path,
+        host.volume_file("qwe/.lifeboat/recovery.toml").unwrap(),
+    )
+    .unwrap();
+    let rehearsed = RecoveryCard::load(&card_path).unwrap().rehearsal.unwrap();
+    assert_eq!(rehearsed.commit, pushed);
+    assert_eq!(rehearsed.host, "devserver");
+    assert!(
+        rehearsed.drv_path.starts_with("/nix/store/")
+            && rehearsed
+                .drv_path
+                .ends_with("-nixos-system-devserver-25.11.drv"),
+        "{rehearsed:?}"
+    );
+}
+
+/// The pushed flake.lock pins another nixpkgs than the one the running system was built
+/// from: recovery day would build or download most of the system again. A warning naming
+/// both revisions; the machine is still ready.
+#[test]
+fn another_nixpkgs_than_the_running_systems_is_a_warning_naming_both() {
+    let mut host = Host::new(true);
+    let versioned = host.sandbox.dir.join("versioned.nix");
+    fs::write(
+        &versioned,
+        "derivation {\n  name = \"nixos-system-devserver-25.11.20251101.0123456\";\n  \
+         system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n  \
+         args = [ \"-c\" \"/bin/mkdir $out && echo 25.11.20251101.0123456 > $out/nixos-version\" ];\n}\n",
+    )
+    .unwrap();
+    host.system = host.in_namespace(
+        true,
+        &format!(
+            "nix-build --no-out-link --option sandbox false --option substituters '' \
+             --option build-users-group '' {}",
+            versioned.display()
+        ),
+    );
+    let rev = "abc1234def5678abc1234def5678abc1234def56";
+    let lock = serde_json::json!({
+        "nodes": {
+            "root": { "inputs": { "nixpkgs": "nixpkgs" } },
+            "nixpkgs": {
+                "locked": { "type": "github", "owner": "NixOS", "repo": "nixpkgs", "rev": rev },
+                "original": { "type": "github", "owner": "NixOS", "repo": "nixpkgs" }
+            }
+        },
+        "root": "root",
+        "version": 7
+    });
+    fs::write(host.repo.join("flake.lock"), lock.to_string()).unwrap();
+    git(&host.repo, "add flake.lock");
+    git(&host.repo, "commit -q -m 'nixpkgs of December'");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 0, "{events:#?}");
+    let rehearsal = step(&events, "rehearsal");
+    assert_eq!(rehearsal["status"], "warning", "{rehearsal}");
+    let message = rehearsal["message"].as_str().unwrap();
+    assert!(
+        message.contains(
+            "the pushed flake.lock pins nixpkgs abc1234def56, but the running system \
+             (25.11.20251101.0123456) was built from 0123456"
+        ),
+        "{message}"
+    );
+}

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use fresh_vps::{FreshVps, FreshVpsOptions, quote};
 use nixos_lifeboat::sandbox::VolumeSpec;
-use predestroy_host::{Host, git};
+use predestroy_host::{Host, git, sh};
 use serde_json::{Value, json};
 use support::{
     TestSandbox, lifeboat_bin, mounts_under, require_private_mount_namespace, sha256_file,
@@ -421,9 +421,12 @@ fn confirm_until_the_end(tmux: &Tmux, flow: &str, typed: &[&str]) -> (Vec<String
 }
 
 /// What a predestroy run left on disk, in terms two identical hosts share: the commits on
-/// the remote (trees and subjects: the hashes differ with the time), the files lifeboat
+/// the remote (subjects and the files each changed: the hashes differ with the time and
+/// the host's directory, which the flake names) and the files pushed, the files lifeboat
 /// wrote on the volume with their owners and modes, the package lists, the recovery card
-/// without its time stamp and nonce, the mirror, the backup, and the journal's steps.
+/// without its time stamp and nonce, the mirror, the backup (without what the rehearsal's
+/// evaluation adds to the store: the flake's source and derivations, whose hashes differ
+/// with the host's directory), and the journal's steps.
 fn predestroy_outcome(host: &Host) -> Value {
     let head = git(&host.repo, "rev-parse HEAD");
     let volume = host.in_namespace(
@@ -447,6 +450,15 @@ fn predestroy_outcome(host: &Host) -> Value {
     for varying in ["written_at", "persistence_nonce"] {
         assert!(fields.remove(varying).is_some(), "no {varying} in the card");
     }
+    // The rehearsed system's derivation differs with the host's directory, which its flake
+    // names.
+    let rehearsal = fields["rehearsal"]
+        .as_object_mut()
+        .expect("a rehearsal in the card");
+    assert!(
+        rehearsal.remove("drv_path").is_some(),
+        "no drv_path in the card"
+    );
     // Each host's keys are its own (ssh-keygen): their size, digest and fingerprint differ.
     for saved in fields["saved"]
         .as_array_mut()
@@ -468,6 +480,7 @@ fn predestroy_outcome(host: &Host) -> Value {
         false,
         &format!(
             "cd {} && find . -printf '%p %u %m %y\\n' | sort | \
+             grep -v -E '\\.drv |-source(/| )' | \
              sed -E 's#pack-[0-9a-f]{{40}}#pack-<hash>#; s#gcroots/auto/[0-9a-z]{{32}}#gcroots/auto/<hash>#'",
             host.backup.display()
         ),
@@ -475,7 +488,11 @@ fn predestroy_outcome(host: &Host) -> Value {
     let journal = journal_outcome(&host.sandbox.state_dir);
     let steps = step_statuses(&journal);
     let outcome = json!({
-        "remote": git(&host.remote, "log --format=%T%x20%s main"),
+        "remote": git(&host.remote, "log --format=%s --name-status main"),
+        "pushed_files": sh(&format!(
+            "cd {} && git ls-tree -r --name-only main | while read -r f; do echo \"== $f\"; git show \"main:$f\"; done",
+            host.remote.display()
+        )),
         "pushed": git(&host.remote, "rev-parse main") == head,
         "worktree": git(&host.repo, "status --porcelain"),
         "volume": volume,

@@ -85,7 +85,8 @@ const fn def(step: PredestroyStep) -> StepDef {
                        the volume in stage 1 and give the user the home's uid. Its flake.lock \
                        must not depend on this machine's root disk; inputs fetched over SSH and \
                        another nixpkgs than the running system's are named. Changes nothing on \
-                       the machine.",
+                       the machine beyond what any evaluation adds to the Nix store (the \
+                       flake's source and the system's derivations).",
             requires: &[Predestroy(ConfigRepoPushed)],
             cleanup: false,
             remedy: Some(

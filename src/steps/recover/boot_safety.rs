@@ -577,8 +577,11 @@ pub fn judge(cfg: &Config, host: &str, facts: &Facts, attached: &Attached) -> Ve
     {
         let target = cfg.nix_store.target.display().to_string();
         for fix in nixedit::store_boot_fixes(file_systems, &source.display().to_string(), &target) {
+            let place = declaring(&cfg.config_repo.path, &fix.mount_point, |_| true)
+                .map(|place| format!(" (its entry is at {place})"))
+                .unwrap_or_default();
             blockers.push(Blocker {
-                problem: fix.problem,
+                problem: format!("{}{place}", fix.problem),
                 nix: fix.nix.trim_end().to_string(),
             });
         }

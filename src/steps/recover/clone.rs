@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
-use crate::escape::shown;
+use crate::card::CardRehearsal;
+use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials, GitError, HostKey, Relation, TransferProgress};
 use crate::flow::{Assent, Outcome, Question};
 use crate::report::{Action, Unit};
@@ -263,6 +264,33 @@ pub fn run(
     }
 }
 
+/// A passing clone, said against what predestroy rehearsed: the same commit is named as
+/// rehearsed; another one is a warning, since what changed since was never evaluated on the
+/// old machine.
+pub fn against_rehearsal(
+    repo: &Path,
+    rehearsal: Option<&CardRehearsal>,
+    outcome: Outcome,
+) -> Outcome {
+    let (Outcome::Passed(message), Some(rehearsal)) = (&outcome, rehearsal) else {
+        return outcome;
+    };
+    let Some(head) = git::status(repo).ok().and_then(|status| status.head) else {
+        return outcome;
+    };
+    let rehearsed = escape_bytes(rehearsal.commit.as_bytes());
+    let short = |commit: &str| commit.chars().take(12).collect::<String>();
+    if head == rehearsal.commit {
+        return Outcome::Passed(format!("{message}; predestroy rehearsed this commit"));
+    }
+    Outcome::Warning(format!(
+        "{message}; predestroy rehearsed {}, not {}: what changed since was never evaluated on \
+         the old machine (boot-safety checks it here)",
+        short(&rehearsed),
+        short(&head)
+    ))
+}
+
 /// A changed host key fails the step. When the key it disagrees with is pinned in the
 /// volume's known_hosts, the advice names that file as it lies on the volume: the
 /// inspection mount it was read from is read-only and gone once the run ends.
@@ -374,6 +402,53 @@ fn clone_into(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clone_of_another_commit_than_the_rehearsed_one_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path();
+        let git = |args: &str| {
+            let out = std::process::Command::new("sh")
+                .arg("-ec")
+                .arg(format!(
+                    "cd {} && git -c user.name=T -c user.email=t@e {args}",
+                    repo.display()
+                ))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args}");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        git("init -q -b main");
+        git("commit -q --allow-empty -m one");
+        let head = git("rev-parse HEAD");
+        let cloned = || Outcome::Passed("cloned".into());
+        let rehearsal = |commit: &str| CardRehearsal {
+            commit: commit.into(),
+            host: "devserver".into(),
+            drv_path: "/nix/store/x-nixos-system-devserver-25.11.drv".into(),
+        };
+        assert_eq!(against_rehearsal(repo, None, cloned()), cloned());
+        assert_eq!(
+            against_rehearsal(repo, Some(&rehearsal(&head)), cloned()),
+            Outcome::Passed("cloned; predestroy rehearsed this commit".into())
+        );
+        let other = "0123456789abcdef0123456789abcdef01234567";
+        let Outcome::Warning(warning) = against_rehearsal(repo, Some(&rehearsal(other)), cloned())
+        else {
+            panic!("another commit than the rehearsed one passed");
+        };
+        assert!(
+            warning.contains(&format!("rehearsed 0123456789ab, not {}", &head[..12])),
+            "{warning}"
+        );
+        // A failed clone stays what it was.
+        let failed = Outcome::Failed("unreachable".into());
+        assert_eq!(
+            against_rehearsal(repo, Some(&rehearsal(other)), failed.clone()),
+            failed
+        );
+    }
 
     #[test]
     fn only_what_moves_the_path_aside_wants_the_hostname() {

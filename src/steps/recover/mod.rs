@@ -241,7 +241,8 @@ impl RecoverRunner {
         match clone::run(&target, pending, &mut creds, ctx) {
             Ok(outcome) => {
                 self.creds = creds;
-                outcome
+                let rehearsal = self.card.as_ref().and_then(|card| card.rehearsal.as_ref());
+                clone::against_rehearsal(&self.cfg.config_repo.path, rehearsal, outcome)
             }
             Err(next) => {
                 let question = clone::follow_up_question(&target, &next);
