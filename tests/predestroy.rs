@@ -450,6 +450,8 @@ fn it_pushes_over_ssh_with_the_key_and_known_hosts_on_the_volume() {
             .unwrap()
             .contains("pushed")
     );
+    // The rehearsal cloned over SSH too, with the same key and known hosts.
+    assert_eq!(step(&events, "rehearsal")["status"], "passed");
 }
 
 /// The host keys, NixOS's id maps and the paths `[host].carry` lists are saved at the top of
@@ -1152,6 +1154,35 @@ fn another_nixpkgs_than_the_running_systems_is_a_warning_naming_both() {
             "the pushed flake.lock pins nixpkgs abc1234def56, but the running system \
              (25.11.20251101.0123456) was built from 0123456"
         ),
+        "{message}"
+    );
+}
+
+/// An attribute the pushed configuration reads that does not exist is named, with Nix's
+/// message and its place in the checkout.
+#[test]
+fn an_attribute_that_does_not_exist_is_named_with_its_place() {
+    let host = Host::new(true);
+    let configuration = host.repo.join("configuration.nix");
+    let text = fs::read_to_string(&configuration).unwrap();
+    fs::write(
+        &configuration,
+        text.replace(
+            "  services.openssh.enable = true;",
+            "  services.openssh.enable = config.services.sshd.enable;",
+        ),
+    )
+    .unwrap();
+    git(&host.repo, "commit -q -am 'sshd as the old option'");
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    assert!(
+        message.contains("does not evaluate as nixosConfigurations.devserver: the configuration reads the attribute 'sshd', which does not exist"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{}:", configuration.display())),
         "{message}"
     );
 }

@@ -299,13 +299,15 @@ pub fn evaluate(
 
 /// Nix's error as one escaped line: the `error:` line, the lines that continue its text and
 /// where it happened (`at FILE:LINE:COLUMN:`), without the code excerpt Nix draws under
-/// it. Files in the store copy of the flake are named by their place in the repository.
+/// it nor its hint to use `--show-trace`. Files in the store copy of the flake are named by
+/// their place in the repository.
 fn nix_error(stderr: &[String], repo: &Path) -> String {
     let lines: Vec<String> = stderr
         .iter()
         .map(|l| nixlog::strip_ansi(l).trim().to_string())
         .skip_while(|l| !l.starts_with("error:"))
-        .filter(|l| !l.is_empty() && !is_code_excerpt(l))
+        // Nix's hint to use --show-trace: lifeboat says which command shows the trace.
+        .filter(|l| !l.is_empty() && !is_code_excerpt(l) && !l.starts_with("(use '--show-trace'"))
         .take(ERROR_LINES)
         .map(|l| escape_bytes(in_repository(&l, repo).as_bytes()))
         .collect();
@@ -874,6 +876,7 @@ mod tests {
             "            2|   a = 1;",
             "            3|   oops = ;",
             "             |          ^",
+            "(use '--show-trace' to show detailed location information)",
         ]
         .map(String::from)
         .to_vec();
