@@ -67,6 +67,17 @@ pub struct HomeFacts {
     pub memory: Option<(u64, u64)>,
     /// Seconds since the boot.
     pub uptime: u64,
+    /// The room on the root filesystem and on each mounted volume.
+    pub disks: Vec<DiskFact>,
+}
+
+/// The room on one mounted filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskFact {
+    /// The mount point, escaped.
+    pub mount: String,
+    pub available: u64,
+    pub total: u64,
 }
 
 /// The last refresh's verdict, described for the screen.
@@ -83,10 +94,12 @@ pub fn gather(cfg: &Config) -> HomeFacts {
         .ok()
         .and_then(|text| pretty_name(&text))
         .unwrap_or_else(|| "unknown".into());
+    let volumes = volumes(cfg);
     HomeFacts {
         hostname: hostname(),
         os,
-        volumes: volumes(cfg),
+        disks: disks(volumes.as_deref().unwrap_or_default()),
+        volumes,
         discovery: shown(&cfg.discovery.by_id_dir.join(&cfg.discovery.pattern)),
         etc_nixos: etc_nixos(Path::new("/etc/nixos")),
         journal: journal_fact(Journal::load(&cfg.state.dir)),
@@ -117,6 +130,25 @@ pub fn pretty_name(text: &str) -> Option<String> {
     value("PRETTY_NAME")
         .or_else(|| value("NAME"))
         .map(|v| escape_bytes(v.as_bytes()))
+}
+
+/// The room on `/` and where each found volume is mounted, each mount point once (one
+/// whose name had to be escaped is not looked up).
+fn disks(volumes: &[VolumeFact]) -> Vec<DiskFact> {
+    let mut mounts = vec![Path::new("/")];
+    for mount in volumes.iter().flat_map(|v| &v.mounted_at) {
+        if !mounts.contains(&Path::new(mount)) {
+            mounts.push(Path::new(mount));
+        }
+    }
+    crate::exec::host::disk_space(&mounts)
+        .into_iter()
+        .map(|space| DiskFact {
+            mount: shown(&space.mount),
+            available: space.available,
+            total: space.total,
+        })
+        .collect()
 }
 
 fn volumes(cfg: &Config) -> Result<Vec<VolumeFact>, String> {

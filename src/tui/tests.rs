@@ -10,7 +10,9 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::facts::{EtcNixos, HomeFacts, JournalFact, ReadinessFact, Unfinished, VolumeFact};
+use super::facts::{
+    DiskFact, EtcNixos, HomeFacts, JournalFact, ReadinessFact, Unfinished, VolumeFact,
+};
 use super::keys::Key;
 use super::screens;
 use super::state::{
@@ -56,6 +58,18 @@ fn facts() -> HomeFacts {
         }),
         memory: Some((3 << 30, 4 << 30)),
         uptime: 3 * 3600 + 12 * 60,
+        disks: vec![
+            DiskFact {
+                mount: "/".into(),
+                available: 30 << 30,
+                total: 38 << 30,
+            },
+            DiskFact {
+                mount: "/home".into(),
+                available: 80 << 30,
+                total: 100 << 30,
+            },
+        ],
         readiness: Some(ReadinessFact {
             ready: true,
             line: "5 h ago — ready".into(),

@@ -77,6 +77,7 @@ fn machine_lines(facts: &HomeFacts, with_readiness: bool, theme: Theme) -> Vec<L
             Span::raw(safe(&facts.os).into_owned()),
         ]),
         Line::from(vec![label("Memory", theme), Span::raw(memory_line(facts))]),
+        Line::from(vec![label("Disks", theme), Span::raw(disks_line(facts))]),
         Line::from(vec![
             label("/etc/nixos", theme),
             etc_nixos(&facts.etc_nixos, theme),
@@ -150,6 +151,26 @@ fn memory_line(facts: &HomeFacts) -> String {
         m => format!("{} d {} h", m / (24 * 60), m / 60 % 24),
     };
     format!("{memory} · up {up}")
+}
+
+/// "/ 30.0 GiB free of 38.0 GiB · /home 80.0 GiB free of 100 GiB".
+fn disks_line(facts: &HomeFacts) -> String {
+    if facts.disks.is_empty() {
+        return "unknown".into();
+    }
+    facts
+        .disks
+        .iter()
+        .map(|disk| {
+            format!(
+                "{} {} free of {}",
+                safe(&disk.mount),
+                human_bytes(disk.available),
+                human_bytes(disk.total)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// The last `predestroy --refresh`, or that there has never been one.
