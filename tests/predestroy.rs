@@ -1074,7 +1074,20 @@ fn a_home_not_mounted_in_stage_1_blocks_the_rehearsal_until_the_fix_is_pushed() 
     let leftover = host.sandbox.state_dir.join("rehearsal");
     fs::create_dir_all(leftover.join(".git")).unwrap();
     fs::write(leftover.join("flake.nix"), "half a clone").unwrap();
-    let (code, events) = host.predestroy(true, "--yes");
+    // Every nix call of lifeboat's, counted: one evaluation gathers every fact.
+    let nix = host.bin.join("nix-counted");
+    let calls = host.sandbox.dir.join("nix-calls");
+    fs::write(
+        &nix,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\nexec nix \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&nix, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = host.config_with(&format!("\n[commands]\nnix = [\"{}\"]", nix.display()));
+    let (code, events) = host.predestroy_with(&config, true, "--yes");
     assert_eq!(code, 0, "{events:#?}");
     let rehearsal = step(&events, "rehearsal");
     assert_eq!(rehearsal["status"], "passed", "{rehearsal}");
@@ -1089,6 +1102,7 @@ fn a_home_not_mounted_in_stage_1_blocks_the_rehearsal_until_the_fix_is_pushed() 
         )
     );
     assert!(!leftover.exists());
+    assert_eq!(fs::read_to_string(&calls).unwrap(), "eval\n");
     let card_path = host.sandbox.dir.join("card.toml");
     fs::write(
         &card_path,
