@@ -11,7 +11,7 @@ use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{FileExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
 use nix::mount::{MntFlags, umount2};
@@ -19,12 +19,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::exec::mountinfo;
 
+mod error;
 mod seed;
+mod spec;
 
+pub use error::SandboxError;
+pub use spec::{VolumeContents, VolumeSpec};
+
+use error::{MANIFEST, io_error};
 use seed::seed_layout;
 
-/// The file that marks a directory as a sandbox; [`Sandbox::clean`] removes nothing without it.
-const MANIFEST: &str = "lifeboat-sandbox.json";
 const MANIFEST_FORMAT: &str = "lifeboat-sandbox/1";
 const IMAGE: &str = "volume.img";
 /// Where the seed tree is assembled before `mkfs.ext4 -d` copies it in; removed afterwards.
@@ -34,46 +38,6 @@ const JOURNAL_BLOCK: &str = "journal-block";
 const BY_ID_PREFIX: &str = "scsi-0HC_Volume_";
 /// How much of a failed tool's stderr an error keeps.
 const STDERR_TAIL_BYTES: usize = 2000;
-
-/// What goes on the practice volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VolumeContents {
-    /// ext4 with the seed's layout.
-    Seed,
-    /// ext4 with the seed layout, then a committed journal transaction left unreplayed (a
-    /// crash-like state: a plain `ro` mount would replay it and write to the device).
-    SeedNeedsRecovery,
-    /// All zero bytes: an unformatted volume.
-    Blank,
-    /// Formatted by this program instead (e.g. "mkfs.ext2", "mkswap"): the wrong filesystem.
-    OtherFilesystem(String),
-}
-
-/// Who owns the practice volume, how big it is, what it is called and what is on it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeSpec {
-    pub user: String,
-    pub uid: u32,
-    pub size_bytes: u64,
-    /// ext4 label (at most 16 bytes).
-    pub label: String,
-    /// Names the by-id link `scsi-0HC_Volume_<volume_id>`, as Hetzner does.
-    pub volume_id: u64,
-    pub contents: VolumeContents,
-}
-
-impl Default for VolumeSpec {
-    fn default() -> Self {
-        VolumeSpec {
-            user: "qwe".to_string(),
-            uid: 1000,
-            size_bytes: 256 << 20,
-            label: "lifeboat-demo".to_string(),
-            volume_id: 100_000_001,
-            contents: VolumeContents::Seed,
-        }
-    }
-}
 
 /// A practice volume attached to a loop device, with everything it needs under one directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,54 +58,6 @@ pub struct Sandbox {
     pub state_dir: PathBuf,
     /// `dir/lifeboat.toml`, pointing at all of the above.
     pub config_path: PathBuf,
-}
-
-/// Why a sandbox could not be created, opened or cleaned.
-#[derive(Debug, thiserror::Error)]
-pub enum SandboxError {
-    #[error("`{program}` is not installed{}", package.map(|p| format!(" (Debian package `{p}`)")).unwrap_or_default())]
-    MissingTool {
-        program: String,
-        package: Option<&'static str>,
-    },
-    #[error("`{command}` failed ({status}): {stderr_tail}")]
-    CommandFailed {
-        command: String,
-        status: ExitStatus,
-        stderr_tail: String,
-    },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}: not a lifeboat sandbox (no valid {MANIFEST}); refusing to touch it", dir.display())]
-    NotASandbox { dir: PathBuf },
-    #[error("{}: exists and is not an empty directory", dir.display())]
-    NotEmpty { dir: PathBuf },
-    #[error("{}: the sandbox was never completed; clean it and create it again", dir.display())]
-    Incomplete { dir: PathBuf },
-    #[error("invalid volume spec: {0}")]
-    InvalidSpec(String),
-    #[error("unmounting {}: {source}", path.display())]
-    Unmount { path: PathBuf, source: Errno },
-    #[error("{}: still mounted after unmounting; nothing was removed", path.display())]
-    StillMounted { path: PathBuf },
-    #[error("{}: {message}", path.display())]
-    Unexpected { path: PathBuf, message: String },
-    #[error("{error}; cleaning up after it also failed: {cleanup}")]
-    CleanupFailed {
-        error: Box<SandboxError>,
-        cleanup: Box<SandboxError>,
-    },
-}
-
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SandboxError + '_ {
-    move |source| SandboxError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 impl Sandbox {

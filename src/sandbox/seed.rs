@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use nix::sys::stat::{UtimensatFlags, utimensat};
 use nix::sys::time::TimeSpec;
 
-use super::{SandboxError, VolumeSpec, io_error};
+use super::error::{SandboxError, io_error};
+use super::spec::VolumeSpec;
 
 const CONFIGURATION_NIX: &str =
     include_str!("../../tests/fixtures/nixos/configuration.seed-style.nix");
