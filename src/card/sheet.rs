@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Config;
 use crate::steps::volume_store::VolumeStore;
 
-use super::RecoveryCard;
+use super::contents::RecoveryCard;
 
 /// The sheet's file name, beside the card.
 pub const FILE: &str = "RECOVERY.md";
@@ -120,7 +120,7 @@ pub fn own_store_path(exe: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::tests::example;
+    use crate::card::contents::example;
     use crate::config::VolumeConfig;
 
     #[test]

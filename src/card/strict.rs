@@ -10,7 +10,7 @@ use crate::config::{
 };
 use crate::escape::escape_bytes;
 
-use super::RecoveryCard;
+use super::contents::RecoveryCard;
 
 /// A field of the card that fails, its value and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,7 +227,7 @@ fn mount_point_problem(mount: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::tests::example;
+    use crate::card::contents::example;
 
     fn damage(change: impl FnOnce(&mut RecoveryCard)) -> Damage {
         let mut card = example();
@@ -239,7 +239,7 @@ mod tests {
     fn a_card_predestroy_writes_passes() {
         assert_eq!(check(&example()), Ok(()));
         let mut own_volume = example();
-        own_volume.volumes.push(crate::card::CardVolume {
+        own_volume.volumes.push(crate::card::contents::CardVolume {
             device: "/dev/disk/by-id/scsi-0HC_Volume_2".into(),
             uuid: "0b5c6a3e-0000-4000-8000-000000000002".into(),
             mount: "/nix".into(),
