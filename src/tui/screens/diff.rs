@@ -31,7 +31,7 @@ pub fn render(
         Span::styled(open.step, theme.accent()),
         Span::raw(" · diff"),
     ];
-    super::title_line(frame, title, spans, state, theme);
+    super::title::render(frame, title, spans, state, theme);
     if let Some(diff) = view.diffs.get(open.step) {
         diff_pane::render(frame, body, diff, open.scroll, theme);
     }

@@ -20,7 +20,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, view: &FlowView, the
         Constraint::Length(1),
     ])
     .areas(area);
-    super::title_line(frame, title, title_spans(view, theme), state, theme);
+    super::title::render(frame, title, title_spans(view, theme), state, theme);
     match view.tab {
         FlowTab::Results => match (&view.results, &view.end) {
             (Some(results), _) => {

@@ -35,7 +35,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, theme: Theme) {
         Constraint::Length(1),
     ])
     .areas(area);
-    super::title_line(
+    super::title::render(
         frame,
         title,
         vec![Span::raw("· a wizard to destroy and rebuild this VPS")],

@@ -9,24 +9,18 @@ pub mod help;
 pub mod home;
 pub mod quit;
 pub mod results;
+pub mod title;
 pub mod too_small;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
-use ratatui::text::{Line, Span};
 
 use super::state::{Overlay, Screen, State};
 use super::theme::Theme;
 
-/// The smallest terminal the screens are laid out for.
-pub const MIN_WIDTH: u16 = 80;
-/// See [`MIN_WIDTH`].
-pub const MIN_HEIGHT: u16 = 24;
-
 /// Draw the whole wizard for `state`.
 pub fn render(frame: &mut Frame, state: &State, theme: Theme) {
     let area = frame.area();
-    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+    if area.width < too_small::MIN_WIDTH || area.height < too_small::MIN_HEIGHT {
         too_small::render(frame, area, theme);
         return;
     }
@@ -53,21 +47,4 @@ pub fn render(frame: &mut Frame, state: &State, theme: Theme) {
         Overlay::QuitPrompt { .. } => quit::render(frame, area, theme),
         Overlay::Confirm(_) => {}
     }
-}
-
-/// The top line: where the operator is, and the notice if there is one.
-pub fn title_line(
-    frame: &mut Frame,
-    area: Rect,
-    title: Vec<Span<'static>>,
-    state: &State,
-    theme: Theme,
-) {
-    let mut spans = vec![Span::styled(" lifeboat ", theme.title())];
-    spans.extend(title);
-    if let Some(notice) = &state.notice {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(notice.clone(), theme.warn()));
-    }
-    frame.render_widget(Line::from(spans), area);
 }

@@ -5,8 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Paragraph, Wrap};
 
-use super::{MIN_HEIGHT, MIN_WIDTH};
 use crate::tui::theme::Theme;
+
+/// The smallest terminal the screens are laid out for.
+pub const MIN_WIDTH: u16 = 80;
+/// See [`MIN_WIDTH`].
+pub const MIN_HEIGHT: u16 = 24;
 
 /// The whole screen when it is below the minimum.
 pub fn render(frame: &mut Frame, area: Rect, theme: Theme) {
