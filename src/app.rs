@@ -14,8 +14,10 @@ use crate::frontend::headless::{HumanSink, JsonSink, Tee};
 use crate::journal::Journal;
 use crate::report::RunStatus;
 use crate::session::Session;
+use crate::steps::context::EventSink;
 use crate::steps::predestroy::readiness;
-use crate::steps::{EventSink, Runner, runner_for};
+use crate::steps::runner::Runner;
+use crate::steps::runner_for;
 use crate::summary::FlowDetails;
 
 /// Run what the command line asks for; return the process exit code.

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use crate::flow::{Effect, Flow, Msg, Outcome, Question, StepId, StepState};
 use crate::report::{Event, PlannedStep, RunStatus, StepSummary};
-use crate::steps::{EventSink, JournalHandle, Runner, StepContext};
+use crate::steps::context::{EventSink, JournalHandle, StepContext};
+use crate::steps::runner::Runner;
 
 /// What the driver needs besides the flow and its runner.
 pub struct Driver<'a> {

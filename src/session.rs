@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::exec::lock::{LockError, RunLock};
 use crate::journal::{Journal, JournalError};
-use crate::steps::JournalHandle;
+use crate::steps::context::JournalHandle;
 use crate::transcript::TranscriptSink;
 
 /// The run's state on disk.

@@ -11,7 +11,7 @@ use nix::time::{ClockId, clock_gettime};
 
 use crate::line_buffer::{BackgroundWriter, LineBuffer};
 use crate::report::{Event, JsonLines, OutputLine};
-use crate::steps::EventSink;
+use crate::steps::context::EventSink;
 
 /// Appends events to the run's transcript file.
 pub struct TranscriptSink {

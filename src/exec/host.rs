@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// The running system, as NixOS links it.
+pub const CURRENT_SYSTEM: &str = "/run/current-system";
+
 /// The machine's host name (the flake host when none is configured), or `localhost`.
 pub fn hostname() -> String {
     nix::unistd::gethostname()

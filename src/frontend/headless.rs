@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::exec::scan::PartialRow;
 use crate::line_buffer::LineBuffer;
 use crate::report::{Event, FileDiff, JsonLines, OutputLine, StepStatus};
-use crate::steps::EventSink;
+use crate::steps::context::EventSink;
 use crate::summary::TreeRow;
 
 /// JSON lines on stdout: the contract of ARCHITECTURE.md, "Events".

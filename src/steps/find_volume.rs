@@ -163,7 +163,7 @@ fn matching_volume(cfg: &Config, path: &Path) -> Option<VolumeConfig> {
 pub fn find_volume_step(
     cfg: &Config,
     device_arg: Option<&Path>,
-    ctx: &crate::steps::StepContext,
+    ctx: &crate::steps::context::StepContext,
 ) -> Result<(FoundVolume, String), Outcome> {
     for line in super::readonly_mount::undo_stale_mounts(ctx)? {
         ctx.output(line);

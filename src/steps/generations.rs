@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::escape::{escape_bytes, shown};
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Outcome};
 use crate::report::Action;
 
+use super::context::{StepContext, ask_before, each_line};
 use super::volume_store::{Generation, VolumeStore};
-use super::{CURRENT_SYSTEM, StepContext, ask_before, each_line};
 
 /// How many links a file of a system may go through before lifeboat gives up on it.
 const MAX_LINKS: usize = 16;

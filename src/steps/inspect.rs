@@ -13,12 +13,13 @@ use crate::flow::{Flow, InspectStep, Outcome};
 use crate::report::Action;
 use crate::summary::{FlowDetails, InspectDetails, TreeRow, VolumeSummary};
 
+use super::context::StepContext;
 use super::find_volume::{self, FoundVolume};
 use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations, LayoutReport, Status};
 use super::measure;
 use super::readonly_mount::{self, VolumeView};
-use super::{FlowRunner, StepContext};
+use super::runner::FlowRunner;
 
 /// State of one inspect run.
 pub struct InspectRunner {

@@ -13,7 +13,7 @@ use crate::flow::Outcome;
 use crate::report::Unit;
 use crate::summary::TreeRow;
 
-use super::StepContext;
+use super::context::StepContext;
 
 /// How often the growing tree goes to the front end: often enough to watch, seldom enough
 /// that a walk of 200,000 files sends a few dozen trees, not thousands.
@@ -147,7 +147,7 @@ mod tests {
     use crate::flow::{InspectStep, StepId};
     use crate::journal::Journal;
     use crate::report::Event;
-    use crate::steps::{EventSink, JournalHandle};
+    use crate::steps::context::{EventSink, JournalHandle};
 
     /// Keeps the trees; drops the events.
     #[derive(Default)]

@@ -14,7 +14,7 @@ use crate::exec::probe::DeviceProbe;
 use crate::flow::Outcome;
 use crate::journal::MountRecord;
 
-use super::StepContext;
+use super::context::StepContext;
 
 /// Where the volume's root can be read, and whether lifeboat mounted it there.
 #[derive(Debug)]

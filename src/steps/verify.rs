@@ -10,14 +10,16 @@ use std::path::PathBuf;
 use crate::card::{self, RecoveryCard};
 use crate::config::Config;
 use crate::escape::shown;
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::mountinfo::MountEntry;
 use crate::flow::{Flow, Outcome, VerifyStep};
 use crate::marker::PersistenceMarker;
 use crate::report::Action;
 use crate::summary::{FlowDetails, VerifyDetails};
 
-use super::{CURRENT_SYSTEM, generations, host_identity, on_volume};
-use super::{FlowRunner, StepContext};
+use super::context::StepContext;
+use super::runner::FlowRunner;
+use super::{generations, host_identity, on_volume};
 
 /// State of one verify run.
 pub struct VerifyRunner {

@@ -32,7 +32,7 @@ use crate::cli::Options;
 use crate::config::Config;
 use crate::flow::FlowKind;
 use crate::session::Session;
-use crate::steps::Runner;
+use crate::steps::runner::Runner;
 
 use event_loop::Wiring;
 use state::{Effect, State};

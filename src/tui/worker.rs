@@ -15,7 +15,8 @@ use crate::flow::{self, Flow, FlowKind, Question, StepId};
 use crate::frontend::headless::Tee;
 use crate::report::{Event, FileDiff, RunStatus, Stream};
 use crate::session::Session;
-use crate::steps::{EventSink, Runner};
+use crate::steps::context::EventSink;
+use crate::steps::runner::Runner;
 use crate::summary::TreeRow;
 
 use super::facts::HomeFacts;
@@ -158,7 +159,8 @@ mod tests {
     use super::*;
     use crate::flow::{InspectStep, Outcome};
     use crate::report::Action;
-    use crate::steps::{FlowRunner, StepContext};
+    use crate::steps::context::StepContext;
+    use crate::steps::runner::FlowRunner;
     use crate::summary::{FlowDetails, InspectDetails};
     use crossbeam_channel::Receiver;
     use std::time::Duration;

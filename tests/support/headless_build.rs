@@ -9,8 +9,9 @@ use nixos_lifeboat::config::Config;
 use nixos_lifeboat::flow::{Outcome, RecoverStep, StepId};
 use nixos_lifeboat::frontend::headless::{JsonSink, Tee};
 use nixos_lifeboat::session::Session;
+use nixos_lifeboat::steps::context::{EventSink, StepContext};
 use nixos_lifeboat::steps::recover::RecoverRunner;
-use nixos_lifeboat::steps::{EventSink, FlowRunner, StepContext};
+use nixos_lifeboat::steps::runner::FlowRunner;
 
 /// Build host `host` with `nixos_rebuild` as `[commands].nixos_rebuild`; the step must pass.
 pub fn build(state: &Path, host: &str, nixos_rebuild: Vec<String>) {

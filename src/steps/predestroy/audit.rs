@@ -21,7 +21,7 @@ use crate::escape::shown;
 use crate::exec::scan::{self, ScanError, Walk};
 use crate::flow::Outcome;
 use crate::report::Unit;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 use crate::steps::host_identity::{self, on_machine};
 use crate::steps::identify::human_bytes;
 use crate::summary::{RootDiskClass, RootDiskGroup};

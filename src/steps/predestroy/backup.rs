@@ -5,7 +5,7 @@ use crate::escape::{escape_bytes, shown};
 use crate::exec::process::{self, CommandSpec, ProcessError};
 use crate::flow::Outcome;
 use crate::report::Unit;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 
 use super::settings::Settings;
 

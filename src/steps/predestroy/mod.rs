@@ -20,6 +20,7 @@ use crate::card::{
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::mountinfo::MountEntry;
 use crate::exec::netfacts;
 use crate::exec::probe::{self, Contents};
@@ -30,9 +31,10 @@ use crate::nixedit;
 use crate::report::{Action, RunStatus};
 use crate::summary::{Blocker, FlowDetails, PredestroyDetails, RootDiskGroup};
 
+use super::context::{StepContext, ask_before};
 use super::identify::human_bytes;
-use super::{CURRENT_SYSTEM, ask_before, host_identity, no_space, on_volume};
-use super::{FlowRunner, StepContext};
+use super::runner::FlowRunner;
+use super::{host_identity, no_space, on_volume};
 
 use settings::Settings;
 

@@ -8,10 +8,12 @@ use std::time::Duration;
 use crate::card::CardStore;
 use crate::escape::shown;
 use crate::exec::atomic::{private_dir, write_atomic_owned};
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::process::{self, CommandSpec, ProcessError};
 use crate::flow::Outcome;
 use crate::report::Action;
-use crate::steps::{CURRENT_SYSTEM, StepContext, no_space};
+use crate::steps::context::StepContext;
+use crate::steps::no_space;
 
 use super::settings::Settings;
 

@@ -10,8 +10,9 @@ use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::git::{self, Credentials, GitError, Relation, RepoStatus, TransferProgress};
 use crate::flow::{Assent, Outcome};
 use crate::report::{Action, Unit};
+use crate::steps::context::{StepContext, ask_before};
 use crate::steps::credentials;
-use crate::steps::{StepContext, ask_before, no_space};
+use crate::steps::no_space;
 
 use super::settings::Settings;
 

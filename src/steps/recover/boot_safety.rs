@@ -18,7 +18,7 @@ use crate::exec::process::{self, CommandSpec, Line, LongLines, Piece};
 use crate::nixedit::{self, MountFields};
 use crate::nixlog::{self, KnownError};
 use crate::report::Stream;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 
 use super::network;
 use super::secrets::{self, CarriedKey};

@@ -12,7 +12,7 @@ use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials, GitError, HostKey, Relation, TransferProgress};
 use crate::flow::{Assent, Outcome, Question};
 use crate::report::{Action, Unit};
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 
 const REMOTE: &str = "origin";
 

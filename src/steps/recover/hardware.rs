@@ -17,7 +17,7 @@ use crate::exec::git;
 use crate::exec::process::{self, CommandSpec};
 use crate::flow::Outcome;
 use crate::nixedit;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 
 /// The file, relative to the repository.
 pub const FILE: &str = "hardware-configuration.nix";

@@ -19,6 +19,7 @@ use crate::card::{self, CardError, RecoveryCard};
 use crate::config::{Config, StorePlace};
 use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials};
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
@@ -27,13 +28,14 @@ use crate::nixlog::Transfers;
 use crate::report::Action;
 use crate::summary::{BuildReport, FlowDetails, RecoverDetails};
 
+use super::context::{StepContext, ask_before, each_line};
 use super::credentials;
 use super::find_volume::{self, FoundVolume, Source};
 use super::identify::{self, human_bytes};
 use super::layout::{self, Expectations};
 use super::on_volume;
 use super::readonly_mount::{self, VolumeView};
-use super::{CURRENT_SYSTEM, FlowRunner, StepContext, ask_before};
+use super::runner::FlowRunner;
 
 use super::host_identity::{self, restore};
 use super::volume_store::VolumeStore;
@@ -795,7 +797,7 @@ impl RecoverRunner {
         }
         match ctx.run_streaming(
             &command,
-            &mut super::each_line(ctx, |l| ctx.output(crate::escape::escape_bytes(l.bytes))),
+            &mut each_line(ctx, |l| ctx.output(crate::escape::escape_bytes(l.bytes))),
         ) {
             Ok(finished) if finished.status.success() => Outcome::Passed(
                 "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)".into(),

@@ -19,7 +19,8 @@ use crate::exec::process::{self, CommandSpec, Finished, Line, ProcessError};
 use crate::flow::Outcome;
 use crate::nixlog::{self, Item, NixLog, Transfers};
 use crate::report::{Action, Stream, Unit};
-use crate::steps::{StepContext, each_line, no_space};
+use crate::steps::context::{StepContext, each_line};
+use crate::steps::no_space;
 
 use crate::steps::volume_store::VolumeStore;
 

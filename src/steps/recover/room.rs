@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::process;
 use crate::flow::Outcome;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 use crate::steps::identify::human_bytes;
 
 use super::rebuild;

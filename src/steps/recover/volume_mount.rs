@@ -13,7 +13,7 @@ use crate::exec::probe::DeviceProbe;
 use crate::flow::Outcome;
 use crate::journal::MountRecord;
 use crate::report::Action;
-use crate::steps::StepContext;
+use crate::steps::context::StepContext;
 use crate::steps::readonly_mount::{explain_mount_error, forget, prepare_mountpoint};
 
 /// The mount, undone when dropped.

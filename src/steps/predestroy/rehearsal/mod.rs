@@ -23,14 +23,15 @@ use crate::card::CardRehearsal;
 use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::git::{self, Credentials};
+use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::probe::{self, Contents};
 use crate::flow::Outcome;
 use crate::report::Action;
+use crate::steps::context::StepContext;
 use crate::steps::recover::boot_safety::{self, Attached, Depth, Verdict};
 use crate::steps::recover::hardware;
 use crate::steps::recover::network::authorized_keys;
 use crate::steps::recover::secrets::CarriedKey;
-use crate::steps::{CURRENT_SYSTEM, StepContext};
 
 use super::settings::Settings;
 
