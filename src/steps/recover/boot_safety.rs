@@ -20,6 +20,7 @@ use crate::nixlog::{self, KnownError};
 use crate::report::Stream;
 use crate::steps::context::StepContext;
 
+use super::blocker::{Blocker, Place};
 use super::network;
 use super::secrets::{self, CarriedKey};
 use crate::steps::host_identity::mapped_uid;
@@ -40,14 +41,6 @@ pub struct Attached<'a> {
     pub carried_keys: Vec<CarriedKey>,
     /// The old server's public addresses, as the card records them.
     pub old_server: Vec<std::net::IpAddr>,
-}
-
-/// One thing that would keep the new system from booting with the volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Blocker {
-    pub problem: String,
-    /// The Nix to add or change.
-    pub nix: String,
 }
 
 /// The device string the repository declares for a volume that is now attached elsewhere.
@@ -363,19 +356,6 @@ fn device_number(path: &Path) -> Option<(u32, u32)> {
             nix::sys::stat::minor(rdev) as u32,
         )
     })
-}
-
-/// A place in the repository: the file and the line of a binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place {
-    pub file: PathBuf,
-    pub line: usize,
-}
-
-impl std::fmt::Display for Place {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", shown(&self.file), self.line)
-    }
 }
 
 /// Where the repository declares `mount` with a binding whose fields `matches` accepts.
@@ -739,18 +719,6 @@ fn uid_blocker(cfg: &Config, declared: Option<&UserFacts>, owner: Option<u32>) -
             nix: format!("users.users.{user} = {{ isNormalUser = true; uid = {owner}; }};"),
         }),
     }
-}
-
-/// The blockers as one message: each problem and its Nix.
-pub fn describe(blockers: &[Blocker]) -> String {
-    let items: Vec<String> = blockers
-        .iter()
-        .map(|b| format!("{} — add or change: {}", b.problem, b.nix))
-        .collect();
-    format!(
-        "the new system would not boot safely with the volume: {}",
-        items.join("; ")
-    )
 }
 
 /// Rewrite the device string and commit it.

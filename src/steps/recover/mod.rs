@@ -2,8 +2,10 @@
 //! remote, and prove it will boot before rebooting. Every change is confirmed first, and
 //! every step is safe to run again, so an interrupted run is finished by running it again.
 
+pub(in crate::steps) mod blocker;
 pub(in crate::steps) mod boot_safety;
 mod clone;
+mod closure;
 pub(in crate::steps) mod hardware;
 pub(in crate::steps) mod network;
 mod preflight;
@@ -439,7 +441,7 @@ impl RecoverRunner {
                 Outcome::Warning(format!("{message}; but: {}", warnings.join("; ")))
             }
             Verdict::EvalFailed(why) => Outcome::Failed(why),
-            Verdict::Blocked(blockers) => Outcome::Refused(boot_safety::describe(&blockers)),
+            Verdict::Blocked(blockers) => Outcome::Refused(blocker::describe(&blockers)),
             Verdict::DeviceMoved(rewrite) => {
                 let question = format!(
                     "the repository mounts {} from {}, which is not on this machine; the attached \

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::boot_safety::{Blocker, Place};
+use super::blocker::{Blocker, Place};
 use crate::escape::escape_bytes;
 use crate::exec::netfacts::{NetFacts, is_public};
 

@@ -24,7 +24,7 @@ use crate::steps::no_space;
 
 use crate::steps::volume_store::VolumeStore;
 
-use super::room::Closure;
+use super::closure::Closure;
 
 /// Both flakes features, for lifeboat's own `nix` calls (a fresh NixOS has them off).
 const FEATURES: &str = "nix-command flakes";

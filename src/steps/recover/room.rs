@@ -2,7 +2,6 @@
 //! so that disk must hold about as much as the old system's closure (which the build copies
 //! there first). Checked before a build that would otherwise fill the disk half-way.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::Config;
@@ -12,33 +11,12 @@ use crate::flow::Outcome;
 use crate::steps::context::StepContext;
 use crate::steps::identify::human_bytes;
 
+use super::closure::{Closure, closure_of};
 use super::rebuild;
 use crate::steps::volume_store::VolumeStore;
 
 /// The root disk's store, where `nixos-rebuild` builds before the reboot.
 const ROOT_STORE: &str = "/nix/store";
-
-/// The old system's closure in the volume's store: each path's NAR size. What the build
-/// copies from it is counted in these sizes (Nix reports no bytes for a local copy).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Closure {
-    sizes: HashMap<String, u64>,
-}
-
-impl Closure {
-    /// The whole closure's size.
-    pub fn total(&self) -> u64 {
-        self.sizes.values().sum()
-    }
-
-    /// The bytes of those of `paths` in the closure.
-    pub fn bytes_of<'a>(&self, paths: impl IntoIterator<Item = &'a str>) -> u64 {
-        paths
-            .into_iter()
-            .filter_map(|path| self.sizes.get(path))
-            .sum()
-    }
-}
 
 /// Is there room on the root disk for a system the size of `old`'s closure? The closure,
 /// when Nix could say what it is.
@@ -116,49 +94,9 @@ fn closure(
     closure_of(&stdout).ok_or_else(|| "nix path-info said no sizes".to_string())
 }
 
-/// Each path's `narSize` from `nix path-info --json`: a list of objects with their `path`
-/// (Nix before 2.19) or an object keyed by path (later). A path Nix says is not valid has
-/// no size and makes the answer unusable.
-fn closure_of(json: &[u8]) -> Option<Closure> {
-    let value: serde_json::Value = serde_json::from_slice(json).ok()?;
-    let size = |info: &serde_json::Value| info.get("narSize")?.as_u64();
-    let sizes: Option<HashMap<String, u64>> = match &value {
-        serde_json::Value::Array(list) => list
-            .iter()
-            .map(|info| Some((info.get("path")?.as_str()?.to_string(), size(info)?)))
-            .collect(),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(path, info)| Some((path.clone(), size(info)?)))
-            .collect(),
-        _ => None,
-    };
-    sizes
-        .filter(|sizes| !sizes.is_empty())
-        .map(|sizes| Closure { sizes })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn both_shapes_of_path_info_give_each_paths_size() {
-        let old = br#"[{"path":"/nix/store/a-top","narSize":520},{"path":"/nix/store/b-lib","narSize":300}]"#;
-        let closure = closure_of(old).unwrap();
-        assert_eq!(closure.total(), 820);
-        assert_eq!(
-            closure.bytes_of(["/nix/store/b-lib", "/nix/store/c-new"]),
-            300
-        );
-        let new = br#"{"/nix/store/a-top":{"narSize":520},"/nix/store/b-lib":{"narSize":42}}"#;
-        assert_eq!(closure_of(new).unwrap().total(), 562);
-        // Nix 2.8 answers a path that is not valid with `"valid":false` and no size.
-        let invalid = br#"[{"path":"/nix/store/a-top","valid":false}]"#;
-        assert_eq!(closure_of(invalid), None);
-        assert_eq!(closure_of(b"[]"), None);
-        assert_eq!(closure_of(b"not json"), None);
-    }
 
     #[test]
     fn too_little_room_names_both_numbers_and_what_to_do() {

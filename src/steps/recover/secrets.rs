@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::steps::host_identity::{self, on_machine, save::fingerprint};
 
-use super::boot_safety::Blocker;
+use super::blocker::Blocker;
 
 /// What the configuration decrypts with, as the evaluation gives it (`null` where the
 /// module is not imported).

@@ -28,6 +28,7 @@ use crate::exec::probe::{self, Contents};
 use crate::flow::Outcome;
 use crate::report::Action;
 use crate::steps::context::StepContext;
+use crate::steps::recover::blocker;
 use crate::steps::recover::boot_safety::{self, Attached, Depth, Verdict};
 use crate::steps::recover::hardware;
 use crate::steps::recover::network::authorized_keys;
@@ -186,7 +187,7 @@ fn rehearse(
         Verdict::Blocked(blockers) => {
             return Err(Outcome::Failed(in_checkout(format!(
                 "the pushed commit {short}, recovered: {}",
-                boot_safety::describe(&blockers)
+                blocker::describe(&blockers)
             ))));
         }
         Verdict::EvalFailed(why) => return Err(Outcome::Failed(in_checkout(why))),
