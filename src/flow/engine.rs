@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::step::{FlowKind, StepDef, StepId};
+use super::step::{FlowKind, RefreshRule, StepDef, StepId};
 use crate::report::{RunStatus, StepStatus};
 
 /// Where a step stands.
@@ -198,17 +198,6 @@ enum Consent {
     All,
     /// `predestroy --refresh`, unattended: each step's [`RefreshRule`] decides.
     Refresh,
-}
-
-/// What an unattended refresh does with a step's change (`predestroy --refresh`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefreshRule {
-    /// Make it: it only writes lifeboat's own files on the volume.
-    Make,
-    /// Leave it undone, a blocker: it changes what the operator owns (the repository).
-    Block,
-    /// Leave it undone, a warning: it writes outside the volume (the backup server).
-    Leave,
 }
 
 /// A flow in progress: its steps and what has happened so far.

@@ -13,11 +13,9 @@ pub mod predestroy;
 pub mod recover;
 pub mod verify;
 
-pub use engine::{
-    Assent, Effect, Flow, Msg, Outcome, Question, RefreshRule, Skip, Step, StepState,
-};
+pub use engine::{Assent, Effect, Flow, Msg, Outcome, Question, Skip, Step, StepState};
 pub use inspect::InspectStep;
 pub use predestroy::PredestroyStep;
 pub use recover::RecoverStep;
-pub use step::{FlowKind, StepDef, StepId};
+pub use step::{FlowKind, RefreshRule, StepDef, StepId};
 pub use verify::VerifyStep;

@@ -3,9 +3,8 @@
 //! The volume checks come before anything is written onto the volume, so a `/home` on the
 //! root disk never receives a mirror, lists or a card that would die with it.
 
-use super::engine::RefreshRule;
 use super::step::StepId::Predestroy;
-use super::step::{StepDef, StepId};
+use super::step::{RefreshRule, StepDef, StepId};
 
 flow_steps! {
     /// The steps of `lifeboat predestroy`, in the order they run.

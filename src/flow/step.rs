@@ -1,6 +1,7 @@
 //! What a flow and its steps are: the flows lifeboat knows ([`FlowKind`]), a step of any
-//! flow ([`StepId`]) and its definition ([`StepDef`]), and `flow_steps!`, with which each
-//! flow's module declares its steps.
+//! flow ([`StepId`]), its definition ([`StepDef`]) and what an unattended refresh does with
+//! its change ([`RefreshRule`]), and `flow_steps!`, with which each flow's module declares
+//! its steps.
 
 use std::fmt;
 
@@ -78,12 +79,10 @@ impl StepId {
     }
 
     /// What `predestroy --refresh` does with the step's change; only predestroy is refreshed.
-    pub const fn refresh_rule(self) -> super::engine::RefreshRule {
+    pub const fn refresh_rule(self) -> RefreshRule {
         match self {
             StepId::Predestroy(step) => super::predestroy::refresh_rule(step),
-            StepId::Inspect(_) | StepId::Recover(_) | StepId::Verify(_) => {
-                super::engine::RefreshRule::Block
-            }
+            StepId::Inspect(_) | StepId::Recover(_) | StepId::Verify(_) => RefreshRule::Block,
         }
     }
 
@@ -170,4 +169,15 @@ pub struct StepDef {
     /// What to do when the step fails or is not run, so that the next run passes: the
     /// advice the end of a run gives for it (predestroy's blockers).
     pub remedy: Option<&'static str>,
+}
+
+/// What an unattended refresh does with a step's change (`predestroy --refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRule {
+    /// Make it: it only writes lifeboat's own files on the volume.
+    Make,
+    /// Leave it undone, a blocker: it changes what the operator owns (the repository).
+    Block,
+    /// Leave it undone, a warning: it writes outside the volume (the backup server).
+    Leave,
 }
