@@ -150,6 +150,7 @@ impl Driver<'_> {
                 status: step.state.status(),
                 message: step.state.message().clone(),
                 duration_ms: millis(*took),
+                not_done: step.state.not_done(),
             })
             .collect();
         self.sink.emit(&Event::Summary {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::escape::{JSON_SPECIAL, Plain};
 use crate::exit;
-use crate::summary::FlowDetails;
+use crate::summary::{FlowDetails, NotDone};
 
 /// Something a step will do to the machine, described exactly, before it does it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,6 +123,9 @@ pub struct StepSummary {
     pub status: StepStatus,
     pub message: String,
     pub duration_ms: u64,
+    /// Why it did no work, when the engine knows.
+    #[serde(skip)]
+    pub not_done: Option<NotDone>,
 }
 
 /// A file's changes as a unified diff (escaped lines), the committed version against the

@@ -154,6 +154,23 @@ impl RootDiskClass {
 pub struct Blocker {
     pub step: &'static str,
     pub why: String,
+    /// Why it did no work, when the engine knows: what the front ends act on.
+    #[serde(skip)]
+    pub not_done: Option<NotDone>,
+}
+
+/// Why a step ended without doing its work, for a front end to act on (its message says
+/// it in words). Not part of the JSON contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotDone {
+    /// It waits for this step, which did not pass.
+    Unmet(&'static str),
+    /// The flow was interrupted before it: it did not run.
+    NotRun,
+    /// The operator did not agree to its change.
+    Declined,
+    /// Ctrl-C or SIGTERM cut it short, or came while its question was open.
+    Interrupted,
 }
 
 /// What recover did.

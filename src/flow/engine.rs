@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::step::{FlowKind, RefreshRule, StepDef, StepId};
 use crate::report::{RunStatus, StepStatus};
+use crate::summary::NotDone;
 
 /// Where a step stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,8 @@ pub enum StepState {
     Failed(String),
     Skipped(Skip),
     Refused(String),
+    /// Ctrl-C or SIGTERM cut it short while it ran.
+    Interrupted,
 }
 
 impl StepState {
@@ -27,7 +30,7 @@ impl StepState {
             StepState::NeedsConfirmation(_) => StepStatus::NeedsConfirmation,
             StepState::Passed(_) => StepStatus::Passed,
             StepState::Warning(_) => StepStatus::Warning,
-            StepState::Failed(_) => StepStatus::Failed,
+            StepState::Failed(_) | StepState::Interrupted => StepStatus::Failed,
             StepState::Skipped(_) => StepStatus::Skipped,
             StepState::Refused(_) => StepStatus::Refused,
         }
@@ -37,7 +40,10 @@ impl StepState {
     /// or was skipped for a reason that needs a run of its own?
     pub fn blocks(&self) -> bool {
         match self {
-            StepState::Failed(_) | StepState::Refused(_) | StepState::NeedsConfirmation(_) => true,
+            StepState::Failed(_)
+            | StepState::Refused(_)
+            | StepState::NeedsConfirmation(_)
+            | StepState::Interrupted => true,
             StepState::Skipped(skip) => skip.blocks(),
             StepState::Pending
             | StepState::Running
@@ -51,11 +57,25 @@ impl StepState {
         match self {
             StepState::Pending | StepState::Running => String::new(),
             StepState::Skipped(skip) => skip.to_string(),
+            StepState::Interrupted => "interrupted".into(),
             StepState::NeedsConfirmation(m)
             | StepState::Passed(m)
             | StepState::Warning(m)
             | StepState::Failed(m)
             | StepState::Refused(m) => m.clone(),
+        }
+    }
+
+    /// Why the step did no work, when it is the engine's reason rather than the step's own.
+    pub fn not_done(&self) -> Option<NotDone> {
+        match self {
+            StepState::Interrupted | StepState::Skipped(Skip::InterruptedAtQuestion) => {
+                Some(NotDone::Interrupted)
+            }
+            StepState::Skipped(Skip::Unmet(needed)) => Some(NotDone::Unmet(needed.as_str())),
+            StepState::Skipped(Skip::FlowInterrupted) => Some(NotDone::NotRun),
+            StepState::Skipped(Skip::Declined) => Some(NotDone::Declined),
+            _ => None,
         }
     }
 }
@@ -314,7 +334,7 @@ impl Flow {
             Outcome::Refused(m) => StepState::Refused(m),
             Outcome::Interrupted => {
                 self.interrupted = true;
-                StepState::Failed("interrupted".into())
+                StepState::Interrupted
             }
             Outcome::NeedsConfirmation(question) => {
                 let rule = self.steps[i].def.id.refresh_rule();

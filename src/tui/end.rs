@@ -7,7 +7,7 @@ use std::cell::Cell;
 use crate::flow::{FlowKind, RecoverStep, StepId};
 use crate::report::{RunStatus, StepStatus};
 use crate::steps::identify::human_bytes;
-use crate::summary::{Blocker, BuildReport, FlowDetails, RecoverDetails};
+use crate::summary::{Blocker, BuildReport, FlowDetails, NotDone, RecoverDetails};
 
 use super::step_view::StepView;
 
@@ -110,10 +110,10 @@ fn recover_end(
         };
     }
     // Each recover step needs the one before: the last one that did not merely stand
-    // aside ("not run: ...") is where the run ended.
+    // aside (not run) is where the run ended.
     let last = steps.iter().rev().find(|s| {
         !(s.status == StepStatus::Pending
-            || s.status == StepStatus::Skipped && s.message.starts_with("not run:"))
+            || matches!(s.not_done, Some(NotDone::Unmet(_) | NotDone::NotRun)))
     });
     RecoverEnd::Halted {
         status,
@@ -153,43 +153,50 @@ fn paths(n: u64) -> String {
 
 /// What to do about a predestroy blocker, so that the next run passes.
 pub fn remedy(blocker: &Blocker) -> String {
-    let why = blocker.why.as_str();
-    if why.starts_with("not confirmed") {
-        return "run predestroy again and confirm this step (or run it with --yes)".into();
+    match blocker.not_done {
+        Some(NotDone::Declined) => {
+            "run predestroy again and confirm this step (or run it with --yes)".into()
+        }
+        Some(NotDone::Interrupted | NotDone::NotRun) => "run predestroy again".into(),
+        Some(NotDone::Unmet(needed)) => {
+            format!("fix {needed} first; this step runs once it passes")
+        }
+        None => FlowKind::Predestroy
+            .step_named(blocker.step)
+            .and_then(|id| id.def().remedy)
+            .unwrap_or("fix what it says, then run predestroy again")
+            .into(),
     }
-    if why.starts_with("interrupted") || why.contains("the flow was interrupted") {
-        return "run predestroy again".into();
-    }
-    if let Some(rest) = why.strip_prefix("not run: it needs ") {
-        let needed = rest.split(',').next().unwrap_or(rest);
-        return format!("fix {needed} first; this step runs once it passes");
-    }
-    FlowKind::Predestroy
-        .step_named(blocker.step)
-        .and_then(|id| id.def().remedy)
-        .unwrap_or("fix what it says, then run predestroy again")
-        .into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::{PredestroyStep, Skip, StepState};
     use crate::nixlog::Moved;
     use crate::summary::{InspectDetails, PredestroyDetails};
     use std::time::Duration;
 
-    fn views(kind: FlowKind, statuses: &[(&str, StepStatus, &str)]) -> Vec<StepView> {
+    /// A recover step skipped because `needed` did not pass.
+    fn unmet(needed: RecoverStep) -> StepState {
+        StepState::Skipped(Skip::Unmet(StepId::Recover(needed)))
+    }
+
+    /// Views of `kind`'s steps, ended as `ended` says (the others passed).
+    fn views(kind: FlowKind, ended: &[(&str, StepState)]) -> Vec<StepView> {
+        let passed = StepState::Passed("ok".into());
         kind.steps()
             .iter()
             .map(|def| {
-                let (status, message) = statuses
+                let state = ended
                     .iter()
-                    .find(|(id, _, _)| *id == def.id.as_str())
-                    .map_or((StepStatus::Passed, "ok"), |(_, s, m)| (*s, *m));
+                    .find(|(id, _)| *id == def.id.as_str())
+                    .map_or(&passed, |(_, state)| state);
                 StepView {
                     def,
-                    status,
-                    message: message.into(),
+                    status: state.status(),
+                    message: state.message(),
+                    not_done: state.not_done(),
                     actions: Vec::new(),
                     started: None,
                     took: Some(Duration::ZERO),
@@ -218,13 +225,17 @@ mod tests {
     fn predestroy_reads_its_verdict_and_blockers_from_the_summary() {
         let steps = views(
             FlowKind::Predestroy,
-            &[("docker-on-volume", StepStatus::Warning, "no daemon running")],
+            &[(
+                "docker-on-volume",
+                StepState::Warning("no daemon running".into()),
+            )],
         );
         let details = FlowDetails::Predestroy(PredestroyDetails {
             ready: false,
             blockers: vec![Blocker {
                 step: "config-repo-pushed",
                 why: "2 commits not pushed".into(),
+                not_done: None,
             }],
             root_disk: None,
         });
@@ -235,7 +246,8 @@ mod tests {
                 ready: false,
                 blockers: vec![Blocker {
                     step: "config-repo-pushed",
-                    why: "2 commits not pushed".into()
+                    why: "2 commits not pushed".into(),
+                    not_done: None,
                 }]
             }
         );
@@ -265,18 +277,10 @@ mod tests {
         let failed = views(
             FlowKind::Recover,
             &[
-                ("build", StepStatus::Failed, "nix build failed"),
-                (
-                    "closure-on-volume",
-                    StepStatus::Skipped,
-                    "not run: it needs build, which did not pass",
-                ),
-                (
-                    "boot",
-                    StepStatus::Skipped,
-                    "not run: it needs closure-on-volume",
-                ),
-                ("reboot", StepStatus::Skipped, "not run: it needs boot"),
+                ("build", StepState::Failed("nix build failed".into())),
+                ("closure-on-volume", unmet(RecoverStep::Build)),
+                ("boot", unmet(RecoverStep::ClosureOnVolume)),
+                ("reboot", unmet(RecoverStep::Boot)),
             ],
         );
         let end = EndReport::from_summary(RunStatus::Failed, false, &failed, &details).unwrap();
@@ -295,27 +299,40 @@ mod tests {
 
     #[test]
     fn every_blocker_comes_with_something_to_do() {
-        let blocker = |step: &'static str, why: &str| Blocker {
+        let blocker = |step: &'static str, state: StepState| Blocker {
             step,
-            why: why.into(),
+            why: state.message(),
+            not_done: state.not_done(),
         };
+        let pushed = StepId::Predestroy(PredestroyStep::ConfigRepoPushed);
         assert!(
             remedy(&blocker(
                 "recovery-card",
-                "not run: it needs config-repo-pushed, which did not pass"
+                StepState::Skipped(Skip::Unmet(pushed))
             ))
             .starts_with("fix config-repo-pushed first")
         );
         assert!(
             remedy(&blocker(
                 "package-lists",
-                "not confirmed: nothing was changed"
+                StepState::Skipped(Skip::Declined)
             ))
             .contains("confirm")
         );
-        assert!(remedy(&blocker("config-repo-pushed", "2 commits not pushed")).contains("push"));
+        assert_eq!(
+            remedy(&blocker("backup", StepState::Interrupted)),
+            "run predestroy again"
+        );
+        let failed = |why: &str| StepState::Failed(why.into());
+        assert!(
+            remedy(&blocker(
+                "config-repo-pushed",
+                failed("2 commits not pushed")
+            ))
+            .contains("push")
+        );
         for def in FlowKind::Predestroy.steps() {
-            assert!(!remedy(&blocker(def.id.as_str(), "broken")).is_empty());
+            assert!(!remedy(&blocker(def.id.as_str(), failed("broken"))).is_empty());
         }
     }
 }

@@ -225,6 +225,7 @@ impl FlowView {
                     def,
                     status: StepStatus::Pending,
                     message: String::new(),
+                    not_done: None,
                     actions: Vec::new(),
                     started: None,
                     took: None,
@@ -307,6 +308,7 @@ impl FlowView {
                     {
                         step.status = summary.status;
                         step.message = summary.message;
+                        step.not_done = summary.not_done;
                         step.took = Some(Duration::from_millis(summary.duration_ms));
                     }
                 }

@@ -380,6 +380,7 @@ fn passed() -> State {
             status: StepStatus::Passed,
             message: "ok".into(),
             duration_ms: 40,
+            not_done: None,
         })
         .collect();
     event(
@@ -1003,6 +1004,7 @@ fn the_summary_has_the_final_word_on_steps_the_engine_skipped() {
                 status,
                 message: message.into(),
                 duration_ms: 0,
+                not_done: None,
             }
         })
         .collect();

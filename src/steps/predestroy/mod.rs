@@ -451,6 +451,7 @@ fn blockers(flow: &Flow) -> Vec<Blocker> {
         .map(|step| Blocker {
             step: step.def.id.as_str(),
             why: step.state.message(),
+            not_done: step.state.not_done(),
         })
         .collect()
 }

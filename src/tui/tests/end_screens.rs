@@ -1,22 +1,29 @@
 //! Predestroy's and recover's end screens, built from the summary as the worker sends it.
 
 use super::*;
+use crate::flow::{PredestroyStep, RecoverStep, Skip, StepId, StepState};
 use crate::nixlog::Moved;
 use crate::summary::{Blocker, BuildReport, FlowDetails, PredestroyDetails, RecoverDetails};
 
-/// predestroy's verdict with these blockers (step, why).
-fn verdict(blockers: &[(&'static str, &str)]) -> FlowDetails {
+/// predestroy's verdict with these blockers (step, how it ended).
+fn verdict(blockers: &[(&'static str, StepState)]) -> FlowDetails {
     FlowDetails::Predestroy(PredestroyDetails {
         ready: blockers.is_empty(),
         blockers: blockers
             .iter()
-            .map(|(step, why)| Blocker {
+            .map(|(step, state)| Blocker {
                 step,
-                why: (*why).into(),
+                why: state.message(),
+                not_done: state.not_done(),
             })
             .collect(),
         root_disk: None,
     })
+}
+
+/// A step skipped because `needed` did not pass.
+fn unmet(needed: StepId) -> StepState {
+    StepState::Skipped(Skip::Unmet(needed))
 }
 
 /// recover's details: host qwe, the card read, the system and the build given.
@@ -35,34 +42,42 @@ fn recovered(system: Option<&str>, build: Option<BuildReport>) -> FlowDetails {
 fn ended_with(
     kind: FlowKind,
     status: RunStatus,
-    statuses: &[(&str, StepStatus, &str)],
+    statuses: &[(&str, StepState)],
     details: FlowDetails,
 ) -> State {
     let mut state = State::flow(kind, "vps-qwe".into());
+    let passed = StepState::Passed("ok".into());
     let outcome = |id: &str| {
         statuses
             .iter()
-            .find(|(s, _, _)| *s == id)
-            .map_or((StepStatus::Passed, "ok"), |(_, st, m)| (*st, *m))
+            .find(|(s, _)| *s == id)
+            .map_or(&passed, |(_, ended)| ended)
     };
     for (i, def) in kind.steps().iter().enumerate() {
-        let (status, message) = outcome(def.id.as_str());
+        let ended = outcome(def.id.as_str());
         let t = 100 * i as u64;
-        if !message.starts_with("not run:") {
+        if !matches!(ended, StepState::Skipped(_)) {
             step(&mut state, t, def.id.as_str(), StepStatus::Running, "");
         }
-        step(&mut state, t + 60, def.id.as_str(), status, message);
+        step(
+            &mut state,
+            t + 60,
+            def.id.as_str(),
+            ended.status(),
+            &ended.message(),
+        );
     }
     let steps = kind
         .steps()
         .iter()
         .map(|def| {
-            let (status, message) = outcome(def.id.as_str());
+            let ended = outcome(def.id.as_str());
             StepSummary {
                 id: def.id.as_str(),
-                status,
-                message: message.into(),
+                status: ended.status(),
+                message: ended.message(),
                 duration_ms: 60,
+                not_done: ended.not_done(),
             }
         })
         .collect();
@@ -89,8 +104,7 @@ fn predestroy_ready() {
         RunStatus::Passed,
         &[(
             "docker-on-volume",
-            StepStatus::Warning,
-            "[docker] is configured but no daemon is running",
+            StepState::Warning("[docker] is configured but no daemon is running".into()),
         )],
         verdict(&[]),
     );
@@ -99,22 +113,25 @@ fn predestroy_ready() {
 
 #[test]
 fn predestroy_not_ready_lists_each_blocker_with_what_to_do() {
-    let pushed = "2 commits on main are not on origin/main";
-    let nix = "/nix is not a bind mount of /home/qwe/nix";
-    let card = "not run: it needs config-repo-pushed, which did not pass";
+    let ended = [
+        (
+            "config-repo-pushed",
+            StepState::Failed("2 commits on main are not on origin/main".into()),
+        ),
+        (
+            "nix-on-volume",
+            StepState::Failed("/nix is not a bind mount of /home/qwe/nix".into()),
+        ),
+        (
+            "recovery-card",
+            unmet(StepId::Predestroy(PredestroyStep::ConfigRepoPushed)),
+        ),
+    ];
     let state = ended_with(
         FlowKind::Predestroy,
         RunStatus::Failed,
-        &[
-            ("config-repo-pushed", StepStatus::Failed, pushed),
-            ("nix-on-volume", StepStatus::Failed, nix),
-            ("recovery-card", StepStatus::Skipped, card),
-        ],
-        verdict(&[
-            ("config-repo-pushed", pushed),
-            ("nix-on-volume", nix),
-            ("recovery-card", card),
-        ]),
+        &ended,
+        verdict(&ended),
     );
     snapshot("predestroy_not_ready", &state);
 }
@@ -126,8 +143,9 @@ fn recover_rebooting_says_to_verify_after_the_boot() {
         RunStatus::Passed,
         &[(
             "reboot",
-            StepStatus::Passed,
-            "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)",
+            StepState::Passed(
+                "rebooting: after it, run lifeboat verify (or lifeboat recover --resume)".into(),
+            ),
         )],
         recovered(
             Some("/nix/store/9x7c…-nixos-system-qwe-25.05"),
@@ -155,25 +173,18 @@ fn recover_failed_says_what_failed_and_how_to_resume() {
         &[
             (
                 "build",
-                StepStatus::Failed,
-                "nixos-rebuild build failed (exit status 1): error: builder for \
-                 '/nix/store/abc-foo.drv' failed with exit code 2",
+                StepState::Failed(
+                    "nixos-rebuild build failed (exit status 1): error: builder for \
+                     '/nix/store/abc-foo.drv' failed with exit code 2"
+                        .into(),
+                ),
             ),
             (
                 "closure-on-volume",
-                StepStatus::Skipped,
-                "not run: it needs build, which did not pass",
+                unmet(StepId::Recover(RecoverStep::Build)),
             ),
-            (
-                "boot",
-                StepStatus::Skipped,
-                "not run: it needs closure-on-volume, which did not pass",
-            ),
-            (
-                "reboot",
-                StepStatus::Skipped,
-                "not run: it needs boot, which did not pass",
-            ),
+            ("boot", unmet(StepId::Recover(RecoverStep::ClosureOnVolume))),
+            ("reboot", unmet(StepId::Recover(RecoverStep::Boot))),
         ],
         recovered(None, None),
     );
@@ -198,21 +209,16 @@ fn tab_goes_from_the_end_screen_to_the_steps_and_back() {
 fn a_long_list_of_blockers_scrolls() {
     let why = "this check did not pass, and here is a long explanation of why it did not, \
                so that the line wraps on a narrow terminal";
-    let failing: Vec<(&str, StepStatus, &str)> = FlowKind::Predestroy
+    let failing: Vec<(&'static str, StepState)> = FlowKind::Predestroy
         .steps()
         .iter()
-        .map(|def| (def.id.as_str(), StepStatus::Failed, why))
-        .collect();
-    let blockers: Vec<(&'static str, &str)> = FlowKind::Predestroy
-        .steps()
-        .iter()
-        .map(|def| (def.id.as_str(), why))
+        .map(|def| (def.id.as_str(), StepState::Failed(why.into())))
         .collect();
     let mut state = ended_with(
         FlowKind::Predestroy,
         RunStatus::Failed,
         &failing,
-        verdict(&blockers),
+        verdict(&failing),
     );
     let first = |state: &State| match &state.screen {
         Screen::Flow(view) => view.end.as_ref().map(|e| e.scroll.first),
