@@ -880,14 +880,11 @@ fn what_dies_with_the_root_disk_is_listed_and_ready_once_carried_or_accepted() {
 fn passwords_are_not_named_when_the_config_turns_mutable_users_off() {
     let host = Host::new(true);
     lived_in(&host);
-    let configuration = host.repo.join("configuration.nix");
-    let text = fs::read_to_string(&configuration).unwrap();
-    let immutable = text.replace(
+    host.change_configuration(
         "  system.stateVersion",
         "  users.mutableUsers = false;\n  system.stateVersion",
+        "immutable",
     );
-    fs::write(configuration, immutable).unwrap();
-    git(&host.repo, "commit -q -am immutable");
     let config = host.config_with_host("", "accept = [\"/var/lib/postgresql\", \"/root\"]");
     let (code, events) = host.predestroy_with(&config, true, "--yes");
     assert_eq!(code, 0, "{events:#?}");
@@ -942,20 +939,11 @@ fn a_flake_input_on_the_root_disk_is_a_blocker_found_in_the_pushed_commit() {
     git(&host.repo, "add flake.lock");
     git(&host.repo, "commit -q -m lock");
     git(&host.repo, "push -q");
-    let (code, events) = host.predestroy(true, "--yes");
-    assert_eq!(code, 1, "{events:#?}");
-    let rehearsal = step(&events, "rehearsal");
-    assert_eq!(rehearsal["status"], "failed", "{rehearsal}");
-    let message = rehearsal["message"].as_str().unwrap();
+    let message = rehearsal_blocker(&host);
     assert!(
         message.contains("input secrets: /srv/secrets is on this machine's root disk"),
         "{message}"
     );
-    assert!(
-        blockers(&events).iter().any(|b| b == "rehearsal"),
-        "{events:#?}"
-    );
-    assert!(!host.sandbox.state_dir.join("rehearsal").exists());
 
     // Only what was pushed counts: the fix committed but not pushed is pushed by predestroy
     // (--yes) before the rehearsal clones, and then it passes.
@@ -964,6 +952,21 @@ fn a_flake_input_on_the_root_disk_is_a_blocker_found_in_the_pushed_commit() {
     let (code, events) = host.predestroy(true, "--yes");
     assert_eq!(code, 0, "{events:#?}");
     assert_eq!(step(&events, "rehearsal")["status"], "passed");
+}
+
+/// Run predestroy with `--yes`: not ready, the rehearsal its blocker, its clone gone; the
+/// rehearsal's message.
+fn rehearsal_blocker(host: &Host) -> String {
+    let (code, events) = host.predestroy(true, "--yes");
+    assert_eq!(code, 1, "{events:#?}");
+    let rehearsal = step(&events, "rehearsal");
+    assert_eq!(rehearsal["status"], "failed", "{rehearsal}");
+    assert!(
+        blockers(&events).iter().any(|b| b == "rehearsal"),
+        "{events:#?}"
+    );
+    assert!(!host.sandbox.state_dir.join("rehearsal").exists());
+    rehearsal["message"].as_str().unwrap().to_string()
 }
 
 /// What git and the files say of a checkout: the index's bytes, `git status` with ignored
@@ -982,25 +985,15 @@ fn checkout_state(repo: &std::path::Path) -> String {
 #[test]
 fn a_module_only_in_the_checkout_blocks_the_rehearsal_and_the_checkout_is_untouched() {
     let host = Host::new(true);
-    let configuration = host.repo.join("configuration.nix");
-    let text = fs::read_to_string(&configuration).unwrap();
-    fs::write(
-        &configuration,
-        text.replace(
-            "./hardware-configuration.nix ]",
-            "./hardware-configuration.nix ./users.nix ]",
-        ),
-    )
-    .unwrap();
-    git(&host.repo, "commit -q -am 'users in a module of their own'");
+    host.change_configuration(
+        "./hardware-configuration.nix ]",
+        "./hardware-configuration.nix ./users.nix ]",
+        "users in a module of their own",
+    );
     fs::write(host.repo.join("users.nix"), "{ }\n").unwrap();
     let before = checkout_state(&host.repo);
 
-    let (code, events) = host.predestroy(true, "--yes");
-    assert_eq!(code, 1, "{events:#?}");
-    let rehearsal = step(&events, "rehearsal");
-    assert_eq!(rehearsal["status"], "failed", "{rehearsal}");
-    let message = rehearsal["message"].as_str().unwrap();
+    let message = rehearsal_blocker(&host);
     assert!(
         message.contains(&format!(
             "it imports users.nix, which {} has but the pushed commit does not: there it is \
@@ -1009,8 +1002,6 @@ fn a_module_only_in_the_checkout_blocks_the_rehearsal_and_the_checkout_is_untouc
         )),
         "{message}"
     );
-    assert!(blockers(&events).iter().any(|b| b == "rehearsal"));
-    assert!(!host.sandbox.state_dir.join("rehearsal").exists());
     // predestroy pushed the commit that imports the module; nothing else changed.
     let after = checkout_state(&host.repo);
     assert_eq!(after, before);
@@ -1018,9 +1009,7 @@ fn a_module_only_in_the_checkout_blocks_the_rehearsal_and_the_checkout_is_untouc
     fs::write(host.repo.join(".gitignore"), "users.nix\n").unwrap();
     git(&host.repo, "add .gitignore");
     git(&host.repo, "commit -q -m 'users.nix is private'");
-    let (code, events) = host.predestroy(true, "--yes");
-    assert_eq!(code, 1, "{events:#?}");
-    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    let message = rehearsal_blocker(&host);
     assert!(
         message.contains("there it is ignored by .gitignore; stop ignoring it"),
         "{message}"
@@ -1034,22 +1023,18 @@ fn a_module_only_in_the_checkout_blocks_the_rehearsal_and_the_checkout_is_untouc
 #[test]
 fn a_home_not_mounted_in_stage_1_blocks_the_rehearsal_until_the_fix_is_pushed() {
     let host = Host::new(true);
-    let configuration = host.repo.join("configuration.nix");
-    fs::write(
-        &configuration,
-        predestroy_host::configuration(&host.home, &host.sandbox.by_id_link, false),
-    )
-    .unwrap();
-    git(&host.repo, "commit -q -am 'home mounted after stage 1'");
-    let (code, events) = host.predestroy(true, "--yes");
-    assert_eq!(code, 1, "{events:#?}");
-    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    host.change_configuration(
+        "    neededForBoot = true;\n",
+        "",
+        "home mounted after stage 1",
+    );
+    let message = rehearsal_blocker(&host);
     let home = host.home.display();
     assert!(
         message.contains(&format!(
             "{home} holds {home}/qwe/nix, which stage 1 bind-mounts at /nix, but stage 1 does \
              not mount {home} (its entry is at {}:10)",
-            configuration.display()
+            host.repo.join("configuration.nix").display()
         )),
         "{message}"
     );
@@ -1057,12 +1042,7 @@ fn a_home_not_mounted_in_stage_1_blocks_the_rehearsal_until_the_fix_is_pushed() 
 
     // The fix, committed but not pushed: without --yes nothing is pushed, and the
     // rehearsal does not run on what only this checkout has.
-    fs::write(
-        &configuration,
-        predestroy_host::configuration(&host.home, &host.sandbox.by_id_link, true),
-    )
-    .unwrap();
-    git(&host.repo, "commit -q -am 'home mounted in stage 1'");
+    git(&host.repo, "revert --no-edit HEAD");
     let (code, events) = host.predestroy(true, "");
     assert_eq!(code, 4, "{events:#?}");
     assert_eq!(
@@ -1177,26 +1157,21 @@ fn another_nixpkgs_than_the_running_systems_is_a_warning_naming_both() {
 #[test]
 fn an_attribute_that_does_not_exist_is_named_with_its_place() {
     let host = Host::new(true);
-    let configuration = host.repo.join("configuration.nix");
-    let text = fs::read_to_string(&configuration).unwrap();
-    fs::write(
-        &configuration,
-        text.replace(
-            "  services.openssh.enable = true;",
-            "  services.openssh.enable = config.services.sshd.enable;",
-        ),
-    )
-    .unwrap();
-    git(&host.repo, "commit -q -am 'sshd as the old option'");
-    let (code, events) = host.predestroy(true, "--yes");
-    assert_eq!(code, 1, "{events:#?}");
-    let message = step(&events, "rehearsal")["message"].as_str().unwrap();
+    host.change_configuration(
+        "  services.openssh.enable = true;",
+        "  services.openssh.enable = config.services.sshd.enable;",
+        "sshd as the old option",
+    );
+    let message = rehearsal_blocker(&host);
     assert!(
         message.contains("does not evaluate as nixosConfigurations.devserver: the configuration reads the attribute 'sshd', which does not exist"),
         "{message}"
     );
     assert!(
-        message.contains(&format!("{}:", configuration.display())),
+        message.contains(&format!(
+            "{}:",
+            host.repo.join("configuration.nix").display()
+        )),
         "{message}"
     );
 }

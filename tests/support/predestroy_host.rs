@@ -113,7 +113,7 @@ impl Host {
         fs::write(repo.join("flake.nix"), flake).unwrap();
         fs::write(
             repo.join("configuration.nix"),
-            configuration(&home, &sandbox.by_id_link, true),
+            configuration(&home, &sandbox.by_id_link),
         )
         .unwrap();
         fs::write(repo.join("hardware-configuration.nix"), HARDWARE_PLAIN).unwrap();
@@ -283,6 +283,16 @@ impl Host {
         fs::write(self.repo.join("secrets.nix"), "{ token = \"s3cret\"; }\n").unwrap();
     }
 
+    /// Replace `old` by `new` in the repository's configuration.nix and commit it (not
+    /// pushed) with `message`.
+    pub fn change_configuration(&self, old: &str, new: &str, message: &str) {
+        let path = self.repo.join("configuration.nix");
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(old), "configuration.nix has no {old:?}");
+        fs::write(&path, text.replace(old, new)).unwrap();
+        git(&self.repo, &format!("commit -q -am '{message}'"));
+    }
+
     /// Read a file from the volume (mounted for the moment in a namespace of its own).
     pub fn volume_file(&self, rel: &str) -> Option<String> {
         let path = self.home.join(rel);
@@ -301,9 +311,9 @@ impl Host {
     }
 }
 
-/// The flake's configuration.nix: the volume at `home` from `device`, with `neededForBoot`
-/// when `needed_for_boot` (stage 1 must mount it for the `/nix` bind), and the bind.
-pub fn configuration(home: &Path, device: &Path, needed_for_boot: bool) -> String {
+/// The flake's configuration.nix: the volume at `home` from `device`, mounted in stage 1
+/// (`neededForBoot`) for the `/nix` bind, and the bind.
+fn configuration(home: &Path, device: &Path) -> String {
     let nix_bind = format!(
         "\n  fileSystems.\"/nix\" = {{\n    device = \"{}/qwe/nix\";\n    fsType = \"none\";\n    \
          options = [ \"bind\" ];\n  }};\n",
@@ -312,14 +322,7 @@ pub fn configuration(home: &Path, device: &Path, needed_for_boot: bool) -> Strin
     CONFIGURATION_NIX
         .replace("@home@", &home.to_string_lossy())
         .replace("@device@", &device.to_string_lossy())
-        .replace(
-            "@needed_for_boot@",
-            if needed_for_boot {
-                "    neededForBoot = true;\n"
-            } else {
-                ""
-            },
-        )
+        .replace("@needed_for_boot@", "    neededForBoot = true;\n")
         .replace("@nix_bind@", &nix_bind)
         .replace("@uid@", "1000")
         .replace("@extra@", "")

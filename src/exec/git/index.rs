@@ -21,11 +21,15 @@ pub fn stage(path: &Path, file: &Path) -> Result<(), GitError> {
 
 /// Is `file` staged exactly as it is in the working tree?
 pub fn is_staged(path: &Path, file: &Path) -> Result<bool, GitError> {
-    let repo = open(path)?;
-    let status = repo
-        .status_file(file)
-        .map_err(|e| GitError::git("status", file.display(), &e))?;
+    let status = status_of(path, file)?;
     Ok(!status.intersects(git2::Status::WT_NEW | git2::Status::WT_MODIFIED))
+}
+
+/// `git status` of one file, relative to the working tree.
+fn status_of(path: &Path, file: &Path) -> Result<git2::Status, GitError> {
+    open(path)?
+        .status_file(file)
+        .map_err(|e| GitError::git("status", file.display(), &e))
 }
 
 /// What git makes of a file of the working tree that a commit lacks.
@@ -54,10 +58,7 @@ impl std::fmt::Display for FileState {
 
 /// The state of `file` (relative to the working tree) in the repository at `path`.
 pub fn file_state(path: &Path, file: &Path) -> Result<FileState, GitError> {
-    let repo = open(path)?;
-    let status = repo
-        .status_file(file)
-        .map_err(|e| GitError::git("status", file.display(), &e))?;
+    let status = status_of(path, file)?;
     Ok(if status.contains(git2::Status::IGNORED) {
         FileState::Ignored
     } else if status.contains(git2::Status::WT_NEW) {
