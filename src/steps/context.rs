@@ -86,23 +86,107 @@ impl JournalHandle {
     }
 }
 
-/// The gate before a change: in a dry run the step is skipped, saying what it would do;
-/// not yet confirmed, it asks, wanting `assent`. `None` once the operator (or `--yes`) agreed.
-pub fn ask_before(
-    ctx: &StepContext,
-    confirmed: bool,
-    change: &str,
+/// A change a step wants to make, as the operator is asked about it: what it does (a phrase
+/// that follows "would": "install X as this machine's boot entry"), what to know before the
+/// question and after it, and the assent it needs. [`ask_before`] says every change the
+/// same way: the question, or in a dry run "dry run: would …".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    what: String,
+    why: Option<String>,
+    after: Option<String>,
     assent: Assent,
-) -> Option<Outcome> {
-    if ctx.dry_run {
-        return Some(Outcome::Skipped(format!("dry run: would {change}")));
-    }
-    (!confirmed).then(|| {
-        Outcome::NeedsConfirmation(Question {
-            text: format!("{change}?"),
+}
+
+impl Change {
+    pub fn new(what: impl Into<String>, assent: Assent) -> Change {
+        Change {
+            what: what.into(),
+            why: None,
+            after: None,
             assent,
-        })
+        }
+    }
+
+    /// What the operator should know first: said before the question.
+    pub fn because(mut self, why: impl Into<String>) -> Change {
+        self.why = Some(why.into());
+        self
+    }
+
+    /// Said after the question (what it will not do, another way out).
+    pub fn then(mut self, after: impl Into<String>) -> Change {
+        self.after = Some(after.into());
+        self
+    }
+
+    /// One question for this change and then `next`: "… <what>, and then <next>?".
+    pub fn and_then(mut self, next: &str) -> Change {
+        self.what = format!("{}, and then {next}", self.what);
+        self
+    }
+
+    /// "<why>. <What>? <after>".
+    pub fn question(&self) -> Question {
+        let asked = match &self.why {
+            Some(why) => format!("{why}. {}", capitalized(&self.what)),
+            None => self.what.clone(),
+        };
+        let text = match &self.after {
+            Some(after) => format!("{asked}? {after}"),
+            None => format!("{asked}?"),
+        };
+        Question {
+            text,
+            assent: self.assent,
+        }
+    }
+
+    /// "dry run: would <what> (<why>)".
+    fn dry_run(&self) -> String {
+        match &self.why {
+            Some(why) => would(&format!("{} ({why})", self.what)),
+            None => would(&self.what),
+        }
+    }
+}
+
+/// What a dry run says instead of doing `what`.
+fn would(what: &str) -> String {
+    format!("dry run: would {what}")
+}
+
+/// The gate before work nobody is asked about (a build into the store, a read-only mount,
+/// the rehearsal): skipped in a dry run, saying what it would do as every change does.
+pub fn skip_in_dry_run(ctx: &StepContext, what: &str) -> Option<Outcome> {
+    ctx.dry_run.then(|| Outcome::Skipped(would(what)))
+}
+
+/// `text` with its first letter upper-case.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
     })
+}
+
+/// The gate before a change: in a dry run the step is skipped, saying what it would do;
+/// not yet confirmed, it asks. `None` once the operator (or `--yes`) agreed.
+pub fn ask_before(ctx: &StepContext, confirmed: bool, change: &Change) -> Option<Outcome> {
+    if confirmed && !ctx.dry_run {
+        return None;
+    }
+    Some(ask(ctx, change))
+}
+
+/// The gate for a change the step has just worked out (it asks even after an earlier
+/// confirmation): skipped in a dry run, else the question.
+pub fn ask(ctx: &StepContext, change: &Change) -> Outcome {
+    if ctx.dry_run {
+        Outcome::Skipped(change.dry_run())
+    } else {
+        Outcome::NeedsConfirmation(change.question())
+    }
 }
 
 /// A line callback for [`process::run_streaming`] that hands `show` each line once (a

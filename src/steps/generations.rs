@@ -15,7 +15,7 @@ use crate::exec::process::{self, CommandSpec};
 use crate::flow::{Assent, Outcome};
 use crate::report::Action;
 
-use super::context::{StepContext, ask_before, each_line};
+use super::context::{Change, StepContext, ask_before, each_line};
 use super::volume_store::{Generation, VolumeStore};
 
 /// How many links a file of a system may go through before lifeboat gives up on it.
@@ -215,7 +215,7 @@ pub fn check(cfg: &Config, confirmed: bool, ctx: &StepContext) -> Outcome {
         process::shown_argv(delete_command(cfg, &numbers).argv()),
         process::shown_argv(boot_menu_command(&running).argv())
     );
-    if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
         return outcome;
     }
     for spec in [delete_command(cfg, &numbers), boot_menu_command(&running)] {

@@ -14,7 +14,7 @@ use crate::exec::probe::DeviceProbe;
 use crate::flow::Outcome;
 use crate::journal::MountRecord;
 
-use super::context::StepContext;
+use super::context::{StepContext, skip_in_dry_run};
 
 /// Where the volume's root can be read, and whether lifeboat mounted it there.
 #[derive(Debug)]
@@ -107,12 +107,13 @@ pub fn open_view(
         ));
     }
     let options = mount::inspection_options(fs_type).join(",");
-    if ctx.dry_run {
-        return Err(Outcome::Skipped(format!(
-            "dry run: would mount -o {options} {} {}",
-            shown(&probe.resolved),
-            shown(target)
-        )));
+    let mount = format!(
+        "mount -o {options} {} {}",
+        shown(&probe.resolved),
+        shown(target)
+    );
+    if let Some(skipped) = skip_in_dry_run(ctx, &mount) {
+        return Err(skipped);
     }
     prepare_mountpoint(target, "[inspect].mountpoint", ctx)?;
     let record = MountRecord {

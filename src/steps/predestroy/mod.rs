@@ -31,7 +31,7 @@ use crate::nixedit;
 use crate::report::{Action, RunStatus};
 use crate::summary::{Blocker, FlowDetails, PredestroyDetails, RootDiskGroup};
 
-use super::context::{StepContext, ask_before};
+use super::context::{Change, StepContext, ask_before, skip_in_dry_run};
 use super::identify::human_bytes;
 use super::runner::FlowRunner;
 use super::{host_identity, no_space, on_volume};
@@ -117,7 +117,7 @@ impl PredestroyRunner {
             "save nix-env, home-manager and system package lists in {}",
             shown(&files)
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         let saved = package_lists::save(&settings, ctx);
@@ -126,10 +126,8 @@ impl PredestroyRunner {
     }
 
     fn rehearsal(&mut self, ctx: &StepContext) -> Outcome {
-        if ctx.dry_run {
-            return Outcome::Skipped(
-                "dry run: would clone the pushed branch and evaluate it".into(),
-            );
+        if let Some(skipped) = skip_in_dry_run(ctx, "clone the pushed branch and evaluate it") {
+            return skipped;
         }
         let settings = match self.settings() {
             Ok(settings) => settings.clone(),
@@ -157,7 +155,7 @@ impl PredestroyRunner {
             paths.join(", "),
             shown(&saved_dir)
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         let saved = match host_identity::save::save(&self.cfg, &carried, &saved_dir) {
@@ -212,7 +210,7 @@ impl PredestroyRunner {
             .mount
             .join(PersistenceMarker::relative_path(&settings.user));
         let change = format!("write the marker {}", shown(&path));
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         let written = PersistenceMarker::new(&crate::exec::host::hostname()).and_then(|marker| {
@@ -300,7 +298,7 @@ impl PredestroyRunner {
             shown(&path),
             sheet::FILE
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         let card = match self.card(settings) {
@@ -360,7 +358,7 @@ impl PredestroyRunner {
         };
         let command = backup::command(settings, target);
         let change = format!("run {}", process::shown_argv(command.argv()));
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         backup::run(settings, target, ctx)

@@ -10,7 +10,7 @@ use crate::exec::atomic::{private_dir, write_atomic_owned};
 use crate::exec::git::{self, Credentials, GitError, Relation, RepoStatus, TransferProgress};
 use crate::flow::{Assent, Outcome};
 use crate::report::{Action, Unit};
-use crate::steps::context::{StepContext, ask_before};
+use crate::steps::context::{Change, StepContext, ask_before};
 use crate::steps::credentials;
 use crate::steps::no_space;
 
@@ -147,7 +147,11 @@ pub fn committed(
             shown(&untracked_dir(settings))
         ));
     }
-    if let Some(outcome) = ask_before(ctx, confirmed, &plan.join("; and "), Assent::Key) {
+    if let Some(outcome) = ask_before(
+        ctx,
+        confirmed,
+        &Change::new(plan.join("; and "), Assent::Key),
+    ) {
         return outcome;
     }
     let mut done = Vec::new();
@@ -234,7 +238,7 @@ pub fn pushed(cfg: &Config, creds: &Credentials, confirmed: bool, ctx: &StepCont
         Relation::Ahead(n) => format!("push {n} commit(s) of {branch} to {REMOTE}"),
         Relation::NoUpstream => format!("push {branch} to {REMOTE} (it has no upstream yet)"),
     };
-    if let Some(outcome) = ask_before(ctx, confirmed, &to_push, Assent::Key) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&to_push, Assent::Key)) {
         return outcome;
     }
     let mut progress = progress_to(ctx);
@@ -260,7 +264,7 @@ pub fn mirror(cfg: &Config, settings: &Settings, confirmed: bool, ctx: &StepCont
         shown(&dir),
         shown(&cfg.config_repo.path)
     );
-    if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+    if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
         return outcome;
     }
     match git::mirror_to(&cfg.config_repo.path, &dir) {

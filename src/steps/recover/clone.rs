@@ -12,7 +12,7 @@ use crate::escape::{escape_bytes, shown};
 use crate::exec::git::{self, Credentials, GitError, HostKey, Relation, TransferProgress};
 use crate::flow::{Assent, Outcome, Question};
 use crate::report::{Action, Unit};
-use crate::steps::context::StepContext;
+use crate::steps::context::{Change, StepContext};
 
 const REMOTE: &str = "origin";
 
@@ -104,22 +104,22 @@ pub fn actions(target: &Target, plan: &Plan) -> Vec<Action> {
     }
 }
 
-/// The question for the plan.
-pub fn question(target: &Target, plan: &Plan) -> String {
+/// What the plan does, as the operator is asked about it.
+pub fn change(target: &Target, plan: &Plan) -> String {
     let url = git::redact_url(target.url);
     match plan {
         Plan::Clone => format!(
-            "clone {url} ({}) into {}?",
+            "clone {url} ({}) into {}",
             target.branch,
             shown(target.path)
         ),
         Plan::FastForward => format!(
-            "fast-forward {} (a clone of {url}) to the remote's {}?",
+            "fast-forward {} (a clone of {url}) to the remote's {}",
             shown(target.path),
             target.branch
         ),
         Plan::MoveAsideAndClone { aside } => format!(
-            "move {} aside to {} (nothing is deleted) and clone {url} ({}) there?",
+            "move {} aside to {} (nothing is deleted) and clone {url} ({}) there",
             shown(target.path),
             shown(aside),
             target.branch
@@ -138,22 +138,18 @@ pub fn first_question(
 ) -> Result<(Pending, Question), Outcome> {
     let plan = plan(target);
     writable(target, &plan)?;
-    let question = question(target, &plan);
-    let (pending, text) = match git::ls_remote_reachable(target.url, creds) {
+    let planned = change(target, &plan);
+    let pending = match git::ls_remote_reachable(target.url, creds) {
         Err(e @ GitError::HostKeyChanged { .. }) => return Err(refused_changed_key(&e, target)),
-        Err(GitError::HostKeyUnknown { host, key, .. }) => {
-            let pending = trust(host, &key);
-            let trust_question = follow_up_text(&pending);
-            let both = format!(
-                "{}, and then {question}",
-                trust_question.trim_end_matches('?')
-            );
-            (pending, both)
-        }
-        _ => (Pending::Plan(plan), question),
+        Err(GitError::HostKeyUnknown { host, key, .. }) => trust(host, &key),
+        _ => Pending::Plan(plan),
     };
-    let assent = pending.assent(target);
-    Ok((pending, Question { text, assent }))
+    let mut asked = follow_up(target, &pending);
+    // Trusting the key goes on with the plan: one question for both.
+    if let Pending::HostKey { .. } = pending {
+        asked = asked.and_then(&planned);
+    }
+    Ok((pending, asked.question()))
 }
 
 /// The directory the plan writes in: the clone itself for a fast-forward; otherwise the
@@ -314,24 +310,21 @@ fn refused_changed_key(error: &GitError, target: &Target) -> Outcome {
 
 /// The question for a pending follow-up.
 pub fn follow_up_question(target: &Target, pending: &Pending) -> Question {
-    Question {
-        text: follow_up_text(pending),
-        assent: pending.assent(target),
-    }
+    follow_up(target, pending).question()
 }
 
-fn follow_up_text(pending: &Pending) -> String {
+/// What a pending step asks about.
+fn follow_up(target: &Target, pending: &Pending) -> Change {
+    let assent = pending.assent(target);
     match pending {
         Pending::HostKey {
             host,
             key_type,
             fingerprint,
-        } => {
-            format!(
-                "the SSH host key of {host} is not known: {key_type} {fingerprint}. Compare it \
-                 with the fingerprint your git host publishes. Trust it?"
-            )
-        }
+        } => Change::new("trust it", assent).because(format!(
+            "the SSH host key of {host} is not known: {key_type} {fingerprint}. Compare it with \
+             the fingerprint your git host publishes"
+        )),
         Pending::Mirror(mirror) => {
             let age = git::mirror_updated_at(mirror)
                 .ok()
@@ -341,13 +334,16 @@ fn follow_up_text(pending: &Pending) -> String {
                     format!("updated {t}, {hours} hour(s) ago")
                 })
                 .unwrap_or_else(|| "of unknown age".into());
-            format!(
-                "clone from the mirror on the volume {} instead ({age})? Commits pushed after \
-                 that are not in it.",
-                shown(mirror)
+            Change::new(
+                format!(
+                    "clone from the mirror on the volume {} instead ({age})",
+                    shown(mirror)
+                ),
+                assent,
             )
+            .then("Commits pushed after that are not in it.")
         }
-        Pending::Plan(_) => String::new(),
+        Pending::Plan(plan) => Change::new(change(target, plan), assent),
     }
 }
 

@@ -25,12 +25,12 @@ use crate::exec::host::CURRENT_SYSTEM;
 use crate::exec::mount;
 use crate::exec::probe::{self, DeviceProbe};
 use crate::exec::process::{self, CommandSpec};
-use crate::flow::{Assent, Flow, Outcome, Question, RecoverStep};
+use crate::flow::{Assent, Flow, Outcome, RecoverStep};
 use crate::nixlog::Transfers;
 use crate::report::Action;
 use crate::summary::{BuildReport, FlowDetails, RecoverDetails};
 
-use super::context::{StepContext, ask_before, each_line};
+use super::context::{Change, StepContext, ask, ask_before, each_line, skip_in_dry_run};
 use super::credentials;
 use super::find_volume::{self, FoundVolume, Source};
 use super::identify::{self, human_bytes};
@@ -220,11 +220,11 @@ impl RecoverRunner {
         };
         if !confirmed {
             if ctx.dry_run {
-                let question = clone::question(&target, &clone::plan(&target));
-                return Outcome::Skipped(format!(
-                    "dry run: would {}",
-                    question.trim_end_matches('?')
-                ));
+                let plan = clone::plan(&target);
+                return ask(
+                    ctx,
+                    &Change::new(clone::change(&target, &plan), Assent::Key),
+                );
             }
             return match clone::first_question(&target, &self.creds) {
                 Ok((pending, question)) => {
@@ -297,23 +297,20 @@ impl RecoverRunner {
             .iter()
             .map(|(p, why)| format!("{p} ({why})"))
             .collect();
-        let question = Question::key(format!(
-            "write {}{} and git add it (diff above)?",
-            shown(&repo.join(file)),
-            if dropped.is_empty() {
-                String::new()
-            } else {
-                format!(" without fileSystems {}", dropped.join(", "))
-            }
-        ));
-        if ctx.dry_run {
-            return Outcome::Skipped(format!(
-                "dry run: would {}",
-                question.text.trim_end_matches('?')
-            ));
-        }
+        let change = Change::new(
+            format!(
+                "write {}{} and git add it (diff above)",
+                shown(&repo.join(file)),
+                if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(" without fileSystems {}", dropped.join(", "))
+                }
+            ),
+            Assent::Key,
+        );
         self.hardware = Some(generated);
-        Outcome::NeedsConfirmation(question)
+        ask(ctx, &change)
     }
 
     /// `nixos-generate-config` turns every mount into a fileSystems entry: the inspection
@@ -374,7 +371,7 @@ impl RecoverRunner {
             shown(&saved_dir),
             actions.join("; ")
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             if let Outcome::NeedsConfirmation(_) = outcome {
                 self.identity_plan = Some(plan);
             }
@@ -443,37 +440,40 @@ impl RecoverRunner {
             Verdict::EvalFailed(why) => Outcome::Failed(why),
             Verdict::Blocked(blockers) => Outcome::Refused(blocker::describe(&blockers)),
             Verdict::DeviceMoved(rewrite) => {
-                let question = format!(
+                let change = Change::new(
+                    format!("rewrite the device in {} and commit", shown(&rewrite.file)),
+                    Assent::Key,
+                )
+                .because(format!(
                     "the repository mounts {} from {}, which is not on this machine; the attached \
-                     volume is {}. Rewrite the device in {} and commit?",
-                    rewrite.mount,
-                    rewrite.old,
-                    rewrite.new,
-                    shown(&rewrite.file)
-                );
-                if ctx.dry_run {
-                    return Outcome::Skipped(format!("dry run: {question}"));
-                }
+                     volume is {}",
+                    rewrite.mount, rewrite.old, rewrite.new
+                ));
                 self.rewrite = Some(rewrite);
-                Outcome::NeedsConfirmation(Question::key(question))
+                ask(ctx, &change)
             }
             Verdict::Renumber(renumber) => {
                 ctx.diff(
                     shown(&renumber.file),
                     hardware::diff(&renumber.before, &renumber.after),
                 );
-                let question = format!(
-                    "the configuration still has another server's addresses: {}. Rewrite {} to \
-                     this machine's addresses and MAC (the diff above) and commit? (Or move the old \
-                     server's Primary IPs to this server in the provider's console and run again.)",
-                    renumber.problems.join("; "),
-                    shown(&renumber.file)
+                let change = Change::new(
+                    format!(
+                        "rewrite {} to this machine's addresses and MAC (the diff above) and commit",
+                        shown(&renumber.file)
+                    ),
+                    Assent::Key,
+                )
+                .because(format!(
+                    "the configuration still has another server's addresses: {}",
+                    renumber.problems.join("; ")
+                ))
+                .then(
+                    "(Or move the old server's Primary IPs to this server in the provider's \
+                     console and run again.)",
                 );
-                if ctx.dry_run {
-                    return Outcome::Skipped(format!("dry run: {question}"));
-                }
                 self.renumber = Some(renumber);
-                Outcome::NeedsConfirmation(Question::key(question))
+                ask(ctx, &change)
             }
         }
     }
@@ -532,7 +532,7 @@ impl RecoverRunner {
             shown(&target),
             volume_mount::command_text(&probe.resolved, &fs_type, &target)
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         let mount = match volume_mount::open(&probe, &fs_type, &target, ctx) {
@@ -586,8 +586,8 @@ impl RecoverRunner {
     }
 
     fn build(&mut self, ctx: &StepContext) -> Outcome {
-        if ctx.dry_run {
-            return Outcome::Skipped("dry run: would build".into());
+        if let Some(skipped) = skip_in_dry_run(ctx, "build") {
+            return skipped;
         }
         let fetched = match (self.usable_store(), &self.old_system) {
             (Some(store), Some(old)) => {
@@ -661,7 +661,7 @@ impl RecoverRunner {
             shown(&system),
             process::shown_argv(rebuild::copy_command(&self.cfg, &store, &system).argv())
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::Key) {
+        if let Some(outcome) = ask_before(ctx, confirmed, &Change::new(&change, Assent::Key)) {
             return outcome;
         }
         match rebuild::copy(&self.cfg, &store, &volume, &system, ctx) {
@@ -727,18 +727,16 @@ impl RecoverRunner {
         };
         if !confirmed {
             self.show_closure_diff(&store, &system, ctx);
-            if ctx.dry_run {
-                return Outcome::Skipped(format!(
-                    "dry run: would install {} to boot",
-                    shown(&system)
-                ));
-            }
-            return Outcome::NeedsConfirmation(Question::typed_hostname(format!(
-                "install {} as this machine's boot entry ({})? Nothing is activated before the \
-                 reboot",
-                shown(&system),
-                process::shown_argv(rebuild::boot_command(&self.cfg, &self.host()).argv())
-            )));
+            let change = Change::new(
+                format!(
+                    "install {} as this machine's boot entry ({})",
+                    shown(&system),
+                    process::shown_argv(rebuild::boot_command(&self.cfg, &self.host()).argv())
+                ),
+                Assent::TypedHostname,
+            )
+            .then("Nothing is activated before the reboot");
+            return ask(ctx, &change);
         }
         // The invariant: no boot entry whose system is missing from the volume's store.
         if !self.in_volume_store(&store, &system, ctx) {
@@ -788,7 +786,9 @@ impl RecoverRunner {
             "reboot now ({}), then run `lifeboat verify` (or `lifeboat recover --resume`)",
             process::shown_argv(command.argv())
         );
-        if let Some(outcome) = ask_before(ctx, confirmed, &change, Assent::TypedHostname) {
+        if let Some(outcome) =
+            ask_before(ctx, confirmed, &Change::new(&change, Assent::TypedHostname))
+        {
             return outcome;
         }
         if let Err(why) = self.close_writable_mount(ctx) {
