@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::escape::shown;
 use crate::exec::git::{self, Credentials};
 use crate::exec::host::CURRENT_SYSTEM;
-use crate::exec::probe::{self, Contents};
+use crate::exec::probe::{self, Contents, DeviceProbe};
 use crate::flow::Outcome;
 use crate::report::Action;
 use crate::steps::context::StepContext;
@@ -147,19 +147,10 @@ fn rehearse(
             "the volume's device cannot be read to rehearse with it: {e}"
         ))
     })?;
-    let uuid = match &probed.contents {
-        Contents::Filesystem(fs) => Some(fs.uuid.as_str()),
-        _ => None,
-    };
-    let generated = hardware::generate(&clone, uuid, ctx).map_err(|outcome| match outcome {
-        _ if cancelled(ctx) => Outcome::Interrupted,
-        Outcome::Failed(why) => Outcome::Failed(format!(
-            "this machine's hardware configuration, generated as recover will generate the \
-             new machine's: {why}"
-        )),
+    stage_hardware(&clone, &probed, ctx).map_err(|outcome| match outcome {
+        Outcome::Failed(why) => Outcome::Failed(in_checkout(why)),
         other => other,
     })?;
-    hardware::write(dir, &generated).map_err(|why| Outcome::Failed(in_checkout(why)))?;
     let facts = match boot_safety::evaluate(&clone, &host, Depth::WholeSystem, ctx) {
         Ok(facts) => facts,
         Err(_) if cancelled(ctx) => return Err(Outcome::Interrupted),
@@ -179,34 +170,10 @@ fn rehearse(
         // The configuration runs here now: its addresses are this machine's.
         old_server: Vec::new(),
     };
-    let proved = match boot_safety::judge(&clone, &host, &facts, &attached) {
-        Verdict::Safe(_, judged) => {
-            warnings.extend(judged);
-            proof(cfg, &host, short, settings, owner_uid)
-        }
-        Verdict::Blocked(blockers) => {
-            return Err(Outcome::Failed(in_checkout(format!(
-                "the pushed commit {short}, recovered: {}",
-                blocker::describe(&blockers)
-            ))));
-        }
-        Verdict::EvalFailed(why) => return Err(Outcome::Failed(in_checkout(why))),
-        // recover offers these edits on the new machine; here they only need saying.
-        Verdict::DeviceMoved(rewrite) => {
-            warnings.push(format!(
-                "it mounts {} from {}, which is not on this machine: recover will offer to \
-                 rewrite it in {}",
-                rewrite.mount,
-                rewrite.old,
-                shown(&rewrite.file)
-            ));
-            proof(cfg, &host, short, settings, owner_uid)
-        }
-        Verdict::Renumber(renumber) => {
-            warnings.push(renumber.problems.join("; "));
-            proof(cfg, &host, short, settings, owner_uid)
-        }
-    };
+    let verdict = boot_safety::judge(&clone, &host, &facts, &attached);
+    warnings
+        .extend(boot_warnings(verdict, short).map_err(|why| Outcome::Failed(in_checkout(why)))?);
+    let proved = proof(cfg, &host, short, settings, owner_uid);
     if let Some(lock) = &lock
         && let Ok(version) = fs::read_to_string(Path::new(CURRENT_SYSTEM).join("nixos-version"))
         && let Some(warning) = nixpkgs::compare(lock, &version)
@@ -227,6 +194,48 @@ fn rehearse(
         )))
     };
     Ok((outcome, rehearsed))
+}
+
+/// Generate this machine's hardware configuration into the clone and stage it, as recover
+/// does on the new machine (`volume`'s own mounts left out).
+fn stage_hardware(clone: &Config, volume: &DeviceProbe, ctx: &StepContext) -> Result<(), Outcome> {
+    let uuid = match &volume.contents {
+        Contents::Filesystem(fs) => Some(fs.uuid.as_str()),
+        _ => None,
+    };
+    let generated = hardware::generate(clone, uuid, ctx).map_err(|outcome| match outcome {
+        _ if cancelled(ctx) => Outcome::Interrupted,
+        Outcome::Failed(why) => Outcome::Failed(format!(
+            "this machine's hardware configuration, generated as recover will generate the \
+             new machine's: {why}"
+        )),
+        other => other,
+    })?;
+    hardware::write(&clone.config_repo.path, &generated)
+        .map(|_| ())
+        .map_err(Outcome::Failed)
+}
+
+/// boot-safety's verdict on the clone: what deserves a look, or the blocker. The edits
+/// recover offers on the new machine (a moved device, another server's addresses) only
+/// need saying here.
+fn boot_warnings(verdict: Verdict, short: &str) -> Result<Vec<String>, String> {
+    match verdict {
+        Verdict::Safe(_, warnings) => Ok(warnings),
+        Verdict::Blocked(blockers) => Err(format!(
+            "the pushed commit {short}, recovered: {}",
+            blocker::describe(&blockers)
+        )),
+        Verdict::EvalFailed(why) => Err(why),
+        Verdict::DeviceMoved(rewrite) => Ok(vec![format!(
+            "it mounts {} from {}, which is not on this machine: recover will offer to \
+             rewrite it in {}",
+            rewrite.mount,
+            rewrite.old,
+            shown(&rewrite.file)
+        )]),
+        Verdict::Renumber(renumber) => Ok(vec![renumber.problems.join("; ")]),
+    }
 }
 
 /// The pushed `flake.lock`, when the commit has one.
