@@ -47,6 +47,7 @@ pub fn sheet(card: &RecoveryCard, cfg: &Config) -> String {
         uid = card.uid,
         home = mount.join(&card.user).display(),
     );
+    let _ = writeln!(out, "{}\n", rehearsal_line(card));
     let _ = writeln!(
         out,
         "## On the fresh VPS, as root\n\n\
@@ -101,6 +102,20 @@ pub fn sheet(card: &RecoveryCard, cfg: &Config) -> String {
 }
 
 /// The device holding the Nix store and the store as seen once it is mounted at [`MOUNT`].
+/// What predestroy's rehearsal proved, or that it did not run with this card.
+fn rehearsal_line(card: &RecoveryCard) -> String {
+    match &card.rehearsal {
+        Some(rehearsed) => format!(
+            "- Rehearsed: commit `{}` evaluated on this machine, with its hardware \
+             configuration, to `{}`: a system that mounts the volume at boot.",
+            rehearsed.commit, rehearsed.drv_path
+        ),
+        None => "- Not rehearsed: the configuration was not evaluated before this card was \
+                 written; recover checks it on the fresh VPS."
+            .into(),
+    }
+}
+
 fn store_on_volume(cfg: &Config) -> Option<(PathBuf, VolumeStore)> {
     let place = cfg.store_place()?;
     Some((
@@ -120,7 +135,7 @@ pub fn own_store_path(exe: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::contents::example;
+    use crate::card::contents::{CardRehearsal, example};
     use crate::config::VolumeConfig;
 
     #[test]
@@ -148,8 +163,19 @@ mod tests {
         ] {
             assert!(text.contains(expected), "{expected:?} not in:\n{text}");
         }
+        assert!(text.contains("- Not rehearsed"), "{text}");
         card.lifeboat_store_path = None;
-        assert!(sheet(&card, &cfg).contains("nix run"));
+        card.rehearsal = Some(CardRehearsal {
+            commit: card.repository.commit.clone(),
+            host: "devserver".into(),
+            drv_path: "/nix/store/x-nixos-system-devserver-25.11.drv".into(),
+        });
+        let text = sheet(&card, &cfg);
+        assert!(text.contains("nix run"));
+        assert!(
+            text.contains("/nix/store/x-nixos-system-devserver-25.11.drv`: a system that mounts"),
+            "{text}"
+        );
     }
 
     #[test]
