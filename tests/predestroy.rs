@@ -152,6 +152,7 @@ fn with_yes_it_commits_pushes_saves_and_ends_ready() {
         "host `devserver`".to_string(),
         "uid 1000".to_string(),
         "lifeboat recover".to_string(),
+        format!("- Rehearsed: commit `{}`", card.repository.commit),
     ] {
         assert!(sheet.contains(&expected), "{expected} not in:\n{sheet}");
     }
