@@ -20,41 +20,52 @@ use crate::steps::runner::Runner;
 use crate::steps::runner_for;
 use crate::summary::FlowDetails;
 
+/// The front end of a run, chosen once from the options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FrontEnd {
+    /// The terminal wizard (`tui`).
+    Wizard,
+    /// Progress on stderr and a summary, or JSON events (`frontend::headless`).
+    Headless,
+}
+
 /// Run what the command line asks for; return the process exit code.
 pub fn run(cli: Cli) -> i32 {
     let mut options = cli.options;
+    if let Some(Command::Predestroy { refresh: true }) = cli.command {
+        // A timer has no terminal and nobody to answer: never the wizard.
+        options.refresh = true;
+        options.headless |= !options.json;
+    }
+    let front = if crate::tui::wanted(&options) {
+        FrontEnd::Wizard
+    } else {
+        FrontEnd::Headless
+    };
     let (kind, device) = match cli.command {
-        None => return home(&options),
-        Some(Command::Demo { clean, dir }) => return demo(&options, clean, &dir),
-        Some(Command::Predestroy { refresh }) => {
-            if refresh {
-                // A timer has no terminal and nobody to answer: never the wizard.
-                options.refresh = true;
-                options.headless |= !options.json;
-            }
-            (FlowKind::Predestroy, None)
-        }
+        None => return home(&options, front),
+        Some(Command::Demo { clean, dir }) => return demo(&options, front, clean, &dir),
+        Some(Command::Predestroy { .. }) => (FlowKind::Predestroy, None),
         Some(Command::Recover) => (FlowKind::Recover, None),
         Some(Command::Verify) => (FlowKind::Verify, None),
         Some(Command::Inspect { device }) => (FlowKind::Inspect, device),
     };
     match load_config(&options) {
-        Ok(cfg) => flow(&options, cfg, kind, device),
+        Ok(cfg) => flow(&options, front, cfg, kind, device),
         Err(code) => code,
     }
 }
 
 /// `lifeboat demo`: a practice volume, then the wizard on it (or inspect headless).
-fn demo(options: &Options, clean: bool, dir: &Path) -> i32 {
+fn demo(options: &Options, front: FrontEnd, clean: bool, dir: &Path) -> i32 {
     let practice = match crate::demo::prepare(options, clean, dir) {
         Ok(practice) => practice,
         Err(code) => return code,
     };
     let afterword = practice.afterword();
-    let code = if crate::tui::wanted(options) {
-        crate::tui::practice(options, practice.cfg)
-    } else {
-        flow(options, practice.cfg, FlowKind::Inspect, None)
+    let code = match front {
+        FrontEnd::Wizard => crate::tui::practice(options, practice.cfg),
+        FrontEnd::Headless => flow(options, front, practice.cfg, FlowKind::Inspect, None),
     };
     if !options.json {
         eprintln!("{afterword}");
@@ -63,8 +74,8 @@ fn demo(options: &Options, clean: bool, dir: &Path) -> i32 {
 }
 
 /// `lifeboat` alone: the wizard's home screen, which needs a terminal.
-fn home(options: &Options) -> i32 {
-    if !crate::tui::wanted(options) {
+fn home(options: &Options, front: FrontEnd) -> i32 {
+    if front == FrontEnd::Headless {
         eprintln!(
             "lifeboat: the wizard needs a terminal. Run a flow instead, e.g. \
              `lifeboat inspect --headless` or `--json`; see `lifeboat --help`."
@@ -89,7 +100,13 @@ pub fn load_config(options: &Options) -> Result<Config, i32> {
 
 /// Run flow `kind` (inspect's DEVICE in `device`) in the front end the options ask for: the
 /// wizard on a terminal, else headless. `recover --resume` after the reboot it ran verifies.
-pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathBuf>) -> i32 {
+fn flow(
+    options: &Options,
+    front: FrontEnd,
+    cfg: Config,
+    kind: FlowKind,
+    device: Option<PathBuf>,
+) -> i32 {
     let kind = if kind == FlowKind::Recover && rebooted(options, &cfg) {
         eprintln!("lifeboat: recover rebooted this machine; verifying that everything came back.");
         FlowKind::Verify
@@ -101,7 +118,7 @@ pub fn flow(options: &Options, cfg: Config, kind: FlowKind, device: Option<PathB
         (FlowKind::Inspect, true) => Ok(device.clone().or(resumed_device(previous, kind)?)),
         _ => Ok(device.clone()),
     };
-    if crate::tui::wanted(options) {
+    if front == FrontEnd::Wizard {
         let previous = if options.resume && kind == FlowKind::Inspect {
             match Journal::load(&cfg.state.dir) {
                 Ok(previous) => previous,
