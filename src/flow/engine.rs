@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::step::{FlowKind, RefreshRule, StepDef, StepId};
+use super::ids::{FlowKind, StepId};
+use super::step::{RefreshRule, StepDef};
 use crate::report::{RunStatus, StepStatus};
 use crate::summary::NotDone;
 
@@ -419,7 +420,7 @@ impl Flow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::inspect::{self, InspectStep};
+    use crate::flow::{InspectStep, inspect};
 
     fn run_all(flow: &mut Flow, outcomes: &mut dyn FnMut(usize, bool) -> Outcome) -> Vec<usize> {
         let mut ran = Vec::new();

@@ -1,20 +1,10 @@
 //! The steps of `lifeboat inspect`: a read-only look at a volume.
 
-use super::step::StepId::Inspect;
-use super::step::{StepDef, StepId};
+use super::ids::InspectStep;
+use super::ids::StepId::Inspect;
+use super::step::StepDef;
 
-flow_steps! {
-    /// In order, each needing the one before; `unmount` needs nothing and is a cleanup step,
-    /// so it runs whatever happened before it.
-    InspectStep for Inspect {
-        FindVolume = "find-volume",
-        IdentifyVolume = "identify-volume",
-        MountReadonly = "mount-readonly",
-        CheckLayout = "check-layout",
-        Measure = "measure",
-        Unmount = "unmount",
-    }
-}
+step_table!(InspectStep);
 
 /// What each step is: its title, what it does, what it needs.
 const fn def(step: InspectStep) -> StepDef {

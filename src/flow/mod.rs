@@ -7,15 +7,14 @@
 #[macro_use]
 mod step;
 
+mod catalog;
 mod engine;
+mod ids;
 pub mod inspect;
 pub mod predestroy;
 pub mod recover;
 pub mod verify;
 
 pub use engine::{Assent, Effect, Flow, Msg, Outcome, Question, Skip, Step, StepState};
-pub use inspect::InspectStep;
-pub use predestroy::PredestroyStep;
-pub use recover::RecoverStep;
-pub use step::{FlowKind, RefreshRule, StepDef, StepId};
-pub use verify::VerifyStep;
+pub use ids::{FlowKind, InspectStep, PredestroyStep, RecoverStep, StepId, VerifyStep};
+pub use step::{RefreshRule, StepDef};

@@ -3,27 +3,11 @@
 //! The volume checks come before anything is written onto the volume, so a `/home` on the
 //! root disk never receives a mirror, lists or a card that would die with it.
 
-use super::step::StepId::Predestroy;
-use super::step::{RefreshRule, StepDef, StepId};
+use super::ids::PredestroyStep;
+use super::ids::StepId::Predestroy;
+use super::step::{RefreshRule, StepDef};
 
-flow_steps! {
-    /// The steps of `lifeboat predestroy`, in the order they run.
-    PredestroyStep for Predestroy {
-        ConfigRepoCommitted = "config-repo-committed",
-        ConfigRepoPushed = "config-repo-pushed",
-        Rehearsal = "rehearsal",
-        HomeOnVolume = "home-on-volume",
-        NixOnVolume = "nix-on-volume",
-        DockerOnVolume = "docker-on-volume",
-        RootDiskAudit = "root-disk-audit",
-        ConfigMirror = "config-mirror",
-        PackageLists = "package-lists",
-        HostIdentity = "host-identity",
-        PersistenceMarker = "persistence-marker",
-        RecoveryCard = "recovery-card",
-        Backup = "backup",
-    }
-}
+step_table!(PredestroyStep);
 
 /// What `predestroy --refresh` does with each step's change: it makes those that only write
 /// lifeboat's own files on the volume, never touches the repository, and leaves the backup

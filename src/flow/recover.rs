@@ -4,26 +4,11 @@
 //! undone by `hardware-config`, the private read-write mount by `reboot`, either by the
 //! runner's cleanup when the run ends earlier.
 
-use super::step::StepId::Recover;
-use super::step::{StepDef, StepId};
+use super::ids::RecoverStep;
+use super::ids::StepId::Recover;
+use super::step::StepDef;
 
-flow_steps! {
-    /// The steps of `lifeboat recover`, in the order they run.
-    RecoverStep for Recover {
-        Preflight = "preflight",
-        FindVolume = "find-volume",
-        InspectVolume = "inspect-volume",
-        RestoreHostIdentity = "restore-host-identity",
-        CloneConfig = "clone-config",
-        HardwareConfig = "hardware-config",
-        BootSafety = "boot-safety",
-        MountVolume = "mount-volume",
-        Build = "build",
-        ClosureOnVolume = "closure-on-volume",
-        Boot = "boot",
-        Reboot = "reboot",
-    }
-}
+step_table!(RecoverStep);
 
 /// What each step is: its title, what it does, what it needs.
 const fn def(step: RecoverStep) -> StepDef {

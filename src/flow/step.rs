@@ -1,50 +1,15 @@
-//! What a flow and its steps are: the flows lifeboat knows ([`FlowKind`]), a step of any
-//! flow ([`StepId`]), its definition ([`StepDef`]) and what an unattended refresh does with
-//! its change ([`RefreshRule`]), and `flow_steps!`, with which each flow's module declares
-//! its steps.
+//! What a step is as its flow defines it ([`StepDef`]) and what an unattended refresh does
+//! with its change ([`RefreshRule`]), and `step_table!`, with which each flow's module makes
+//! its table of definitions. Steps are named by their ids (`flow/ids.rs`), so a definition
+//! needs no other flow's.
 
-use std::fmt;
+use super::ids::StepId;
 
-use super::inspect::{self, InspectStep};
-use super::predestroy::{self, PredestroyStep};
-use super::recover::{self, RecoverStep};
-use super::verify::{self, VerifyStep};
-
-/// Declares the enum of a flow's steps: each variant with the id events and the journal
-/// name it by, `ALL` in the order the flow runs them, and the flow's `STEPS`, each made by
-/// the module's `def` (an exhaustive match, so a new variant cannot lack its definition).
-macro_rules! flow_steps {
-    ($(#[$meta:meta])* $name:ident for $flow:ident { $($variant:ident = $id:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $(#[doc = concat!("`", $id, "`")] $variant,)+
-        }
-
-        impl $name {
-            /// Every step, in the order the flow runs them.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            /// The id the events and the journal name the step by.
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $id,)+
-                }
-            }
-        }
-
-        impl TryFrom<StepId> for $name {
-            type Error = StepId;
-
-            /// The step, when `id` is one of this flow's.
-            fn try_from(id: StepId) -> Result<$name, StepId> {
-                match id {
-                    StepId::$flow(step) => Ok(step),
-                    other => Err(other),
-                }
-            }
-        }
-
+/// Makes the flow's `STEPS` from the module's `def`, one for each step in the order of the
+/// enum's variants: `def` is an exhaustive match, so a new variant cannot lack its
+/// definition, and `StepId::def` finds a step's at its variant's index.
+macro_rules! step_table {
+    ($name:ident) => {
         /// The flow's steps as the engine runs them, in order.
         pub static STEPS: [StepDef; $name::ALL.len()] = {
             let mut defs = [def($name::ALL[0]); $name::ALL.len()];
@@ -56,101 +21,6 @@ macro_rules! flow_steps {
             defs
         };
     };
-}
-
-/// A step of any flow: which flow, and which of its steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StepId {
-    Inspect(InspectStep),
-    Predestroy(PredestroyStep),
-    Recover(RecoverStep),
-    Verify(VerifyStep),
-}
-
-impl StepId {
-    /// The id the events and the journal name the step by (ARCHITECTURE.md, "Steps and how to add one").
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            StepId::Inspect(step) => step.as_str(),
-            StepId::Predestroy(step) => step.as_str(),
-            StepId::Recover(step) => step.as_str(),
-            StepId::Verify(step) => step.as_str(),
-        }
-    }
-
-    /// What `predestroy --refresh` does with the step's change; only predestroy is refreshed.
-    pub const fn refresh_rule(self) -> RefreshRule {
-        match self {
-            StepId::Predestroy(step) => super::predestroy::refresh_rule(step),
-            StepId::Inspect(_) | StepId::Recover(_) | StepId::Verify(_) => RefreshRule::Block,
-        }
-    }
-
-    /// The step's definition.
-    pub fn def(self) -> &'static StepDef {
-        // `STEPS` holds each flow's steps in the order of their enum's variants.
-        match self {
-            StepId::Inspect(step) => &inspect::STEPS[step as usize],
-            StepId::Predestroy(step) => &predestroy::STEPS[step as usize],
-            StepId::Recover(step) => &recover::STEPS[step as usize],
-            StepId::Verify(step) => &verify::STEPS[step as usize],
-        }
-    }
-
-    /// The flow the step belongs to.
-    pub fn flow(self) -> FlowKind {
-        match self {
-            StepId::Inspect(_) => FlowKind::Inspect,
-            StepId::Predestroy(_) => FlowKind::Predestroy,
-            StepId::Recover(_) => FlowKind::Recover,
-            StepId::Verify(_) => FlowKind::Verify,
-        }
-    }
-}
-
-impl fmt::Display for StepId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The flows lifeboat knows, each with its fixed list of steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowKind {
-    Inspect,
-    Predestroy,
-    Recover,
-    Verify,
-}
-
-impl FlowKind {
-    /// The flow's id as the command line and the JSON events name it.
-    pub fn id(self) -> &'static str {
-        match self {
-            FlowKind::Inspect => "inspect",
-            FlowKind::Predestroy => "predestroy",
-            FlowKind::Recover => "recover",
-            FlowKind::Verify => "verify",
-        }
-    }
-
-    /// The steps, in the order they run.
-    pub fn steps(self) -> &'static [StepDef] {
-        match self {
-            FlowKind::Inspect => &inspect::STEPS,
-            FlowKind::Predestroy => &predestroy::STEPS,
-            FlowKind::Recover => &recover::STEPS,
-            FlowKind::Verify => &verify::STEPS,
-        }
-    }
-
-    /// The flow's step with the id `name`, if it has one.
-    pub fn step_named(self, name: &str) -> Option<StepId> {
-        self.steps()
-            .iter()
-            .map(|def| def.id)
-            .find(|id| id.as_str() == name)
-    }
 }
 
 /// A step as a flow declares it.

@@ -1,20 +1,10 @@
 //! The steps of `lifeboat verify`: after the reboot, everything came back.
 
-use super::step::StepId::Verify;
-use super::step::{StepDef, StepId};
+use super::ids::StepId::Verify;
+use super::ids::VerifyStep;
+use super::step::StepDef;
 
-flow_steps! {
-    /// Every later step reads the volume through its mount, so each needs `home-mounted`.
-    VerifyStep for Verify {
-        HomeMounted = "home-mounted",
-        NixBound = "nix-bound",
-        OwnerUid = "owner-uid",
-        HostIdentity = "host-identity",
-        PersistenceMarker = "persistence-marker",
-        ClosureOnVolume = "closure-on-volume",
-        Generations = "generations",
-    }
-}
+step_table!(VerifyStep);
 
 /// What each step is: its title, what it does, what it needs.
 const fn def(step: VerifyStep) -> StepDef {
