@@ -42,7 +42,7 @@ const CONFIGURATION_NIX: &str = include_str!("../fixtures/recover/configuration.
 const HARDWARE_PLAIN: &str =
     include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.nix");
 /// What `nixos-generate-config --show-hardware-config` shows on a Hetzner VPS with the volume
-/// mounted at the home (its second mount of the volume left out by [`Host::new`]).
+/// mounted at the home ([`Host::new`] puts the `/nix` bind in place of its second mount).
 const HARDWARE_CAPTURE: &str =
     include_str!("../fixtures/nixos/hardware-configuration.hetzner-cx.volume-mounted.nix");
 /// The root filesystem's UUID in [`HARDWARE_CAPTURE`].
@@ -90,8 +90,15 @@ impl Host {
             .find("  fileSystems.\"/mnt/data\"")
             .unwrap();
         let after = second_mount + HARDWARE_CAPTURE[second_mount..].find("};\n").unwrap() + 3;
+        // On this machine the volume's second mount is /nix, bound from the store on it:
+        // nixos-generate-config writes a bind as the source path, fsType "none", "bind".
+        let nix_bind = format!(
+            "  fileSystems.\"/nix\" =\n    {{ device = \"{}/qwe/nix\";\n      fsType = \"none\";\n      \
+             options = [ \"bind\" ];\n    }};\n",
+            home.display()
+        );
         let capture = format!(
-            "{}{}",
+            "{}{nix_bind}{}",
             &HARDWARE_CAPTURE[..second_mount],
             &HARDWARE_CAPTURE[after..]
         )
