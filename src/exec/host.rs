@@ -1,6 +1,6 @@
 //! Facts about this machine that several steps name.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The running system, as NixOS links it.
 pub const CURRENT_SYSTEM: &str = "/run/current-system";
@@ -27,30 +27,27 @@ pub fn uptime() -> u64 {
     sysinfo::System::uptime()
 }
 
-/// The room on one mounted filesystem, in bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiskSpace {
-    pub mount: PathBuf,
-    /// What an unprivileged user may still write (`statvfs`'s `f_bavail`).
-    pub available: u64,
+/// The room on a filesystem, in bytes, from `statvfs`: current, unlike the counters of a
+/// mounted filesystem's superblock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Space {
     pub total: u64,
+    /// In use, as `df` counts it.
+    pub used: u64,
+    /// What an unprivileged user may still write (`f_bavail`).
+    pub available: u64,
 }
 
-/// The room on the filesystems mounted at `mounts`, in that order; a mount point that is
-/// not mounted is left out.
-pub fn disk_space(mounts: &[&Path]) -> Vec<DiskSpace> {
-    let disks = sysinfo::Disks::new_with_refreshed_list();
-    mounts
-        .iter()
-        .filter_map(|mount| {
-            let disk = disks.list().iter().find(|d| d.mount_point() == *mount)?;
-            Some(DiskSpace {
-                mount: mount.to_path_buf(),
-                available: disk.available_space(),
-                total: disk.total_space(),
-            })
-        })
-        .collect()
+/// The room on the filesystem holding `path`; only that filesystem is asked (an
+/// unreachable network mount elsewhere cannot hold this up).
+pub fn space(path: &Path) -> nix::Result<Space> {
+    let stat = nix::sys::statvfs::statvfs(path)?;
+    let block = stat.fragment_size();
+    Ok(Space {
+        total: stat.blocks() * block,
+        used: stat.blocks().saturating_sub(stat.blocks_free()) * block,
+        available: stat.blocks_available() * block,
+    })
 }
 
 #[cfg(test)]
@@ -58,13 +55,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_root_filesystem_has_room_and_an_unmounted_path_has_none() {
-        let space = disk_space(&[Path::new("/"), Path::new("/no/such/mount")]);
-        assert_eq!(space.len(), 1, "{space:?}");
-        assert_eq!(space[0].mount, Path::new("/"));
+    fn the_root_filesystem_has_room_and_a_missing_path_has_none() {
+        let root = space(Path::new("/")).unwrap();
+        assert!(root.total > 0, "{root:?}");
         assert!(
-            space[0].total > 0 && space[0].available <= space[0].total,
-            "{space:?}"
+            root.used <= root.total && root.available <= root.total,
+            "{root:?}"
         );
+        assert_eq!(space(Path::new("/no/such/path")), Err(nix::Error::ENOENT));
     }
 }

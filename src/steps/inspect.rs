@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, StorePlace};
 use crate::escape::shown;
+use crate::exec::host::space;
 use crate::exec::mount;
 use crate::exec::probe::{Contents, DeviceProbe};
 use crate::flow::{Flow, InspectStep, Outcome};
@@ -89,7 +90,7 @@ impl InspectRunner {
             ctx,
         ) {
             Ok((view, message)) => {
-                self.used_bytes = used_bytes(&view.root);
+                self.used_bytes = space(&view.root).ok().map(|s| s.used);
                 self.read_at = Some((view.root.clone(), view.in_place()));
                 self.view = Some(view);
                 Outcome::Passed(message)
@@ -163,13 +164,6 @@ fn not_mounted(ctx: &StepContext) -> Outcome {
     } else {
         Outcome::Failed("the volume is not mounted".into())
     }
-}
-
-/// Bytes in use on the mounted filesystem, from statvfs (current, unlike the superblock).
-fn used_bytes(root: &Path) -> Option<u64> {
-    let st = nix::sys::statvfs::statvfs(root).ok()?;
-    let blocks = st.blocks().saturating_sub(st.blocks_free());
-    Some(blocks * st.fragment_size())
 }
 
 impl FlowRunner for InspectRunner {

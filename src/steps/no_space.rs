@@ -6,6 +6,7 @@ use std::io;
 use std::path::Path;
 
 use crate::escape::shown;
+use crate::exec::host::space;
 
 /// What tools print when a write met a full filesystem: the kernel's ENOSPC and EDQUOT
 /// texts, and SQLite's (Nix's store database).
@@ -35,8 +36,7 @@ const NEARLY_FULL: u64 = 1 << 20;
 
 /// Is the filesystem holding `path` full, for a tool whose error text may not say so?
 pub fn looks_full(path: &Path) -> bool {
-    nix::sys::statvfs::statvfs(path)
-        .is_ok_and(|st| st.blocks_available() * st.fragment_size() < NEARLY_FULL)
+    space(path).is_ok_and(|space| space.available < NEARLY_FULL)
 }
 
 /// What a full volume means and what to do about it, as sentences.

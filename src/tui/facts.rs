@@ -141,12 +141,15 @@ fn disks(volumes: &[VolumeFact]) -> Vec<DiskFact> {
             mounts.push(Path::new(mount));
         }
     }
-    crate::exec::host::disk_space(&mounts)
+    mounts
         .into_iter()
-        .map(|space| DiskFact {
-            mount: shown(&space.mount),
-            available: space.available,
-            total: space.total,
+        .filter_map(|mount| {
+            let space = crate::exec::host::space(mount).ok()?;
+            Some(DiskFact {
+                mount: shown(mount),
+                available: space.available,
+                total: space.total,
+            })
         })
         .collect()
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::exec::atomic::write_atomic;
+use crate::exec::host::space;
 use crate::summary::PredestroyDetails;
 
 /// The verdict's file in the state directory.
@@ -62,7 +63,7 @@ pub fn record(cfg: &Config, readiness: &Readiness) -> Vec<String> {
         let used = cfg
             .volumes
             .first()
-            .map(|v| (v.mount.as_path(), used_bytes(&v.mount)));
+            .map(|v| (v.mount.as_path(), space(&v.mount).ok().map(|s| s.used)));
         match write_atomic(&path, metrics_text(readiness, used).as_bytes(), 0o644) {
             Ok(()) => said.push(format!("wrote the readiness metrics to {}", path.display())),
             Err(e) => said.push(format!("cannot write the metrics {}: {e}", path.display())),
@@ -75,12 +76,6 @@ pub fn record(cfg: &Config, readiness: &Readiness) -> Vec<String> {
 pub fn load(state_dir: &Path) -> Option<Readiness> {
     let bytes = std::fs::read(state_dir.join(FILE)).ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-/// Bytes in use on the filesystem mounted at `mount`, as `df` counts them.
-fn used_bytes(mount: &Path) -> Option<u64> {
-    let stat = nix::sys::statvfs::statvfs(mount).ok()?;
-    Some((stat.blocks() - stat.blocks_free()) * stat.fragment_size())
 }
 
 /// The verdict in Prometheus' text exposition format.

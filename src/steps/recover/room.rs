@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::escape::shown;
+use crate::exec::host::space;
 use crate::exec::process;
 use crate::flow::Outcome;
 use crate::steps::context::StepContext;
@@ -36,8 +37,8 @@ pub fn check(
         }
     };
     let size = closure.total();
-    let free = match nix::sys::statvfs::statvfs(ROOT_STORE) {
-        Ok(stat) => stat.blocks_available() * stat.fragment_size(),
+    let free = match space(Path::new(ROOT_STORE)) {
+        Ok(space) => space.available,
         Err(e) => {
             ctx.output(format!(
                 "the free space of {ROOT_STORE} is unknown ({e}): room not checked"
