@@ -121,7 +121,7 @@ impl Change {
     }
 
     /// One question for this change and then `next`: "… <what>, and then <next>?".
-    pub fn and_then(mut self, next: &str) -> Change {
+    pub fn followed_by(mut self, next: &str) -> Change {
         self.what = format!("{}, and then {next}", self.what);
         self
     }

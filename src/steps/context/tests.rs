@@ -23,7 +23,7 @@ fn a_change_is_asked_and_dry_run_in_one_wording() {
         "dry run: would rewrite the device in hosts.nix and commit (the repository mounts \
          /home from /dev/sdb, which is not on this machine)"
     );
-    let plain = Change::new("clone x into y", Assent::TypedHostname).and_then("build it");
+    let plain = Change::new("clone x into y", Assent::TypedHostname).followed_by("build it");
     assert_eq!(
         plain.question(),
         Question::typed_hostname("clone x into y, and then build it?")

@@ -147,7 +147,7 @@ pub fn first_question(
     let mut asked = follow_up(target, &pending);
     // Trusting the key goes on with the plan: one question for both.
     if let Pending::HostKey { .. } = pending {
-        asked = asked.and_then(&planned);
+        asked = asked.followed_by(&planned);
     }
     Ok((pending, asked.question()))
 }
